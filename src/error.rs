@@ -1,0 +1,161 @@
+//! Error types per stage and the exit codes they map to.
+
+use std::path::PathBuf;
+
+/// Exit codes of the `nc2zarr` binary.
+pub mod exit_code {
+    /// Success, or nothing to do.
+    pub const OK: i32 = 0;
+    /// An unexpected internal error (a bug: please report it).
+    pub const INTERNAL: i32 = 1;
+    /// Bad command-line usage or option values.
+    pub const USAGE: i32 = 2;
+    /// A problem with the inputs: unreadable, inconsistent or unsupported.
+    pub const INPUT: i32 = 3;
+    /// A problem with the target: exists, unwritable, unreachable.
+    pub const TARGET: i32 = 4;
+    /// `verify` found missing, corrupt or different data.
+    pub const VERIFY_FAILED: i32 = 5;
+    /// Another nc2zarr job holds the target's lock.
+    pub const LOCKED: i32 = 6;
+}
+
+/// A problem with the input files.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// A named file does not exist.
+    #[error("{}: file does not exist", path.display())]
+    NotFound {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The same file was named more than once.
+    #[error("{}: named more than once in the inputs; list each file once", path.display())]
+    Duplicate {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A directory or glob produced no files.
+    #[error("{arg}: {hint}")]
+    NothingMatched {
+        /// The argument.
+        arg: String,
+        /// What was looked for.
+        hint: String,
+    },
+    /// A glob pattern could not be parsed.
+    #[error("{arg}: bad glob pattern: {message}")]
+    BadGlob {
+        /// The argument.
+        arg: String,
+        /// Why.
+        message: String,
+    },
+    /// The operating system refused an operation.
+    #[error("{}: {message}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS message.
+        message: String,
+    },
+    /// The netCDF library cannot read the file.
+    #[error("{}: cannot read as NetCDF: {message}", path.display())]
+    Unreadable {
+        /// The path.
+        path: PathBuf,
+        /// The library's message and a hint.
+        message: String,
+    },
+    /// Reading data from a variable failed.
+    #[error("{}: reading variable '{variable}' failed: {message}", path.display())]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The variable's full name.
+        variable: String,
+        /// The library's message.
+        message: String,
+    },
+    /// The files do not form one dataset.
+    #[error("inconsistent inputs: {0}")]
+    Inconsistent(String),
+    /// A variable or attribute cannot be written to Zarr.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A problem with the target store.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The target exists and holds data.
+    #[error("target {target} already exists and is not empty; pass --overwrite to replace it")]
+    Exists {
+        /// The target as given (redacted).
+        target: String,
+    },
+    /// The target string could not be understood.
+    #[error("target {target}: {message}")]
+    BadUrl {
+        /// The target as given (redacted).
+        target: String,
+        /// Why.
+        message: String,
+    },
+    /// A store operation failed.
+    #[error("target {target}: {operation} {key} failed: {message}")]
+    Store {
+        /// The target (redacted).
+        target: String,
+        /// What was being done.
+        operation: &'static str,
+        /// The key involved.
+        key: String,
+        /// The store's message.
+        message: String,
+    },
+    /// The target is not an nc2zarr/Zarr store or is damaged.
+    #[error("target {target}: {message}")]
+    Invalid {
+        /// The target (redacted).
+        target: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Any error nc2zarr reports.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input problem.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// Target problem.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// Bad option value.
+    #[error("{0}")]
+    Usage(String),
+    /// Verification found problems (the report lists them).
+    #[error("verification failed: {0}")]
+    VerifyFailed(String),
+    /// A bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) => exit_code::INPUT,
+            Error::Target(_) => exit_code::TARGET,
+            Error::Usage(_) => exit_code::USAGE,
+            Error::VerifyFailed(_) => exit_code::VERIFY_FAILED,
+            Error::Internal(_) => exit_code::INTERNAL,
+        }
+    }
+}
+
+/// Result with nc2zarr's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,108 @@
+//! Turns INPUT arguments (files, directories, quoted globs) into a list of files.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::error::InputError;
+
+/// File extensions taken from a directory.
+pub const NETCDF_EXTENSIONS: &[&str] = &["nc", "nc4", "cdf", "netcdf", "h5", "hdf5"];
+
+/// Expands INPUT arguments into files, in argument order (directories and globs sorted).
+///
+/// A directory contributes its files with a NetCDF extension (not recursive); a glob
+/// its matches. The same file named twice is an error, as is an argument that matches
+/// nothing.
+pub fn expand(args: &[String]) -> Result<Vec<PathBuf>, InputError> {
+    let mut files = Vec::new();
+    for arg in args {
+        let path = Path::new(arg);
+        if path.is_dir() {
+            let mut found = list_dir(path)?;
+            if found.is_empty() {
+                return Err(InputError::NothingMatched {
+                    arg: arg.clone(),
+                    hint: format!("no files ending in .{} in this directory", NETCDF_EXTENSIONS.join(", .")),
+                });
+            }
+            found.sort();
+            files.extend(found);
+        } else if path.exists() {
+            files.push(path.to_path_buf());
+        } else if arg.contains(['*', '?', '[']) {
+            let pattern = glob::glob(arg).map_err(|e| InputError::BadGlob {
+                arg: arg.clone(),
+                message: e.msg.to_string(),
+            })?;
+            let mut found: Vec<PathBuf> = pattern.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+            if found.is_empty() {
+                return Err(InputError::NothingMatched {
+                    arg: arg.clone(),
+                    hint: "the pattern matched no files".into(),
+                });
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            return Err(InputError::NotFound { path: path.to_path_buf() });
+        }
+    }
+    let mut seen = HashSet::new();
+    for f in &files {
+        let key = f.canonicalize().unwrap_or_else(|_| f.clone());
+        if !seen.insert(key) {
+            return Err(InputError::Duplicate { path: f.clone() });
+        }
+    }
+    Ok(files)
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| InputError::Io {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| NETCDF_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_dirs_globs_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.nc", "a.nc4", "c.txt"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let d = dir.path().to_string_lossy().to_string();
+        let got = expand(std::slice::from_ref(&d)).unwrap();
+        assert_eq!(got, vec![dir.path().join("a.nc4"), dir.path().join("b.nc")]);
+        let got = expand(&[format!("{d}/*.nc")]).unwrap();
+        assert_eq!(got, vec![dir.path().join("b.nc")]);
+        let got = expand(&[format!("{d}/c.txt")]).unwrap();
+        assert_eq!(got, vec![dir.path().join("c.txt")]);
+    }
+
+    #[test]
+    fn reports_missing_duplicate_and_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.nc"), b"x").unwrap();
+        let a = dir.path().join("a.nc").to_string_lossy().to_string();
+        let err = expand(&[a.clone(), a.clone()]).unwrap_err();
+        assert!(err.to_string().contains("more than once"), "{err}");
+        let err = expand(&[format!("{a}.missing")]).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        let err = expand(&[format!("{}/*.zz", dir.path().display())]).unwrap_err();
+        assert!(err.to_string().contains("matched no files"), "{err}");
+    }
+}

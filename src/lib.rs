@@ -1,0 +1,112 @@
+//! # nc2zarr
+//!
+//! Converts NetCDF archives (one file or many, concatenated along a dimension) into
+//! Zarr v2 or v3 stores that `xarray.open_zarr` reads back identical to
+//! `xarray.open_mfdataset` on the sources.
+//!
+//! The stages pass plain data one way:
+//!
+//! 1. [`scan`] reads every input's header and merges them into an [`scan::Inventory`],
+//!    refusing inconsistent inputs before anything is written;
+//! 2. [`plan`] chooses chunk shapes and read blocks (pure functions);
+//! 3. [`write`] reads blocks ([`read`]), encodes objects in parallel ([`codec`]), stores
+//!    them ([`store`]) and commits metadata ([`meta`]) with consolidated metadata last;
+//! 4. [`verify`] proves a store complete, intact and (optionally) equal to its sources.
+//!
+//! ```no_run
+//! use nc2zarr::{inputs, scan, write};
+//! let files = inputs::expand(&["data/".to_string()])?;
+//! let inventory = scan::scan(&files, &scan::ScanOptions::default())?;
+//! let summary = write::convert(&inventory, "out.zarr", &write::ConvertOptions::default())?;
+//! println!("{}", summary.to_text());
+//! # Ok::<(), nc2zarr::error::Error>(())
+//! ```
+
+pub mod cftime;
+pub mod cli;
+pub mod codec;
+pub mod error;
+pub mod inputs;
+pub mod json;
+pub mod manifest;
+pub mod meta;
+pub mod model;
+pub mod nc;
+pub mod plan;
+pub mod read;
+pub mod report;
+pub mod scan;
+pub mod slab;
+pub mod store;
+pub mod verify;
+pub mod write;
+
+use cli::{Cli, Command};
+use error::{Error, Result};
+
+/// What a command printed and how the process should exit.
+pub struct Outcome {
+    /// Text for stdout.
+    pub stdout: String,
+    /// Exit code.
+    pub code: i32,
+}
+
+fn emit(json: bool, as_json: impl FnOnce() -> json::Json, as_text: impl FnOnce() -> String) -> String {
+    if json { as_json().to_pretty() + "\n" } else { as_text() }
+}
+
+fn scan_inputs(input: &cli::InputArgs) -> Result<scan::Inventory> {
+    scan_paths(&input.inputs, input.concat_dim.clone())
+}
+
+fn scan_paths(args: &[String], concat_dim: Option<String>) -> Result<scan::Inventory> {
+    let files = inputs::expand(args)?;
+    Ok(scan::scan(&files, &scan::ScanOptions { concat_dim })?)
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::Scan(a) => {
+            let inv = scan_inputs(&a.input)?;
+            Ok(Outcome {
+                stdout: emit(a.json, || report::inventory_json(&inv), || report::inventory_text(&inv)),
+                code: error::exit_code::OK,
+            })
+        }
+        Command::Convert(a) => {
+            let inv = scan_inputs(&a.input)?;
+            let opts = write::ConvertOptions {
+                format: a.zarr_format,
+                compression: a.compression,
+                chunks: a.chunks.unwrap_or_default(),
+                target_chunk_bytes: a.chunk_size,
+                overwrite: a.overwrite,
+                skip_unsupported: a.skip_unsupported,
+                quiet: a.quiet,
+                json: a.json,
+                ..Default::default()
+            };
+            let summary = write::convert(&inv, &a.target, &opts)?;
+            Ok(Outcome {
+                stdout: emit(a.json, || summary.to_json(), || summary.to_text()),
+                code: error::exit_code::OK,
+            })
+        }
+        Command::Verify(a) => {
+            let inv = if a.source.is_empty() { None } else { Some(scan_paths(&a.source, a.concat_dim.clone())?) };
+            let report = verify::verify(&a.target, inv.as_ref())?;
+            let code = if report.ok() { error::exit_code::OK } else { error::exit_code::VERIFY_FAILED };
+            Ok(Outcome {
+                stdout: emit(a.json, || report.to_json(), || report.to_text()),
+                code,
+            })
+        }
+    }
+}
+
+/// Formats an error for stderr (one line, no backtrace) and picks its exit code.
+pub fn describe_error(e: &Error) -> (String, i32) {
+    (format!("nc2zarr: error: {e}"), e.exit_code())
+}

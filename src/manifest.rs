@@ -1,0 +1,83 @@
+//! The manifest nc2zarr keeps in the target under `.nc2zarr/`: what was written, with
+//! the blake3 hash of every stored object, so `verify` can prove the store complete.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Reserved prefix for nc2zarr's own files in a target.
+pub const PREFIX: &str = ".nc2zarr";
+/// Key of the manifest.
+pub const MANIFEST_KEY: &str = ".nc2zarr/manifest.json";
+/// Key of the marker present while a write is in progress.
+pub const IN_PROGRESS_KEY: &str = ".nc2zarr/in-progress.json";
+
+/// One input file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputEntry {
+    /// Path as given.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// One stored object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectEntry {
+    /// blake3 of the stored bytes, hex.
+    pub blake3: String,
+    /// Stored size in bytes.
+    pub size: u64,
+}
+
+/// One array: its stored objects and the objects left out because they held only fill values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArrayEntry {
+    /// Stored objects by key (relative to the target).
+    pub objects: BTreeMap<String, ObjectEntry>,
+    /// Keys not stored because the object equals the fill value.
+    pub empty: Vec<String>,
+}
+
+/// What a completed write put into the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Manifest layout version.
+    pub manifest_version: u32,
+    /// The tool and version that wrote it.
+    pub tool: String,
+    /// 2 or 3.
+    pub zarr_format: u64,
+    /// Inputs, in concat order.
+    pub inputs: Vec<InputEntry>,
+    /// Arrays by path.
+    pub arrays: BTreeMap<String, ArrayEntry>,
+}
+
+impl Manifest {
+    /// An empty manifest for a write.
+    pub fn new(zarr_format: u64, inputs: Vec<InputEntry>) -> Manifest {
+        Manifest {
+            manifest_version: 1,
+            tool: format!("nc2zarr {}", env!("CARGO_PKG_VERSION")),
+            zarr_format,
+            inputs,
+            arrays: BTreeMap::new(),
+        }
+    }
+
+    /// Serialized form.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("manifest serializes")
+    }
+
+    /// Parses a stored manifest.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+
+    /// Total stored objects.
+    pub fn stored_objects(&self) -> usize {
+        self.arrays.values().map(|a| a.objects.len()).sum()
+    }
+}

@@ -1,0 +1,363 @@
+//! Zarr metadata documents (v2 and v3), chunk keys and consolidated metadata,
+//! written the way zarr-python and xarray write and read them.
+//!
+//! Fill values follow xarray's conventions: in v2, the `.zarray` `fill_value` *is*
+//! the CF `_FillValue` (xarray masks with it), so it is `null` unless the variable has
+//! a `_FillValue`. In v3, xarray reads `_FillValue` from the attributes (floats as
+//! base64 of a little-endian double), and the Zarr `fill_value` only fills absent chunks.
+
+use base64::Engine;
+
+use crate::codec::Compression;
+use crate::json::Json;
+use crate::json_obj;
+use crate::model::{AttrValue, DType, Scalar, attr};
+use crate::scan::VarInfo;
+
+/// The Zarr format written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZarrFormat {
+    /// Zarr v2 (`.zarray`, `.zattrs`, `.zgroup`, `.zmetadata`).
+    V2,
+    /// Zarr v3 (`zarr.json`).
+    V3,
+}
+
+impl ZarrFormat {
+    /// `2` or `3`.
+    pub fn number(self) -> u64 {
+        match self {
+            ZarrFormat::V2 => 2,
+            ZarrFormat::V3 => 3,
+        }
+    }
+}
+
+/// Everything about one array that the writer needs.
+#[derive(Debug, Clone)]
+pub struct ArrayMeta {
+    /// Documents to store, as (key relative to the array, JSON).
+    pub documents: Vec<(String, Json)>,
+    /// The metadata that describes the codecs (`.zarray` or `zarr.json`).
+    pub codec_metadata: Json,
+    /// Shape of one stored object: the shard when sharded, else the chunk.
+    pub object_shape: Vec<u64>,
+    /// One element of fill value (little-endian), or `None` when every object must be
+    /// stored (v2 arrays without `_FillValue`). Also used to pad edge objects.
+    pub fill: Option<Fill>,
+    /// Things the user should know (e.g. an attribute that had to be dropped).
+    pub notes: Vec<String>,
+}
+
+/// The fill value of an array.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fill {
+    /// Bytes of one fixed-size element.
+    Bytes(Vec<u8>),
+    /// The empty string.
+    EmptyString,
+}
+
+/// Checks that a group or variable name can be a Zarr node name and cannot escape
+/// the target prefix.
+pub fn check_node_name(name: &str) -> Result<(), String> {
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\', '\0'])
+        || name.chars().any(char::is_control)
+        || name.starts_with(".z")
+        || name == "zarr.json"
+        || name == ".nc2zarr";
+    if bad {
+        Err(format!(
+            "name {name:?} cannot be a Zarr node name (empty, '.', '..', contains '/', '\\', NUL or control characters, or is reserved); rename it in the source"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Builds the metadata of one array.
+pub fn array_metadata(
+    format: ZarrFormat,
+    var: &VarInfo,
+    chunks: &[u64],
+    shards: Option<&[u64]>,
+    compression: &Compression,
+) -> ArrayMeta {
+    let dtype = var.dtype;
+    let mut notes = Vec::new();
+    let fill_attr = attr(&var.attrs, "_FillValue").and_then(AttrValue::as_scalar);
+    let fill_scalar = match dtype {
+        DType::Char | DType::String => None,
+        _ => fill_attr,
+    };
+    match format {
+        ZarrFormat::V2 => {
+            let fill_json = fill_scalar.map_or(Json::Null, |s| fill_json(s, dtype));
+            let zarray = json_obj! {
+                "shape" => var.shape.clone(),
+                "chunks" => chunks.to_vec(),
+                "dtype" => dtype.zarr_v2_name(),
+                "fill_value" => fill_json,
+                "order" => "C",
+                "filters" => if dtype == DType::String { Json::Arr(vec![json_obj! {"id" => "vlen-utf8"}]) } else { Json::Null },
+                "dimension_separator" => ".",
+                "compressor" => compression.v2_compressor(dtype),
+                "zarr_format" => 2u64,
+            };
+            let mut attrs: Vec<(String, Json)> = var
+                .attrs
+                .iter()
+                .filter(|(k, _)| !(k == "_FillValue" && fill_scalar.is_some()))
+                .map(|(k, v)| (k.clone(), v.to_json()))
+                .collect();
+            attrs.push(("_ARRAY_DIMENSIONS".into(), Json::from(var.dims.clone())));
+            ArrayMeta {
+                documents: vec![(".zarray".into(), zarray.clone()), (".zattrs".into(), Json::Obj(attrs))],
+                codec_metadata: zarray,
+                object_shape: chunks.to_vec(),
+                fill: fill_scalar.map(|s| Fill::Bytes(s.to_le_bytes(dtype))),
+                notes,
+            }
+        }
+        ZarrFormat::V3 => {
+            let missing = attr(&var.attrs, "missing_value").and_then(AttrValue::as_scalar);
+            let zarr_fill = fill_scalar.or(missing).unwrap_or(if dtype.is_float() { Scalar::F(0.0) } else { Scalar::I(0) });
+            let (fill_json, fill) = match dtype {
+                DType::String => (Json::from(""), Fill::EmptyString),
+                DType::Char => (Json::from(""), Fill::Bytes(vec![0])),
+                _ => (fill_json(zarr_fill, dtype), Fill::Bytes(zarr_fill.to_le_bytes(dtype))),
+            };
+            let mut attrs = Vec::new();
+            for (k, v) in &var.attrs {
+                if k == "_FillValue" {
+                    match xarray_v3_fill_attr(v, dtype) {
+                        Some(j) => attrs.push((k.clone(), j)),
+                        None => notes.push(format!(
+                            "variable '{}': _FillValue of a {} variable cannot be read back by xarray from Zarr v3, so it is not written",
+                            var.name,
+                            dtype.cdl_name()
+                        )),
+                    }
+                } else {
+                    attrs.push((k.clone(), v.to_json()));
+                }
+            }
+            let inner_codecs = v3_inner_codecs(dtype, compression);
+            let (grid_shape, codecs) = match shards {
+                Some(shard) => (
+                    shard.to_vec(),
+                    vec![json_obj! {
+                        "name" => "sharding_indexed",
+                        "configuration" => json_obj! {
+                            "chunk_shape" => chunks.to_vec(),
+                            "codecs" => Json::Arr(inner_codecs),
+                            "index_codecs" => Json::Arr(vec![
+                                json_obj! {"name" => "bytes", "configuration" => json_obj! {"endian" => "little"}},
+                                json_obj! {"name" => "crc32c"},
+                            ]),
+                            "index_location" => "end",
+                        },
+                    }],
+                ),
+                None => (chunks.to_vec(), inner_codecs),
+            };
+            let data_type = match dtype {
+                DType::Char => json_obj! {"name" => "null_terminated_bytes", "configuration" => json_obj! {"length_bytes" => 1u64}},
+                _ => Json::from(dtype.zarr_v3_name()),
+            };
+            let doc = json_obj! {
+                "shape" => var.shape.clone(),
+                "data_type" => data_type,
+                "chunk_grid" => json_obj! {"name" => "regular", "configuration" => json_obj! {"chunk_shape" => grid_shape.clone()}},
+                "chunk_key_encoding" => json_obj! {"name" => "default", "configuration" => json_obj! {"separator" => "/"}},
+                "fill_value" => fill_json,
+                "codecs" => Json::Arr(codecs),
+                "attributes" => Json::Obj(attrs),
+                "dimension_names" => Json::from(var.dims.clone()),
+                "zarr_format" => 3u64,
+                "node_type" => "array",
+                "storage_transformers" => Json::Arr(vec![]),
+            };
+            ArrayMeta {
+                documents: vec![("zarr.json".into(), doc.clone())],
+                codec_metadata: doc,
+                object_shape: grid_shape,
+                fill: Some(fill),
+                notes,
+            }
+        }
+    }
+}
+
+fn v3_inner_codecs(dtype: DType, compression: &Compression) -> Vec<Json> {
+    let serializer = match dtype {
+        DType::String => json_obj! {"name" => "vlen-utf8", "configuration" => Json::Obj(vec![])},
+        DType::Char | DType::I8 | DType::U8 => json_obj! {"name" => "bytes"},
+        _ => json_obj! {"name" => "bytes", "configuration" => json_obj! {"endian" => "little"}},
+    };
+    let mut codecs = vec![serializer];
+    codecs.extend(compression.v3_codecs(dtype));
+    codecs
+}
+
+/// A fill value as Zarr JSON: numbers, or `"NaN"`/`"Infinity"`/`"-Infinity"`.
+fn fill_json(s: Scalar, dtype: DType) -> Json {
+    match (s, dtype.is_float()) {
+        (Scalar::F(v), true) | (Scalar::F(v), false) if !v.is_finite() => Json::from(crate::json::format_float(v)),
+        (s, true) => Json::Float(s.as_f64()),
+        (s, false) => s.to_json(),
+    }
+}
+
+/// The `_FillValue` attribute as xarray's Zarr v3 backend expects it.
+fn xarray_v3_fill_attr(v: &AttrValue, dtype: DType) -> Option<Json> {
+    match dtype {
+        DType::Char => None,
+        DType::String => v.as_text().map(Json::from),
+        _ if dtype.is_float() => {
+            let x = v.as_scalar()?.as_f64();
+            Some(Json::from(base64::engine::general_purpose::STANDARD.encode(x.to_le_bytes())))
+        }
+        _ => v.as_scalar().map(Scalar::to_json),
+    }
+}
+
+/// Group documents (relative keys) for a group with `attrs`.
+pub fn group_documents(format: ZarrFormat, attrs: Json) -> Vec<(String, Json)> {
+    match format {
+        ZarrFormat::V2 => vec![(".zgroup".into(), json_obj! {"zarr_format" => 2u64}), (".zattrs".into(), attrs)],
+        ZarrFormat::V3 => vec![(
+            "zarr.json".into(),
+            json_obj! {"attributes" => attrs, "zarr_format" => 3u64, "node_type" => "group"},
+        )],
+    }
+}
+
+/// Key of one stored object (chunk or shard) of the array at `array_path`.
+pub fn chunk_key(format: ZarrFormat, array_path: &str, indices: &[u64]) -> String {
+    let joined = |sep: &str| indices.iter().map(u64::to_string).collect::<Vec<_>>().join(sep);
+    match format {
+        ZarrFormat::V2 if indices.is_empty() => format!("{array_path}/0"),
+        ZarrFormat::V2 => format!("{array_path}/{}", joined(".")),
+        ZarrFormat::V3 if indices.is_empty() => format!("{array_path}/c"),
+        ZarrFormat::V3 => format!("{array_path}/c/{}", joined("/")),
+    }
+}
+
+/// Joins a prefix and a relative key.
+pub fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() { key.to_string() } else { format!("{prefix}/{key}") }
+}
+
+/// A node's documents, by path relative to the root (empty for the root group).
+#[derive(Debug, Clone)]
+pub struct NodeDocs {
+    /// Path of the node (`""`, `"t2m"`, `"grp/var"`).
+    pub path: String,
+    /// True for groups.
+    pub is_group: bool,
+    /// Documents of the node, keyed relative to the node.
+    pub documents: Vec<(String, Json)>,
+}
+
+/// Consolidated-metadata documents of the group at `group_path`, covering its subtree.
+///
+/// v3: the group's `zarr.json` with inline `consolidated_metadata` (zarr-python's layout).
+/// v2: a `.zmetadata` next to the group's `.zgroup`.
+pub fn consolidated(format: ZarrFormat, group_path: &str, nodes: &[NodeDocs]) -> Vec<(String, Json)> {
+    let rel = |p: &str| -> Option<String> {
+        if group_path.is_empty() {
+            (!p.is_empty()).then(|| p.to_string())
+        } else {
+            p.strip_prefix(group_path).and_then(|r| r.strip_prefix('/')).map(str::to_string)
+        }
+    };
+    match format {
+        ZarrFormat::V3 => {
+            let mut entries = Vec::new();
+            let mut own = None;
+            for n in nodes {
+                let doc = n.documents[0].1.clone();
+                if n.path == group_path {
+                    own = Some(doc);
+                } else if let Some(r) = rel(&n.path) {
+                    let doc = if n.is_group {
+                        with_field(doc, "consolidated_metadata", empty_consolidated())
+                    } else {
+                        doc
+                    };
+                    entries.push((r, doc));
+                }
+            }
+            let own = own.expect("group documents present");
+            let consolidated = json_obj! {
+                "kind" => "inline",
+                "must_understand" => false,
+                "metadata" => Json::Obj(entries),
+            };
+            vec![("zarr.json".into(), with_field(own, "consolidated_metadata", consolidated))]
+        }
+        ZarrFormat::V2 => {
+            let mut entries = Vec::new();
+            for n in nodes {
+                let prefix = if n.path == group_path { Some(String::new()) } else { rel(&n.path) };
+                if let Some(prefix) = prefix {
+                    for (k, doc) in &n.documents {
+                        entries.push((join(&prefix, k), doc.clone()));
+                    }
+                }
+            }
+            vec![(
+                ".zmetadata".into(),
+                json_obj! {"metadata" => Json::Obj(entries), "zarr_consolidated_format" => 1u64},
+            )]
+        }
+    }
+}
+
+fn empty_consolidated() -> Json {
+    json_obj! {"kind" => "inline", "must_understand" => false, "metadata" => Json::Obj(vec![])}
+}
+
+/// Inserts `key` before `node_type` (zarr-python's field order).
+fn with_field(doc: Json, key: &str, value: Json) -> Json {
+    let Json::Obj(mut fields) = doc else { return doc };
+    fields.retain(|(k, _)| k != key);
+    let at = fields.iter().position(|(k, _)| k == "node_type").unwrap_or(fields.len());
+    fields.insert(at, (key.to_string(), value));
+    Json::Obj(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_keys_follow_the_default_encodings() {
+        assert_eq!(chunk_key(ZarrFormat::V2, "t", &[1, 0, 2]), "t/1.0.2");
+        assert_eq!(chunk_key(ZarrFormat::V2, "g/t", &[]), "g/t/0");
+        assert_eq!(chunk_key(ZarrFormat::V3, "t", &[1, 0, 2]), "t/c/1/0/2");
+        assert_eq!(chunk_key(ZarrFormat::V3, "t", &[]), "t/c");
+    }
+
+    #[test]
+    fn node_names_that_could_escape_are_refused() {
+        for bad in ["", ".", "..", "a/b", "a\\b", "x\0", ".zattrs", "zarr.json", ".nc2zarr", "a\nb"] {
+            assert!(check_node_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["t2m", "var 1", "1var", "_x", "xā", "dim.name.dots"] {
+            assert!(check_node_name(good).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn float_fill_attr_is_base64_double_like_xarray() {
+        let v = AttrValue::Numbers(DType::F32, vec![Scalar::F(f64::NAN)]);
+        assert_eq!(xarray_v3_fill_attr(&v, DType::F32), Some(Json::from("AAAAAAAA+H8=")));
+        let v = AttrValue::Numbers(DType::I16, vec![Scalar::I(-32767)]);
+        assert_eq!(xarray_v3_fill_attr(&v, DType::I16), Some(Json::Int(-32767)));
+    }
+}

@@ -1,0 +1,430 @@
+//! Stage 4: verify. Re-read a target and prove it complete (and, with sources, equal).
+//!
+//! Every object the metadata implies is checked: present objects must match the
+//! manifest's blake3 and decode; absent ones are fine only where the array has a fill
+//! value and the manifest recorded them as empty. With `--source`, decoded values are
+//! compared with the NetCDF inputs bit for bit (NaN equal to NaN).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::codec::ChunkCodec;
+use crate::error::{Error, Result, TargetError};
+use crate::json::Json;
+use crate::manifest::{self, Manifest};
+use crate::meta::{self, ZarrFormat};
+use crate::model::DType;
+use crate::plan;
+use crate::read::Reader;
+use crate::scan::{GroupInfo, Inventory, VarInfo};
+use crate::slab::{Block, copy_box, grid_indices, volume};
+use crate::store::Target;
+
+/// Problems found are capped in the report (the count is exact).
+const MAX_LISTED: usize = 50;
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    /// Target as shown.
+    pub target: String,
+    /// Zarr format found.
+    pub zarr_format: u64,
+    /// Arrays checked.
+    pub arrays: usize,
+    /// Objects read, hashed and decoded.
+    pub objects_checked: u64,
+    /// Absent objects accepted as fill-only.
+    pub empty_objects: u64,
+    /// Whether values were compared with sources.
+    pub compared_with_source: bool,
+    /// Problems (first [`MAX_LISTED`]).
+    pub problems: Vec<String>,
+    /// Total number of problems.
+    pub problem_count: usize,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+impl VerifyReport {
+    /// True when nothing is wrong.
+    pub fn ok(&self) -> bool {
+        self.problem_count == 0
+    }
+
+    fn problem(&mut self, p: String) {
+        self.problem_count += 1;
+        if self.problems.len() < MAX_LISTED {
+            self.problems.push(p);
+        }
+    }
+
+    /// The `--json` form.
+    pub fn to_json(&self) -> Json {
+        crate::json_obj! {
+            "status" => if self.ok() { "ok" } else { "failed" },
+            "target" => self.target.as_str(),
+            "zarr_format" => self.zarr_format,
+            "arrays" => self.arrays,
+            "objects_checked" => self.objects_checked,
+            "empty_objects" => self.empty_objects,
+            "compared_with_source" => self.compared_with_source,
+            "problem_count" => self.problem_count,
+            "problems" => self.problems.clone(),
+            "seconds" => self.seconds,
+        }
+    }
+
+    /// Human-readable lines.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "{}: {} array(s), {} object(s) checked, {} empty{}\n",
+            self.target,
+            self.arrays,
+            self.objects_checked,
+            self.empty_objects,
+            if self.compared_with_source { ", values equal to the source" } else { "" }
+        );
+        if self.ok() {
+            s.push_str("verify: OK\n");
+        } else {
+            for p in &self.problems {
+                s.push_str(&format!("  problem: {p}\n"));
+            }
+            if self.problem_count > self.problems.len() {
+                s.push_str(&format!("  ... and {} more\n", self.problem_count - self.problems.len()));
+            }
+            s.push_str(&format!("verify: FAILED ({} problem(s))\n", self.problem_count));
+        }
+        s
+    }
+}
+
+/// One array found in the target's metadata.
+struct FoundArray {
+    path: String,
+    shape: Vec<u64>,
+    object_shape: Vec<u64>,
+    dtype: DType,
+    has_fill: bool,
+    codec: ChunkCodec,
+}
+
+/// Verifies `target`; with `source`, also compares values with the inputs.
+pub fn verify(target: &str, source: Option<&Inventory>) -> Result<VerifyReport> {
+    let started = Instant::now();
+    let store = Target::open_existing(target)?;
+    let mut report = VerifyReport { target: store.display().to_string(), ..Default::default() };
+    if store.get(manifest::IN_PROGRESS_KEY)?.is_some() {
+        report.problem("a write is in progress or was interrupted (.nc2zarr/in-progress.json exists); re-run the conversion".into());
+    }
+    let (format, arrays) = read_arrays(&store)?;
+    report.zarr_format = format.number();
+    report.arrays = arrays.len();
+    let manifest = match store.get(manifest::MANIFEST_KEY)? {
+        Some(b) => Some(Manifest::from_bytes(&b).map_err(|e| invalid(target, format!("manifest is damaged: {e}")))?),
+        None => {
+            report.problem("no nc2zarr manifest (.nc2zarr/manifest.json): hashes cannot be checked".into());
+            None
+        }
+    };
+    let present: HashMap<String, u64> = store.list("")?.into_iter().map(|l| (l.key, l.size)).collect();
+    let sources = source.map(|inv| {
+        inv.variables()
+            .into_iter()
+            .map(|(g, v)| (g.var_path(&v.name), (g, v)))
+            .collect::<HashMap<String, (&GroupInfo, &VarInfo)>>()
+    });
+    report.compared_with_source = source.is_some();
+    if let Some(m) = &manifest {
+        for path in m.arrays.keys() {
+            if !arrays.iter().any(|a| &a.path == path) {
+                report.problem(format!("array '{path}' is in the manifest but not in the metadata"));
+            }
+        }
+    }
+    for a in &arrays {
+        let entry = manifest.as_ref().and_then(|m| m.arrays.get(&a.path));
+        if manifest.is_some() && entry.is_none() {
+            report.problem(format!("array '{}' is not in the manifest", a.path));
+        }
+        let src = match (&sources, source) {
+            (Some(map), Some(inv)) => match map.get(&a.path) {
+                Some(&(g, v)) => Some((inv, g, v)),
+                None => {
+                    report.problem(format!("array '{}' has no variable in the source", a.path));
+                    None
+                }
+            },
+            _ => None,
+        };
+        check_array(&store, format, a, entry, &present, src, &mut report)?;
+    }
+    if let Some(map) = &sources {
+        for path in map.keys() {
+            let (_, v) = map[path];
+            if v.unsupported.is_none() && !arrays.iter().any(|a| &a.path == path) {
+                report.problem(format!("source variable '{path}' is missing from the target"));
+            }
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn invalid(target: &str, message: String) -> Error {
+    Error::Target(TargetError::Invalid { target: target.to_string(), message })
+}
+
+fn read_json(store: &Target, key: &str) -> Result<Option<Json>> {
+    let Some(bytes) = store.get(key)? else { return Ok(None) };
+    let text = String::from_utf8_lossy(&bytes);
+    Json::parse(&text)
+        .map(Some)
+        .map_err(|e| invalid(store.display(), format!("{key} is not valid JSON: {e}")))
+}
+
+/// Reads the consolidated metadata and returns the arrays it describes.
+fn read_arrays(store: &Target) -> Result<(ZarrFormat, Vec<FoundArray>)> {
+    let t = store.display();
+    let mut docs: Vec<(String, Json)> = Vec::new();
+    let format = if let Some(root) = read_json(store, "zarr.json")? {
+        let entries = root
+            .get("consolidated_metadata")
+            .and_then(|c| c.get("metadata"))
+            .ok_or_else(|| invalid(t, "root zarr.json has no consolidated metadata; was it written by nc2zarr?".into()))?;
+        if let Json::Obj(fields) = entries {
+            for (path, doc) in fields {
+                if doc.get("node_type").and_then(Json::as_str) == Some("array") {
+                    docs.push((path.clone(), doc.clone()));
+                }
+            }
+        }
+        ZarrFormat::V3
+    } else if let Some(z) = read_json(store, ".zmetadata")? {
+        if let Some(Json::Obj(fields)) = z.get("metadata") {
+            for (key, doc) in fields {
+                if let Some(path) = key.strip_suffix("/.zarray") {
+                    docs.push((path.to_string(), doc.clone()));
+                }
+            }
+        }
+        ZarrFormat::V2
+    } else {
+        return Err(invalid(
+            t,
+            "no Zarr metadata (zarr.json or .zmetadata): not a Zarr store, or the conversion did not finish".into(),
+        ));
+    };
+    let arrays = docs
+        .into_iter()
+        .map(|(path, doc)| found_array(t, format, path, &doc))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((format, arrays))
+}
+
+fn found_array(target: &str, format: ZarrFormat, path: String, doc: &Json) -> Result<FoundArray> {
+    let bad = |what: &str| invalid(target, format!("array '{path}': {what}"));
+    let u64s = |j: Option<&Json>| -> Option<Vec<u64>> { j?.as_array()?.iter().map(Json::as_u64).collect() };
+    let shape = u64s(doc.get("shape")).ok_or_else(|| bad("bad shape"))?;
+    let (object_shape, dtype, has_fill) = match format {
+        ZarrFormat::V3 => {
+            let grid = u64s(doc.get("chunk_grid").and_then(|g| g.get("configuration")).and_then(|c| c.get("chunk_shape")))
+                .ok_or_else(|| bad("bad chunk_grid"))?;
+            let dtype = match doc.get("data_type") {
+                Some(Json::Str(s)) => dtype_from_v3(s),
+                Some(obj) if obj.get("name").and_then(Json::as_str) == Some("null_terminated_bytes") => Some(DType::Char),
+                _ => None,
+            }
+            .ok_or_else(|| bad("unsupported data_type"))?;
+            (grid, dtype, true)
+        }
+        ZarrFormat::V2 => {
+            let chunks = u64s(doc.get("chunks")).ok_or_else(|| bad("bad chunks"))?;
+            let dtype = doc.get("dtype").and_then(Json::as_str).and_then(dtype_from_v2).ok_or_else(|| bad("unsupported dtype"))?;
+            let has_fill = !matches!(doc.get("fill_value"), None | Some(Json::Null));
+            (chunks, dtype, has_fill)
+        }
+    };
+    let codec = ChunkCodec::new(doc, dtype).map_err(|e| bad(&e.to_string()))?;
+    Ok(FoundArray { path, shape, object_shape, dtype, has_fill, codec })
+}
+
+fn dtype_from_v3(s: &str) -> Option<DType> {
+    [DType::I8, DType::U8, DType::I16, DType::U16, DType::I32, DType::U32, DType::I64, DType::U64, DType::F32, DType::F64, DType::String]
+        .into_iter()
+        .find(|d| d.zarr_v3_name() == s)
+}
+
+fn dtype_from_v2(s: &str) -> Option<DType> {
+    [DType::I8, DType::U8, DType::I16, DType::U16, DType::I32, DType::U32, DType::I64, DType::U64, DType::F32, DType::F64, DType::Char, DType::String]
+        .into_iter()
+        .find(|d| d.zarr_v2_name() == s)
+}
+
+/// Checks one array's objects, and its values against the source when given.
+fn check_array(
+    store: &Target,
+    format: ZarrFormat,
+    a: &FoundArray,
+    entry: Option<&manifest::ArrayEntry>,
+    present: &HashMap<String, u64>,
+    source: Option<(&Inventory, &GroupInfo, &VarInfo)>,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    if let Some((_, _, v)) = source {
+        if v.shape != a.shape || v.dtype != a.dtype {
+            report.problem(format!(
+                "array '{}' has shape {:?} and type {} but the source has {:?} and {}",
+                a.path,
+                a.shape,
+                a.dtype.cdl_name(),
+                v.shape,
+                v.dtype.cdl_name()
+            ));
+            return Ok(());
+        }
+    }
+    // Without sources, walk the object grid in blocks of a bounded size anyway, so the
+    // same code checks both ways.
+    let blocks = plan::read_blocks(&a.shape, &a.object_shape, a.dtype.planning_size(), 256 << 20);
+    let mut reader = Reader::new();
+    let problems = Mutex::new(Vec::new());
+    let (checked, empty) = (std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0));
+    for block in blocks {
+        let expected = match source {
+            Some((inv, g, v)) => Some(reader.read(inv, g, v, &block.start, &block.count)?),
+            None => None,
+        };
+        let first: Vec<u64> = block.start.iter().zip(&a.object_shape).map(|(s, o)| s / o).collect();
+        let counts: Vec<u64> = block.count.iter().zip(&a.object_shape).map(|(c, o)| c.div_ceil(*o)).collect();
+        grid_indices(&counts).into_par_iter().for_each(|rel| {
+            let idx: Vec<u64> = rel.iter().zip(&first).map(|(r, f)| r + f).collect();
+            let key = meta::chunk_key(format, &a.path, &idx);
+            let outcome = check_object(store, a, entry, present, &key, &idx, &block, expected.as_ref());
+            match outcome {
+                Ok(ObjectCheck::Checked) => {
+                    checked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(ObjectCheck::Empty) => {
+                    empty.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(p) => problems.lock().expect("lock").push(p),
+            }
+        });
+    }
+    report.objects_checked += checked.into_inner();
+    report.empty_objects += empty.into_inner();
+    let mut problems = problems.into_inner().expect("lock");
+    problems.sort();
+    for p in problems {
+        report.problem(p);
+    }
+    Ok(())
+}
+
+enum ObjectCheck {
+    Checked,
+    Empty,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_object(
+    store: &Target,
+    a: &FoundArray,
+    entry: Option<&manifest::ArrayEntry>,
+    present: &HashMap<String, u64>,
+    key: &str,
+    idx: &[u64],
+    block: &plan::ReadBlock,
+    expected: Option<&Block>,
+) -> std::result::Result<ObjectCheck, String> {
+    let recorded = entry.and_then(|e| e.objects.get(key));
+    let decoded = if present.contains_key(key) {
+        let bytes = store
+            .get(key)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{key}: listed but cannot be read"))?;
+        if let Some(r) = recorded {
+            let hash = blake3::hash(&bytes).to_hex().to_string();
+            if hash != r.blake3 || bytes.len() as u64 != r.size {
+                return Err(format!("{key}: corrupt (blake3 or size differs from the manifest)"));
+            }
+        } else if entry.is_some() {
+            return Err(format!("{key}: present but not in the manifest"));
+        }
+        Some(a.codec.decode(&bytes, &a.object_shape).map_err(|e| format!("{key}: does not decode: {e}"))?)
+    } else {
+        if recorded.is_some() {
+            return Err(format!("{key}: missing (recorded in the manifest)"));
+        }
+        if !a.has_fill {
+            return Err(format!("{key}: missing and the array has no fill value"));
+        }
+        if entry.is_some_and(|e| !e.empty.iter().any(|k| k == key)) {
+            return Err(format!("{key}: missing (not recorded as empty)"));
+        }
+        None
+    };
+    let Some(expected) = expected else {
+        return Ok(if decoded.is_some() { ObjectCheck::Checked } else { ObjectCheck::Empty });
+    };
+    let os = &a.object_shape;
+    let origin: Vec<u64> = idx.iter().zip(os).map(|(i, s)| i * s).collect();
+    let valid: Vec<u64> = origin.iter().zip(os).zip(&a.shape).map(|((o, s), n)| (*s).min(n - o)).collect();
+    let src_start: Vec<u64> = origin.iter().zip(&block.start).map(|(o, s)| o - s).collect();
+    let zeros = vec![0u64; os.len()];
+    let want = extract(expected, &block.count, &src_start, &valid, a.dtype);
+    let got = match decoded {
+        Some(d) => extract(&d, os, &zeros, &valid, a.dtype),
+        None => {
+            let fill = a.codec.decode_fill(&valid);
+            fill.map_err(|e| format!("{key}: {e}"))?
+        }
+    };
+    if !same_values(&want, &got, a.dtype) {
+        return Err(format!("{key}: values differ from the source"));
+    }
+    Ok(ObjectCheck::Checked)
+}
+
+fn extract(block: &Block, shape: &[u64], start: &[u64], count: &[u64], dtype: DType) -> Block {
+    let zeros = vec![0u64; count.len()];
+    let n = volume(count) as usize;
+    match block {
+        Block::Fixed(b) => {
+            let elem = dtype.size().expect("fixed");
+            let mut out = vec![0u8; n * elem];
+            copy_box(b, shape, start, &mut out, count, &zeros, count, elem);
+            Block::Fixed(out)
+        }
+        Block::Strings(v) => {
+            let mut out = vec![String::new(); n];
+            copy_box(v, shape, start, &mut out, count, &zeros, count, 1);
+            Block::Strings(out)
+        }
+    }
+}
+
+/// Bitwise equality, except that any NaN equals any NaN.
+fn same_values(a: &Block, b: &Block, dtype: DType) -> bool {
+    match (a, b) {
+        (Block::Fixed(x), Block::Fixed(y)) if x == y => true,
+        (Block::Fixed(x), Block::Fixed(y)) if x.len() == y.len() => match dtype {
+            DType::F32 => x.chunks_exact(4).zip(y.chunks_exact(4)).all(|(p, q)| {
+                let (p, q) = (f32::from_le_bytes(p.try_into().unwrap()), f32::from_le_bytes(q.try_into().unwrap()));
+                p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())
+            }),
+            DType::F64 => x.chunks_exact(8).zip(y.chunks_exact(8)).all(|(p, q)| {
+                let (p, q) = (f64::from_le_bytes(p.try_into().unwrap()), f64::from_le_bytes(q.try_into().unwrap()));
+                p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())
+            }),
+            _ => false,
+        },
+        (Block::Strings(x), Block::Strings(y)) => x == y,
+        _ => false,
+    }
+}

@@ -1,0 +1,603 @@
+//! Stage 3: convert. Read blocks, encode objects in parallel, store them, and commit.
+//!
+//! Data flows one way: a reader thread (netCDF calls are serialised by the library's
+//! global lock) reads blocks into memory, bounded by an in-flight byte budget; each
+//! block's objects (chunks or shards) are encoded, hashed and stored by rayon tasks
+//! while the reader moves on. Metadata is written only after every object is stored,
+//! and consolidated metadata last: until then the target has no root metadata, so no
+//! reader can open a partial dataset.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::codec::{ChunkCodec, Compression};
+use crate::error::{Error, InputError, Result, TargetError};
+use crate::json::Json;
+use crate::manifest::{self, ArrayEntry, InputEntry, Manifest, ObjectEntry};
+use crate::meta::{self, ArrayMeta, Fill, NodeDocs, ZarrFormat};
+use crate::model::{DType, attrs_json};
+use crate::plan::{self, ChunkRequest, ReadBlock};
+use crate::read::Reader;
+use crate::report::Progress;
+use crate::scan::{GroupInfo, Inventory, VarInfo};
+use crate::slab::{Block, copy_box, grid_indices, volume};
+use crate::store::Target;
+
+/// Options of a conversion.
+#[derive(Debug, Clone)]
+pub struct ConvertOptions {
+    /// Zarr v2 or v3.
+    pub format: ZarrFormat,
+    /// Compression of every array.
+    pub compression: Compression,
+    /// Requested chunk lengths.
+    pub chunks: ChunkRequest,
+    /// Target uncompressed chunk size for dimensions not requested.
+    pub target_chunk_bytes: u64,
+    /// Replace an existing non-empty target.
+    pub overwrite: bool,
+    /// Skip variables and attributes Zarr cannot hold instead of failing.
+    pub skip_unsupported: bool,
+    /// Largest block read at once (when the chunk shape allows).
+    pub max_block_bytes: u64,
+    /// Bytes of blocks in memory at once (read, waiting or being encoded).
+    pub inflight_bytes: u64,
+    /// Draw no progress bar.
+    pub quiet: bool,
+    /// Machine-readable output (also hides the progress bar).
+    pub json: bool,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions {
+            format: ZarrFormat::V3,
+            compression: Compression::default(),
+            chunks: ChunkRequest::default(),
+            target_chunk_bytes: plan::DEFAULT_CHUNK_BYTES,
+            overwrite: false,
+            skip_unsupported: false,
+            max_block_bytes: 256 << 20,
+            inflight_bytes: 768 << 20,
+            quiet: false,
+            json: false,
+        }
+    }
+}
+
+/// One array to write.
+pub struct ArrayJob {
+    /// Path of the array in the store.
+    pub path: String,
+    /// Index of its group in `inventory.root.walk()`.
+    pub group: usize,
+    /// Index of the variable in its group.
+    pub var: usize,
+    /// Chunk shape.
+    pub chunks: Vec<u64>,
+    /// Metadata and object layout.
+    pub meta: ArrayMeta,
+    /// The codec chain.
+    pub codec: ChunkCodec,
+    /// Read blocks, in order.
+    pub blocks: Vec<ReadBlock>,
+}
+
+/// The arrays to write and what was left out.
+pub struct Prepared {
+    /// Arrays in write order.
+    pub jobs: Vec<ArrayJob>,
+    /// Notes for the user.
+    pub notes: Vec<String>,
+    /// Variables skipped (with `--skip-unsupported`), with reasons.
+    pub skipped: Vec<String>,
+}
+
+/// What a conversion did.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Target (as shown).
+    pub target: String,
+    /// Number of input files.
+    pub files: usize,
+    /// Arrays written.
+    pub arrays: usize,
+    /// Uncompressed bytes of the converted variables.
+    pub bytes_in: u64,
+    /// Bytes stored (objects and metadata).
+    pub bytes_out: u64,
+    /// Objects stored.
+    pub objects: u64,
+    /// Objects left out because they held only fill values.
+    pub empty_objects: u64,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// Notes and warnings.
+    pub notes: Vec<String>,
+    /// Variables skipped.
+    pub skipped: Vec<String>,
+}
+
+impl Summary {
+    /// As a JSON object (the `--json` output).
+    pub fn to_json(&self) -> Json {
+        crate::json_obj! {
+            "status" => "ok",
+            "target" => self.target.as_str(),
+            "files" => self.files,
+            "arrays" => self.arrays,
+            "bytes_in" => self.bytes_in,
+            "bytes_out" => self.bytes_out,
+            "compression_ratio" => self.ratio(),
+            "objects" => self.objects,
+            "empty_objects" => self.empty_objects,
+            "seconds" => self.seconds,
+            "mb_per_s" => self.mb_per_s(),
+            "notes" => self.notes.clone(),
+            "skipped" => self.skipped.clone(),
+        }
+    }
+
+    fn ratio(&self) -> f64 {
+        if self.bytes_out == 0 { 0.0 } else { self.bytes_in as f64 / self.bytes_out as f64 }
+    }
+
+    fn mb_per_s(&self) -> f64 {
+        self.bytes_in as f64 / 1e6 / self.seconds.max(1e-9)
+    }
+
+    /// Human-readable lines.
+    pub fn to_text(&self) -> String {
+        use crate::report::human_bytes;
+        let mut s = format!(
+            "converted {} file(s) into {} array(s) at {}\n  in  {} uncompressed\n  out {} in {} object(s) ({} empty, not stored), ratio {:.2}\n  {:.1} s, {:.0} MB/s\n",
+            self.files,
+            self.arrays,
+            self.target,
+            human_bytes(self.bytes_in),
+            human_bytes(self.bytes_out),
+            self.objects,
+            self.empty_objects,
+            self.ratio(),
+            self.seconds,
+            self.mb_per_s()
+        );
+        for n in &self.notes {
+            s.push_str(&format!("  note: {n}\n"));
+        }
+        for n in &self.skipped {
+            s.push_str(&format!("  skipped: {n}\n"));
+        }
+        s
+    }
+}
+
+/// Decides chunking, metadata and read blocks of every array. Fails, before anything
+/// is written, on unsupported types (unless skipped), bad names or bad chunk requests.
+pub fn prepare(inv: &Inventory, opts: &ConvertOptions) -> Result<Prepared> {
+    let groups = inv.root.walk();
+    let mut notes = inv.notes.clone();
+    let mut skipped = Vec::new();
+    let mut problems = Vec::new();
+    for (location, reason) in &inv.unsupported_attrs {
+        if opts.skip_unsupported {
+            skipped.push(format!("{location} ({reason})"));
+        } else {
+            problems.push(format!("{location} {reason}, which Zarr cannot hold"));
+        }
+    }
+    for g in &groups {
+        if !g.name.is_empty() {
+            meta::check_node_name(&g.name).map_err(|e| Error::Input(InputError::Unsupported(format!("group '/{}': {e}", g.path))))?;
+        }
+        for v in &g.vars {
+            if let Some(reason) = &v.unsupported {
+                if opts.skip_unsupported {
+                    skipped.push(reason.clone());
+                } else {
+                    problems.push(reason.clone());
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Input(InputError::Unsupported(format!(
+            "{}; pass --skip-unsupported to convert the rest without them",
+            problems.join("; ")
+        ))));
+    }
+    for (dim, _) in &opts.chunks.per_dim {
+        let known = groups.iter().any(|g| g.vars.iter().any(|v| v.dims.contains(dim)));
+        if !known {
+            let mut all: Vec<&str> = groups.iter().flat_map(|g| g.vars.iter().flat_map(|v| v.dims.iter().map(String::as_str))).collect();
+            all.sort_unstable();
+            all.dedup();
+            return Err(Error::Usage(format!(
+                "--chunks names dimension '{dim}', which no variable has (dimensions: {})",
+                all.join(", ")
+            )));
+        }
+    }
+    let mut jobs = Vec::new();
+    for (gi, g) in groups.iter().enumerate() {
+        for (vi, v) in g.vars.iter().enumerate() {
+            if v.unsupported.is_some() {
+                continue;
+            }
+            meta::check_node_name(&v.name)
+                .map_err(|e| Error::Input(InputError::Unsupported(format!("variable '{}': {e}", g.var_path(&v.name)))))?;
+            jobs.push(prepare_array(g, gi, vi, v, opts, &mut notes)?);
+        }
+    }
+    Ok(Prepared { jobs, notes, skipped })
+}
+
+fn prepare_array(g: &GroupInfo, gi: usize, vi: usize, v: &VarInfo, opts: &ConvertOptions, notes: &mut Vec<String>) -> Result<ArrayJob> {
+    let is_dim_coord = v.dims.len() == 1 && v.dims[0] == v.name;
+    let elem = v.dtype.planning_size();
+    let chunks = plan::choose_chunks(&v.shape, &v.dims, elem, is_dim_coord, &opts.chunks, opts.target_chunk_bytes);
+    let meta = meta::array_metadata(opts.format, v, &chunks, None, &opts.compression);
+    notes.extend(meta.notes.iter().cloned());
+    let codec = ChunkCodec::new(&meta.codec_metadata, v.dtype)
+        .map_err(|e| Error::Internal(format!("codec for '{}': {e}", g.var_path(&v.name))))?;
+    let blocks = plan::read_blocks(&v.shape, &meta.object_shape, elem, opts.max_block_bytes);
+    Ok(ArrayJob {
+        path: g.var_path(&v.name),
+        group: gi,
+        var: vi,
+        chunks,
+        meta,
+        codec,
+        blocks,
+    })
+}
+
+/// Refuses a non-empty target unless `overwrite`; touches nothing when it refuses.
+pub fn check_target(target: &str, overwrite: bool) -> Result<()> {
+    if Target::is_absent(target) {
+        return Ok(());
+    }
+    let existing = Target::open_existing(target);
+    let empty = match &existing {
+        Ok(t) => t.is_empty()?,
+        Err(TargetError::Invalid { .. }) => {
+            // Exists but is not a directory, or cannot be listed.
+            return Err(TargetError::Invalid {
+                target: target.to_string(),
+                message: "exists and is not a directory; choose another target path".into(),
+            }
+            .into());
+        }
+        Err(_) => true,
+    };
+    if !empty && !overwrite {
+        return Err(TargetError::Exists { target: target.to_string() }.into());
+    }
+    if !empty {
+        crate::store::check_overwrite_allowed(target)?;
+    }
+    Ok(())
+}
+
+/// A byte budget for blocks in flight.
+struct Budget {
+    used: Mutex<u64>,
+    freed: Condvar,
+    cap: u64,
+}
+
+impl Budget {
+    fn acquire(&self, n: u64, cancel: &AtomicBool) {
+        let mut used = self.used.lock().expect("budget lock");
+        while *used > 0 && *used + n > self.cap && !cancel.load(Ordering::Relaxed) {
+            used = self.freed.wait(used).expect("budget lock");
+        }
+        *used += n;
+    }
+
+    fn release(&self, n: u64) {
+        *self.used.lock().expect("budget lock") -= n;
+        self.freed.notify_all();
+    }
+}
+
+/// A block read from the sources, with the budget it holds.
+struct Work<'a> {
+    job: usize,
+    block: ReadBlock,
+    data: Block,
+    budget: &'a Budget,
+    held: u64,
+}
+
+impl Drop for Work<'_> {
+    fn drop(&mut self) {
+        self.budget.release(self.held);
+    }
+}
+
+/// Shared state of a running conversion.
+struct Shared {
+    cancel: AtomicBool,
+    error: Mutex<Option<Error>>,
+    arrays: Mutex<Vec<ArrayEntry>>,
+    objects: AtomicU64,
+    empty: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+impl Shared {
+    fn fail(&self, e: Error) {
+        let mut slot = self.error.lock().expect("error lock");
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Converts the inventory into `target`.
+pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<Summary> {
+    let started = Instant::now();
+    let prepared = prepare(inv, opts)?;
+    check_target(target, opts.overwrite)?;
+    let store = Target::open_for_write(target)?;
+    if !store.is_empty()? {
+        store.delete_all()?;
+    }
+    let inputs: Vec<InputEntry> = inv
+        .files
+        .iter()
+        .map(|f| InputEntry { path: f.path.display().to_string(), size: f.size })
+        .collect();
+    let marker = crate::json_obj! {"started_by" => format!("nc2zarr {}", env!("CARGO_PKG_VERSION")), "inputs" => inputs.len()};
+    store.put(manifest::IN_PROGRESS_KEY, Bytes::from(marker.to_pretty()))?;
+
+    let total_bytes: u64 = prepared.jobs.iter().map(|j| var_of(inv, j).nbytes()).sum();
+    let progress = Progress::new(total_bytes, opts.json, opts.quiet);
+    let shared = Shared {
+        cancel: AtomicBool::new(false),
+        error: Mutex::new(None),
+        arrays: Mutex::new(vec![ArrayEntry::default(); prepared.jobs.len()]),
+        objects: AtomicU64::new(0),
+        empty: AtomicU64::new(0),
+        bytes_out: AtomicU64::new(0),
+    };
+    run_pipeline(inv, &prepared.jobs, &store, opts, &shared, &progress);
+    progress.finish();
+    if let Some(e) = shared.error.lock().expect("error lock").take() {
+        return Err(e);
+    }
+
+    let arrays = shared.arrays.into_inner().expect("arrays lock");
+    let mut manifest = Manifest::new(opts.format.number(), inputs);
+    for (job, entry) in prepared.jobs.iter().zip(arrays) {
+        manifest.arrays.insert(job.path.clone(), entry);
+    }
+    let meta_bytes = commit(inv, &prepared.jobs, &store, opts.format, &manifest)?;
+    Ok(Summary {
+        target: store.display().to_string(),
+        files: inv.files.len(),
+        arrays: prepared.jobs.len(),
+        bytes_in: total_bytes,
+        bytes_out: shared.bytes_out.load(Ordering::Relaxed) + meta_bytes,
+        objects: shared.objects.load(Ordering::Relaxed),
+        empty_objects: shared.empty.load(Ordering::Relaxed),
+        seconds: started.elapsed().as_secs_f64(),
+        notes: prepared.notes,
+        skipped: prepared.skipped,
+    })
+}
+
+fn var_of<'a>(inv: &'a Inventory, job: &ArrayJob) -> &'a VarInfo {
+    &inv.root.walk()[job.group].vars[job.var]
+}
+
+fn run_pipeline(inv: &Inventory, jobs: &[ArrayJob], store: &Target, opts: &ConvertOptions, shared: &Shared, progress: &Progress) {
+    let budget = Budget {
+        used: Mutex::new(0),
+        freed: Condvar::new(),
+        cap: opts.inflight_bytes,
+    };
+    let groups = inv.root.walk();
+    let (tx, rx) = crossbeam_channel::bounded::<Work>(1);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut reader = Reader::new();
+            'jobs: for (ji, job) in jobs.iter().enumerate() {
+                let (g, v) = (groups[job.group], &groups[job.group].vars[job.var]);
+                for block in &job.blocks {
+                    if shared.cancel.load(Ordering::Relaxed) {
+                        break 'jobs;
+                    }
+                    let held = volume(&block.count) * v.dtype.planning_size();
+                    budget.acquire(held, &shared.cancel);
+                    match reader.read(inv, g, v, &block.start, &block.count) {
+                        Ok(data) => {
+                            let work = Work { job: ji, block: block.clone(), data, budget: &budget, held };
+                            if tx.send(work).is_err() {
+                                break 'jobs;
+                            }
+                        }
+                        Err(e) => {
+                            budget.release(held);
+                            shared.fail(e.into());
+                            break 'jobs;
+                        }
+                    }
+                }
+            }
+            drop(tx);
+        });
+        rayon::in_place_scope(|s| {
+            for work in rx.iter() {
+                let work = Arc::new(work);
+                let job = &jobs[work.job];
+                let v = var_of(inv, job);
+                let objects = objects_in_block(&work.block, &job.meta.object_shape);
+                for obj in objects {
+                    let work = Arc::clone(&work);
+                    s.spawn(move |_| {
+                        if !shared.cancel.load(Ordering::Relaxed) {
+                            match write_object(job, v, &work.block, &work.data, &obj, store, opts.format) {
+                                Ok(outcome) => record(shared, work.job, outcome, progress),
+                                Err(e) => shared.fail(e),
+                            }
+                        }
+                        drop(work);
+                    });
+                }
+            }
+        });
+    });
+}
+
+/// Indices of the objects a block covers.
+fn objects_in_block(block: &ReadBlock, object_shape: &[u64]) -> Vec<Vec<u64>> {
+    let first: Vec<u64> = block.start.iter().zip(object_shape).map(|(s, o)| s / o).collect();
+    let counts: Vec<u64> = block.count.iter().zip(object_shape).map(|(c, o)| c.div_ceil(*o)).collect();
+    grid_indices(&counts)
+        .into_iter()
+        .map(|idx| idx.iter().zip(&first).map(|(i, f)| i + f).collect())
+        .collect()
+}
+
+/// What happened to one object.
+enum Outcome {
+    Stored { key: String, hash: blake3::Hash, size: u64, input_bytes: u64 },
+    Empty { key: String, input_bytes: u64 },
+}
+
+fn record(shared: &Shared, job: usize, outcome: Outcome, progress: &Progress) {
+    let input = match outcome {
+        Outcome::Stored { key, hash, size, input_bytes } => {
+            shared.objects.fetch_add(1, Ordering::Relaxed);
+            shared.bytes_out.fetch_add(size, Ordering::Relaxed);
+            shared.arrays.lock().expect("arrays lock")[job]
+                .objects
+                .insert(key, ObjectEntry { blake3: hash.to_hex().to_string(), size });
+            input_bytes
+        }
+        Outcome::Empty { key, input_bytes } => {
+            shared.empty.fetch_add(1, Ordering::Relaxed);
+            shared.arrays.lock().expect("arrays lock")[job].empty.push(key);
+            input_bytes
+        }
+    };
+    progress.advance(input, shared.objects.load(Ordering::Relaxed) + shared.empty.load(Ordering::Relaxed));
+}
+
+/// Cuts one object out of a block (padding edges with the fill value), encodes,
+/// hashes and stores it, unless it holds only fill values.
+fn write_object(job: &ArrayJob, v: &VarInfo, block: &ReadBlock, data: &Block, obj: &[u64], store: &Target, format: ZarrFormat) -> Result<Outcome> {
+    let os = &job.meta.object_shape;
+    let origin: Vec<u64> = obj.iter().zip(os).map(|(i, s)| i * s).collect();
+    let valid: Vec<u64> = origin.iter().zip(os).zip(&v.shape).map(|((o, s), n)| (*s).min(n - o)).collect();
+    let input_bytes = volume(&valid) * v.dtype.planning_size();
+    let key = meta::chunk_key(format, &job.path, obj);
+    let whole = block.count == *os && block.start == origin;
+    let cut;
+    let object = if whole {
+        data
+    } else {
+        cut = cut_object(data, block, &origin, &valid, os, &job.meta.fill, v.dtype);
+        &cut
+    };
+    if is_all_fill(object, job.meta.fill.as_ref()) {
+        return Ok(Outcome::Empty { key, input_bytes });
+    }
+    let encoded = job
+        .codec
+        .encode(object, os)
+        .map_err(|e| Error::Internal(format!("encoding {key}: {e}")))?;
+    let hash = blake3::hash(&encoded);
+    let size = encoded.len() as u64;
+    store.put(&key, Bytes::from(encoded))?;
+    Ok(Outcome::Stored { key, hash, size, input_bytes })
+}
+
+fn cut_object(data: &Block, block: &ReadBlock, origin: &[u64], valid: &[u64], os: &[u64], fill: &Option<Fill>, dtype: DType) -> Block {
+    let src_start: Vec<u64> = origin.iter().zip(&block.start).map(|(o, s)| o - s).collect();
+    let zeros = vec![0u64; os.len()];
+    let n = volume(os) as usize;
+    match data {
+        Block::Fixed(bytes) => {
+            let elem = dtype.size().expect("fixed size");
+            let mut buf = match fill {
+                Some(Fill::Bytes(f)) if f.iter().any(|&b| b != 0) => f.repeat(n),
+                _ => vec![0u8; n * elem],
+            };
+            copy_box(bytes, &block.count, &src_start, &mut buf, os, &zeros, valid, elem);
+            Block::Fixed(buf)
+        }
+        Block::Strings(strings) => {
+            let mut buf = vec![String::new(); n];
+            copy_box(strings, &block.count, &src_start, &mut buf, os, &zeros, valid, 1);
+            Block::Strings(buf)
+        }
+    }
+}
+
+fn is_all_fill(block: &Block, fill: Option<&Fill>) -> bool {
+    match (block, fill) {
+        (Block::Fixed(b), Some(Fill::Bytes(f))) => !f.is_empty() && b.chunks_exact(f.len()).all(|c| c == f.as_slice()),
+        (Block::Strings(v), Some(Fill::EmptyString)) => v.iter().all(String::is_empty),
+        _ => false,
+    }
+}
+
+/// Writes array and group metadata, the manifest and, last, consolidated metadata;
+/// then removes the in-progress marker. Returns the bytes written.
+fn commit(inv: &Inventory, jobs: &[ArrayJob], store: &Target, format: ZarrFormat, manifest: &Manifest) -> Result<u64> {
+    let mut written = 0u64;
+    let mut put = |key: String, doc: &Json| -> Result<()> {
+        let text = doc.to_pretty();
+        written += text.len() as u64;
+        store.put(&key, Bytes::from(text)).map_err(Error::from)
+    };
+    let mut nodes: Vec<NodeDocs> = Vec::new();
+    for job in jobs {
+        for (k, doc) in &job.meta.documents {
+            put(meta::join(&job.path, k), doc)?;
+        }
+        nodes.push(NodeDocs { path: job.path.clone(), is_group: false, documents: job.meta.documents.clone() });
+    }
+    let groups = inv.root.walk();
+    for g in &groups {
+        nodes.push(NodeDocs {
+            path: g.path.clone(),
+            is_group: true,
+            documents: meta::group_documents(format, attrs_json(&g.attrs)),
+        });
+    }
+    nodes.sort_by(|a, b| a.path.cmp(&b.path));
+    // Plain group documents (v3 group zarr.json are written once, with consolidation).
+    if format == ZarrFormat::V2 {
+        for n in nodes.iter().filter(|n| n.is_group) {
+            for (k, doc) in &n.documents {
+                put(meta::join(&n.path, k), doc)?;
+            }
+        }
+    }
+    let manifest_bytes = manifest.to_bytes();
+    let manifest_len = manifest_bytes.len() as u64;
+    store.put(manifest::MANIFEST_KEY, Bytes::from(manifest_bytes))?;
+    // Consolidated metadata: deepest groups first, the root last (the commit point).
+    let mut group_paths: Vec<&str> = groups.iter().map(|g| g.path.as_str()).collect();
+    group_paths.sort_by_key(|p| std::cmp::Reverse(if p.is_empty() { 0 } else { p.matches('/').count() + 1 }));
+    for gp in group_paths {
+        let subtree: Vec<NodeDocs> = nodes
+            .iter()
+            .filter(|n| gp.is_empty() || n.path == gp || n.path.starts_with(&format!("{gp}/")))
+            .cloned()
+            .collect();
+        for (k, doc) in meta::consolidated(format, gp, &subtree) {
+            put(meta::join(gp, &k), &doc)?;
+        }
+    }
+    store.delete(manifest::IN_PROGRESS_KEY)?;
+    Ok(written + manifest_len)
+}
