@@ -100,7 +100,11 @@ fn gregorian_month_len(y: i64, idx: usize) -> i64 {
 }
 
 fn julian_month_len(y: i64, idx: usize) -> i64 {
-    if y.rem_euclid(4) == 0 { LEAP_MONTHS[idx] } else { NOLEAP_MONTHS[idx] }
+    if y.rem_euclid(4) == 0 {
+        LEAP_MONTHS[idx]
+    } else {
+        NOLEAP_MONTHS[idx]
+    }
 }
 
 fn fixed_year_days(y: i64, m: i64, d: i64, months: &[i64; 12], year_len: i64) -> i64 {
@@ -198,14 +202,14 @@ fn parse_reference(text: &str) -> Option<((i64, i64, i64), f64)> {
     }
     let mut seconds = 0.0;
     let mut zone = time_part;
-    if let Some(first) = time_part.split_whitespace().next() {
-        if first.contains(':') {
-            let (clock, tz) = split_zone(first);
-            seconds = parse_clock(clock)?;
-            zone = time_part[first.len()..].trim();
-            if !tz.is_empty() {
-                zone = tz;
-            }
+    if let Some(first) = time_part.split_whitespace().next()
+        && first.contains(':')
+    {
+        let (clock, tz) = split_zone(first);
+        seconds = parse_clock(clock)?;
+        zone = time_part[first.len()..].trim();
+        if !tz.is_empty() {
+            zone = tz;
         }
     }
     seconds -= parse_zone(zone.trim())?;
@@ -286,8 +290,15 @@ mod tests {
         let before = tu("days since 1582-10-04");
         let after = tu("days since 1582-10-15");
         assert_eq!(after.transform_to(&before, Calendar::Standard).unwrap().1, 1.0);
-        assert_eq!(after.transform_to(&before, Calendar::ProlepticGregorian).unwrap().1, 11.0);
-        assert!(tu("days since 1582-10-10").transform_to(&before, Calendar::Standard).is_err());
+        assert_eq!(
+            after.transform_to(&before, Calendar::ProlepticGregorian).unwrap().1,
+            11.0
+        );
+        assert!(
+            tu("days since 1582-10-10")
+                .transform_to(&before, Calendar::Standard)
+                .is_err()
+        );
         // Julian 1500 is a leap year, Gregorian 1500 is not.
         let y1500 = tu("days since 1500-03-01");
         let feb = tu("days since 1500-02-28");

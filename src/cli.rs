@@ -22,7 +22,9 @@ const EXIT_CODES: &str = "Exit codes: 0 success; 1 internal error; 2 bad usage; 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Read the headers of the inputs, check they form one dataset, and describe it.
-    #[command(after_help = "Examples:\n  nc2zarr scan data/era5_2020-*.nc\n  nc2zarr scan 'data/*.nc' --concat-dim time --json")]
+    #[command(
+        after_help = "Examples:\n  nc2zarr scan data/era5_2020-*.nc\n  nc2zarr scan 'data/*.nc' --concat-dim time --json"
+    )]
     Scan(ScanArgs),
     /// Convert NetCDF inputs into a Zarr store.
     #[command(after_help = "Examples:\n  nc2zarr convert data/ -o out.zarr\n  \
@@ -141,10 +143,23 @@ mod tests {
     #[test]
     fn parses_convert() {
         let cli = Cli::try_parse_from([
-            "nc2zarr", "convert", "a.nc", "b.nc", "-o", "out.zarr", "--zarr-format", "2", "--chunks", "time=24", "--compression", "gzip:5",
+            "nc2zarr",
+            "convert",
+            "a.nc",
+            "b.nc",
+            "-o",
+            "out.zarr",
+            "--zarr-format",
+            "2",
+            "--chunks",
+            "time=24",
+            "--compression",
+            "gzip:5",
         ])
         .unwrap();
-        let Command::Convert(c) = cli.command else { panic!("not convert") };
+        let Command::Convert(c) = cli.command else {
+            panic!("not convert")
+        };
         assert_eq!(c.input.inputs, vec!["a.nc", "b.nc"]);
         assert_eq!(c.zarr_format, ZarrFormat::V2);
         assert_eq!(c.compression, Compression::Gzip(5));

@@ -54,7 +54,9 @@ impl FromStr for Compression {
         };
         let parse_level = |default: i64, lo: i64, hi: i64| -> Result<i64, String> {
             let Some(l) = level else { return Ok(default) };
-            let v: i64 = l.parse().map_err(|_| format!("compression level {l:?} is not a number"))?;
+            let v: i64 = l
+                .parse()
+                .map_err(|_| format!("compression level {l:?} is not a number"))?;
             if !(lo..=hi).contains(&v) {
                 return Err(format!("{name} level must be between {lo} and {hi}, not {v}"));
             }
@@ -64,7 +66,10 @@ impl FromStr for Compression {
             "none" | "" if level.is_none() => Ok(Compression::None),
             "zstd" => Ok(Compression::Zstd(parse_level(3, -7, 22)? as i32)),
             "gzip" | "zlib" => Ok(Compression::Gzip(parse_level(5, 0, 9)? as u32)),
-            _ => match name.strip_prefix("blosc-").or_else(|| (name == "blosc").then_some("zstd")) {
+            _ => match name
+                .strip_prefix("blosc-")
+                .or_else(|| (name == "blosc").then_some("zstd"))
+            {
                 Some(cname @ ("zstd" | "lz4" | "lz4hc" | "zlib" | "blosclz")) => Ok(Compression::Blosc {
                     cname: cname.to_string(),
                     level: parse_level(3, 0, 9)? as u8,
@@ -93,7 +98,9 @@ impl Compression {
     pub fn v2_compressor(&self, dtype: DType) -> Json {
         match self {
             Compression::None => Json::Null,
-            Compression::Zstd(l) => json_obj! {"id" => "zstd", "level" => i64::from(*l), "checksum" => false},
+            Compression::Zstd(l) => {
+                json_obj! {"id" => "zstd", "level" => i64::from(*l), "checksum" => false}
+            }
             Compression::Gzip(l) => json_obj! {"id" => "gzip", "level" => u64::from(*l)},
             Compression::Blosc { cname, level } => json_obj! {
                 "id" => "blosc",
@@ -153,15 +160,18 @@ impl ChunkCodec {
         let value = twin_metadata(metadata, dtype).to_serde();
         let meta: ArrayMetadata =
             serde_json::from_value(value).map_err(|e| CodecError(format!("metadata not understood by zarrs: {e}")))?;
-        let array = Array::new_with_metadata(Arc::new(MemoryStore::new()), "/", meta)
-            .map_err(|e| CodecError(e.to_string()))?;
+        let array =
+            Array::new_with_metadata(Arc::new(MemoryStore::new()), "/", meta).map_err(|e| CodecError(e.to_string()))?;
         // Concurrency comes from nc2zarr's own pipeline: one chunk per task.
         let options = CodecOptions::default().with_concurrent_target(1);
         Ok(ChunkCodec { array, dtype, options })
     }
 
     fn shape(chunk_shape: &[u64]) -> Vec<NonZeroU64> {
-        chunk_shape.iter().map(|&n| NonZeroU64::new(n.max(1)).expect("non-zero")).collect()
+        chunk_shape
+            .iter()
+            .map(|&n| NonZeroU64::new(n.max(1)).expect("non-zero"))
+            .collect()
     }
 
     /// Encodes one full-size chunk (or shard).
@@ -245,7 +255,9 @@ impl FromStrings for ArrayBytes<'static> {
 
 /// The metadata zarrs is given: attributes dropped, char types replaced by `uint8`.
 fn twin_metadata(metadata: &Json, dtype: DType) -> Json {
-    let Json::Obj(fields) = metadata else { return metadata.clone() };
+    let Json::Obj(fields) = metadata else {
+        return metadata.clone();
+    };
     let v3 = metadata.get("zarr_format").and_then(Json::as_u64) == Some(3);
     let fields = fields
         .iter()
@@ -255,7 +267,11 @@ fn twin_metadata(metadata: &Json, dtype: DType) -> Json {
                 ("data_type", DType::Char) => Json::from("uint8"),
                 ("dtype", DType::Char) => Json::from("|u1"),
                 ("fill_value", DType::Char) => {
-                    if v3 { Json::Int(0) } else { Json::Null }
+                    if v3 {
+                        Json::Int(0)
+                    } else {
+                        Json::Null
+                    }
                 }
                 _ => v.clone(),
             };
@@ -277,7 +293,10 @@ mod tests {
         assert_eq!("none".parse::<Compression>().unwrap(), Compression::None);
         assert_eq!(
             "blosc-zstd:3".parse::<Compression>().unwrap(),
-            Compression::Blosc { cname: "zstd".into(), level: 3 }
+            Compression::Blosc {
+                cname: "zstd".into(),
+                level: 3
+            }
         );
         let e = "brotli:3".parse::<Compression>().unwrap_err();
         assert!(e.contains("unknown compression"), "{e}");

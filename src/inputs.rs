@@ -22,7 +22,10 @@ pub fn expand(args: &[String]) -> Result<Vec<PathBuf>, InputError> {
             if found.is_empty() {
                 return Err(InputError::NothingMatched {
                     arg: arg.clone(),
-                    hint: format!("no files ending in .{} in this directory", NETCDF_EXTENSIONS.join(", .")),
+                    hint: format!(
+                        "no files ending in .{} in this directory",
+                        NETCDF_EXTENSIONS.join(", .")
+                    ),
                 });
             }
             found.sort();
@@ -44,7 +47,9 @@ pub fn expand(args: &[String]) -> Result<Vec<PathBuf>, InputError> {
             found.sort();
             files.extend(found);
         } else {
-            return Err(InputError::NotFound { path: path.to_path_buf() });
+            return Err(InputError::NotFound {
+                path: path.to_path_buf(),
+            });
         }
     }
     let mut seen = HashSet::new();

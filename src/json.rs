@@ -179,16 +179,12 @@ impl Json {
             Json::Bool(b) => Value::Bool(*b),
             Json::Int(v) => Value::from(*v),
             Json::UInt(v) => Value::from(*v),
-            Json::Float(v) => serde_json::Number::from_f64(*v)
-                .map_or_else(|| Value::String(format_float(*v)), Value::Number),
+            Json::Float(v) => {
+                serde_json::Number::from_f64(*v).map_or_else(|| Value::String(format_float(*v)), Value::Number)
+            }
             Json::Str(s) => Value::String(s.clone()),
             Json::Arr(items) => Value::Array(items.iter().map(Json::to_serde).collect()),
-            Json::Obj(fields) => Value::Object(
-                fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_serde()))
-                    .collect(),
-            ),
+            Json::Obj(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), v.to_serde())).collect()),
         }
     }
 
@@ -445,9 +441,13 @@ mod tests {
 
     #[test]
     fn round_trips_python_dialect() {
-        let text = r#"{"a": NaN, "b": [1.0, Infinity, -Infinity], "c": "x\"y\u00e9", "d": 18446744073709551615, "e": -3}"#;
+        let text =
+            r#"{"a": NaN, "b": [1.0, Infinity, -Infinity], "c": "x\"y\u00e9", "d": 18446744073709551615, "e": -3}"#;
         let v = Json::parse(text).unwrap();
-        assert_eq!(v.to_compact(), r#"{"a": NaN, "b": [1.0, Infinity, -Infinity], "c": "x\"yé", "d": 18446744073709551615, "e": -3}"#);
+        assert_eq!(
+            v.to_compact(),
+            r#"{"a": NaN, "b": [1.0, Infinity, -Infinity], "c": "x\"yé", "d": 18446744073709551615, "e": -3}"#
+        );
         assert_eq!(Json::parse(&v.to_pretty()).unwrap().to_compact(), v.to_compact());
     }
 
@@ -462,7 +462,10 @@ mod tests {
     #[test]
     fn pretty_matches_zarr_python_layout() {
         let v = json_obj! {"shape" => vec![2u64, 3], "attributes" => Json::Obj(vec![])};
-        assert_eq!(v.to_pretty(), "{\n  \"shape\": [\n    2,\n    3\n  ],\n  \"attributes\": {}\n}");
+        assert_eq!(
+            v.to_pretty(),
+            "{\n  \"shape\": [\n    2,\n    3\n  ],\n  \"attributes\": {}\n}"
+        );
     }
 
     #[test]

@@ -95,9 +95,17 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             })
         }
         Command::Verify(a) => {
-            let inv = if a.source.is_empty() { None } else { Some(scan_paths(&a.source, a.concat_dim.clone())?) };
+            let inv = if a.source.is_empty() {
+                None
+            } else {
+                Some(scan_paths(&a.source, a.concat_dim.clone())?)
+            };
             let report = verify::verify(&a.target, inv.as_ref())?;
-            let code = if report.ok() { error::exit_code::OK } else { error::exit_code::VERIFY_FAILED };
+            let code = if report.ok() {
+                error::exit_code::OK
+            } else {
+                error::exit_code::VERIFY_FAILED
+            };
             Ok(Outcome {
                 stdout: emit(a.json, || report.to_json(), || report.to_text()),
                 code,

@@ -5,6 +5,13 @@ use std::io::Write;
 use clap::Parser;
 
 fn main() {
+    // nc2zarr only reads NetCDF files. HDF5's file locks only get in the way of that
+    // (network filesystems, files still open elsewhere), so they are off unless the
+    // user asks for them. Set before any thread starts or HDF5 call is made.
+    if std::env::var_os("HDF5_USE_FILE_LOCKING").is_none() {
+        // SAFETY: single-threaded at this point.
+        unsafe { std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE") };
+    }
     let cli = nc2zarr::cli::Cli::parse();
     let code = match nc2zarr::run(cli) {
         Ok(outcome) => {

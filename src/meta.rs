@@ -124,7 +124,12 @@ pub fn array_metadata(
         }
         ZarrFormat::V3 => {
             let missing = attr(&var.attrs, "missing_value").and_then(AttrValue::as_scalar);
-            let zarr_fill = fill_scalar.or(missing).unwrap_or(if dtype.is_float() { Scalar::F(0.0) } else { Scalar::I(0) });
+            // Absent objects read as this; xarray masks only with the `_FillValue` attribute.
+            // Without one, netCDF's default fill is what unwritten source data holds.
+            let zarr_fill = fill_scalar
+                .or(missing)
+                .or_else(|| dtype.netcdf_default_fill())
+                .unwrap_or(Scalar::I(0));
             let (fill_json, fill) = match dtype {
                 DType::String => (Json::from(""), Fill::EmptyString),
                 DType::Char => (Json::from(""), Fill::Bytes(vec![0])),
@@ -165,7 +170,9 @@ pub fn array_metadata(
                 None => (chunks.to_vec(), inner_codecs),
             };
             let data_type = match dtype {
-                DType::Char => json_obj! {"name" => "null_terminated_bytes", "configuration" => json_obj! {"length_bytes" => 1u64}},
+                DType::Char => {
+                    json_obj! {"name" => "null_terminated_bytes", "configuration" => json_obj! {"length_bytes" => 1u64}}
+                }
                 _ => Json::from(dtype.zarr_v3_name()),
             };
             let doc = json_obj! {
@@ -219,7 +226,9 @@ fn xarray_v3_fill_attr(v: &AttrValue, dtype: DType) -> Option<Json> {
         DType::String => v.as_text().map(Json::from),
         _ if dtype.is_float() => {
             let x = v.as_scalar()?.as_f64();
-            Some(Json::from(base64::engine::general_purpose::STANDARD.encode(x.to_le_bytes())))
+            Some(Json::from(
+                base64::engine::general_purpose::STANDARD.encode(x.to_le_bytes()),
+            ))
         }
         _ => v.as_scalar().map(Scalar::to_json),
     }
@@ -228,7 +237,10 @@ fn xarray_v3_fill_attr(v: &AttrValue, dtype: DType) -> Option<Json> {
 /// Group documents (relative keys) for a group with `attrs`.
 pub fn group_documents(format: ZarrFormat, attrs: Json) -> Vec<(String, Json)> {
     match format {
-        ZarrFormat::V2 => vec![(".zgroup".into(), json_obj! {"zarr_format" => 2u64}), (".zattrs".into(), attrs)],
+        ZarrFormat::V2 => vec![
+            (".zgroup".into(), json_obj! {"zarr_format" => 2u64}),
+            (".zattrs".into(), attrs),
+        ],
         ZarrFormat::V3 => vec![(
             "zarr.json".into(),
             json_obj! {"attributes" => attrs, "zarr_format" => 3u64, "node_type" => "group"},
@@ -249,7 +261,11 @@ pub fn chunk_key(format: ZarrFormat, array_path: &str, indices: &[u64]) -> Strin
 
 /// Joins a prefix and a relative key.
 pub fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() { key.to_string() } else { format!("{prefix}/{key}") }
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}/{key}")
+    }
 }
 
 /// A node's documents, by path relative to the root (empty for the root group).
@@ -272,7 +288,9 @@ pub fn consolidated(format: ZarrFormat, group_path: &str, nodes: &[NodeDocs]) ->
         if group_path.is_empty() {
             (!p.is_empty()).then(|| p.to_string())
         } else {
-            p.strip_prefix(group_path).and_then(|r| r.strip_prefix('/')).map(str::to_string)
+            p.strip_prefix(group_path)
+                .and_then(|r| r.strip_prefix('/'))
+                .map(str::to_string)
         }
     };
     match format {
@@ -298,12 +316,19 @@ pub fn consolidated(format: ZarrFormat, group_path: &str, nodes: &[NodeDocs]) ->
                 "must_understand" => false,
                 "metadata" => Json::Obj(entries),
             };
-            vec![("zarr.json".into(), with_field(own, "consolidated_metadata", consolidated))]
+            vec![(
+                "zarr.json".into(),
+                with_field(own, "consolidated_metadata", consolidated),
+            )]
         }
         ZarrFormat::V2 => {
             let mut entries = Vec::new();
             for n in nodes {
-                let prefix = if n.path == group_path { Some(String::new()) } else { rel(&n.path) };
+                let prefix = if n.path == group_path {
+                    Some(String::new())
+                } else {
+                    rel(&n.path)
+                };
                 if let Some(prefix) = prefix {
                     for (k, doc) in &n.documents {
                         entries.push((join(&prefix, k), doc.clone()));
@@ -324,9 +349,14 @@ fn empty_consolidated() -> Json {
 
 /// Inserts `key` before `node_type` (zarr-python's field order).
 fn with_field(doc: Json, key: &str, value: Json) -> Json {
-    let Json::Obj(mut fields) = doc else { return doc };
+    let Json::Obj(mut fields) = doc else {
+        return doc;
+    };
     fields.retain(|(k, _)| k != key);
-    let at = fields.iter().position(|(k, _)| k == "node_type").unwrap_or(fields.len());
+    let at = fields
+        .iter()
+        .position(|(k, _)| k == "node_type")
+        .unwrap_or(fields.len());
     fields.insert(at, (key.to_string(), value));
     Json::Obj(fields)
 }
@@ -345,7 +375,18 @@ mod tests {
 
     #[test]
     fn node_names_that_could_escape_are_refused() {
-        for bad in ["", ".", "..", "a/b", "a\\b", "x\0", ".zattrs", "zarr.json", ".nc2zarr", "a\nb"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a\\b",
+            "x\0",
+            ".zattrs",
+            "zarr.json",
+            ".nc2zarr",
+            "a\nb",
+        ] {
             assert!(check_node_name(bad).is_err(), "{bad:?}");
         }
         for good in ["t2m", "var 1", "1var", "_x", "xā", "dim.name.dots"] {

@@ -101,6 +101,24 @@ impl DType {
         }
     }
 
+    /// netCDF's default fill value (`NC_FILL_*`): what unwritten parts of a variable
+    /// without `_FillValue` read as.
+    pub fn netcdf_default_fill(self) -> Option<Scalar> {
+        Some(match self {
+            DType::I8 => Scalar::I(-127),
+            DType::U8 => Scalar::I(255),
+            DType::I16 => Scalar::I(-32767),
+            DType::U16 => Scalar::I(65535),
+            DType::I32 => Scalar::I(-2_147_483_647),
+            DType::U32 => Scalar::I(4_294_967_295),
+            DType::I64 => Scalar::I(-9_223_372_036_854_775_806),
+            DType::U64 => Scalar::U(18_446_744_073_709_551_614),
+            DType::F32 => Scalar::F(f64::from(9.969_21e36_f32)),
+            DType::F64 => Scalar::F(9.969_209_968_386_869e36),
+            DType::Char | DType::String => return None,
+        })
+    }
+
     /// True for `F32`/`F64`.
     pub fn is_float(self) -> bool {
         matches!(self, DType::F32 | DType::F64)

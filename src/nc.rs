@@ -33,10 +33,7 @@ fn check(status: c_int) -> NcResult<()> {
     let message = unsafe { CStr::from_ptr(sys::nc_strerror(status)) }
         .to_string_lossy()
         .into_owned();
-    Err(NcError {
-        code: status,
-        message,
-    })
+    Err(NcError { code: status, message })
 }
 
 thread_local! {
@@ -208,6 +205,10 @@ pub struct Storage {
     pub chunks: Option<Vec<u64>>,
     /// Filters, as `name` or `name(level)` strings.
     pub filters: Vec<String>,
+    /// Filters the library cannot decode here (no plugin).
+    pub unavailable_filters: Vec<String>,
+    /// Written without fill values: parts never written hold undefined values.
+    pub no_fill: bool,
 }
 
 impl<'f> Group<'f> {
@@ -405,10 +406,12 @@ impl<'f> Variable<'f> {
         // SAFETY: chunk buffer has room for ndims sizes.
         let status = {
             let _g = lock();
-            unsafe {
-                sys::nc_inq_var_chunking(self.ncid, self.varid, &mut kind, chunks.as_mut_ptr())
-            }
+            unsafe { sys::nc_inq_var_chunking(self.ncid, self.varid, &mut kind, chunks.as_mut_ptr()) }
         };
+        let mut no_fill = 0;
+        // SAFETY: valid out-pointer; a null fill-value pointer is allowed.
+        locked(|| unsafe { sys::nc_inq_var_fill(self.ncid, self.varid, &mut no_fill, std::ptr::null_mut()) })?;
+        storage.no_fill = no_fill != 0;
         if status == sys::NC_ENOTNC4 {
             return Ok(storage);
         }
@@ -418,9 +421,7 @@ impl<'f> Variable<'f> {
         }
         let (mut shuffle, mut deflate, mut level) = (0, 0, 0);
         // SAFETY: valid out-pointers.
-        locked(|| unsafe {
-            sys::nc_inq_var_deflate(self.ncid, self.varid, &mut shuffle, &mut deflate, &mut level)
-        })?;
+        locked(|| unsafe { sys::nc_inq_var_deflate(self.ncid, self.varid, &mut shuffle, &mut deflate, &mut level) })?;
         if shuffle != 0 {
             storage.filters.push("shuffle".into());
         }
@@ -437,6 +438,11 @@ impl<'f> Variable<'f> {
             // 1 = deflate, 2 = shuffle, 3 = fletcher32: reported above.
             if id > 3 {
                 storage.filters.push(filter_name(id));
+                let _g = lock();
+                // SAFETY: scalar arguments.
+                if unsafe { sys::nc_inq_filter_avail(self.ncid, id) } != sys::NC_NOERR {
+                    storage.unavailable_filters.push(filter_name(id));
+                }
             }
         }
         Ok(storage)
@@ -447,18 +453,14 @@ impl<'f> Variable<'f> {
         // SAFETY: count only.
         let status = {
             let _g = lock();
-            unsafe {
-                sys::nc_inq_var_filter_ids(self.ncid, self.varid, &mut n, std::ptr::null_mut())
-            }
+            unsafe { sys::nc_inq_var_filter_ids(self.ncid, self.varid, &mut n, std::ptr::null_mut()) }
         };
         if status != sys::NC_NOERR || n == 0 {
             return Ok(Vec::new());
         }
         let mut ids = vec![0u32; n];
         // SAFETY: room for n ids.
-        locked(|| unsafe {
-            sys::nc_inq_var_filter_ids(self.ncid, self.varid, &mut n, ids.as_mut_ptr())
-        })?;
+        locked(|| unsafe { sys::nc_inq_var_filter_ids(self.ncid, self.varid, &mut n, ids.as_mut_ptr()) })?;
         Ok(ids)
     }
 
@@ -505,13 +507,7 @@ impl<'f> Variable<'f> {
         let _g = lock();
         // SAFETY: ptrs has room for n pointers; freed below with nc_free_string.
         check(unsafe {
-            sys::nc_get_vara_string(
-                self.ncid,
-                self.varid,
-                start.as_ptr(),
-                count.as_ptr(),
-                ptrs.as_mut_ptr(),
-            )
+            sys::nc_get_vara_string(self.ncid, self.varid, start.as_ptr(), count.as_ptr(), ptrs.as_mut_ptr())
         })?;
         let strings = ptrs
             .iter()
@@ -587,10 +583,7 @@ fn classify_type(ncid: c_int, xtype: c_int) -> NcResult<VarType> {
         _ => None,
     };
     if let Some(dtype) = simple {
-        return Ok(VarType::Supported {
-            dtype,
-            enum_name: None,
-        });
+        return Ok(VarType::Supported { dtype, enum_name: None });
     }
     let mut buf = name_buf();
     let (mut size, mut base, mut nfields, mut class) = (0usize, 0, 0usize, 0);
@@ -703,13 +696,8 @@ fn read_attribute(ncid: c_int, varid: c_int, name: &str) -> NcResult<AttrData> {
         return Ok(AttrData::Text(decode_text(&bytes)));
     }
     let dtype = match classify_type(ncid, xtype)? {
-        VarType::Supported {
-            dtype,
-            enum_name: None,
-        } => dtype,
-        VarType::Supported {
-            enum_name: Some(n), ..
-        } => return Ok(AttrData::Unsupported(format!("enum type '{n}'"))),
+        VarType::Supported { dtype, enum_name: None } => dtype,
+        VarType::Supported { enum_name: Some(n), .. } => return Ok(AttrData::Unsupported(format!("enum type '{n}'"))),
         VarType::Unsupported(what) => return Ok(AttrData::Unsupported(what)),
     };
     let size = dtype.size().unwrap_or(1);

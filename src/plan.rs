@@ -40,9 +40,17 @@ impl FromStr for ChunkRequest {
             let chunk = match value {
                 "full" | "all" | "-1" => DimChunk::Full,
                 _ => match value.parse::<u64>() {
-                    Ok(0) => return Err(format!("chunk length for '{name}' must be at least 1 (use 'full' for the whole dimension)")),
+                    Ok(0) => {
+                        return Err(format!(
+                            "chunk length for '{name}' must be at least 1 (use 'full' for the whole dimension)"
+                        ));
+                    }
                     Ok(n) => DimChunk::Size(n),
-                    Err(_) => return Err(format!("chunk length {value:?} for '{name}' is not a positive integer or 'full'")),
+                    Err(_) => {
+                        return Err(format!(
+                            "chunk length {value:?} for '{name}' is not a positive integer or 'full'"
+                        ));
+                    }
                 },
             };
             if per_dim.iter().any(|(n, _)| n == name) {
@@ -97,7 +105,13 @@ pub fn choose_chunks(
         if !free[k] {
             continue;
         }
-        let others: u64 = chunks.iter().enumerate().filter(|(j, _)| *j != k).map(|(_, c)| c).product::<u64>() * elem_bytes;
+        let others: u64 = chunks
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != k)
+            .map(|(_, c)| c)
+            .product::<u64>()
+            * elem_bytes;
         let fit = (target_bytes / others.max(1)).clamp(1, chunks[k]);
         // Split into equal parts rather than leaving a small remainder chunk.
         chunks[k] = shape[k].max(1).div_ceil(shape[k].max(1).div_ceil(fit));
@@ -129,13 +143,20 @@ pub fn read_blocks(shape: &[u64], object_shape: &[u64], elem_bytes: u64, max_byt
     };
     let k = (0..=ndim).find(|&k| block_bytes(k) <= max_bytes).unwrap_or(ndim);
     // Block extent per dimension: one object on dims < k, the whole dim on dims >= k.
-    let extent: Vec<u64> = (0..ndim).map(|d| if d < k { object_shape[d] } else { shape[d] }).collect();
+    let extent: Vec<u64> = (0..ndim)
+        .map(|d| if d < k { object_shape[d] } else { shape[d] })
+        .collect();
     let counts: Vec<u64> = (0..ndim).map(|d| shape[d].div_ceil(extent[d])).collect();
     crate::slab::grid_indices(&counts)
         .into_iter()
         .map(|idx| {
             let start: Vec<u64> = idx.iter().zip(&extent).map(|(i, e)| i * e).collect();
-            let count = start.iter().zip(&extent).zip(shape).map(|((s, e), n)| (*e).min(n - s)).collect();
+            let count = start
+                .iter()
+                .zip(&extent)
+                .zip(shape)
+                .map(|((s, e), n)| (*e).min(n - s))
+                .collect();
             ReadBlock { start, count }
         })
         .collect()
@@ -158,7 +179,12 @@ mod tests {
         assert_eq!(r.get("lon"), Some(DimChunk::Full));
         assert!("time=0".parse::<ChunkRequest>().unwrap_err().contains("at least 1"));
         assert!("time".parse::<ChunkRequest>().unwrap_err().contains("not DIM=N"));
-        assert!("time=x".parse::<ChunkRequest>().unwrap_err().contains("not a positive integer"));
+        assert!(
+            "time=x"
+                .parse::<ChunkRequest>()
+                .unwrap_err()
+                .contains("not a positive integer")
+        );
         assert!("time=1,time=2".parse::<ChunkRequest>().unwrap_err().contains("twice"));
         assert!("=3".parse::<ChunkRequest>().unwrap_err().contains("no dimension name"));
     }
@@ -166,39 +192,91 @@ mod tests {
     #[test]
     fn era5_default_chunks_keep_whole_maps() {
         // 1464 x 361 x 720 float32: one map is 1.04 MB, so 16 maps per 16 MiB chunk.
-        let c = choose_chunks(&[1464, 361, 720], &dims(&["time", "lat", "lon"]), 4, false, &ChunkRequest::default(), DEFAULT_CHUNK_BYTES);
+        let c = choose_chunks(
+            &[1464, 361, 720],
+            &dims(&["time", "lat", "lon"]),
+            4,
+            false,
+            &ChunkRequest::default(),
+            DEFAULT_CHUNK_BYTES,
+        );
         assert_eq!(c, vec![16, 361, 720]);
     }
 
     #[test]
     fn requests_override_and_coordinates_stay_whole() {
         let r: ChunkRequest = "time=24".parse().unwrap();
-        let c = choose_chunks(&[1464, 361, 720], &dims(&["time", "lat", "lon"]), 4, false, &r, DEFAULT_CHUNK_BYTES);
+        let c = choose_chunks(
+            &[1464, 361, 720],
+            &dims(&["time", "lat", "lon"]),
+            4,
+            false,
+            &r,
+            DEFAULT_CHUNK_BYTES,
+        );
         assert_eq!(c, vec![24, 181, 720]);
         let r: ChunkRequest = "time=24,latitude=full".parse().unwrap();
-        let c = choose_chunks(&[1464, 361, 720], &dims(&["time", "latitude", "lon"]), 4, false, &r, DEFAULT_CHUNK_BYTES);
+        let c = choose_chunks(
+            &[1464, 361, 720],
+            &dims(&["time", "latitude", "lon"]),
+            4,
+            false,
+            &r,
+            DEFAULT_CHUNK_BYTES,
+        );
         assert_eq!(c, vec![24, 361, 360]);
         let c = choose_chunks(&[1464], &dims(&["time"]), 4, true, &r, DEFAULT_CHUNK_BYTES);
         assert_eq!(c, vec![1464]);
         // A huge requested inner dim forces the free outer dims down to 1 but not below.
         let r: ChunkRequest = "lon=full,lat=full".parse().unwrap();
-        let c = choose_chunks(&[10, 100_000, 100_000], &dims(&["t", "lat", "lon"]), 4, false, &r, DEFAULT_CHUNK_BYTES);
+        let c = choose_chunks(
+            &[10, 100_000, 100_000],
+            &dims(&["t", "lat", "lon"]),
+            4,
+            false,
+            &r,
+            DEFAULT_CHUNK_BYTES,
+        );
         assert_eq!(c, vec![1, 100_000, 100_000]);
         // Zero-length and scalar arrays.
-        assert_eq!(choose_chunks(&[0, 5], &dims(&["t", "x"]), 4, false, &ChunkRequest::default(), 16), vec![1, 3]);
-        assert_eq!(choose_chunks(&[], &[], 4, false, &ChunkRequest::default(), 16), Vec::<u64>::new());
+        assert_eq!(
+            choose_chunks(&[0, 5], &dims(&["t", "x"]), 4, false, &ChunkRequest::default(), 16),
+            vec![1, 3]
+        );
+        assert_eq!(
+            choose_chunks(&[], &[], 4, false, &ChunkRequest::default(), 16),
+            Vec::<u64>::new()
+        );
     }
 
     #[test]
     fn read_blocks_pick_the_outermost_fitting_split() {
         let b = read_blocks(&[10, 4, 6], &[3, 4, 6], 1, 100);
         assert_eq!(b.len(), 4);
-        assert_eq!(b[3], ReadBlock { start: vec![9, 0, 0], count: vec![1, 4, 6] });
+        assert_eq!(
+            b[3],
+            ReadBlock {
+                start: vec![9, 0, 0],
+                count: vec![1, 4, 6]
+            }
+        );
         let b = read_blocks(&[10, 4, 6], &[10, 2, 6], 1, 130);
         assert_eq!(b.len(), 2);
-        assert_eq!(b[1], ReadBlock { start: vec![0, 2, 0], count: vec![10, 2, 6] });
+        assert_eq!(
+            b[1],
+            ReadBlock {
+                start: vec![0, 2, 0],
+                count: vec![10, 2, 6]
+            }
+        );
         assert!(read_blocks(&[0, 3], &[1, 3], 1, 100).is_empty());
-        assert_eq!(read_blocks(&[], &[], 8, 100), vec![ReadBlock { start: vec![], count: vec![] }]);
+        assert_eq!(
+            read_blocks(&[], &[], 8, 100),
+            vec![ReadBlock {
+                start: vec![],
+                count: vec![]
+            }]
+        );
     }
 
     proptest! {

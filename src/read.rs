@@ -10,7 +10,7 @@ use crate::error::InputError;
 use crate::model::{DType, Scalar};
 use crate::nc;
 use crate::scan::{GroupInfo, Inventory, VarInfo};
-use crate::slab::{Block, copy_box, volume};
+use crate::slab::{At, Block, copy_box, volume};
 
 #[cfg(target_endian = "big")]
 compile_error!("nc2zarr assumes a little-endian host");
@@ -85,13 +85,17 @@ impl Reader {
             let mut dst_start = vec![0u64; count.len()];
             dst_start[axis] = a - lo;
             let zeros = vec![0u64; count.len()];
+            let from = At {
+                shape: &part_count,
+                start: &zeros,
+            };
+            let to = At {
+                shape: count,
+                start: &dst_start,
+            };
             match (&mut out, &part) {
-                (Block::Fixed(o), Block::Fixed(p)) => {
-                    copy_box(p, &part_count, &zeros, o, count, &dst_start, &part_count, elem)
-                }
-                (Block::Strings(o), Block::Strings(p)) => {
-                    copy_box(p, &part_count, &zeros, o, count, &dst_start, &part_count, 1)
-                }
+                (Block::Fixed(o), Block::Fixed(p)) => copy_box(p, from, o, to, &part_count, elem),
+                (Block::Strings(o), Block::Strings(p)) => copy_box(p, from, o, to, &part_count, 1),
                 _ => unreachable!("blocks of one variable share a kind"),
             }
         }
@@ -142,9 +146,7 @@ fn rescale(buf: &[u8], from: DType, to: DType, scale: f64, offset: f64) -> Vec<u
         let v = Scalar::from_ne_bytes(from, b);
         let new = match v {
             Scalar::F(x) => Scalar::F(x * scale + offset),
-            _ if to.is_integer() && scale == 1.0 => {
-                Scalar::I((v.as_f64() + offset).round() as i64)
-            }
+            _ if to.is_integer() && scale == 1.0 => Scalar::I((v.as_f64() + offset).round() as i64),
             _ => Scalar::F(v.as_f64() * scale + offset),
         };
         out.extend(new.to_le_bytes(to));

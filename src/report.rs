@@ -67,7 +67,11 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// Parses sizes such as `512MiB`, `2GiB`, `1GB`, `100k`, `4096`.
@@ -88,41 +92,17 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "mi" | "mib" => 1024.0 * 1024.0,
         "gi" | "gib" => 1024.0 * 1024.0 * 1024.0,
         "ti" | "tib" => 1024f64.powi(4),
-        other => return Err(format!("unknown size unit {other:?} in {s:?}; use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?}; use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB"
+            ));
+        }
     };
     let bytes = value * mult;
-    if !bytes.is_finite() || bytes < 1.0 || bytes > 1e18 {
+    if !(1.0..=1e18).contains(&bytes) {
         return Err(format!("size {s:?} is out of range"));
     }
     Ok(bytes as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_only_on_an_interactive_terminal() {
-        assert!(show_progress(true, false, false, false));
-        assert!(!show_progress(false, false, false, false));
-        assert!(!show_progress(true, true, false, false));
-        assert!(!show_progress(true, false, true, false));
-        assert!(!show_progress(true, false, false, true));
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
-        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
-        assert_eq!(parse_size("1GB").unwrap(), 1_000_000_000);
-        assert_eq!(parse_size("1.5k").unwrap(), 1500);
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert!(parse_size("lots").unwrap_err().contains("not a number"));
-        assert!(parse_size("5 parsecs").unwrap_err().contains("unknown size unit"));
-        assert!(parse_size("0").is_err());
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(12), "12 B");
-    }
 }
 
 /// The `scan --json` document.
@@ -192,7 +172,11 @@ pub fn inventory_text(inv: &crate::scan::Inventory) -> String {
             f.path.display(),
             f.format.as_str(),
             human_bytes(f.size),
-            if inv.concat_dim.is_some() { format!("  [{}..{})", f.concat_start, f.concat_start + f.concat_len) } else { String::new() }
+            if inv.concat_dim.is_some() {
+                format!("  [{}..{})", f.concat_start, f.concat_start + f.concat_len)
+            } else {
+                String::new()
+            }
         );
     }
     for g in inv.root.walk() {
@@ -209,7 +193,10 @@ pub fn inventory_text(inv: &crate::scan::Inventory) -> String {
         }
         for v in &g.vars {
             let mut storage = match &v.storage.chunks {
-                Some(c) => format!("chunks ({})", c.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+                Some(c) => format!(
+                    "chunks ({})",
+                    c.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+                ),
                 None => "contiguous".into(),
             };
             if !v.storage.filters.is_empty() {
@@ -244,4 +231,32 @@ pub fn inventory_text(inv: &crate::scan::Inventory) -> String {
         let _ = writeln!(s, "unsupported: {l} {r}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_only_on_an_interactive_terminal() {
+        assert!(show_progress(true, false, false, false));
+        assert!(!show_progress(false, false, false, false));
+        assert!(!show_progress(true, true, false, false));
+        assert!(!show_progress(true, false, true, false));
+        assert!(!show_progress(true, false, false, true));
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_size("1GB").unwrap(), 1_000_000_000);
+        assert_eq!(parse_size("1.5k").unwrap(), 1500);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("lots").unwrap_err().contains("not a number"));
+        assert!(parse_size("5 parsecs").unwrap_err().contains("unknown size unit"));
+        assert!(parse_size("0").is_err());
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(12), "12 B");
+    }
 }

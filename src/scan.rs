@@ -120,7 +120,11 @@ impl GroupInfo {
 
     /// Full path of a variable of this group.
     pub fn var_path(&self, var: &str) -> String {
-        if self.path.is_empty() { var.to_string() } else { format!("{}/{}", self.path, var) }
+        if self.path.is_empty() {
+            var.to_string()
+        } else {
+            format!("{}/{}", self.path, var)
+        }
     }
 }
 
@@ -261,7 +265,11 @@ fn read_group(group: nc::Group<'_>) -> nc::NcResult<GroupHeader> {
         attrs: group.attributes()?,
         dims: group.dims()?,
         vars,
-        groups: group.groups()?.into_iter().map(read_group).collect::<nc::NcResult<_>>()?,
+        groups: group
+            .groups()?
+            .into_iter()
+            .map(read_group)
+            .collect::<nc::NcResult<_>>()?,
     })
 }
 
@@ -280,8 +288,8 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions) -> Result<Inventory, Input
     let headers = paths.iter().map(|p| read_header(p)).collect::<Result<Vec<_>, _>>()?;
     let concat_dim = find_concat_dim(&headers, options)?;
     let order = match &concat_dim {
-        Some(dim) => order_files(&headers, dim)?,
-        None => FileOrder {
+        Some(dim) if headers.len() > 1 => order_files(&headers, dim)?,
+        _ => FileOrder {
             order: (0..headers.len()).collect(),
             coordinate: None,
         },
@@ -338,24 +346,41 @@ fn find_concat_dim(headers: &[FileHeader], options: &ScanOptions) -> Result<Opti
                 return Err(InputError::Inconsistent(format!(
                     "{}: has no dimension '{dim}' to concatenate along (root dimensions: {})",
                     h.path.display(),
-                    if have.is_empty() { "none".into() } else { have.join(", ") }
+                    if have.is_empty() {
+                        "none".into()
+                    } else {
+                        have.join(", ")
+                    }
                 )));
             }
         }
         return Ok(Some(dim.clone()));
     }
     let unlimited = |h: &FileHeader| -> Vec<String> {
-        h.root.dims.iter().filter(|d| d.unlimited).map(|d| d.name.clone()).collect()
+        h.root
+            .dims
+            .iter()
+            .filter(|d| d.unlimited)
+            .map(|d| d.name.clone())
+            .collect()
     };
     let first = unlimited(&headers[0]);
     if headers.len() == 1 {
-        return Ok(if first.len() == 1 { first.into_iter().next() } else { None });
+        return Ok(if first.len() == 1 {
+            first.into_iter().next()
+        } else {
+            None
+        });
     }
     if first.len() != 1 {
         return Err(InputError::Inconsistent(format!(
             "{}: {} unlimited dimensions, so the dimension to concatenate {} files along is unclear; pass --concat-dim DIM",
             headers[0].path.display(),
-            if first.is_empty() { "has no".to_string() } else { format!("has {}", first.len()) },
+            if first.is_empty() {
+                "has no".to_string()
+            } else {
+                format!("has {}", first.len())
+            },
             headers.len()
         )));
     }
@@ -425,12 +450,20 @@ fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder, InputErro
         let key = |i: usize| ranges[i].values.first().copied().unwrap_or(f64::INFINITY) * direction;
         key(a).total_cmp(&key(b))
     });
-    let non_empty: Vec<usize> = order.iter().copied().filter(|&i| !ranges[i].values.is_empty()).collect();
+    let non_empty: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| !ranges[i].values.is_empty())
+        .collect();
     for w in non_empty.windows(2) {
         let (a, b) = (&ranges[w[0]].values, &ranges[w[1]].values);
         let (last_a, first_b) = (a[a.len() - 1], b[0]);
         if (first_b - last_a) * direction <= 0.0 {
-            let what = if a.contains(&first_b) { "duplicate" } else { "overlapping" };
+            let what = if a.contains(&first_b) {
+                "duplicate"
+            } else {
+                "overlapping"
+            };
             return Err(InputError::Inconsistent(format!(
                 "{what} '{dim}' values: {} and {} both cover the same coordinate range; remove one of them",
                 headers[w[0]].path.display(),
@@ -438,7 +471,10 @@ fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder, InputErro
             )));
         }
     }
-    Ok(FileOrder { order, coordinate: None })
+    Ok(FileOrder {
+        order,
+        coordinate: None,
+    })
 }
 
 fn read_coordinate(h: &FileHeader, dim: &str) -> Result<CoordRange, InputError> {
@@ -467,9 +503,15 @@ fn read_coordinate(h: &FileHeader, dim: &str) -> Result<CoordRange, InputError> 
         variable: dim.into(),
         message: e.message,
     })?;
-    let mut values: Vec<f64> = buf.chunks_exact(size).map(|b| Scalar::from_ne_bytes(dtype, b).as_f64()).collect();
+    let mut values: Vec<f64> = buf
+        .chunks_exact(size)
+        .map(|b| Scalar::from_ne_bytes(dtype, b).as_f64())
+        .collect();
     let attrs = convert_attrs(&var.attrs);
-    if let Some(units) = attr(&attrs, "units").and_then(AttrValue::as_text).and_then(TimeUnits::parse) {
+    if let Some(units) = attr(&attrs, "units")
+        .and_then(AttrValue::as_text)
+        .and_then(TimeUnits::parse)
+    {
         let calendar = Calendar::parse(attr(&attrs, "calendar").and_then(AttrValue::as_text))
             .map_err(|e| InputError::Unsupported(format!("{}: '{dim}': {e}", h.path.display())))?;
         for v in &mut values {
@@ -517,15 +559,20 @@ impl Merger<'_> {
     fn merge_group(&mut self, path: &[String], name: &str) -> Result<GroupInfo, InputError> {
         let first = group_at(&self.headers[0].root, path).expect("group exists in first file");
         let gpath = path.join("/");
-        let shown = if gpath.is_empty() { "/".to_string() } else { format!("/{gpath}") };
+        let shown = if gpath.is_empty() {
+            "/".to_string()
+        } else {
+            format!("/{gpath}")
+        };
         for h in &self.headers[1..] {
             let Some(g) = group_at(&h.root, path) else {
                 return Err(self.missing(&format!("group '{shown}'"), h));
             };
             let names = |g: &GroupHeader| g.groups.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-            for extra in names(g).iter().filter(|n| !names(first).contains(n)) {
+            if let Some(extra) = names(g).iter().find(|n| !names(first).contains(n)) {
                 return Err(InputError::Inconsistent(format!(
-                    "group '{shown}{extra}' is in {} but not in {}",
+                    "group '/{}' is in {} but not in {}",
+                    join_path(&gpath, extra),
                     h.path.display(),
                     self.headers[0].path.display()
                 )));
@@ -613,7 +660,9 @@ impl Merger<'_> {
                 Some(v) => convert_attrs(&g.vars.iter().find(|x| x.name == v)?.attrs),
             })
         };
-        let Some(first) = attrs_of(&self.headers[0]) else { return };
+        let Some(first) = attrs_of(&self.headers[0]) else {
+            return;
+        };
         let mut differing: Vec<String> = Vec::new();
         for h in &self.headers[1..] {
             let Some(other) = attrs_of(h) else { continue };
@@ -688,10 +737,28 @@ impl Merger<'_> {
         }
         self.note_unsupported_attrs(&v.attrs, &format!("variable '{full}'"));
         self.note_differing_attrs(path, Some(&v.name), &format!("variable '{full}'"));
-        let (dtype, enum_name, unsupported) = match &v.vartype {
+        let (dtype, enum_name, mut unsupported) = match &v.vartype {
             VarType::Supported { dtype, enum_name } => (*dtype, enum_name.clone(), None),
-            VarType::Unsupported(what) => (DType::U8, None, Some(format!("variable '{full}' has {what}, which Zarr and xarray cannot hold"))),
+            VarType::Unsupported(what) => (
+                DType::U8,
+                None,
+                Some(format!(
+                    "variable '{full}' has {what}, which Zarr and xarray cannot hold"
+                )),
+            ),
         };
+        if unsupported.is_none() && !v.storage.unavailable_filters.is_empty() {
+            unsupported = Some(format!(
+                "variable '{full}' is compressed with HDF5 filter(s) {} that this netCDF library cannot decode; \
+                 install the filter plugin and set HDF5_PLUGIN_PATH",
+                v.storage.unavailable_filters.join(", ")
+            ));
+        }
+        if v.storage.no_fill && unsupported.is_none() {
+            self.notes.push(format!(
+                "variable '{full}' was written without fill values (NOFILL): any part never written holds undefined values in the source"
+            ));
+        }
         if let Some(name) = &enum_name {
             self.notes.push(format!(
                 "variable '{full}': enum type '{name}' is written as its base integer type ({})",
@@ -730,11 +797,18 @@ impl Merger<'_> {
 
     /// Effective units of `v` in one file: its own, or those of the variable naming it as `bounds`.
     fn units_in(&self, h: &FileHeader, path: &[String], v: &str) -> (Option<String>, Option<String>) {
-        let Some(g) = group_at(&h.root, path) else { return (None, None) };
-        let text = |attrs: &[nc::Attribute], name: &str| {
-            convert_attrs(attrs).iter().find(|(k, _)| k == name).and_then(|(_, a)| a.as_text().map(str::to_string))
+        let Some(g) = group_at(&h.root, path) else {
+            return (None, None);
         };
-        let Some(var) = g.vars.iter().find(|x| x.name == v) else { return (None, None) };
+        let text = |attrs: &[nc::Attribute], name: &str| {
+            convert_attrs(attrs)
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, a)| a.as_text().map(str::to_string))
+        };
+        let Some(var) = g.vars.iter().find(|x| x.name == v) else {
+            return (None, None);
+        };
         if let Some(u) = text(&var.attrs, "units") {
             return (Some(u), text(&var.attrs, "calendar"));
         }
@@ -773,10 +847,12 @@ impl Merger<'_> {
             let i = per_file.iter().position(|(u, _)| u != first_units).unwrap_or(0);
             return Err(InputError::Inconsistent(differ(i)));
         };
-        let calendar = Calendar::parse(first_cal.as_deref()).map_err(|e| InputError::Unsupported(format!("variable '{full}': {e}")))?;
+        let calendar = Calendar::parse(first_cal.as_deref())
+            .map_err(|e| InputError::Unsupported(format!("variable '{full}': {e}")))?;
         let mut fixes = Vec::new();
         for (i, (u, cal)) in per_file.iter().enumerate() {
-            let this_cal = Calendar::parse(cal.as_deref()).map_err(|e| InputError::Unsupported(format!("variable '{full}': {e}")))?;
+            let this_cal = Calendar::parse(cal.as_deref())
+                .map_err(|e| InputError::Unsupported(format!("variable '{full}': {e}")))?;
             if this_cal != calendar {
                 return Err(InputError::Inconsistent(format!(
                     "variable '{full}' uses calendar {calendar} in {} but {this_cal} in {}",
@@ -784,10 +860,13 @@ impl Merger<'_> {
                     self.headers[i].path.display()
                 )));
             }
-            let units = u.as_deref().and_then(TimeUnits::parse).ok_or_else(|| InputError::Inconsistent(differ(i)))?;
-            let fix = units
-                .transform_to(&target, calendar)
-                .map_err(|e| InputError::Unsupported(format!("{}: variable '{full}': {e}", self.headers[i].path.display())))?;
+            let units = u
+                .as_deref()
+                .and_then(TimeUnits::parse)
+                .ok_or_else(|| InputError::Inconsistent(differ(i)))?;
+            let fix = units.transform_to(&target, calendar).map_err(|e| {
+                InputError::Unsupported(format!("{}: variable '{full}': {e}", self.headers[i].path.display()))
+            })?;
             fixes.push(fix);
         }
         if attr(attrs, "units").is_some() {
@@ -801,7 +880,11 @@ impl Merger<'_> {
 }
 
 fn join_path(gpath: &str, name: &str) -> String {
-    if gpath.is_empty() { name.to_string() } else { format!("{gpath}/{name}") }
+    if gpath.is_empty() {
+        name.to_string()
+    } else {
+        format!("{gpath}/{name}")
+    }
 }
 
 fn type_name(t: &VarType) -> String {

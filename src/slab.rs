@@ -19,19 +19,19 @@ impl Block {
     }
 }
 
-/// Copies the box `[src_start, src_start + count)` of `src` (shape `src_shape`) into
-/// `dst` (shape `dst_shape`) at `dst_start`. Each element is `elem` items of `T`
-/// (bytes per element for raw data, 1 for strings).
-pub fn copy_box<T: Clone>(
-    src: &[T],
-    src_shape: &[u64],
-    src_start: &[u64],
-    dst: &mut [T],
-    dst_shape: &[u64],
-    dst_start: &[u64],
-    count: &[u64],
-    elem: usize,
-) {
+/// A position inside an array: the array's shape and a starting index.
+#[derive(Debug, Clone, Copy)]
+pub struct At<'a> {
+    /// Shape of the whole array.
+    pub shape: &'a [u64],
+    /// First index of the box.
+    pub start: &'a [u64],
+}
+
+/// Copies a box of `count` elements from `src` (at `from`) into `dst` (at `to`). Each
+/// element is `elem` items of `T` (bytes per element for raw data, 1 for strings).
+pub fn copy_box<T: Clone>(src: &[T], from: At<'_>, dst: &mut [T], to: At<'_>, count: &[u64], elem: usize) {
+    let (src_shape, src_start, dst_shape, dst_start) = (from.shape, from.start, to.shape, to.start);
     let ndim = count.len();
     if count.contains(&0) {
         return;
@@ -113,7 +113,8 @@ mod tests {
         // 3x4 source, take rows 1..3, cols 1..3 into a 2x2 destination.
         let src: Vec<u8> = (0..12).collect();
         let mut dst = vec![0u8; 4];
-        copy_box(&src, &[3, 4], &[1, 1], &mut dst, &[2, 2], &[0, 0], &[2, 2], 1);
+        let at = |shape, start| At { shape, start };
+        copy_box(&src, at(&[3, 4], &[1, 1]), &mut dst, at(&[2, 2], &[0, 0]), &[2, 2], 1);
         assert_eq!(dst, vec![5, 6, 9, 10]);
     }
 
@@ -121,16 +122,20 @@ mod tests {
     fn copies_multibyte_elements_and_scalars() {
         let src: Vec<u8> = (0..8).collect(); // 2x2 u16
         let mut dst = vec![0u8; 8];
-        copy_box(&src, &[2, 2], &[0, 1], &mut dst, &[2, 2], &[1, 0], &[1, 1], 2);
+        let at = |shape, start| At { shape, start };
+        copy_box(&src, at(&[2, 2], &[0, 1]), &mut dst, at(&[2, 2], &[1, 0]), &[1, 1], 2);
         assert_eq!(dst, vec![0, 0, 0, 0, 2, 3, 0, 0]);
         let mut one = vec![0u8; 4];
-        copy_box(&[1u8, 2, 3, 4], &[], &[], &mut one, &[], &[], &[], 4);
+        copy_box(&[1u8, 2, 3, 4], at(&[], &[]), &mut one, at(&[], &[]), &[], 4);
         assert_eq!(one, vec![1, 2, 3, 4]);
     }
 
     #[test]
     fn grid_indices_in_c_order() {
-        assert_eq!(grid_indices(&[2, 2]), vec![vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1]]);
+        assert_eq!(
+            grid_indices(&[2, 2]),
+            vec![vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1]]
+        );
         assert_eq!(grid_indices(&[]), vec![Vec::<u64>::new()]);
         assert!(grid_indices(&[0, 3]).is_empty());
     }

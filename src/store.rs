@@ -97,13 +97,13 @@ impl Target {
     /// Opens `target` for reading; a local directory must exist.
     pub fn open_existing(target: &str) -> Result<Target, TargetError> {
         let location = parse_location(target)?;
-        if let Location::Local(dir) = &location {
-            if !dir.is_dir() {
-                return Err(TargetError::Invalid {
-                    target: target.to_string(),
-                    message: "no such directory".into(),
-                });
-            }
+        if let Location::Local(dir) = &location
+            && !dir.is_dir()
+        {
+            return Err(TargetError::Invalid {
+                target: target.to_string(),
+                message: "no such directory".into(),
+            });
         }
         Self::connect(target, location)
     }
@@ -133,12 +133,12 @@ impl Target {
 
     fn connect(target: &str, location: Location) -> Result<Target, TargetError> {
         let store: Arc<dyn ObjectStore> = match &location {
-            Location::Local(dir) => Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(|e| {
-                TargetError::Invalid {
+            Location::Local(dir) => {
+                Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(|e| TargetError::Invalid {
                     target: target.to_string(),
                     message: e.to_string(),
-                }
-            })?),
+                })?)
+            }
             Location::Memory => Arc::new(InMemory::new()),
         };
         Ok(Target {
@@ -216,7 +216,11 @@ impl Target {
 
     /// Every key under `prefix` (relative to the target), with sizes.
     pub fn list(&self, prefix: &str) -> Result<Vec<Listed>, TargetError> {
-        let base = if prefix.is_empty() { self.prefix.clone() } else { self.path(prefix)? };
+        let base = if prefix.is_empty() {
+            self.prefix.clone()
+        } else {
+            self.path(prefix)?
+        };
         let strip = self.prefix.as_ref().len();
         let listed = self.runtime.block_on(async {
             let mut out = Vec::new();
@@ -224,7 +228,11 @@ impl Target {
             while let Some(item) = stream.next().await {
                 let meta = item?;
                 let full = meta.location.as_ref();
-                let key = if strip == 0 { full.to_string() } else { full[strip..].trim_start_matches('/').to_string() };
+                let key = if strip == 0 {
+                    full.to_string()
+                } else {
+                    full[strip..].trim_start_matches('/').to_string()
+                };
                 out.push(Listed { key, size: meta.size });
             }
             Ok::<_, object_store::Error>(out)
@@ -252,7 +260,9 @@ impl Target {
 
 /// Removes empty sub-directories left after deleting files (keeps `dir` itself).
 fn remove_empty_dirs(dir: &FsPath) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -284,7 +294,10 @@ mod tests {
     #[test]
     fn parses_locations() {
         assert_eq!(parse_location("out.zarr").unwrap(), Location::Local("out.zarr".into()));
-        assert_eq!(parse_location("file:///tmp/x").unwrap(), Location::Local("/tmp/x".into()));
+        assert_eq!(
+            parse_location("file:///tmp/x").unwrap(),
+            Location::Local("/tmp/x".into())
+        );
         assert_eq!(parse_location("memory://").unwrap(), Location::Memory);
         let e = parse_location("ftp://host/x").unwrap_err().to_string();
         assert!(e.contains("unsupported URL scheme 'ftp'"), "{e}");
@@ -298,10 +311,19 @@ mod tests {
         assert!(t.is_empty().unwrap());
         t.put("a b/xā[1]/zarr.json", Bytes::from_static(b"{}")).unwrap();
         assert!(dir.path().join("a b/xā[1]/zarr.json").is_file());
-        assert_eq!(t.get("a b/xā[1]/zarr.json").unwrap().unwrap(), Bytes::from_static(b"{}"));
+        assert_eq!(
+            t.get("a b/xā[1]/zarr.json").unwrap().unwrap(),
+            Bytes::from_static(b"{}")
+        );
         assert_eq!(t.get("missing").unwrap(), None);
         let listed = t.list("").unwrap();
-        assert_eq!(listed, vec![Listed { key: "a b/xā[1]/zarr.json".into(), size: 2 }]);
+        assert_eq!(
+            listed,
+            vec![Listed {
+                key: "a b/xā[1]/zarr.json".into(),
+                size: 2
+            }]
+        );
         assert_eq!(t.delete_all().unwrap(), 1);
         assert!(t.is_empty().unwrap());
         assert!(dir.path().read_dir().unwrap().next().is_none());

@@ -20,7 +20,7 @@ use crate::model::DType;
 use crate::plan;
 use crate::read::Reader;
 use crate::scan::{GroupInfo, Inventory, VarInfo};
-use crate::slab::{Block, copy_box, grid_indices, volume};
+use crate::slab::{At, Block, copy_box, grid_indices, volume};
 use crate::store::Target;
 
 /// Problems found are capped in the report (the count is exact).
@@ -86,7 +86,11 @@ impl VerifyReport {
             self.arrays,
             self.objects_checked,
             self.empty_objects,
-            if self.compared_with_source { ", values equal to the source" } else { "" }
+            if self.compared_with_source {
+                ", values equal to the source"
+            } else {
+                ""
+            }
         );
         if self.ok() {
             s.push_str("verify: OK\n");
@@ -95,7 +99,10 @@ impl VerifyReport {
                 s.push_str(&format!("  problem: {p}\n"));
             }
             if self.problem_count > self.problems.len() {
-                s.push_str(&format!("  ... and {} more\n", self.problem_count - self.problems.len()));
+                s.push_str(&format!(
+                    "  ... and {} more\n",
+                    self.problem_count - self.problems.len()
+                ));
             }
             s.push_str(&format!("verify: FAILED ({} problem(s))\n", self.problem_count));
         }
@@ -117,9 +124,15 @@ struct FoundArray {
 pub fn verify(target: &str, source: Option<&Inventory>) -> Result<VerifyReport> {
     let started = Instant::now();
     let store = Target::open_existing(target)?;
-    let mut report = VerifyReport { target: store.display().to_string(), ..Default::default() };
+    let mut report = VerifyReport {
+        target: store.display().to_string(),
+        ..Default::default()
+    };
     if store.get(manifest::IN_PROGRESS_KEY)?.is_some() {
-        report.problem("a write is in progress or was interrupted (.nc2zarr/in-progress.json exists); re-run the conversion".into());
+        report.problem(
+            "a write is in progress or was interrupted (.nc2zarr/in-progress.json exists); re-run the conversion"
+                .into(),
+        );
     }
     let (format, arrays) = read_arrays(&store)?;
     report.zarr_format = format.number();
@@ -146,6 +159,7 @@ pub fn verify(target: &str, source: Option<&Inventory>) -> Result<VerifyReport> 
             }
         }
     }
+    let mut reader = Reader::new();
     for a in &arrays {
         let entry = manifest.as_ref().and_then(|m| m.arrays.get(&a.path));
         if manifest.is_some() && entry.is_none() {
@@ -161,7 +175,7 @@ pub fn verify(target: &str, source: Option<&Inventory>) -> Result<VerifyReport> 
             },
             _ => None,
         };
-        check_array(&store, format, a, entry, &present, src, &mut report)?;
+        check_array(&store, format, a, entry, &present, src, &mut reader, &mut report)?;
     }
     if let Some(map) = &sources {
         for path in map.keys() {
@@ -176,11 +190,16 @@ pub fn verify(target: &str, source: Option<&Inventory>) -> Result<VerifyReport> 
 }
 
 fn invalid(target: &str, message: String) -> Error {
-    Error::Target(TargetError::Invalid { target: target.to_string(), message })
+    Error::Target(TargetError::Invalid {
+        target: target.to_string(),
+        message,
+    })
 }
 
 fn read_json(store: &Target, key: &str) -> Result<Option<Json>> {
-    let Some(bytes) = store.get(key)? else { return Ok(None) };
+    let Some(bytes) = store.get(key)? else {
+        return Ok(None);
+    };
     let text = String::from_utf8_lossy(&bytes);
     Json::parse(&text)
         .map(Some)
@@ -195,7 +214,12 @@ fn read_arrays(store: &Target) -> Result<(ZarrFormat, Vec<FoundArray>)> {
         let entries = root
             .get("consolidated_metadata")
             .and_then(|c| c.get("metadata"))
-            .ok_or_else(|| invalid(t, "root zarr.json has no consolidated metadata; was it written by nc2zarr?".into()))?;
+            .ok_or_else(|| {
+                invalid(
+                    t,
+                    "root zarr.json has no consolidated metadata; was it written by nc2zarr?".into(),
+                )
+            })?;
         if let Json::Obj(fields) = entries {
             for (path, doc) in fields {
                 if doc.get("node_type").and_then(Json::as_str) == Some("array") {
@@ -232,11 +256,17 @@ fn found_array(target: &str, format: ZarrFormat, path: String, doc: &Json) -> Re
     let shape = u64s(doc.get("shape")).ok_or_else(|| bad("bad shape"))?;
     let (object_shape, dtype, has_fill) = match format {
         ZarrFormat::V3 => {
-            let grid = u64s(doc.get("chunk_grid").and_then(|g| g.get("configuration")).and_then(|c| c.get("chunk_shape")))
-                .ok_or_else(|| bad("bad chunk_grid"))?;
+            let grid = u64s(
+                doc.get("chunk_grid")
+                    .and_then(|g| g.get("configuration"))
+                    .and_then(|c| c.get("chunk_shape")),
+            )
+            .ok_or_else(|| bad("bad chunk_grid"))?;
             let dtype = match doc.get("data_type") {
                 Some(Json::Str(s)) => dtype_from_v3(s),
-                Some(obj) if obj.get("name").and_then(Json::as_str) == Some("null_terminated_bytes") => Some(DType::Char),
+                Some(obj) if obj.get("name").and_then(Json::as_str) == Some("null_terminated_bytes") => {
+                    Some(DType::Char)
+                }
                 _ => None,
             }
             .ok_or_else(|| bad("unsupported data_type"))?;
@@ -244,28 +274,65 @@ fn found_array(target: &str, format: ZarrFormat, path: String, doc: &Json) -> Re
         }
         ZarrFormat::V2 => {
             let chunks = u64s(doc.get("chunks")).ok_or_else(|| bad("bad chunks"))?;
-            let dtype = doc.get("dtype").and_then(Json::as_str).and_then(dtype_from_v2).ok_or_else(|| bad("unsupported dtype"))?;
+            let dtype = doc
+                .get("dtype")
+                .and_then(Json::as_str)
+                .and_then(dtype_from_v2)
+                .ok_or_else(|| bad("unsupported dtype"))?;
             let has_fill = !matches!(doc.get("fill_value"), None | Some(Json::Null));
             (chunks, dtype, has_fill)
         }
     };
     let codec = ChunkCodec::new(doc, dtype).map_err(|e| bad(&e.to_string()))?;
-    Ok(FoundArray { path, shape, object_shape, dtype, has_fill, codec })
+    Ok(FoundArray {
+        path,
+        shape,
+        object_shape,
+        dtype,
+        has_fill,
+        codec,
+    })
 }
 
 fn dtype_from_v3(s: &str) -> Option<DType> {
-    [DType::I8, DType::U8, DType::I16, DType::U16, DType::I32, DType::U32, DType::I64, DType::U64, DType::F32, DType::F64, DType::String]
-        .into_iter()
-        .find(|d| d.zarr_v3_name() == s)
+    [
+        DType::I8,
+        DType::U8,
+        DType::I16,
+        DType::U16,
+        DType::I32,
+        DType::U32,
+        DType::I64,
+        DType::U64,
+        DType::F32,
+        DType::F64,
+        DType::String,
+    ]
+    .into_iter()
+    .find(|d| d.zarr_v3_name() == s)
 }
 
 fn dtype_from_v2(s: &str) -> Option<DType> {
-    [DType::I8, DType::U8, DType::I16, DType::U16, DType::I32, DType::U32, DType::I64, DType::U64, DType::F32, DType::F64, DType::Char, DType::String]
-        .into_iter()
-        .find(|d| d.zarr_v2_name() == s)
+    [
+        DType::I8,
+        DType::U8,
+        DType::I16,
+        DType::U16,
+        DType::I32,
+        DType::U32,
+        DType::I64,
+        DType::U64,
+        DType::F32,
+        DType::F64,
+        DType::Char,
+        DType::String,
+    ]
+    .into_iter()
+    .find(|d| d.zarr_v2_name() == s)
 }
 
 /// Checks one array's objects, and its values against the source when given.
+#[allow(clippy::too_many_arguments)]
 fn check_array(
     store: &Target,
     format: ZarrFormat,
@@ -273,34 +340,42 @@ fn check_array(
     entry: Option<&manifest::ArrayEntry>,
     present: &HashMap<String, u64>,
     source: Option<(&Inventory, &GroupInfo, &VarInfo)>,
+    reader: &mut Reader,
     report: &mut VerifyReport,
 ) -> Result<()> {
-    if let Some((_, _, v)) = source {
-        if v.shape != a.shape || v.dtype != a.dtype {
-            report.problem(format!(
-                "array '{}' has shape {:?} and type {} but the source has {:?} and {}",
-                a.path,
-                a.shape,
-                a.dtype.cdl_name(),
-                v.shape,
-                v.dtype.cdl_name()
-            ));
-            return Ok(());
-        }
+    if let Some((_, _, v)) = source
+        && (v.shape != a.shape || v.dtype != a.dtype)
+    {
+        report.problem(format!(
+            "array '{}' has shape {:?} and type {} but the source has {:?} and {}",
+            a.path,
+            a.shape,
+            a.dtype.cdl_name(),
+            v.shape,
+            v.dtype.cdl_name()
+        ));
+        return Ok(());
     }
     // Without sources, walk the object grid in blocks of a bounded size anyway, so the
     // same code checks both ways.
     let blocks = plan::read_blocks(&a.shape, &a.object_shape, a.dtype.planning_size(), 256 << 20);
-    let mut reader = Reader::new();
     let problems = Mutex::new(Vec::new());
-    let (checked, empty) = (std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0));
+    let (checked, empty) = (
+        std::sync::atomic::AtomicU64::new(0),
+        std::sync::atomic::AtomicU64::new(0),
+    );
     for block in blocks {
         let expected = match source {
             Some((inv, g, v)) => Some(reader.read(inv, g, v, &block.start, &block.count)?),
             None => None,
         };
         let first: Vec<u64> = block.start.iter().zip(&a.object_shape).map(|(s, o)| s / o).collect();
-        let counts: Vec<u64> = block.count.iter().zip(&a.object_shape).map(|(c, o)| c.div_ceil(*o)).collect();
+        let counts: Vec<u64> = block
+            .count
+            .iter()
+            .zip(&a.object_shape)
+            .map(|(c, o)| c.div_ceil(*o))
+            .collect();
         grid_indices(&counts).into_par_iter().for_each(|rel| {
             let idx: Vec<u64> = rel.iter().zip(&first).map(|(r, f)| r + f).collect();
             let key = meta::chunk_key(format, &a.path, &idx);
@@ -356,7 +431,11 @@ fn check_object(
         } else if entry.is_some() {
             return Err(format!("{key}: present but not in the manifest"));
         }
-        Some(a.codec.decode(&bytes, &a.object_shape).map_err(|e| format!("{key}: does not decode: {e}"))?)
+        Some(
+            a.codec
+                .decode(&bytes, &a.object_shape)
+                .map_err(|e| format!("{key}: does not decode: {e}"))?,
+        )
     } else {
         if recorded.is_some() {
             return Err(format!("{key}: missing (recorded in the manifest)"));
@@ -370,14 +449,24 @@ fn check_object(
         None
     };
     let Some(expected) = expected else {
-        return Ok(if decoded.is_some() { ObjectCheck::Checked } else { ObjectCheck::Empty });
+        return Ok(if decoded.is_some() {
+            ObjectCheck::Checked
+        } else {
+            ObjectCheck::Empty
+        });
     };
     let os = &a.object_shape;
     let origin: Vec<u64> = idx.iter().zip(os).map(|(i, s)| i * s).collect();
-    let valid: Vec<u64> = origin.iter().zip(os).zip(&a.shape).map(|((o, s), n)| (*s).min(n - o)).collect();
+    let valid: Vec<u64> = origin
+        .iter()
+        .zip(os)
+        .zip(&a.shape)
+        .map(|((o, s), n)| (*s).min(n - o))
+        .collect();
     let src_start: Vec<u64> = origin.iter().zip(&block.start).map(|(o, s)| o - s).collect();
     let zeros = vec![0u64; os.len()];
     let want = extract(expected, &block.count, &src_start, &valid, a.dtype);
+    let absent = decoded.is_none();
     let got = match decoded {
         Some(d) => extract(&d, os, &zeros, &valid, a.dtype),
         None => {
@@ -388,22 +477,31 @@ fn check_object(
     if !same_values(&want, &got, a.dtype) {
         return Err(format!("{key}: values differ from the source"));
     }
-    Ok(ObjectCheck::Checked)
+    Ok(if absent {
+        ObjectCheck::Empty
+    } else {
+        ObjectCheck::Checked
+    })
 }
 
 fn extract(block: &Block, shape: &[u64], start: &[u64], count: &[u64], dtype: DType) -> Block {
     let zeros = vec![0u64; count.len()];
     let n = volume(count) as usize;
+    let from = At { shape, start };
+    let to = At {
+        shape: count,
+        start: &zeros,
+    };
     match block {
         Block::Fixed(b) => {
             let elem = dtype.size().expect("fixed");
             let mut out = vec![0u8; n * elem];
-            copy_box(b, shape, start, &mut out, count, &zeros, count, elem);
+            copy_box(b, from, &mut out, to, count, elem);
             Block::Fixed(out)
         }
         Block::Strings(v) => {
             let mut out = vec![String::new(); n];
-            copy_box(v, shape, start, &mut out, count, &zeros, count, 1);
+            copy_box(v, from, &mut out, to, count, 1);
             Block::Strings(out)
         }
     }
@@ -415,11 +513,17 @@ fn same_values(a: &Block, b: &Block, dtype: DType) -> bool {
         (Block::Fixed(x), Block::Fixed(y)) if x == y => true,
         (Block::Fixed(x), Block::Fixed(y)) if x.len() == y.len() => match dtype {
             DType::F32 => x.chunks_exact(4).zip(y.chunks_exact(4)).all(|(p, q)| {
-                let (p, q) = (f32::from_le_bytes(p.try_into().unwrap()), f32::from_le_bytes(q.try_into().unwrap()));
+                let (p, q) = (
+                    f32::from_le_bytes(p.try_into().unwrap()),
+                    f32::from_le_bytes(q.try_into().unwrap()),
+                );
                 p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())
             }),
             DType::F64 => x.chunks_exact(8).zip(y.chunks_exact(8)).all(|(p, q)| {
-                let (p, q) = (f64::from_le_bytes(p.try_into().unwrap()), f64::from_le_bytes(q.try_into().unwrap()));
+                let (p, q) = (
+                    f64::from_le_bytes(p.try_into().unwrap()),
+                    f64::from_le_bytes(q.try_into().unwrap()),
+                );
                 p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan())
             }),
             _ => false,

@@ -23,7 +23,7 @@ use crate::plan::{self, ChunkRequest, ReadBlock};
 use crate::read::Reader;
 use crate::report::Progress;
 use crate::scan::{GroupInfo, Inventory, VarInfo};
-use crate::slab::{Block, copy_box, grid_indices, volume};
+use crate::slab::{At, Block, copy_box, grid_indices, volume};
 use crate::store::Target;
 
 /// Options of a conversion.
@@ -142,7 +142,11 @@ impl Summary {
     }
 
     fn ratio(&self) -> f64 {
-        if self.bytes_out == 0 { 0.0 } else { self.bytes_in as f64 / self.bytes_out as f64 }
+        if self.bytes_out == 0 {
+            0.0
+        } else {
+            self.bytes_in as f64 / self.bytes_out as f64
+        }
     }
 
     fn mb_per_s(&self) -> f64 {
@@ -191,7 +195,8 @@ pub fn prepare(inv: &Inventory, opts: &ConvertOptions) -> Result<Prepared> {
     }
     for g in &groups {
         if !g.name.is_empty() {
-            meta::check_node_name(&g.name).map_err(|e| Error::Input(InputError::Unsupported(format!("group '/{}': {e}", g.path))))?;
+            meta::check_node_name(&g.name)
+                .map_err(|e| Error::Input(InputError::Unsupported(format!("group '/{}': {e}", g.path))))?;
         }
         for v in &g.vars {
             if let Some(reason) = &v.unsupported {
@@ -212,7 +217,10 @@ pub fn prepare(inv: &Inventory, opts: &ConvertOptions) -> Result<Prepared> {
     for (dim, _) in &opts.chunks.per_dim {
         let known = groups.iter().any(|g| g.vars.iter().any(|v| v.dims.contains(dim)));
         if !known {
-            let mut all: Vec<&str> = groups.iter().flat_map(|g| g.vars.iter().flat_map(|v| v.dims.iter().map(String::as_str))).collect();
+            let mut all: Vec<&str> = groups
+                .iter()
+                .flat_map(|g| g.vars.iter().flat_map(|v| v.dims.iter().map(String::as_str)))
+                .collect();
             all.sort_unstable();
             all.dedup();
             return Err(Error::Usage(format!(
@@ -227,20 +235,51 @@ pub fn prepare(inv: &Inventory, opts: &ConvertOptions) -> Result<Prepared> {
             if v.unsupported.is_some() {
                 continue;
             }
-            meta::check_node_name(&v.name)
-                .map_err(|e| Error::Input(InputError::Unsupported(format!("variable '{}': {e}", g.var_path(&v.name)))))?;
+            meta::check_node_name(&v.name).map_err(|e| {
+                Error::Input(InputError::Unsupported(format!(
+                    "variable '{}': {e}",
+                    g.var_path(&v.name)
+                )))
+            })?;
             jobs.push(prepare_array(g, gi, vi, v, opts, &mut notes)?);
         }
     }
     Ok(Prepared { jobs, notes, skipped })
 }
 
-fn prepare_array(g: &GroupInfo, gi: usize, vi: usize, v: &VarInfo, opts: &ConvertOptions, notes: &mut Vec<String>) -> Result<ArrayJob> {
+fn prepare_array(
+    g: &GroupInfo,
+    gi: usize,
+    vi: usize,
+    v: &VarInfo,
+    opts: &ConvertOptions,
+    notes: &mut Vec<String>,
+) -> Result<ArrayJob> {
     let is_dim_coord = v.dims.len() == 1 && v.dims[0] == v.name;
     let elem = v.dtype.planning_size();
-    let chunks = plan::choose_chunks(&v.shape, &v.dims, elem, is_dim_coord, &opts.chunks, opts.target_chunk_bytes);
+    let chunks = plan::choose_chunks(
+        &v.shape,
+        &v.dims,
+        elem,
+        is_dim_coord,
+        &opts.chunks,
+        opts.target_chunk_bytes,
+    );
     let meta = meta::array_metadata(opts.format, v, &chunks, None, &opts.compression);
     notes.extend(meta.notes.iter().cloned());
+    let float32_packing = ["scale_factor", "add_offset"].iter().any(|k| {
+        matches!(
+            crate::model::attr(&v.attrs, k),
+            Some(crate::model::AttrValue::Numbers(DType::F32, _))
+        )
+    });
+    if float32_packing {
+        notes.push(format!(
+            "variable '{}': scale_factor/add_offset are float32, but Zarr attributes are JSON numbers, so xarray \
+             unpacks it as float64 from Zarr (float32 from NetCDF); the packed values are identical",
+            g.var_path(&v.name)
+        ));
+    }
     let codec = ChunkCodec::new(&meta.codec_metadata, v.dtype)
         .map_err(|e| Error::Internal(format!("codec for '{}': {e}", g.var_path(&v.name))))?;
     let blocks = plan::read_blocks(&v.shape, &meta.object_shape, elem, opts.max_block_bytes);
@@ -274,7 +313,10 @@ pub fn check_target(target: &str, overwrite: bool) -> Result<()> {
         Err(_) => true,
     };
     if !empty && !overwrite {
-        return Err(TargetError::Exists { target: target.to_string() }.into());
+        return Err(TargetError::Exists {
+            target: target.to_string(),
+        }
+        .into());
     }
     if !empty {
         crate::store::check_overwrite_allowed(target)?;
@@ -351,9 +393,13 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
     let inputs: Vec<InputEntry> = inv
         .files
         .iter()
-        .map(|f| InputEntry { path: f.path.display().to_string(), size: f.size })
+        .map(|f| InputEntry {
+            path: f.path.display().to_string(),
+            size: f.size,
+        })
         .collect();
-    let marker = crate::json_obj! {"started_by" => format!("nc2zarr {}", env!("CARGO_PKG_VERSION")), "inputs" => inputs.len()};
+    let marker =
+        crate::json_obj! {"started_by" => format!("nc2zarr {}", env!("CARGO_PKG_VERSION")), "inputs" => inputs.len()};
     store.put(manifest::IN_PROGRESS_KEY, Bytes::from(marker.to_pretty()))?;
 
     let total_bytes: u64 = prepared.jobs.iter().map(|j| var_of(inv, j).nbytes()).sum();
@@ -396,7 +442,14 @@ fn var_of<'a>(inv: &'a Inventory, job: &ArrayJob) -> &'a VarInfo {
     &inv.root.walk()[job.group].vars[job.var]
 }
 
-fn run_pipeline(inv: &Inventory, jobs: &[ArrayJob], store: &Target, opts: &ConvertOptions, shared: &Shared, progress: &Progress) {
+fn run_pipeline(
+    inv: &Inventory,
+    jobs: &[ArrayJob],
+    store: &Target,
+    opts: &ConvertOptions,
+    shared: &Shared,
+    progress: &Progress,
+) {
     let budget = Budget {
         used: Mutex::new(0),
         freed: Condvar::new(),
@@ -417,7 +470,13 @@ fn run_pipeline(inv: &Inventory, jobs: &[ArrayJob], store: &Target, opts: &Conve
                     budget.acquire(held, &shared.cancel);
                     match reader.read(inv, g, v, &block.start, &block.count) {
                         Ok(data) => {
-                            let work = Work { job: ji, block: block.clone(), data, budget: &budget, held };
+                            let work = Work {
+                                job: ji,
+                                block: block.clone(),
+                                data,
+                                budget: &budget,
+                                held,
+                            };
                             if tx.send(work).is_err() {
                                 break 'jobs;
                             }
@@ -458,7 +517,12 @@ fn run_pipeline(inv: &Inventory, jobs: &[ArrayJob], store: &Target, opts: &Conve
 /// Indices of the objects a block covers.
 fn objects_in_block(block: &ReadBlock, object_shape: &[u64]) -> Vec<Vec<u64>> {
     let first: Vec<u64> = block.start.iter().zip(object_shape).map(|(s, o)| s / o).collect();
-    let counts: Vec<u64> = block.count.iter().zip(object_shape).map(|(c, o)| c.div_ceil(*o)).collect();
+    let counts: Vec<u64> = block
+        .count
+        .iter()
+        .zip(object_shape)
+        .map(|(c, o)| c.div_ceil(*o))
+        .collect();
     grid_indices(&counts)
         .into_iter()
         .map(|idx| idx.iter().zip(&first).map(|(i, f)| i + f).collect())
@@ -467,18 +531,35 @@ fn objects_in_block(block: &ReadBlock, object_shape: &[u64]) -> Vec<Vec<u64>> {
 
 /// What happened to one object.
 enum Outcome {
-    Stored { key: String, hash: blake3::Hash, size: u64, input_bytes: u64 },
-    Empty { key: String, input_bytes: u64 },
+    Stored {
+        key: String,
+        hash: blake3::Hash,
+        size: u64,
+        input_bytes: u64,
+    },
+    Empty {
+        key: String,
+        input_bytes: u64,
+    },
 }
 
 fn record(shared: &Shared, job: usize, outcome: Outcome, progress: &Progress) {
     let input = match outcome {
-        Outcome::Stored { key, hash, size, input_bytes } => {
+        Outcome::Stored {
+            key,
+            hash,
+            size,
+            input_bytes,
+        } => {
             shared.objects.fetch_add(1, Ordering::Relaxed);
             shared.bytes_out.fetch_add(size, Ordering::Relaxed);
-            shared.arrays.lock().expect("arrays lock")[job]
-                .objects
-                .insert(key, ObjectEntry { blake3: hash.to_hex().to_string(), size });
+            shared.arrays.lock().expect("arrays lock")[job].objects.insert(
+                key,
+                ObjectEntry {
+                    blake3: hash.to_hex().to_string(),
+                    size,
+                },
+            );
             input_bytes
         }
         Outcome::Empty { key, input_bytes } => {
@@ -487,15 +568,31 @@ fn record(shared: &Shared, job: usize, outcome: Outcome, progress: &Progress) {
             input_bytes
         }
     };
-    progress.advance(input, shared.objects.load(Ordering::Relaxed) + shared.empty.load(Ordering::Relaxed));
+    progress.advance(
+        input,
+        shared.objects.load(Ordering::Relaxed) + shared.empty.load(Ordering::Relaxed),
+    );
 }
 
 /// Cuts one object out of a block (padding edges with the fill value), encodes,
 /// hashes and stores it, unless it holds only fill values.
-fn write_object(job: &ArrayJob, v: &VarInfo, block: &ReadBlock, data: &Block, obj: &[u64], store: &Target, format: ZarrFormat) -> Result<Outcome> {
+fn write_object(
+    job: &ArrayJob,
+    v: &VarInfo,
+    block: &ReadBlock,
+    data: &Block,
+    obj: &[u64],
+    store: &Target,
+    format: ZarrFormat,
+) -> Result<Outcome> {
     let os = &job.meta.object_shape;
     let origin: Vec<u64> = obj.iter().zip(os).map(|(i, s)| i * s).collect();
-    let valid: Vec<u64> = origin.iter().zip(os).zip(&v.shape).map(|((o, s), n)| (*s).min(n - o)).collect();
+    let valid: Vec<u64> = origin
+        .iter()
+        .zip(os)
+        .zip(&v.shape)
+        .map(|((o, s), n)| (*s).min(n - o))
+        .collect();
     let input_bytes = volume(&valid) * v.dtype.planning_size();
     let key = meta::chunk_key(format, &job.path, obj);
     let whole = block.count == *os && block.start == origin;
@@ -516,13 +613,34 @@ fn write_object(job: &ArrayJob, v: &VarInfo, block: &ReadBlock, data: &Block, ob
     let hash = blake3::hash(&encoded);
     let size = encoded.len() as u64;
     store.put(&key, Bytes::from(encoded))?;
-    Ok(Outcome::Stored { key, hash, size, input_bytes })
+    Ok(Outcome::Stored {
+        key,
+        hash,
+        size,
+        input_bytes,
+    })
 }
 
-fn cut_object(data: &Block, block: &ReadBlock, origin: &[u64], valid: &[u64], os: &[u64], fill: &Option<Fill>, dtype: DType) -> Block {
+fn cut_object(
+    data: &Block,
+    block: &ReadBlock,
+    origin: &[u64],
+    valid: &[u64],
+    os: &[u64],
+    fill: &Option<Fill>,
+    dtype: DType,
+) -> Block {
     let src_start: Vec<u64> = origin.iter().zip(&block.start).map(|(o, s)| o - s).collect();
     let zeros = vec![0u64; os.len()];
     let n = volume(os) as usize;
+    let from = At {
+        shape: &block.count,
+        start: &src_start,
+    };
+    let to = At {
+        shape: os,
+        start: &zeros,
+    };
     match data {
         Block::Fixed(bytes) => {
             let elem = dtype.size().expect("fixed size");
@@ -530,12 +648,12 @@ fn cut_object(data: &Block, block: &ReadBlock, origin: &[u64], valid: &[u64], os
                 Some(Fill::Bytes(f)) if f.iter().any(|&b| b != 0) => f.repeat(n),
                 _ => vec![0u8; n * elem],
             };
-            copy_box(bytes, &block.count, &src_start, &mut buf, os, &zeros, valid, elem);
+            copy_box(bytes, from, &mut buf, to, valid, elem);
             Block::Fixed(buf)
         }
         Block::Strings(strings) => {
             let mut buf = vec![String::new(); n];
-            copy_box(strings, &block.count, &src_start, &mut buf, os, &zeros, valid, 1);
+            copy_box(strings, from, &mut buf, to, valid, 1);
             Block::Strings(buf)
         }
     }
@@ -563,7 +681,11 @@ fn commit(inv: &Inventory, jobs: &[ArrayJob], store: &Target, format: ZarrFormat
         for (k, doc) in &job.meta.documents {
             put(meta::join(&job.path, k), doc)?;
         }
-        nodes.push(NodeDocs { path: job.path.clone(), is_group: false, documents: job.meta.documents.clone() });
+        nodes.push(NodeDocs {
+            path: job.path.clone(),
+            is_group: false,
+            documents: job.meta.documents.clone(),
+        });
     }
     let groups = inv.root.walk();
     for g in &groups {

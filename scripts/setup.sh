@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what nc2zarr needs to build and test, idempotently:
+#   - Debian packages: libnetcdf-dev (netCDF-C + HDF5), pkg-config, GNU time;
+#   - a Python venv at .venv with xarray, zarr and netCDF4 (scripts/requirements.txt).
+# Usage: scripts/setup.sh [--no-python]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v nc-config >/dev/null 2>&1 || need_apt+=(libnetcdf-dev netcdf-bin)
+dpkg -s libhdf5-dev >/dev/null 2>&1 || need_apt+=(libhdf5-dev)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+[ -x /usr/bin/time ] || need_apt+=(time)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ "${1:-}" != "--no-python" ]; then
+  stamp=.venv/.requirements.sha
+  want=$(sha256sum scripts/requirements.txt | cut -c1-64)
+  if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: creating the Python venv in .venv" >&2
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
+    echo "$want" > "$stamp"
+  fi
+fi

@@ -1,0 +1,139 @@
+//! Test helpers: run the real binary, build NetCDF fixtures with the netcdf crate,
+//! and read back what nc2zarr wrote.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use nc2zarr::json::Json;
+
+pub mod fixtures;
+#[allow(unused_imports)]
+pub use fixtures::*;
+
+/// Path of the binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_nc2zarr"))
+}
+
+/// Result of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn fails_with(&self, code: i32, needles: &[&str]) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        for n in needles {
+            assert!(self.stderr.contains(n), "stderr lacks {n:?}:\n{}", self.stderr);
+        }
+        assert!(!self.stderr.contains("panicked"), "panic:\n{}", self.stderr);
+        self
+    }
+
+    pub fn json(&self) -> Json {
+        Json::parse(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Runs nc2zarr with `args` and a clean environment.
+pub fn run<I, S>(args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out: Output = Command::new(bin())
+        .args(args)
+        .env_remove("CI")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run nc2zarr");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `p` as an argument.
+pub fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Reads a JSON document from a store directory.
+pub fn read_json(store: &Path, key: &str) -> Json {
+    let text = std::fs::read_to_string(store.join(key)).unwrap_or_else(|e| panic!("{key}: {e}"));
+    Json::parse(&text).unwrap()
+}
+
+/// A snapshot of every file under `dir`: relative path and contents.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push((
+                    p.strip_prefix(base).unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The Python that has xarray, zarr and netCDF4 (`NC2ZARR_PYTHON`), if configured.
+/// When `NC2ZARR_REQUIRE_INTEROP` is set, a missing interpreter is a failure, not a skip.
+pub fn python() -> Option<PathBuf> {
+    match std::env::var_os("NC2ZARR_PYTHON") {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var_os("NC2ZARR_REQUIRE_INTEROP").is_some() => {
+            panic!("NC2ZARR_REQUIRE_INTEROP is set but NC2ZARR_PYTHON is not")
+        }
+        None => {
+            eprintln!("NC2ZARR_PYTHON not set: skipping the xarray comparison (scripts/test.sh sets it)");
+            None
+        }
+    }
+}
+
+/// Runs `tests/interop/compare.py` (xarray.open_zarr vs open_mfdataset); returns its output.
+pub fn xarray_compare(py: &Path, store: &Path, inputs: &[String], extra: &[&str]) -> Result<String, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/compare.py");
+    let out = Command::new(py)
+        .arg(script)
+        .arg(store)
+        .args(inputs)
+        .args(extra)
+        .output()
+        .expect("run python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() { Ok(text) } else { Err(text) }
+}
