@@ -64,7 +64,7 @@ pub struct ConvertArgs {
     /// Inputs.
     #[command(flatten)]
     pub input: InputArgs,
-    /// Target: a local directory or file:// URL.
+    /// Target: a local directory, file://, s3://bucket/prefix, gs://…, az://container/prefix, abfs://…
     #[arg(short = 'o', long = "output", value_name = "TARGET")]
     pub target: String,
     /// Zarr format to write.
@@ -82,6 +82,12 @@ pub struct ConvertArgs {
     /// Replace an existing non-empty target.
     #[arg(long)]
     pub overwrite: bool,
+    /// Discard an interrupted conversion found in the target instead of resuming it.
+    #[arg(long)]
+    pub restart: bool,
+    /// Object-store settings.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Skip variables and attributes whose types Zarr cannot hold (compound, opaque, vlen), with a warning.
     #[arg(long)]
     pub skip_unsupported: bool,
@@ -91,6 +97,43 @@ pub struct ConvertArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// How to reach an object-store target.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Endpoint URL of an S3-compatible service or emulator (e.g. http://127.0.0.1:9000).
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Backend setting passed to object_store, e.g. aws_region=eu-west-1 (repeatable).
+    #[arg(long = "storage-option", value_parser = parse_key_value, value_name = "KEY=VALUE")]
+    pub storage_options: Vec<(String, String)>,
+    /// Object-store requests in flight at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
+    pub io_concurrency: u16,
+    /// Give up on a failing request after retrying for this many seconds.
+    #[arg(long, default_value_t = 45, value_name = "SECONDS")]
+    pub retry_timeout: u64,
+}
+
+impl StoreArgs {
+    /// The store options these arguments ask for.
+    pub fn options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            endpoint: self.endpoint.clone(),
+            options: self.storage_options.clone(),
+            io_concurrency: usize::from(self.io_concurrency),
+            retry_timeout: std::time::Duration::from_secs(self.retry_timeout),
+            ..Default::default()
+        }
+    }
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_ascii_lowercase(), v.to_string())),
+        _ => Err(format!("storage option {s:?} is not KEY=VALUE")),
+    }
 }
 
 /// `verify` arguments.
@@ -105,6 +148,9 @@ pub struct VerifyArgs {
     /// Concat dimension of the sources [default: the unlimited dimension].
     #[arg(long, value_name = "DIM")]
     pub concat_dim: Option<String>,
+    /// Object-store settings.
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -27,6 +27,7 @@ pub mod cli;
 pub mod codec;
 pub mod error;
 pub mod inputs;
+pub mod journal;
 pub mod json;
 pub mod manifest;
 pub mod meta;
@@ -83,6 +84,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 chunks: a.chunks.unwrap_or_default(),
                 target_chunk_bytes: a.chunk_size,
                 overwrite: a.overwrite,
+                restart: a.restart,
+                store: a.store.options(),
                 skip_unsupported: a.skip_unsupported,
                 quiet: a.quiet,
                 json: a.json,
@@ -100,7 +103,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             } else {
                 Some(scan_paths(&a.source, a.concat_dim.clone())?)
             };
-            let report = verify::verify(&a.target, inv.as_ref())?;
+            let report = verify::verify(&a.target, &a.store.options(), inv.as_ref())?;
             let code = if report.ok() {
                 error::exit_code::OK
             } else {
@@ -116,5 +119,5 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 
 /// Formats an error for stderr (one line, no backtrace) and picks its exit code.
 pub fn describe_error(e: &Error) -> (String, i32) {
-    (format!("nc2zarr: error: {e}"), e.exit_code())
+    (store::redact(&format!("nc2zarr: error: {e}")), e.exit_code())
 }

@@ -1,21 +1,31 @@
-//! The target store: a prefix in an `object_store` backend, used synchronously.
+//! The target store: a prefix in an `object_store` backend, used from sync code.
 //!
-//! object_store is async; nc2zarr's workers are rayon threads. [`Target`] owns a
+//! object_store is async; nc2zarr's workers are rayon threads. [`Target`] owns a small
 //! tokio runtime and blocks on it for each call (`Handle::block_on` works from any
-//! non-async thread, so `main` stays synchronous). Keys are `/`-separated and relative
-//! to the target prefix; they are passed to object_store verbatim (not percent-encoded)
-//! so that other Zarr readers find the same names.
+//! non-async thread, so `main` stays synchronous). Uploads that should overlap go
+//! through [`Uploader`], which keeps at most `--io-concurrency` requests in flight.
+//!
+//! Keys are `/`-separated and relative to the target prefix; they are passed to
+//! object_store verbatim (not percent-encoded) so that other Zarr readers find them.
+//!
+//! Configuration comes from each backend's environment variables (`AWS_*`,
+//! `GOOGLE_*`, `AZURE_*`), then `--endpoint` and `--storage-option key=value`.
+//! Retries (5xx, timeouts, connection resets) follow object_store's `RetryConfig`.
 
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use object_store::ObjectStore;
-use object_store::ObjectStoreExt;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, Checksum};
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
+use tokio::sync::Semaphore;
 
 use crate::error::TargetError;
 
@@ -24,37 +34,132 @@ use crate::error::TargetError;
 pub enum Location {
     /// A local directory.
     Local(PathBuf),
-    /// The in-process memory store (tests).
-    Memory,
+    /// A named in-process memory store (`memory://NAME`, for tests).
+    Memory(String),
+    /// Amazon S3 or an S3-compatible service (`s3://bucket/prefix`).
+    S3 {
+        /// The full URL.
+        url: String,
+    },
+    /// Google Cloud Storage (`gs://bucket/prefix`).
+    Gcs {
+        /// The full URL.
+        url: String,
+    },
+    /// Azure Blob Storage (`az://container/prefix`, `abfs://…`).
+    Azure {
+        /// The full URL.
+        url: String,
+    },
 }
 
-/// Parses a TARGET argument: a local path, `file://` URL or `memory://`.
+impl Location {
+    /// True for remote object stores.
+    pub fn is_remote(&self) -> bool {
+        matches!(
+            self,
+            Location::S3 { .. } | Location::Gcs { .. } | Location::Azure { .. }
+        )
+    }
+}
+
+/// Parses a TARGET argument.
 pub fn parse_location(target: &str) -> Result<Location, TargetError> {
-    if let Some(rest) = target.strip_prefix("file://") {
-        if !rest.starts_with('/') {
-            return Err(TargetError::BadUrl {
-                target: target.to_string(),
-                message: "file:// URLs need an absolute path (file:///data/out.zarr)".into(),
-            });
-        }
-        return Ok(Location::Local(PathBuf::from(rest)));
-    }
-    if target.starts_with("memory://") {
-        return Ok(Location::Memory);
-    }
-    if let Some((scheme, _)) = target.split_once("://") {
-        return Err(TargetError::BadUrl {
-            target: target.to_string(),
-            message: format!("unsupported URL scheme '{scheme}'; use a local path, file:// or memory://"),
-        });
-    }
+    let bad = |message: String| TargetError::BadUrl {
+        target: redact(target),
+        message,
+    };
     if target.is_empty() {
-        return Err(TargetError::BadUrl {
-            target: String::new(),
-            message: "empty target path".into(),
-        });
+        return Err(bad("empty target".into()));
     }
-    Ok(Location::Local(PathBuf::from(target)))
+    let Some((scheme, rest)) = target.split_once("://") else {
+        return Ok(Location::Local(PathBuf::from(target)));
+    };
+    match scheme {
+        "file" => {
+            if !rest.starts_with('/') {
+                return Err(bad("file:// URLs need an absolute path (file:///data/out.zarr)".into()));
+            }
+            Ok(Location::Local(PathBuf::from(rest)))
+        }
+        "memory" => Ok(Location::Memory(rest.to_string())),
+        "s3" | "s3a" | "gs" | "az" | "azure" | "abfs" | "abfss" | "adl" => {
+            let bucket = rest.split('/').next().unwrap_or("");
+            if bucket.is_empty() {
+                return Err(bad(format!("{scheme}:// URLs need a bucket or container name")));
+            }
+            let url = target.to_string();
+            Ok(match scheme {
+                "s3" | "s3a" => Location::S3 { url },
+                "gs" => Location::Gcs { url },
+                _ => Location::Azure { url },
+            })
+        }
+        other => Err(bad(format!(
+            "unsupported URL scheme '{other}'; use a local path, file://, s3://, gs://, az://, abfs:// or memory://"
+        ))),
+    }
+}
+
+/// The prefix inside the bucket/container of a remote URL (`s3://b/a/b` → `a/b`).
+fn url_prefix(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let path = rest.split_once('/').map_or("", |(_, p)| p);
+    path.trim_matches('/').to_string()
+}
+
+/// Connection settings for remote targets.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Endpoint URL (S3-compatible services, emulators).
+    pub endpoint: Option<String>,
+    /// `key=value` settings passed to the backend's builder.
+    pub options: Vec<(String, String)>,
+    /// Requests in flight at once.
+    pub io_concurrency: usize,
+    /// Give up retrying a request after this long.
+    pub retry_timeout: Duration,
+    /// Retries per request.
+    pub max_retries: usize,
+    /// Timeout of one request.
+    pub request_timeout: Duration,
+    /// Timeout to connect.
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            endpoint: None,
+            options: Vec::new(),
+            io_concurrency: 16,
+            retry_timeout: Duration::from_secs(45),
+            max_retries: 8,
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl StoreOptions {
+    fn retry(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(5),
+                base: 2.0,
+            },
+            max_retries: self.max_retries,
+            retry_timeout: self.retry_timeout,
+        }
+    }
+
+    fn client(&self) -> ClientOptions {
+        ClientOptions::new()
+            .with_timeout(self.request_timeout)
+            .with_connect_timeout(self.connect_timeout)
+    }
 }
 
 /// A key in the target and its size.
@@ -67,12 +172,14 @@ pub struct Listed {
 }
 
 /// An open target store.
+#[derive(Clone)]
 pub struct Target {
     store: Arc<dyn ObjectStore>,
-    prefix: Path,
+    prefix: String,
     display: String,
     location: Location,
     runtime: Arc<tokio::runtime::Runtime>,
+    options: StoreOptions,
 }
 
 impl std::fmt::Debug for Target {
@@ -93,64 +200,135 @@ fn runtime() -> Result<Arc<tokio::runtime::Runtime>, TargetError> {
         })
 }
 
+/// In-process memory stores by name, so one test can write and another call read.
+fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
+    static STORES: Mutex<Vec<(String, Arc<InMemory>)>> = Mutex::new(Vec::new());
+    let mut stores = STORES.lock().expect("memory stores");
+    if let Some((_, s)) = stores.iter().find(|(n, _)| n == name) {
+        return s.clone();
+    }
+    let s = Arc::new(InMemory::new());
+    stores.push((name.to_string(), s.clone()));
+    s
+}
+
 impl Target {
     /// Opens `target` for reading; a local directory must exist.
-    pub fn open_existing(target: &str) -> Result<Target, TargetError> {
+    pub fn open_existing(target: &str, options: &StoreOptions) -> Result<Target, TargetError> {
         let location = parse_location(target)?;
         if let Location::Local(dir) = &location
             && !dir.is_dir()
         {
             return Err(TargetError::Invalid {
-                target: target.to_string(),
+                target: redact(target),
                 message: "no such directory".into(),
             });
         }
-        Self::connect(target, location)
+        Self::connect(target, location, options)
     }
 
     /// Opens `target` for writing, creating a local directory if needed.
-    pub fn open_for_write(target: &str) -> Result<Target, TargetError> {
+    pub fn open_for_write(target: &str, options: &StoreOptions) -> Result<Target, TargetError> {
         let location = parse_location(target)?;
         if let Location::Local(dir) = &location {
             if dir.exists() && !dir.is_dir() {
                 return Err(TargetError::Invalid {
-                    target: target.to_string(),
+                    target: redact(target),
                     message: "exists and is not a directory; choose another target path".into(),
                 });
             }
             std::fs::create_dir_all(dir).map_err(|e| TargetError::Invalid {
-                target: target.to_string(),
+                target: redact(target),
                 message: format!("cannot create the directory: {e}"),
             })?;
         }
-        Self::connect(target, location)
+        Self::connect(target, location, options)
     }
 
-    /// True when a local target path does not exist yet (nothing to clean up on failure).
+    /// True when a local target path does not exist yet.
     pub fn is_absent(target: &str) -> bool {
         matches!(parse_location(target), Ok(Location::Local(dir)) if !dir.exists())
     }
 
-    fn connect(target: &str, location: Location) -> Result<Target, TargetError> {
-        let store: Arc<dyn ObjectStore> = match &location {
+    fn connect(target: &str, location: Location, options: &StoreOptions) -> Result<Target, TargetError> {
+        let build_err = |e: object_store::Error| TargetError::Invalid {
+            target: redact(target),
+            message: format!("cannot configure the store: {}", redact(&e.to_string())),
+        };
+        let option_err = |k: &str| TargetError::BadUrl {
+            target: redact(target),
+            message: format!("unknown --storage-option key '{k}' for this kind of store"),
+        };
+        let (store, prefix): (Arc<dyn ObjectStore>, String) = match &location {
             Location::Local(dir) => {
-                Arc::new(LocalFileSystem::new_with_prefix(dir).map_err(|e| TargetError::Invalid {
-                    target: target.to_string(),
-                    message: e.to_string(),
-                })?)
+                let fs = LocalFileSystem::new_with_prefix(dir).map_err(build_err)?;
+                (Arc::new(fs), String::new())
             }
-            Location::Memory => Arc::new(InMemory::new()),
+            Location::Memory(name) => (memory_store(name), String::new()),
+            Location::S3 { url } => {
+                let mut b = AmazonS3Builder::from_env()
+                    .with_url(url)
+                    .with_checksum_algorithm(Checksum::SHA256)
+                    .with_retry(options.retry())
+                    .with_client_options(options.client());
+                if let Some(e) = std::env::var("AWS_ENDPOINT_URL")
+                    .ok()
+                    .or_else(|| std::env::var("AWS_ENDPOINT").ok())
+                {
+                    b = b.with_endpoint(e);
+                }
+                if let Some(e) = &options.endpoint {
+                    b = b.with_endpoint(e).with_allow_http(e.starts_with("http://"));
+                }
+                if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+                    b = b.with_region("us-east-1");
+                }
+                for (k, v) in &options.options {
+                    let key: AmazonS3ConfigKey = k.parse().map_err(|_| option_err(k))?;
+                    b = b.with_config(key, v);
+                }
+                (Arc::new(b.build().map_err(build_err)?), url_prefix(url))
+            }
+            Location::Gcs { url } => {
+                let mut b = GoogleCloudStorageBuilder::from_env()
+                    .with_url(url)
+                    .with_retry(options.retry())
+                    .with_client_options(options.client());
+                for (k, v) in &options.options {
+                    let key: GoogleConfigKey = k.parse().map_err(|_| option_err(k))?;
+                    b = b.with_config(key, v);
+                }
+                (Arc::new(b.build().map_err(build_err)?), url_prefix(url))
+            }
+            Location::Azure { url } => {
+                let mut b = MicrosoftAzureBuilder::from_env()
+                    .with_url(url)
+                    .with_retry(options.retry())
+                    .with_client_options(options.client());
+                if std::env::var_os("AZURITE").is_some() {
+                    b = b.with_use_emulator(true);
+                }
+                if let Some(e) = &options.endpoint {
+                    b = b.with_endpoint(e.clone()).with_allow_http(e.starts_with("http://"));
+                }
+                for (k, v) in &options.options {
+                    let key: AzureConfigKey = k.parse().map_err(|_| option_err(k))?;
+                    b = b.with_config(key, v);
+                }
+                (Arc::new(b.build().map_err(build_err)?), url_prefix(url))
+            }
         };
         Ok(Target {
             store,
-            prefix: Path::default(),
-            display: target.to_string(),
+            prefix,
+            display: redact(target),
             location,
             runtime: runtime()?,
+            options: options.clone(),
         })
     }
 
-    /// The target as shown to users.
+    /// The target as shown to users (credentials redacted).
     pub fn display(&self) -> &str {
         &self.display
     }
@@ -160,8 +338,13 @@ impl Target {
         &self.location
     }
 
+    /// Requests in flight at once for [`Uploader`].
+    pub fn io_concurrency(&self) -> usize {
+        self.options.io_concurrency.max(1)
+    }
+
     fn path(&self, key: &str) -> Result<Path, TargetError> {
-        let full = if self.prefix.as_ref().is_empty() {
+        let full = if self.prefix.is_empty() {
             key.to_string()
         } else {
             format!("{}/{key}", self.prefix)
@@ -174,12 +357,12 @@ impl Target {
         })
     }
 
-    fn err(&self, operation: &'static str, key: &str, e: impl std::fmt::Display) -> TargetError {
+    fn err(&self, operation: &'static str, key: &str, e: &object_store::Error) -> TargetError {
         TargetError::Store {
             target: self.display.clone(),
             operation,
             key: key.to_string(),
-            message: e.to_string(),
+            message: explain(e),
         }
     }
 
@@ -189,7 +372,7 @@ impl Target {
         self.runtime
             .block_on(self.store.put(&path, bytes.into()))
             .map(|_| ())
-            .map_err(|e| self.err("write", key, e))
+            .map_err(|e| self.err("write", key, &e))
     }
 
     /// Reads `key`; `None` when it does not exist.
@@ -202,7 +385,7 @@ impl Target {
                 Err(e) => Err(e),
             }
         });
-        result.map_err(|e| self.err("read", key, e))
+        result.map_err(|e| self.err("read", key, &e))
     }
 
     /// Deletes `key` (no error when it is absent).
@@ -210,21 +393,24 @@ impl Target {
         let path = self.path(key)?;
         match self.runtime.block_on(self.store.delete(&path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.err("delete", key, e)),
+            Err(e) => Err(self.err("delete", key, &e)),
         }
     }
 
     /// Every key under `prefix` (relative to the target), with sizes.
     pub fn list(&self, prefix: &str) -> Result<Vec<Listed>, TargetError> {
-        let base = if prefix.is_empty() {
-            self.prefix.clone()
-        } else {
-            self.path(prefix)?
+        let base = match (prefix.is_empty(), self.prefix.is_empty()) {
+            (false, _) => Some(self.path(prefix)?),
+            (true, true) => None,
+            (true, false) => Some(Path::parse(&self.prefix).map_err(|e| TargetError::BadUrl {
+                target: self.display.clone(),
+                message: format!("bad prefix: {e}"),
+            })?),
         };
-        let strip = self.prefix.as_ref().len();
+        let strip = self.prefix.len();
         let listed = self.runtime.block_on(async {
             let mut out = Vec::new();
-            let mut stream = self.store.list(Some(&base));
+            let mut stream = self.store.list(base.as_ref());
             while let Some(item) = stream.next().await {
                 let meta = item?;
                 let full = meta.location.as_ref();
@@ -237,7 +423,7 @@ impl Target {
             }
             Ok::<_, object_store::Error>(out)
         });
-        listed.map_err(|e| self.err("list", prefix, e))
+        listed.map_err(|e| self.err("list", if prefix.is_empty() { "(all)" } else { prefix }, &e))
     }
 
     /// True when nothing is stored under the target.
@@ -248,9 +434,26 @@ impl Target {
     /// Deletes everything under the target prefix; returns how many objects went.
     pub fn delete_all(&self) -> Result<usize, TargetError> {
         let keys = self.list("")?;
-        for k in &keys {
-            self.delete(&k.key)?;
-        }
+        let paths: Vec<Path> = keys.iter().map(|k| self.path(&k.key)).collect::<Result<_, _>>()?;
+        let concurrency = self.io_concurrency();
+        let result = self.runtime.block_on(async {
+            futures::stream::iter(paths)
+                .map(|p| {
+                    let store = self.store.clone();
+                    async move {
+                        match store.delete(&p).await {
+                            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                            Err(e) => Err(e),
+                        }
+                    }
+                })
+                .buffer_unordered(concurrency)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<Vec<()>, _>>()
+        });
+        result.map_err(|e| self.err("delete", "(all)", &e))?;
         if let Location::Local(dir) = &self.location {
             remove_empty_dirs(dir);
         }
@@ -258,11 +461,145 @@ impl Target {
     }
 }
 
+/// Uploads with at most `io_concurrency` requests in flight. `submit` blocks the
+/// calling (rayon) thread only while all slots are busy; results arrive through the
+/// callback on the I/O runtime.
+pub struct Uploader {
+    target: Target,
+    slots: Arc<Semaphore>,
+    capacity: u32,
+}
+
+impl Uploader {
+    /// An uploader for `target`.
+    pub fn new(target: &Target) -> Uploader {
+        let capacity = target.io_concurrency() as u32;
+        Uploader {
+            target: target.clone(),
+            slots: Arc::new(Semaphore::new(capacity as usize)),
+            capacity,
+        }
+    }
+
+    /// Starts uploading `bytes` to `key`; `done` is called with the outcome.
+    pub fn submit<F>(&self, key: String, bytes: Bytes, done: F) -> Result<(), TargetError>
+    where
+        F: FnOnce(Result<(), TargetError>) + Send + 'static,
+    {
+        let path = self.target.path(&key)?;
+        let permit = self
+            .target
+            .runtime
+            .block_on(self.slots.clone().acquire_owned())
+            .expect("semaphore is never closed");
+        let target = self.target.clone();
+        self.target.runtime.spawn(async move {
+            let result = target
+                .store
+                .put(&path, bytes.into())
+                .await
+                .map(|_| ())
+                .map_err(|e| target.err("write", &key, &e));
+            // Report before freeing the slot, so `wait` returns only after every callback.
+            done(result);
+            drop(permit);
+        });
+        Ok(())
+    }
+
+    /// Waits until every submitted upload has finished.
+    pub fn wait(&self) {
+        let all = self
+            .target
+            .runtime
+            .block_on(self.slots.acquire_many(self.capacity))
+            .expect("semaphore is never closed");
+        drop(all);
+    }
+}
+
+/// Says what an object-store error means for the user (credentials redacted).
+pub fn explain(e: &object_store::Error) -> String {
+    let text = redact(&e.to_string());
+    let lower = text.to_ascii_lowercase();
+    let hint = if lower.contains("nosuchbucket")
+        || lower.contains("containernotfound")
+        || lower.contains("bucket does not exist")
+    {
+        "; the bucket/container does not exist: create it first"
+    } else if lower.contains("invalidaccesskeyid")
+        || lower.contains("signaturedoesnotmatch")
+        || lower.contains("accessdenied")
+        || lower.contains("authenticationfailed")
+        || lower.contains("403")
+        || lower.contains("401")
+    {
+        "; the credentials were rejected: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the backend's equivalents)"
+    } else if lower.contains("connection refused")
+        || lower.contains("error sending request")
+        || lower.contains("timed out")
+        || lower.contains("dns error")
+        || lower.contains("connect")
+    {
+        "; the endpoint cannot be reached: check the URL, --endpoint and the network"
+    } else {
+        ""
+    };
+    format!("{text}{hint}")
+}
+
+/// Removes credentials from text: URL user-info and query strings (SAS tokens,
+/// signatures) and the values of well-known secret environment variables.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (before, after) = rest.split_at(i + 3);
+        out.push_str(before);
+        let end = after
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '>' | ','))
+            .unwrap_or(after.len());
+        let (url, tail) = after.split_at(end);
+        let url = match url.find('@') {
+            Some(at) if !url[..at].contains('/') => &url[at + 1..],
+            _ => url,
+        };
+        match url.find('?') {
+            Some(q) => {
+                out.push_str(&url[..q]);
+                out.push_str("?<redacted>");
+            }
+            None => out.push_str(url),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    for var in SECRET_VARS {
+        if let Ok(secret) = std::env::var(var)
+            && secret.len() >= 4
+        {
+            out = out.replace(&secret, "<redacted>");
+        }
+    }
+    out
+}
+
+/// Environment variables whose values are secrets.
+const SECRET_VARS: &[&str] = &[
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+];
+
 /// Removes empty sub-directories left after deleting files (keeps `dir` itself).
 fn remove_empty_dirs(dir: &FsPath) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -274,15 +611,26 @@ fn remove_empty_dirs(dir: &FsPath) {
 
 /// Refuses to overwrite locations whose deletion would be catastrophic.
 pub fn check_overwrite_allowed(target: &str) -> Result<(), TargetError> {
-    if let Ok(Location::Local(dir)) = parse_location(target) {
-        let canonical = dir.canonicalize().unwrap_or(dir.clone());
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        if canonical.parent().is_none() || Some(&canonical) == home.as_ref() {
-            return Err(TargetError::Invalid {
-                target: target.to_string(),
-                message: "refusing to overwrite a filesystem root or the home directory".into(),
-            });
+    let refuse = |message: &str| {
+        Err(TargetError::Invalid {
+            target: redact(target),
+            message: message.into(),
+        })
+    };
+    match parse_location(target)? {
+        Location::Local(dir) => {
+            let canonical = dir.canonicalize().unwrap_or(dir.clone());
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            if canonical.parent().is_none() || Some(&canonical) == home.as_ref() {
+                return refuse("refusing to overwrite a filesystem root or the home directory");
+            }
         }
+        Location::S3 { url } | Location::Gcs { url } | Location::Azure { url } => {
+            if url_prefix(&url).is_empty() {
+                return refuse("refusing to overwrite a whole bucket or container; give a prefix (s3://bucket/path)");
+            }
+        }
+        Location::Memory(_) => {}
     }
     Ok(())
 }
@@ -298,16 +646,32 @@ mod tests {
             parse_location("file:///tmp/x").unwrap(),
             Location::Local("/tmp/x".into())
         );
-        assert_eq!(parse_location("memory://").unwrap(), Location::Memory);
+        assert_eq!(parse_location("memory://t1").unwrap(), Location::Memory("t1".into()));
+        assert!(matches!(parse_location("s3://b/p").unwrap(), Location::S3 { .. }));
+        assert!(matches!(parse_location("gs://b/p").unwrap(), Location::Gcs { .. }));
+        assert!(matches!(parse_location("abfs://c/p").unwrap(), Location::Azure { .. }));
         let e = parse_location("ftp://host/x").unwrap_err().to_string();
         assert!(e.contains("unsupported URL scheme 'ftp'"), "{e}");
         assert!(parse_location("file://relative").is_err());
+        assert!(parse_location("s3:///x").unwrap_err().to_string().contains("bucket"));
+        assert_eq!(url_prefix("s3://bucket/a/b/"), "a/b");
+        assert_eq!(url_prefix("s3://bucket"), "");
+    }
+
+    #[test]
+    fn redacts_credentials() {
+        assert_eq!(
+            redact("GET https://acct.blob.core.windows.net/c/x?sv=2021&sig=SECRET failed"),
+            "GET https://acct.blob.core.windows.net/c/x?<redacted> failed"
+        );
+        assert_eq!(redact("s3://AKIA:secret@bucket/key"), "s3://bucket/key");
+        assert_eq!(redact("no urls here"), "no urls here");
     }
 
     #[test]
     fn put_get_list_delete_with_odd_names() {
         let dir = tempfile::tempdir().unwrap();
-        let t = Target::open_for_write(dir.path().to_str().unwrap()).unwrap();
+        let t = Target::open_for_write(dir.path().to_str().unwrap(), &StoreOptions::default()).unwrap();
         assert!(t.is_empty().unwrap());
         t.put("a b/xā[1]/zarr.json", Bytes::from_static(b"{}")).unwrap();
         assert!(dir.path().join("a b/xā[1]/zarr.json").is_file());
@@ -330,11 +694,38 @@ mod tests {
     }
 
     #[test]
-    fn refuses_root_and_home() {
+    fn uploader_finishes_every_submission() {
+        let t = Target::open_for_write(
+            "memory://uploader",
+            &StoreOptions {
+                io_concurrency: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let up = Uploader::new(&t);
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for i in 0..20 {
+            let done = done.clone();
+            up.submit(format!("k/{i}"), Bytes::from(vec![i as u8; 10]), move |r| {
+                r.unwrap();
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+            .unwrap();
+        }
+        up.wait();
+        assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), 20);
+        assert_eq!(t.list("k").unwrap().len(), 20);
+    }
+
+    #[test]
+    fn refuses_root_home_and_bucket_roots() {
         assert!(check_overwrite_allowed("/").is_err());
         if let Some(home) = std::env::var_os("HOME") {
             assert!(check_overwrite_allowed(home.to_str().unwrap()).is_err());
         }
+        assert!(check_overwrite_allowed("s3://bucket").is_err());
+        assert!(check_overwrite_allowed("s3://bucket/out.zarr").is_ok());
         assert!(check_overwrite_allowed("/tmp/some/out.zarr").is_ok());
     }
 }

@@ -21,7 +21,7 @@ use crate::plan;
 use crate::read::Reader;
 use crate::scan::{GroupInfo, Inventory, VarInfo};
 use crate::slab::{At, Block, copy_box, grid_indices, volume};
-use crate::store::Target;
+use crate::store::{StoreOptions, Target};
 
 /// Problems found are capped in the report (the count is exact).
 const MAX_LISTED: usize = 50;
@@ -121,9 +121,9 @@ struct FoundArray {
 }
 
 /// Verifies `target`; with `source`, also compares values with the inputs.
-pub fn verify(target: &str, source: Option<&Inventory>) -> Result<VerifyReport> {
+pub fn verify(target: &str, store_options: &StoreOptions, source: Option<&Inventory>) -> Result<VerifyReport> {
     let started = Instant::now();
-    let store = Target::open_existing(target)?;
+    let store = Target::open_existing(target, store_options)?;
     let mut report = VerifyReport {
         target: store.display().to_string(),
         ..Default::default()

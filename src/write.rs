@@ -7,6 +7,8 @@
 //! and consolidated metadata last: until then the target has no root metadata, so no
 //! reader can open a partial dataset.
 
+use std::collections::HashMap;
+use std::io::Read as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
@@ -15,6 +17,7 @@ use bytes::Bytes;
 
 use crate::codec::{ChunkCodec, Compression};
 use crate::error::{Error, InputError, Result, TargetError};
+use crate::journal;
 use crate::json::Json;
 use crate::manifest::{self, ArrayEntry, InputEntry, Manifest, ObjectEntry};
 use crate::meta::{self, ArrayMeta, Fill, NodeDocs, ZarrFormat};
@@ -24,7 +27,7 @@ use crate::read::Reader;
 use crate::report::Progress;
 use crate::scan::{GroupInfo, Inventory, VarInfo};
 use crate::slab::{At, Block, copy_box, grid_indices, volume};
-use crate::store::Target;
+use crate::store::{StoreOptions, Target, Uploader};
 
 /// Options of a conversion.
 #[derive(Debug, Clone)]
@@ -39,6 +42,10 @@ pub struct ConvertOptions {
     pub target_chunk_bytes: u64,
     /// Replace an existing non-empty target.
     pub overwrite: bool,
+    /// Discard an interrupted conversion in the target instead of resuming it.
+    pub restart: bool,
+    /// How to reach the target.
+    pub store: StoreOptions,
     /// Skip variables and attributes Zarr cannot hold instead of failing.
     pub skip_unsupported: bool,
     /// Largest block read at once (when the chunk shape allows).
@@ -59,6 +66,8 @@ impl Default for ConvertOptions {
             chunks: ChunkRequest::default(),
             target_chunk_bytes: plan::DEFAULT_CHUNK_BYTES,
             overwrite: false,
+            restart: false,
+            store: StoreOptions::default(),
             skip_unsupported: false,
             max_block_bytes: 256 << 20,
             inflight_bytes: 768 << 20,
@@ -113,6 +122,8 @@ pub struct Summary {
     pub objects: u64,
     /// Objects left out because they held only fill values.
     pub empty_objects: u64,
+    /// Objects found already written by an interrupted run and not written again.
+    pub resumed_objects: u64,
     /// Wall time in seconds.
     pub seconds: f64,
     /// Notes and warnings.
@@ -134,6 +145,7 @@ impl Summary {
             "compression_ratio" => self.ratio(),
             "objects" => self.objects,
             "empty_objects" => self.empty_objects,
+            "resumed_objects" => self.resumed_objects,
             "seconds" => self.seconds,
             "mb_per_s" => self.mb_per_s(),
             "notes" => self.notes.clone(),
@@ -169,6 +181,12 @@ impl Summary {
             self.seconds,
             self.mb_per_s()
         );
+        if self.resumed_objects > 0 {
+            s.push_str(&format!(
+                "  resumed: {} object(s) from the interrupted run were already stored and were skipped\n",
+                self.resumed_objects
+            ));
+        }
         for n in &self.notes {
             s.push_str(&format!("  note: {n}\n"));
         }
@@ -294,31 +312,140 @@ fn prepare_array(
     })
 }
 
-/// Refuses a non-empty target unless `overwrite`; touches nothing when it refuses.
-pub fn check_target(target: &str, overwrite: bool) -> Result<()> {
-    if Target::is_absent(target) {
-        return Ok(());
+/// What the target holds when a conversion starts.
+enum Start {
+    /// Nothing: write from scratch.
+    Fresh,
+    /// An interrupted run of the same conversion: its journal.
+    Resume(HashMap<String, journal::Entry>, u64),
+}
+
+/// The in-progress marker: identifies the conversion that is writing the target.
+fn marker(inputs_fp: &str, plan_fp: &str, files: usize) -> Json {
+    crate::json_obj! {
+        "tool" => format!("nc2zarr {}", env!("CARGO_PKG_VERSION")),
+        "inputs_fingerprint" => inputs_fp,
+        "plan_fingerprint" => plan_fp,
+        "inputs" => files,
     }
-    let existing = Target::open_existing(target);
-    let empty = match &existing {
-        Ok(t) => t.is_empty()?,
-        Err(TargetError::Invalid { .. }) => {
-            // Exists but is not a directory, or cannot be listed.
-            return Err(TargetError::Invalid {
-                target: target.to_string(),
-                message: "exists and is not a directory; choose another target path".into(),
-            }
-            .into());
-        }
-        Err(_) => true,
-    };
-    if !empty && !overwrite {
+}
+
+/// Decides how to start: refuses a non-empty target (unless `overwrite`), resumes an
+/// interrupted run of the same conversion (unless `restart`), and refuses to resume a
+/// different one. Touches nothing when it refuses.
+fn open_target(target: &str, opts: &ConvertOptions, inputs_fp: &str, plan_fp: &str) -> Result<(Target, Start)> {
+    let local_absent = Target::is_absent(target);
+    let store = Target::open_for_write(target, &opts.store)?;
+    if local_absent {
+        return Ok((store, Start::Fresh));
+    }
+    let listed = store.list("")?;
+    if listed.is_empty() {
+        return Ok((store, Start::Fresh));
+    }
+    let interrupted = listed.iter().any(|l| l.key == manifest::IN_PROGRESS_KEY);
+    if opts.overwrite || (interrupted && opts.restart) {
+        crate::store::check_overwrite_allowed(target)?;
+        store.delete_all()?;
+        return Ok((store, Start::Fresh));
+    }
+    if !interrupted {
         return Err(TargetError::Exists {
-            target: target.to_string(),
+            target: store.display().to_string(),
         }
         .into());
     }
-    if !empty {
+    let found = store
+        .get(manifest::IN_PROGRESS_KEY)?
+        .and_then(|b| Json::parse(&String::from_utf8_lossy(&b)).ok())
+        .unwrap_or(Json::Null);
+    let same_inputs = found.get("inputs_fingerprint").and_then(Json::as_str) == Some(inputs_fp);
+    let same_plan = found.get("plan_fingerprint").and_then(Json::as_str) == Some(plan_fp);
+    if !(same_inputs && same_plan) {
+        let what = if same_inputs {
+            "the plan (chunks, codecs, format or options)"
+        } else {
+            "the inputs"
+        };
+        return Err(TargetError::Invalid {
+            target: store.display().to_string(),
+            message: format!(
+                "holds an interrupted conversion, but {what} changed since; pass --restart to discard it and start again"
+            ),
+        }
+        .into());
+    }
+    let (entries, segments) = journal::load(&store)?;
+    // Only objects that are still there, at the recorded size, count as done.
+    let sizes: HashMap<&str, u64> = listed.iter().map(|l| (l.key.as_str(), l.size)).collect();
+    let done = entries
+        .into_iter()
+        .filter(|(k, e)| e.blake3.is_none() || sizes.get(k.as_str()) == Some(&e.size))
+        .collect();
+    Ok((store, Start::Resume(done, segments)))
+}
+
+/// Fingerprint of the inputs: paths, sizes and the first 64 KiB of every file.
+fn inputs_fingerprint(inv: &Inventory) -> Result<String> {
+    let mut h = blake3::Hasher::new();
+    for f in &inv.files {
+        h.update(f.path.to_string_lossy().as_bytes());
+        h.update(&f.size.to_le_bytes());
+        let mut head = Vec::with_capacity(64 << 10);
+        let file = std::fs::File::open(&f.path).map_err(|e| InputError::Io {
+            path: f.path.clone(),
+            message: e.to_string(),
+        })?;
+        std::io::Read::take(file, 64 << 10)
+            .read_to_end(&mut head)
+            .map_err(|e| InputError::Io {
+                path: f.path.clone(),
+                message: e.to_string(),
+            })?;
+        h.update(blake3::hash(&head).as_bytes());
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// Fingerprint of the plan: every array's documents (shape, chunks, codecs, attributes).
+fn plan_fingerprint(jobs: &[ArrayJob], format: ZarrFormat) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(&format.number().to_le_bytes());
+    for j in jobs {
+        h.update(j.path.as_bytes());
+        for (k, doc) in &j.meta.documents {
+            h.update(k.as_bytes());
+            h.update(doc.to_compact().as_bytes());
+        }
+    }
+    h.finalize().to_hex().to_string()
+}
+
+/// Checks a target before anything is read: refuses a non-empty one unless `overwrite`
+/// or it holds an interrupted conversion. Touches nothing.
+pub fn check_target(target: &str, opts: &ConvertOptions) -> Result<()> {
+    if Target::is_absent(target) {
+        return Ok(());
+    }
+    if let Ok(crate::store::Location::Local(dir)) = crate::store::parse_location(target)
+        && !dir.is_dir()
+    {
+        return Err(TargetError::Invalid {
+            target: target.to_string(),
+            message: "exists and is not a directory; choose another target path".into(),
+        }
+        .into());
+    }
+    let store = Target::open_existing(target, &opts.store)?;
+    let listed = store.list("")?;
+    let interrupted = listed.iter().any(|l| l.key == manifest::IN_PROGRESS_KEY);
+    if !listed.is_empty() && !interrupted && !opts.overwrite {
+        return Err(TargetError::Exists {
+            target: store.display().to_string(),
+        }
+        .into());
+    }
+    if !listed.is_empty() && (opts.overwrite || opts.restart) {
         crate::store::check_overwrite_allowed(target)?;
     }
     Ok(())
@@ -368,7 +495,10 @@ struct Shared {
     arrays: Mutex<Vec<ArrayEntry>>,
     objects: AtomicU64,
     empty: AtomicU64,
+    resumed: AtomicU64,
     bytes_out: AtomicU64,
+    journal: journal::Journal,
+    done: HashMap<String, journal::Entry>,
 }
 
 impl Shared {
@@ -381,15 +511,23 @@ impl Shared {
     }
 }
 
-/// Converts the inventory into `target`.
+/// Converts the inventory into `target`, resuming an interrupted run of the same
+/// conversion when the target holds one.
 pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<Summary> {
     let started = Instant::now();
     let prepared = prepare(inv, opts)?;
-    check_target(target, opts.overwrite)?;
-    let store = Target::open_for_write(target)?;
-    if !store.is_empty()? {
-        store.delete_all()?;
-    }
+    check_target(target, opts)?;
+    let inputs_fp = inputs_fingerprint(inv)?;
+    let plan_fp = plan_fingerprint(&prepared.jobs, opts.format);
+    let (store, start) = open_target(target, opts, &inputs_fp, &plan_fp)?;
+    let (done, segments) = match start {
+        Start::Fresh => {
+            let m = marker(&inputs_fp, &plan_fp, inv.files.len());
+            store.put(manifest::IN_PROGRESS_KEY, Bytes::from(m.to_pretty()))?;
+            (HashMap::new(), 0)
+        }
+        Start::Resume(done, segments) => (done, segments),
+    };
     let inputs: Vec<InputEntry> = inv
         .files
         .iter()
@@ -398,32 +536,37 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
             size: f.size,
         })
         .collect();
-    let marker =
-        crate::json_obj! {"started_by" => format!("nc2zarr {}", env!("CARGO_PKG_VERSION")), "inputs" => inputs.len()};
-    store.put(manifest::IN_PROGRESS_KEY, Bytes::from(marker.to_pretty()))?;
 
-    let total_bytes: u64 = prepared.jobs.iter().map(|j| var_of(inv, j).nbytes()).sum();
+    let groups = inv.root.walk();
+    let total_bytes: u64 = prepared.jobs.iter().map(|j| groups[j.group].vars[j.var].nbytes()).sum();
     let progress = Progress::new(total_bytes, opts.json, opts.quiet);
-    let shared = Shared {
+    let shared = Arc::new(Shared {
         cancel: AtomicBool::new(false),
         error: Mutex::new(None),
         arrays: Mutex::new(vec![ArrayEntry::default(); prepared.jobs.len()]),
         objects: AtomicU64::new(0),
         empty: AtomicU64::new(0),
+        resumed: AtomicU64::new(0),
         bytes_out: AtomicU64::new(0),
-    };
-    run_pipeline(inv, &prepared.jobs, &store, opts, &shared, &progress);
+        journal: journal::Journal::new(&store, segments),
+        done,
+    });
+    run_pipeline(inv, &groups, &prepared.jobs, &store, opts, &shared, &progress);
     progress.finish();
+    if let Err(e) = shared.journal.flush() {
+        shared.fail(e.into());
+    }
     if let Some(e) = shared.error.lock().expect("error lock").take() {
         return Err(e);
     }
 
-    let arrays = shared.arrays.into_inner().expect("arrays lock");
+    let arrays = std::mem::take(&mut *shared.arrays.lock().expect("arrays lock"));
     let mut manifest = Manifest::new(opts.format.number(), inputs);
-    for (job, entry) in prepared.jobs.iter().zip(arrays) {
+    for (job, mut entry) in prepared.jobs.iter().zip(arrays) {
+        entry.empty.sort();
         manifest.arrays.insert(job.path.clone(), entry);
     }
-    let meta_bytes = commit(inv, &prepared.jobs, &store, opts.format, &manifest)?;
+    let meta_bytes = commit(&groups, &prepared.jobs, &store, opts.format, &manifest)?;
     Ok(Summary {
         target: store.display().to_string(),
         files: inv.files.len(),
@@ -432,22 +575,21 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
         bytes_out: shared.bytes_out.load(Ordering::Relaxed) + meta_bytes,
         objects: shared.objects.load(Ordering::Relaxed),
         empty_objects: shared.empty.load(Ordering::Relaxed),
+        resumed_objects: shared.resumed.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),
         notes: prepared.notes,
         skipped: prepared.skipped,
     })
 }
 
-fn var_of<'a>(inv: &'a Inventory, job: &ArrayJob) -> &'a VarInfo {
-    &inv.root.walk()[job.group].vars[job.var]
-}
-
+#[allow(clippy::too_many_arguments)]
 fn run_pipeline(
     inv: &Inventory,
+    groups: &[&GroupInfo],
     jobs: &[ArrayJob],
     store: &Target,
     opts: &ConvertOptions,
-    shared: &Shared,
+    shared: &Arc<Shared>,
     progress: &Progress,
 ) {
     let budget = Budget {
@@ -455,7 +597,7 @@ fn run_pipeline(
         freed: Condvar::new(),
         cap: opts.inflight_bytes,
     };
-    let groups = inv.root.walk();
+    let uploader = Uploader::new(store);
     let (tx, rx) = crossbeam_channel::bounded::<Work>(1);
     std::thread::scope(|scope| {
         scope.spawn(|| {
@@ -465,6 +607,9 @@ fn run_pipeline(
                 for block in &job.blocks {
                     if shared.cancel.load(Ordering::Relaxed) {
                         break 'jobs;
+                    }
+                    if skip_finished_block(ji, job, v, block, opts.format, shared, progress) {
+                        continue;
                     }
                     let held = volume(&block.count) * v.dtype.planning_size();
                     budget.acquire(held, &shared.cancel);
@@ -495,23 +640,77 @@ fn run_pipeline(
             for work in rx.iter() {
                 let work = Arc::new(work);
                 let job = &jobs[work.job];
-                let v = var_of(inv, job);
-                let objects = objects_in_block(&work.block, &job.meta.object_shape);
-                for obj in objects {
+                let v = &groups[job.group].vars[job.var];
+                for obj in objects_in_block(&work.block, &job.meta.object_shape) {
                     let work = Arc::clone(&work);
+                    let uploader = &uploader;
                     s.spawn(move |_| {
-                        if !shared.cancel.load(Ordering::Relaxed) {
-                            match write_object(job, v, &work.block, &work.data, &obj, store, opts.format) {
-                                Ok(outcome) => record(shared, work.job, outcome, progress),
-                                Err(e) => shared.fail(e),
-                            }
+                        if !shared.cancel.load(Ordering::Relaxed)
+                            && let Err(e) = write_object(job, v, &work, &obj, uploader, opts.format, shared, progress)
+                        {
+                            shared.fail(e);
                         }
-                        drop(work);
                     });
                 }
             }
         });
     });
+    uploader.wait();
+}
+
+/// On resume, skips reading a block whose objects are all finished (and records them).
+fn skip_finished_block(
+    ji: usize,
+    job: &ArrayJob,
+    v: &VarInfo,
+    block: &ReadBlock,
+    format: ZarrFormat,
+    shared: &Shared,
+    progress: &Progress,
+) -> bool {
+    if shared.done.is_empty() {
+        return false;
+    }
+    let objects = objects_in_block(block, &job.meta.object_shape);
+    let keys: Vec<String> = objects.iter().map(|o| meta::chunk_key(format, &job.path, o)).collect();
+    if !keys.iter().all(|k| shared.done.contains_key(k)) {
+        return false;
+    }
+    for (obj, key) in objects.iter().zip(keys) {
+        let entry = shared.done[&key].clone();
+        let input_bytes = volume(&valid_extent(obj, &job.meta.object_shape, &v.shape)) * v.dtype.planning_size();
+        shared.resumed.fetch_add(1, Ordering::Relaxed);
+        record_done(shared, ji, entry, input_bytes, progress);
+    }
+    true
+}
+
+/// Records a finished object in the manifest entries and the progress.
+fn record_done(shared: &Shared, job: usize, entry: journal::Entry, input_bytes: u64, progress: &Progress) {
+    {
+        let mut arrays = shared.arrays.lock().expect("arrays lock");
+        match entry.blake3 {
+            Some(hash) => {
+                shared.objects.fetch_add(1, Ordering::Relaxed);
+                shared.bytes_out.fetch_add(entry.size, Ordering::Relaxed);
+                arrays[job].objects.insert(
+                    entry.key,
+                    ObjectEntry {
+                        blake3: hash,
+                        size: entry.size,
+                    },
+                );
+            }
+            None => {
+                shared.empty.fetch_add(1, Ordering::Relaxed);
+                arrays[job].empty.push(entry.key);
+            }
+        }
+    }
+    progress.advance(
+        input_bytes,
+        shared.objects.load(Ordering::Relaxed) + shared.empty.load(Ordering::Relaxed),
+    );
 }
 
 /// Indices of the objects a block covers.
@@ -529,96 +728,78 @@ fn objects_in_block(block: &ReadBlock, object_shape: &[u64]) -> Vec<Vec<u64>> {
         .collect()
 }
 
-/// What happened to one object.
-enum Outcome {
-    Stored {
-        key: String,
-        hash: blake3::Hash,
-        size: u64,
-        input_bytes: u64,
-    },
-    Empty {
-        key: String,
-        input_bytes: u64,
-    },
+/// The part of object `obj` that lies inside the array.
+fn valid_extent(obj: &[u64], object_shape: &[u64], shape: &[u64]) -> Vec<u64> {
+    obj.iter()
+        .zip(object_shape)
+        .zip(shape)
+        .map(|((i, s), n)| (*s).min(n - i * s))
+        .collect()
 }
 
-fn record(shared: &Shared, job: usize, outcome: Outcome, progress: &Progress) {
-    let input = match outcome {
-        Outcome::Stored {
-            key,
-            hash,
-            size,
-            input_bytes,
-        } => {
-            shared.objects.fetch_add(1, Ordering::Relaxed);
-            shared.bytes_out.fetch_add(size, Ordering::Relaxed);
-            shared.arrays.lock().expect("arrays lock")[job].objects.insert(
-                key,
-                ObjectEntry {
-                    blake3: hash.to_hex().to_string(),
-                    size,
-                },
-            );
-            input_bytes
-        }
-        Outcome::Empty { key, input_bytes } => {
-            shared.empty.fetch_add(1, Ordering::Relaxed);
-            shared.arrays.lock().expect("arrays lock")[job].empty.push(key);
-            input_bytes
-        }
-    };
-    progress.advance(
-        input,
-        shared.objects.load(Ordering::Relaxed) + shared.empty.load(Ordering::Relaxed),
-    );
-}
-
-/// Cuts one object out of a block (padding edges with the fill value), encodes,
-/// hashes and stores it, unless it holds only fill values.
+/// Cuts one object out of a block (padding edges with the fill value), skips it when
+/// it holds only fill values, else encodes, hashes and uploads it.
+#[allow(clippy::too_many_arguments)]
 fn write_object(
     job: &ArrayJob,
     v: &VarInfo,
-    block: &ReadBlock,
-    data: &Block,
+    work: &Arc<Work<'_>>,
     obj: &[u64],
-    store: &Target,
+    uploader: &Uploader,
     format: ZarrFormat,
-) -> Result<Outcome> {
+    shared: &Arc<Shared>,
+    progress: &Progress,
+) -> Result<()> {
     let os = &job.meta.object_shape;
     let origin: Vec<u64> = obj.iter().zip(os).map(|(i, s)| i * s).collect();
-    let valid: Vec<u64> = origin
-        .iter()
-        .zip(os)
-        .zip(&v.shape)
-        .map(|((o, s), n)| (*s).min(n - o))
-        .collect();
+    let valid = valid_extent(obj, os, &v.shape);
     let input_bytes = volume(&valid) * v.dtype.planning_size();
     let key = meta::chunk_key(format, &job.path, obj);
-    let whole = block.count == *os && block.start == origin;
+    if let Some(entry) = shared.done.get(&key) {
+        shared.resumed.fetch_add(1, Ordering::Relaxed);
+        record_done(shared, work.job, entry.clone(), input_bytes, progress);
+        return Ok(());
+    }
+    let whole = work.block.count == *os && work.block.start == origin;
     let cut;
     let object = if whole {
-        data
+        &work.data
     } else {
-        cut = cut_object(data, block, &origin, &valid, os, &job.meta.fill, v.dtype);
+        cut = cut_object(&work.data, &work.block, &origin, &valid, os, &job.meta.fill, v.dtype);
         &cut
     };
     if is_all_fill(object, job.meta.fill.as_ref()) {
-        return Ok(Outcome::Empty { key, input_bytes });
+        let entry = journal::Entry {
+            key,
+            blake3: None,
+            size: 0,
+        };
+        shared.journal.record(entry.clone())?;
+        record_done(shared, work.job, entry, input_bytes, progress);
+        return Ok(());
     }
     let encoded = job
         .codec
         .encode(object, os)
         .map_err(|e| Error::Internal(format!("encoding {key}: {e}")))?;
-    let hash = blake3::hash(&encoded);
-    let size = encoded.len() as u64;
-    store.put(&key, Bytes::from(encoded))?;
-    Ok(Outcome::Stored {
-        key,
-        hash,
-        size,
-        input_bytes,
-    })
+    let entry = journal::Entry {
+        key: key.clone(),
+        blake3: Some(blake3::hash(&encoded).to_hex().to_string()),
+        size: encoded.len() as u64,
+    };
+    let job_index = work.job;
+    let (shared, progress) = (Arc::clone(shared), progress.clone());
+    uploader.submit(key, Bytes::from(encoded), move |result| {
+        // Only a stored object enters the journal, so a resume never skips a lost one.
+        let outcome = result
+            .map_err(Error::from)
+            .and_then(|()| shared.journal.record(entry.clone()).map_err(Error::from));
+        match outcome {
+            Ok(()) => record_done(&shared, job_index, entry, input_bytes, &progress),
+            Err(e) => shared.fail(e),
+        }
+    })?;
+    Ok(())
 }
 
 fn cut_object(
@@ -668,8 +849,14 @@ fn is_all_fill(block: &Block, fill: Option<&Fill>) -> bool {
 }
 
 /// Writes array and group metadata, the manifest and, last, consolidated metadata;
-/// then removes the in-progress marker. Returns the bytes written.
-fn commit(inv: &Inventory, jobs: &[ArrayJob], store: &Target, format: ZarrFormat, manifest: &Manifest) -> Result<u64> {
+/// then removes the in-progress marker and the journal. Returns the bytes written.
+fn commit(
+    groups: &[&GroupInfo],
+    jobs: &[ArrayJob],
+    store: &Target,
+    format: ZarrFormat,
+    manifest: &Manifest,
+) -> Result<u64> {
     let mut written = 0u64;
     let mut put = |key: String, doc: &Json| -> Result<()> {
         let text = doc.to_pretty();
@@ -687,8 +874,7 @@ fn commit(inv: &Inventory, jobs: &[ArrayJob], store: &Target, format: ZarrFormat
             documents: job.meta.documents.clone(),
         });
     }
-    let groups = inv.root.walk();
-    for g in &groups {
+    for g in groups {
         nodes.push(NodeDocs {
             path: g.path.clone(),
             is_group: true,
@@ -721,5 +907,8 @@ fn commit(inv: &Inventory, jobs: &[ArrayJob], store: &Target, format: ZarrFormat
         }
     }
     store.delete(manifest::IN_PROGRESS_KEY)?;
+    for segment in store.list(journal::JOURNAL_PREFIX)? {
+        store.delete(&segment.key)?;
+    }
     Ok(written + manifest_len)
 }
