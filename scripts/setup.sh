@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what nc2zarr needs to build and test, idempotently:
 #   - Debian packages: libnetcdf-dev (netCDF-C + HDF5), pkg-config, GNU time;
-#   - a Python venv at .venv with xarray, zarr and netCDF4 (scripts/requirements.txt).
+#   - a Python venv at .venv with xarray, zarr, netCDF4, moto, s3fs (scripts/requirements.txt);
+#   - Azurite (npm) in .tools/ for the Azure tests.
 # Usage: scripts/setup.sh [--no-python]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +28,10 @@ if [ "${1:-}" != "--no-python" ]; then
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
     echo "$want" > "$stamp"
+  fi
+  if [ ! -x .tools/node_modules/.bin/azurite-blob ]; then
+    echo "setup: installing Azurite in .tools" >&2
+    mkdir -p .tools
+    (cd .tools && npm install --silent --no-audit --no-fund azurite@3.35.0 >/dev/null)
   fi
 fi

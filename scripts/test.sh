@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Runs nc2zarr's whole test suite: formatting, lints, unit and integration tests,
-# the devset (../shared/data/devset) and the xarray/zarr-python interop tests.
+# the devset (../shared/data/devset), the xarray/zarr-python interop tests and the
+# object-store tests against moto (S3 API) and Azurite on 127.0.0.1.
 # Installs what it needs first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 export NC2ZARR_PYTHON="$PWD/.venv/bin/python"
-export NC2ZARR_REQUIRE_INTEROP=1
+export NC2ZARR_REQUIRE_INTEROP=1 NC2ZARR_REQUIRE_SERVERS=1
 if [ -d ../shared/data/devset ]; then export NC2ZARR_REQUIRE_DEVSET=1; fi
 
 cargo fmt --all -- --check
 cargo build --release --all-targets
 cargo clippy --release --all-targets -- -D warnings
+
+eval "$(scripts/test-servers.sh)"
+trap 'kill $(cat target/test-servers.pids) 2>/dev/null || true' EXIT
 cargo test --release -- --test-threads "$(nproc)"
 echo "test.sh: all tests passed"

@@ -63,6 +63,7 @@ impl Journal {
     }
 
     /// Records a finished object, writing a segment when enough have accumulated.
+    /// Called from one thread (the collector), never from the async runtime.
     pub fn record(&self, entry: Entry) -> Result<(), TargetError> {
         let mut state = self.state.lock().expect("journal lock");
         state.pending.push(entry);

@@ -266,6 +266,7 @@ impl Target {
             }
             Location::Memory(name) => (memory_store(name), String::new()),
             Location::S3 { url } => {
+                check_s3_credentials(target, options)?;
                 let mut b = AmazonS3Builder::from_env()
                     .with_url(url)
                     .with_checksum_algorithm(Checksum::SHA256)
@@ -317,6 +318,20 @@ impl Target {
                 }
                 (Arc::new(b.build().map_err(build_err)?), url_prefix(url))
             }
+        };
+        let store = match std::env::var("NC2ZARR_TEST_PUT_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            // Testing knob: slow every write down so a test can interrupt a conversion part-way.
+            Some(ms) => Arc::new(object_store::throttle::ThrottledStore::new(
+                store,
+                object_store::throttle::ThrottleConfig {
+                    wait_put_per_call: Duration::from_millis(ms),
+                    ..Default::default()
+                },
+            )) as Arc<dyn ObjectStore>,
+            None => store,
         };
         Ok(Target {
             store,
@@ -461,6 +476,29 @@ impl Target {
     }
 }
 
+/// Fails fast when no S3 credentials are configured and instance metadata is off
+/// (`AWS_EC2_METADATA_DISABLED=true`), instead of trying to reach the metadata service.
+fn check_s3_credentials(target: &str, options: &StoreOptions) -> Result<(), TargetError> {
+    let env = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    let has_keys = (env("AWS_ACCESS_KEY_ID") && env("AWS_SECRET_ACCESS_KEY"))
+        || options.options.iter().any(|(k, _)| k.contains("secret_access_key"))
+        || env("AWS_WEB_IDENTITY_TOKEN_FILE")
+        || env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        || env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        || options
+            .options
+            .iter()
+            .any(|(k, v)| k.contains("skip_signature") && v == "true");
+    let metadata_off = std::env::var("AWS_EC2_METADATA_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    if !has_keys && metadata_off {
+        return Err(TargetError::Invalid {
+            target: redact(target),
+            message: "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or --storage-option aws_skip_signature=true for public buckets)".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Uploads with at most `io_concurrency` requests in flight. `submit` blocks the
 /// calling (rayon) thread only while all slots are busy; results arrive through the
 /// callback on the I/O runtime.
@@ -518,34 +556,68 @@ impl Uploader {
     }
 }
 
-/// Says what an object-store error means for the user (credentials redacted).
+/// Says what an object-store error means for the user, on one line, credentials redacted.
 pub fn explain(e: &object_store::Error) -> String {
     let text = redact(&e.to_string());
     let lower = text.to_ascii_lowercase();
-    let hint = if lower.contains("nosuchbucket")
+    let hint = if lower.contains("169.254.169.254") {
+        "no credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (instance-metadata credentials are not available here)"
+    } else if lower.contains("nosuchbucket")
         || lower.contains("containernotfound")
         || lower.contains("bucket does not exist")
     {
-        "; the bucket/container does not exist: create it first"
-    } else if lower.contains("invalidaccesskeyid")
-        || lower.contains("signaturedoesnotmatch")
-        || lower.contains("accessdenied")
-        || lower.contains("authenticationfailed")
-        || lower.contains("403")
-        || lower.contains("401")
+        "the bucket/container does not exist: create it first"
+    } else if [
+        "invalidaccesskeyid",
+        "signaturedoesnotmatch",
+        "accessdenied",
+        "authorizationfailure",
+        "authenticationfailed",
+        "403 forbidden",
+        "401 unauthorized",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
     {
-        "; the credentials were rejected: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the backend's equivalents)"
-    } else if lower.contains("connection refused")
-        || lower.contains("error sending request")
-        || lower.contains("timed out")
-        || lower.contains("dns error")
-        || lower.contains("connect")
+        "the credentials were rejected: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_ACCOUNT_NAME/KEY or GOOGLE_APPLICATION_CREDENTIALS"
+    } else if [
+        "connection refused",
+        "error sending request",
+        "timed out",
+        "dns error",
+        "tcp connect",
+    ]
+    .iter()
+    .any(|m| lower.contains(m))
     {
-        "; the endpoint cannot be reached: check the URL, --endpoint and the network"
+        "the endpoint cannot be reached: check the URL, --endpoint and the network"
     } else {
         ""
     };
-    format!("{text}{hint}")
+    // Servers answer with XML bodies; keep their code and message, on one line.
+    let mut summary = match (xml_field(&text, "Code"), xml_field(&text, "Message")) {
+        (Some(code), message) => {
+            let head = text.split('<').next().unwrap_or("").trim_end_matches([':', ' ']);
+            format!(
+                "{head}: {code}{}",
+                message.map(|m| format!(" ({m})")).unwrap_or_default()
+            )
+        }
+        (None, _) => text.clone(),
+    };
+    summary = summary.split_whitespace().collect::<Vec<_>>().join(" ");
+    if hint.is_empty() {
+        summary
+    } else {
+        format!("{hint} ({summary})")
+    }
+}
+
+fn xml_field(text: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = text.find(&open)? + open.len();
+    let end = text[start..].find(&format!("</{tag}>"))? + start;
+    Some(text[start..end].lines().next().unwrap_or("").trim().to_string())
 }
 
 /// Removes credentials from text: URL user-info and query strings (SAS tokens,
@@ -567,7 +639,7 @@ pub fn redact(text: &str) -> String {
         match url.find('?') {
             Some(q) => {
                 out.push_str(&url[..q]);
-                out.push_str("?<redacted>");
+                out.push_str("?[redacted]");
             }
             None => out.push_str(url),
         }
@@ -576,9 +648,9 @@ pub fn redact(text: &str) -> String {
     out.push_str(rest);
     for var in SECRET_VARS {
         if let Ok(secret) = std::env::var(var)
-            && secret.len() >= 4
+            && secret.len() >= 8
         {
-            out = out.replace(&secret, "<redacted>");
+            out = out.replace(&secret, "[redacted]");
         }
     }
     out
@@ -588,7 +660,6 @@ pub fn redact(text: &str) -> String {
 const SECRET_VARS: &[&str] = &[
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
-    "AWS_ACCESS_KEY_ID",
     "AZURE_STORAGE_ACCOUNT_KEY",
     "AZURE_STORAGE_ACCESS_KEY",
     "AZURE_STORAGE_SAS_KEY",
@@ -662,7 +733,7 @@ mod tests {
     fn redacts_credentials() {
         assert_eq!(
             redact("GET https://acct.blob.core.windows.net/c/x?sv=2021&sig=SECRET failed"),
-            "GET https://acct.blob.core.windows.net/c/x?<redacted> failed"
+            "GET https://acct.blob.core.windows.net/c/x?[redacted] failed"
         );
         assert_eq!(redact("s3://AKIA:secret@bucket/key"), "s3://bucket/key");
         assert_eq!(redact("no urls here"), "no urls here");

@@ -128,13 +128,22 @@ pub fn verify(target: &str, store_options: &StoreOptions, source: Option<&Invent
         target: store.display().to_string(),
         ..Default::default()
     };
-    if store.get(manifest::IN_PROGRESS_KEY)?.is_some() {
+    let interrupted = store.get(manifest::IN_PROGRESS_KEY)?.is_some();
+    if interrupted {
         report.problem(
-            "a write is in progress or was interrupted (.nc2zarr/in-progress.json exists); re-run the conversion"
+            "a write is in progress or was interrupted (.nc2zarr/in-progress.json exists); re-run the conversion to finish it"
                 .into(),
         );
     }
-    let (format, arrays) = read_arrays(&store)?;
+    let (format, arrays) = match read_arrays(&store) {
+        Ok(found) => found,
+        // An unfinished conversion has no root metadata yet: that is the problem to report.
+        Err(_) if interrupted => {
+            report.seconds = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
     report.zarr_format = format.number();
     report.arrays = arrays.len();
     let manifest = match store.get(manifest::MANIFEST_KEY)? {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::io::Read as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
@@ -488,27 +488,99 @@ impl Drop for Work<'_> {
     }
 }
 
-/// Shared state of a running conversion.
+/// What happened to one object, reported to the collector.
+enum Event {
+    /// Stored (or left out as fill-only, or found done by an earlier run).
+    Done {
+        job: usize,
+        entry: journal::Entry,
+        input_bytes: u64,
+        resumed: bool,
+    },
+    /// Something failed; the conversion stops.
+    Failed(Error),
+}
+
+/// State shared by the reader, the encoders and the upload callbacks.
 struct Shared {
     cancel: AtomicBool,
-    error: Mutex<Option<Error>>,
-    arrays: Mutex<Vec<ArrayEntry>>,
-    objects: AtomicU64,
-    empty: AtomicU64,
-    resumed: AtomicU64,
-    bytes_out: AtomicU64,
-    journal: journal::Journal,
+    events: crossbeam_channel::Sender<Event>,
     done: HashMap<String, journal::Entry>,
 }
 
 impl Shared {
-    fn fail(&self, e: Error) {
-        let mut slot = self.error.lock().expect("error lock");
-        if slot.is_none() {
-            *slot = Some(e);
+    fn report(&self, event: Event) {
+        if matches!(event, Event::Failed(_)) {
+            self.cancel.store(true, Ordering::SeqCst);
         }
-        self.cancel.store(true, Ordering::SeqCst);
+        // The collector outlives every sender, so this cannot fail.
+        let _ = self.events.send(event);
     }
+}
+
+/// What the collector gathered.
+#[derive(Default)]
+struct Collected {
+    arrays: Vec<ArrayEntry>,
+    objects: u64,
+    empty: u64,
+    resumed: u64,
+    bytes_out: u64,
+    error: Option<Error>,
+}
+
+/// Receives events in one thread: journals finished objects (so a crash can resume),
+/// builds the manifest entries and advances the progress bar.
+fn collect(
+    events: crossbeam_channel::Receiver<Event>,
+    journal: &journal::Journal,
+    arrays: usize,
+    progress: &Progress,
+) -> Collected {
+    let mut c = Collected {
+        arrays: vec![ArrayEntry::default(); arrays],
+        ..Default::default()
+    };
+    for event in events {
+        match event {
+            Event::Failed(e) => {
+                c.error.get_or_insert(e);
+            }
+            Event::Done {
+                job,
+                entry,
+                input_bytes,
+                resumed,
+            } => {
+                if !resumed && let Err(e) = journal.record(entry.clone()) {
+                    c.error.get_or_insert(e.into());
+                }
+                c.resumed += u64::from(resumed);
+                match entry.blake3 {
+                    Some(hash) => {
+                        c.objects += 1;
+                        c.bytes_out += entry.size;
+                        c.arrays[job].objects.insert(
+                            entry.key,
+                            ObjectEntry {
+                                blake3: hash,
+                                size: entry.size,
+                            },
+                        );
+                    }
+                    None => {
+                        c.empty += 1;
+                        c.arrays[job].empty.push(entry.key);
+                    }
+                }
+                progress.advance(input_bytes, c.objects + c.empty);
+            }
+        }
+    }
+    if let Err(e) = journal.flush() {
+        c.error.get_or_insert(e.into());
+    }
+    c
 }
 
 /// Converts the inventory into `target`, resuming an interrupted run of the same
@@ -540,29 +612,26 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
     let groups = inv.root.walk();
     let total_bytes: u64 = prepared.jobs.iter().map(|j| groups[j.group].vars[j.var].nbytes()).sum();
     let progress = Progress::new(total_bytes, opts.json, opts.quiet);
+    let journal = journal::Journal::new(&store, segments);
+    let (tx, rx) = crossbeam_channel::unbounded();
     let shared = Arc::new(Shared {
         cancel: AtomicBool::new(false),
-        error: Mutex::new(None),
-        arrays: Mutex::new(vec![ArrayEntry::default(); prepared.jobs.len()]),
-        objects: AtomicU64::new(0),
-        empty: AtomicU64::new(0),
-        resumed: AtomicU64::new(0),
-        bytes_out: AtomicU64::new(0),
-        journal: journal::Journal::new(&store, segments),
+        events: tx,
         done,
     });
-    run_pipeline(inv, &groups, &prepared.jobs, &store, opts, &shared, &progress);
+    let collected = std::thread::scope(|scope| {
+        let collector = scope.spawn(|| collect(rx, &journal, prepared.jobs.len(), &progress));
+        run_pipeline(inv, &groups, &prepared.jobs, &store, opts, &shared);
+        drop(shared);
+        collector.join().expect("collector thread")
+    });
     progress.finish();
-    if let Err(e) = shared.journal.flush() {
-        shared.fail(e.into());
-    }
-    if let Some(e) = shared.error.lock().expect("error lock").take() {
+    if let Some(e) = collected.error {
         return Err(e);
     }
 
-    let arrays = std::mem::take(&mut *shared.arrays.lock().expect("arrays lock"));
     let mut manifest = Manifest::new(opts.format.number(), inputs);
-    for (job, mut entry) in prepared.jobs.iter().zip(arrays) {
+    for (job, mut entry) in prepared.jobs.iter().zip(collected.arrays) {
         entry.empty.sort();
         manifest.arrays.insert(job.path.clone(), entry);
     }
@@ -572,17 +641,16 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
         files: inv.files.len(),
         arrays: prepared.jobs.len(),
         bytes_in: total_bytes,
-        bytes_out: shared.bytes_out.load(Ordering::Relaxed) + meta_bytes,
-        objects: shared.objects.load(Ordering::Relaxed),
-        empty_objects: shared.empty.load(Ordering::Relaxed),
-        resumed_objects: shared.resumed.load(Ordering::Relaxed),
+        bytes_out: collected.bytes_out + meta_bytes,
+        objects: collected.objects,
+        empty_objects: collected.empty,
+        resumed_objects: collected.resumed,
         seconds: started.elapsed().as_secs_f64(),
         notes: prepared.notes,
         skipped: prepared.skipped,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_pipeline(
     inv: &Inventory,
     groups: &[&GroupInfo],
@@ -590,7 +658,6 @@ fn run_pipeline(
     store: &Target,
     opts: &ConvertOptions,
     shared: &Arc<Shared>,
-    progress: &Progress,
 ) {
     let budget = Budget {
         used: Mutex::new(0),
@@ -608,7 +675,7 @@ fn run_pipeline(
                     if shared.cancel.load(Ordering::Relaxed) {
                         break 'jobs;
                     }
-                    if skip_finished_block(ji, job, v, block, opts.format, shared, progress) {
+                    if skip_finished_block(ji, job, v, block, opts.format, shared) {
                         continue;
                     }
                     let held = volume(&block.count) * v.dtype.planning_size();
@@ -628,7 +695,7 @@ fn run_pipeline(
                         }
                         Err(e) => {
                             budget.release(held);
-                            shared.fail(e.into());
+                            shared.report(Event::Failed(e.into()));
                             break 'jobs;
                         }
                     }
@@ -646,9 +713,9 @@ fn run_pipeline(
                     let uploader = &uploader;
                     s.spawn(move |_| {
                         if !shared.cancel.load(Ordering::Relaxed)
-                            && let Err(e) = write_object(job, v, &work, &obj, uploader, opts.format, shared, progress)
+                            && let Err(e) = write_object(job, v, &work, &obj, uploader, opts.format, shared)
                         {
-                            shared.fail(e);
+                            shared.report(Event::Failed(e));
                         }
                     });
                 }
@@ -658,7 +725,7 @@ fn run_pipeline(
     uploader.wait();
 }
 
-/// On resume, skips reading a block whose objects are all finished (and records them).
+/// On resume, skips reading a block whose objects are all finished (and reports them).
 fn skip_finished_block(
     ji: usize,
     job: &ArrayJob,
@@ -666,7 +733,6 @@ fn skip_finished_block(
     block: &ReadBlock,
     format: ZarrFormat,
     shared: &Shared,
-    progress: &Progress,
 ) -> bool {
     if shared.done.is_empty() {
         return false;
@@ -677,40 +743,15 @@ fn skip_finished_block(
         return false;
     }
     for (obj, key) in objects.iter().zip(keys) {
-        let entry = shared.done[&key].clone();
         let input_bytes = volume(&valid_extent(obj, &job.meta.object_shape, &v.shape)) * v.dtype.planning_size();
-        shared.resumed.fetch_add(1, Ordering::Relaxed);
-        record_done(shared, ji, entry, input_bytes, progress);
+        shared.report(Event::Done {
+            job: ji,
+            entry: shared.done[&key].clone(),
+            input_bytes,
+            resumed: true,
+        });
     }
     true
-}
-
-/// Records a finished object in the manifest entries and the progress.
-fn record_done(shared: &Shared, job: usize, entry: journal::Entry, input_bytes: u64, progress: &Progress) {
-    {
-        let mut arrays = shared.arrays.lock().expect("arrays lock");
-        match entry.blake3 {
-            Some(hash) => {
-                shared.objects.fetch_add(1, Ordering::Relaxed);
-                shared.bytes_out.fetch_add(entry.size, Ordering::Relaxed);
-                arrays[job].objects.insert(
-                    entry.key,
-                    ObjectEntry {
-                        blake3: hash,
-                        size: entry.size,
-                    },
-                );
-            }
-            None => {
-                shared.empty.fetch_add(1, Ordering::Relaxed);
-                arrays[job].empty.push(entry.key);
-            }
-        }
-    }
-    progress.advance(
-        input_bytes,
-        shared.objects.load(Ordering::Relaxed) + shared.empty.load(Ordering::Relaxed),
-    );
 }
 
 /// Indices of the objects a block covers.
@@ -739,7 +780,6 @@ fn valid_extent(obj: &[u64], object_shape: &[u64], shape: &[u64]) -> Vec<u64> {
 
 /// Cuts one object out of a block (padding edges with the fill value), skips it when
 /// it holds only fill values, else encodes, hashes and uploads it.
-#[allow(clippy::too_many_arguments)]
 fn write_object(
     job: &ArrayJob,
     v: &VarInfo,
@@ -748,7 +788,6 @@ fn write_object(
     uploader: &Uploader,
     format: ZarrFormat,
     shared: &Arc<Shared>,
-    progress: &Progress,
 ) -> Result<()> {
     let os = &job.meta.object_shape;
     let origin: Vec<u64> = obj.iter().zip(os).map(|(i, s)| i * s).collect();
@@ -756,8 +795,12 @@ fn write_object(
     let input_bytes = volume(&valid) * v.dtype.planning_size();
     let key = meta::chunk_key(format, &job.path, obj);
     if let Some(entry) = shared.done.get(&key) {
-        shared.resumed.fetch_add(1, Ordering::Relaxed);
-        record_done(shared, work.job, entry.clone(), input_bytes, progress);
+        shared.report(Event::Done {
+            job: work.job,
+            entry: entry.clone(),
+            input_bytes,
+            resumed: true,
+        });
         return Ok(());
     }
     let whole = work.block.count == *os && work.block.start == origin;
@@ -774,8 +817,12 @@ fn write_object(
             blake3: None,
             size: 0,
         };
-        shared.journal.record(entry.clone())?;
-        record_done(shared, work.job, entry, input_bytes, progress);
+        shared.report(Event::Done {
+            job: work.job,
+            entry,
+            input_bytes,
+            resumed: false,
+        });
         return Ok(());
     }
     let encoded = job
@@ -787,17 +834,19 @@ fn write_object(
         blake3: Some(blake3::hash(&encoded).to_hex().to_string()),
         size: encoded.len() as u64,
     };
-    let job_index = work.job;
-    let (shared, progress) = (Arc::clone(shared), progress.clone());
+    let (job_index, shared) = (work.job, Arc::clone(shared));
+    // Runs on the I/O runtime: only report, never block. An object enters the journal
+    // only once stored, so a resume never skips a lost one.
     uploader.submit(key, Bytes::from(encoded), move |result| {
-        // Only a stored object enters the journal, so a resume never skips a lost one.
-        let outcome = result
-            .map_err(Error::from)
-            .and_then(|()| shared.journal.record(entry.clone()).map_err(Error::from));
-        match outcome {
-            Ok(()) => record_done(&shared, job_index, entry, input_bytes, &progress),
-            Err(e) => shared.fail(e),
-        }
+        shared.report(match result {
+            Ok(()) => Event::Done {
+                job: job_index,
+                entry,
+                input_bytes,
+                resumed: false,
+            },
+            Err(e) => Event::Failed(e.into()),
+        });
     })?;
     Ok(())
 }

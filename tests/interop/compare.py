@@ -36,8 +36,16 @@ def open_netcdf(files, group, decode, concat_dim):
             combine_attrs="override", combine="nested", concat_dim=concat_dim, **kw).load()
 
 
+S3_ENDPOINT = None
+
+
 def open_store(path, group, decode):
     kw = dict(decode_cf=decode, consolidated=True, group=group)
+    if path.startswith("s3://"):
+        import os
+        kw["storage_options"] = dict(
+            key=os.environ["AWS_ACCESS_KEY_ID"], secret=os.environ["AWS_SECRET_ACCESS_KEY"],
+            client_kwargs=dict(endpoint_url=S3_ENDPOINT, region_name="us-east-1"))
     if decode:
         kw["decode_times"] = xr.coders.CFDatetimeCoder(use_cftime=None)
     return xr.open_zarr(path, **kw).load()
@@ -130,7 +138,10 @@ def main():
     p.add_argument("--group", default=None)
     p.add_argument("--concat-dim", default="time")
     p.add_argument("--mode", choices=["decoded", "raw", "both"], default="both")
+    p.add_argument("--s3-endpoint", default=None, help="endpoint of an S3-compatible server for s3:// stores")
     a = p.parse_args()
+    global S3_ENDPOINT
+    S3_ENDPOINT = a.s3_endpoint
     problems = []
     modes = ["decoded", "raw"] if a.mode == "both" else [a.mode]
     for mode in modes:
