@@ -43,6 +43,41 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Runs all xarray comparisons in one Python process; returns the differences found.
+fn xarray_batch(py: &Path, tmp: &Path, jobs: &[String]) -> Vec<String> {
+    let list = tmp.join("compare-jobs.jsonl");
+    std::fs::write(&list, jobs.join("\n")).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/compare.py");
+    let out = std::process::Command::new(py)
+        .arg(script)
+        .arg("--batch")
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "compare.py --batch failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<Json> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| Json::parse(l).unwrap())
+        .collect();
+    assert_eq!(results.len(), jobs.len(), "one result per comparison");
+    results
+        .iter()
+        .zip(jobs)
+        .filter(|(r, _)| !r.get("problems").and_then(Json::as_array).unwrap().is_empty())
+        .map(|(r, job)| {
+            format!(
+                "{}: xarray differs: {}",
+                Json::parse(job).unwrap().get("label").unwrap().to_compact(),
+                r.get("problems").unwrap().to_compact()
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn every_devset_file_converts_equal_or_is_refused_clearly() {
     let Some(root) = devset() else { return };
@@ -53,6 +88,7 @@ fn every_devset_file_converts_equal_or_is_refused_clearly() {
     assert!(all.len() >= 60, "expected the 62-file devset, found {}", all.len());
     let tmp = tempfile::tempdir().unwrap();
     let (mut converted, mut refused, mut failures) = (0, 0, Vec::new());
+    let mut batch: Vec<String> = Vec::new();
     for (i, f) in all.iter().enumerate() {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         for format in ["3", "2"] {
@@ -78,17 +114,14 @@ fn every_devset_file_converts_equal_or_is_refused_clearly() {
                         continue;
                     }
                     let bytes = r.json().get("bytes_in").and_then(Json::as_u64).unwrap_or(0);
-                    let exception = XARRAY_EXCEPTIONS.iter().find(|(n, _)| *n == name);
-                    match (&py, exception) {
-                        (_, Some((_, why))) => {
-                            eprintln!("{name}: xarray comparison skipped: {why}")
+                    match XARRAY_EXCEPTIONS.iter().find(|(n, _)| *n == name) {
+                        Some((_, why)) => eprintln!("{name}: xarray comparison skipped: {why}"),
+                        None if bytes <= XARRAY_MAX_BYTES => {
+                            let label = format!("{name} v{format}");
+                            let job = nc2zarr::json_obj! {"zarr" => s(&out), "netcdf" => vec![s(f)], "label" => label};
+                            batch.push(job.to_compact());
                         }
-                        (Some(py), None) if bytes <= XARRAY_MAX_BYTES => {
-                            if let Err(text) = xarray_compare(py, &out, &[s(f)], &[]) {
-                                failures.push(format!("{name} v{format}: xarray differs:\n{text}"));
-                            }
-                        }
-                        _ => {}
+                        None => {}
                     }
                 }
                 3 => {
@@ -106,6 +139,9 @@ fn every_devset_file_converts_equal_or_is_refused_clearly() {
                 code => failures.push(format!("{name} v{format}: exit {code}:\n{}", r.stderr)),
             }
         }
+    }
+    if let Some(py) = &py {
+        failures.extend(xarray_batch(py, tmp.path(), &batch));
     }
     eprintln!(
         "devset: {converted} conversions equal to the source, {refused} refusals, {} failures",

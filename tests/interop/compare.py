@@ -131,7 +131,48 @@ def compare(z, n, label):
     return out
 
 
+def run_one(zarr, netcdf, group=None, concat_dim="time", mode="both"):
+    """Compares one store with its sources; returns (problems, notes)."""
+    problems, notes = [], []
+    modes = ["decoded", "raw"] if mode == "both" else [mode]
+    for m in modes:
+        decode = m == "decoded"
+        try:
+            n = open_netcdf(netcdf, group, decode, concat_dim)
+        except Exception as e:  # xarray itself cannot open the source this way
+            try:
+                open_store(zarr, group, decode)
+            except Exception as f:
+                if type(e) is type(f) and str(e).split("\n")[0] == str(f).split("\n")[0]:
+                    notes.append(f"{m}: both sides fail the same way: {str(e).splitlines()[0]}")
+                    continue
+                problems.append(f"{m}: netcdf fails with {e!r}, zarr with {f!r}")
+                continue
+            problems.append(f"{m}: netcdf fails with {e!r} but zarr opens")
+            continue
+        z = open_store(zarr, group, decode)
+        problems += compare(z, n, m)
+    return problems, notes
+
+
+def batch(path):
+    """Runs one comparison per JSON line of `path` ({"zarr", "netcdf", "group"?}); prints
+    one JSON line per job ({"zarr", "problems", "notes"}). Saves interpreter start-ups."""
+    import json
+    for line in open(path):
+        if not line.strip():
+            continue
+        job = json.loads(line)
+        try:
+            problems, notes = run_one(job["zarr"], job["netcdf"], job.get("group"))
+        except Exception as e:
+            problems, notes = [f"comparison crashed: {e!r}"], []
+        print(json.dumps({"zarr": job["zarr"], "problems": problems, "notes": notes}), flush=True)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--batch":
+        return batch(sys.argv[2])
     p = argparse.ArgumentParser()
     p.add_argument("zarr")
     p.add_argument("netcdf", nargs="+")
@@ -142,29 +183,13 @@ def main():
     a = p.parse_args()
     global S3_ENDPOINT
     S3_ENDPOINT = a.s3_endpoint
-    problems = []
-    modes = ["decoded", "raw"] if a.mode == "both" else [a.mode]
-    for mode in modes:
-        decode = mode == "decoded"
-        try:
-            n = open_netcdf(a.netcdf, a.group, decode, a.concat_dim)
-        except Exception as e:  # xarray itself cannot open the source this way
-            try:
-                open_store(a.zarr, a.group, decode)
-            except Exception as f:
-                if type(e) is type(f) and str(e).split("\n")[0] == str(f).split("\n")[0]:
-                    print(f"{mode}: both sides fail the same way: {str(e).splitlines()[0]}")
-                    continue
-                problems.append(f"{mode}: netcdf fails with {e!r}, zarr with {f!r}")
-                continue
-            problems.append(f"{mode}: netcdf fails with {e!r} but zarr opens")
-            continue
-        z = open_store(a.zarr, a.group, decode)
-        problems += compare(z, n, mode)
+    problems, notes = run_one(a.zarr, a.netcdf, a.group, a.concat_dim, a.mode)
+    for n in notes:
+        print(n)
     if problems:
         print("\n".join(problems))
         sys.exit(1)
-    print(f"identical ({', '.join(modes)}): {a.zarr}" + (f" group {a.group}" if a.group else ""))
+    print(f"identical ({a.mode}): {a.zarr}" + (f" group {a.group}" if a.group else ""))
 
 
 if __name__ == "__main__":
