@@ -1,10 +1,14 @@
-//! Command-line arguments (clap) and their translation into stage options.
+//! Command-line arguments (clap), and their resolution into stage options
+//! (flags over preset over built-in defaults).
+
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::codec::Compression;
 use crate::meta::ZarrFormat;
-use crate::plan::ChunkRequest;
+use crate::plan::{ChunkPolicy, ChunkRequest};
+use crate::write::ConvertOptions;
 
 /// Convert NetCDF archives into cloud-optimised Zarr, memory-bounded and verifiable.
 #[derive(Debug, Parser)]
@@ -15,8 +19,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 success; 1 internal error; 2 bad usage; 3 input problem; \
-4 target problem; 5 verification failed; 6 target locked by another job.";
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 internal error; 2 bad usage (or no plan fits --max-mem); \
+3 input problem; 4 target problem; 5 verification failed; 6 target locked by another job.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -26,14 +30,23 @@ pub enum Command {
         after_help = "Examples:\n  nc2zarr scan data/era5_2020-*.nc\n  nc2zarr scan 'data/*.nc' --concat-dim time --json"
     )]
     Scan(ScanArgs),
+    /// Show the plan of a conversion: chunks, shards, objects, memory, requests. Writes nothing.
+    #[command(
+        after_help = "Examples:\n  nc2zarr plan data/ -o s3://bucket/era5.zarr --preset timeseries --max-mem 1GiB\n  \
+nc2zarr plan 'data/*.nc' -o out.zarr --chunks time=24 --json"
+    )]
+    Plan(ConvertArgs),
     /// Convert NetCDF inputs into a Zarr store.
     #[command(after_help = "Examples:\n  nc2zarr convert data/ -o out.zarr\n  \
 nc2zarr convert 'data/*.nc' -o out.zarr --zarr-format 2 --chunks time=24 --compression blosc-zstd:3\n  \
+nc2zarr convert 'data/*.nc' -o s3://bucket/era5.zarr --preset era5 --max-mem 2GiB\n  \
 nc2zarr convert a.nc b.nc -o out.zarr --overwrite --json")]
     Convert(ConvertArgs),
     /// Check that a store is complete and intact (and, with --source, equal to the inputs).
     #[command(after_help = "Examples:\n  nc2zarr verify out.zarr\n  nc2zarr verify out.zarr --source 'data/*.nc'")]
     Verify(VerifyArgs),
+    /// List the built-in chunking presets.
+    Presets,
 }
 
 /// Inputs and how to merge them.
@@ -58,7 +71,7 @@ pub struct ScanArgs {
     pub json: bool,
 }
 
-/// `convert` arguments.
+/// `convert` (and `plan`) arguments.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
     /// Inputs.
@@ -67,18 +80,36 @@ pub struct ConvertArgs {
     /// Target: a local directory, file://, s3://bucket/prefix, gs://…, az://container/prefix, abfs://…
     #[arg(short = 'o', long = "output", value_name = "TARGET")]
     pub target: String,
-    /// Zarr format to write.
-    #[arg(long, default_value = "3", value_parser = parse_format, value_name = "3|2")]
-    pub zarr_format: ZarrFormat,
-    /// Chunk lengths per dimension, e.g. time=24,lat=full; other dimensions aim at --chunk-size.
+    /// Chunking preset: a built-in name (see `nc2zarr presets`) or a .toml file. Flags override it.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub preset: Option<String>,
+    /// Zarr format to write [default: 3].
+    #[arg(long, value_parser = parse_format, value_name = "3|2")]
+    pub zarr_format: Option<ZarrFormat>,
+    /// Chunk lengths per dimension, e.g. time=24,lat=full; others follow the preset or aim at --chunk-size.
     #[arg(long, value_parser = parse_chunks, value_name = "DIM=N,...")]
     pub chunks: Option<ChunkRequest>,
-    /// Target uncompressed chunk size for dimensions not given in --chunks.
-    #[arg(long, default_value = "16MiB", value_parser = parse_size_arg, value_name = "SIZE")]
-    pub chunk_size: u64,
-    /// Compression: none, zstd:LEVEL, gzip:LEVEL, blosc-zstd:LEVEL, blosc-lz4:LEVEL.
-    #[arg(long, default_value = "zstd:3", value_parser = parse_compression, value_name = "CODEC")]
-    pub compression: Compression,
+    /// Target uncompressed chunk size for dimensions not given in --chunks [default: 16MiB].
+    #[arg(long, value_parser = parse_size_arg, value_name = "SIZE")]
+    pub chunk_size: Option<u64>,
+    /// Target uncompressed shard size (Zarr v3 sharding); 0 turns sharding off [default: from the preset, else off].
+    #[arg(long, value_parser = parse_size_or_zero, value_name = "SIZE")]
+    pub shard_size: Option<u64>,
+    /// Compression: none, zstd:LEVEL, gzip:LEVEL, blosc-zstd:LEVEL, blosc-lz4:LEVEL [default: zstd:3].
+    #[arg(long, value_parser = parse_compression, value_name = "CODEC")]
+    pub compression: Option<Compression>,
+    /// Peak memory of the whole process, e.g. 512MiB, 2GiB, 1GB [default: a quarter of RAM, at most 4GiB].
+    #[arg(long, value_parser = parse_size_arg, value_name = "SIZE")]
+    pub max_mem: Option<u64>,
+    /// Encoding threads [default: the number of CPUs].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
+    pub workers: Option<u16>,
+    /// Directory for intermediate data of full rechunks [default: the system temp directory].
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
+    /// Show the plan and exit without writing (same as `nc2zarr plan`).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Replace an existing non-empty target.
     #[arg(long)]
     pub overwrite: bool,
@@ -97,6 +128,65 @@ pub struct ConvertArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+impl ConvertArgs {
+    /// Resolves flags over the preset over the built-in defaults.
+    pub fn options(&self) -> Result<ConvertOptions, String> {
+        let preset = self.preset.as_deref().map(crate::preset::load).transpose()?;
+        let defaults = ConvertOptions::default();
+        let format = match (self.zarr_format, preset.as_ref().and_then(|p| p.zarr_format)) {
+            (Some(f), _) => f,
+            (None, Some(2)) => ZarrFormat::V2,
+            (None, _) => ZarrFormat::V3,
+        };
+        let compression = match (
+            &self.compression,
+            preset.as_ref().and_then(|p| p.compression.as_deref()),
+        ) {
+            (Some(c), _) => c.clone(),
+            (None, Some(c)) => c.parse()?,
+            (None, None) => defaults.compression.clone(),
+        };
+        let shard_bytes = match (self.shard_size, preset.as_ref().and_then(|p| p.shard_bytes)) {
+            (Some(0), _) => None,
+            (Some(s), _) => Some(s),
+            (None, s) => s,
+        };
+        if shard_bytes.is_some() && format == ZarrFormat::V2 && self.shard_size.is_some() {
+            return Err("--shard-size needs Zarr v3 (sharding does not exist in v2)".into());
+        }
+        let policy = ChunkPolicy {
+            request: self.chunks.clone().unwrap_or_default(),
+            rules: preset.as_ref().map(|p| p.rules).unwrap_or_default(),
+            target_chunk_bytes: self
+                .chunk_size
+                .or(preset.as_ref().and_then(|p| p.target_chunk_bytes))
+                .unwrap_or(crate::plan::DEFAULT_CHUNK_BYTES),
+            shard_bytes: if format == ZarrFormat::V3 { shard_bytes } else { None },
+        };
+        let max_mem = self.max_mem.unwrap_or(defaults.max_mem);
+        if max_mem < 64 << 20 {
+            return Err(format!(
+                "--max-mem {} is below the 64 MiB nc2zarr itself needs",
+                crate::report::human_bytes(max_mem)
+            ));
+        }
+        Ok(ConvertOptions {
+            format,
+            compression,
+            policy,
+            max_mem,
+            workers: self.workers.map_or(defaults.workers, usize::from),
+            temp_dir: self.temp_dir.clone().unwrap_or(defaults.temp_dir),
+            overwrite: self.overwrite,
+            restart: self.restart,
+            store: self.store.options(),
+            skip_unsupported: self.skip_unsupported,
+            quiet: self.quiet,
+            json: self.json,
+        })
+    }
 }
 
 /// How to reach an object-store target.
@@ -129,13 +219,6 @@ impl StoreArgs {
     }
 }
 
-fn parse_key_value(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_ascii_lowercase(), v.to_string())),
-        _ => Err(format!("storage option {s:?} is not KEY=VALUE")),
-    }
-}
-
 /// `verify` arguments.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -154,6 +237,13 @@ pub struct VerifyArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_ascii_lowercase(), v.to_string())),
+        _ => Err(format!("storage option {s:?} is not KEY=VALUE")),
+    }
 }
 
 fn parse_format(s: &str) -> Result<ZarrFormat, String> {
@@ -176,6 +266,14 @@ fn parse_size_arg(s: &str) -> Result<u64, String> {
     crate::report::parse_size(s)
 }
 
+fn parse_size_or_zero(s: &str) -> Result<u64, String> {
+    if s.trim() == "0" {
+        Ok(0)
+    } else {
+        crate::report::parse_size(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,30 +284,70 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn convert_args(args: &[&str]) -> ConvertArgs {
+        let mut all = vec!["nc2zarr", "convert", "a.nc", "-o", "out.zarr"];
+        all.extend(args);
+        match Cli::try_parse_from(all).unwrap().command {
+            Command::Convert(c) => c,
+            _ => panic!("not convert"),
+        }
+    }
+
     #[test]
-    fn parses_convert() {
-        let cli = Cli::try_parse_from([
-            "nc2zarr",
-            "convert",
-            "a.nc",
-            "b.nc",
-            "-o",
-            "out.zarr",
-            "--zarr-format",
-            "2",
-            "--chunks",
-            "time=24",
+    fn flags_override_presets_override_defaults() {
+        let o = convert_args(&[]).options().unwrap();
+        assert_eq!(o.format, ZarrFormat::V3);
+        assert_eq!(o.compression, Compression::Zstd(3));
+        assert_eq!(o.policy.shard_bytes, None);
+        assert_eq!(o.policy.target_chunk_bytes, 16 << 20);
+        let o = convert_args(&["--preset", "era5"]).options().unwrap();
+        assert_eq!(o.policy.shard_bytes, Some(256 << 20));
+        assert_eq!(o.policy.target_chunk_bytes, 32 << 20);
+        let o = convert_args(&[
+            "--preset",
+            "era5",
+            "--shard-size",
+            "0",
+            "--chunk-size",
+            "8MiB",
             "--compression",
             "gzip:5",
         ])
+        .options()
         .unwrap();
-        let Command::Convert(c) = cli.command else {
-            panic!("not convert")
-        };
-        assert_eq!(c.input.inputs, vec!["a.nc", "b.nc"]);
-        assert_eq!(c.zarr_format, ZarrFormat::V2);
-        assert_eq!(c.compression, Compression::Gzip(5));
-        assert_eq!(c.chunk_size, 16 << 20);
+        assert_eq!(o.policy.shard_bytes, None);
+        assert_eq!(o.policy.target_chunk_bytes, 8 << 20);
+        assert_eq!(o.compression, Compression::Gzip(5));
+        // v2 never shards; asking for it explicitly is an error.
+        assert_eq!(
+            convert_args(&["--preset", "era5", "--zarr-format", "2"])
+                .options()
+                .unwrap()
+                .policy
+                .shard_bytes,
+            None
+        );
+        assert!(
+            convert_args(&["--zarr-format", "2", "--shard-size", "64MiB"])
+                .options()
+                .is_err()
+        );
+        let o = convert_args(&["--max-mem", "512MiB", "--workers", "1"])
+            .options()
+            .unwrap();
+        assert_eq!((o.max_mem, o.workers), (512 << 20, 1));
+        assert!(
+            convert_args(&["--max-mem", "1MiB"])
+                .options()
+                .unwrap_err()
+                .contains("64 MiB")
+        );
+        assert!(
+            convert_args(&["--preset", "nope"])
+                .options()
+                .unwrap_err()
+                .contains("unknown preset")
+        );
     }
 
     #[test]
@@ -218,6 +356,7 @@ mod tests {
             vec!["nc2zarr", "convert", "a.nc", "-o", "x", "--chunks", "time=0"],
             vec!["nc2zarr", "convert", "a.nc", "-o", "x", "--compression", "lzma"],
             vec!["nc2zarr", "convert", "a.nc", "-o", "x", "--zarr-format", "4"],
+            vec!["nc2zarr", "convert", "a.nc", "-o", "x", "--max-mem", "lots"],
             vec!["nc2zarr", "convert", "a.nc"],
         ] {
             assert!(Cli::try_parse_from(&args).is_err(), "{args:?}");

@@ -33,7 +33,9 @@ pub mod manifest;
 pub mod meta;
 pub mod model;
 pub mod nc;
+pub mod pipeline;
 pub mod plan;
+pub mod preset;
 pub mod read;
 pub mod report;
 pub mod scan;
@@ -68,6 +70,10 @@ fn scan_paths(args: &[String], concat_dim: Option<String>) -> Result<scan::Inven
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<Outcome> {
+    // Blocks cover whole source chunks, so HDF5's per-variable chunk cache (64 MiB by
+    // default, per variable and open file) would only cost memory.
+    nc::set_default_chunk_cache(plan::HDF5_CHUNK_CACHE_BYTES)
+        .map_err(|e| Error::Internal(format!("cannot set the HDF5 chunk cache: {e}")))?;
     match cli.command {
         Command::Scan(a) => {
             let inv = scan_inputs(&a.input)?;
@@ -76,24 +82,27 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 code: error::exit_code::OK,
             })
         }
+        Command::Plan(a) => plan_command(&a),
+        Command::Convert(a) if a.dry_run => plan_command(&a),
         Command::Convert(a) => {
+            let opts = a.options().map_err(Error::Usage)?;
             let inv = scan_inputs(&a.input)?;
-            let opts = write::ConvertOptions {
-                format: a.zarr_format,
-                compression: a.compression,
-                chunks: a.chunks.unwrap_or_default(),
-                target_chunk_bytes: a.chunk_size,
-                overwrite: a.overwrite,
-                restart: a.restart,
-                store: a.store.options(),
-                skip_unsupported: a.skip_unsupported,
-                quiet: a.quiet,
-                json: a.json,
-                ..Default::default()
-            };
             let summary = write::convert(&inv, &a.target, &opts)?;
             Ok(Outcome {
                 stdout: emit(a.json, || summary.to_json(), || summary.to_text()),
+                code: error::exit_code::OK,
+            })
+        }
+        Command::Presets => {
+            let mut s = String::new();
+            for p in preset::builtin() {
+                s.push_str(&format!("{:<12} {}\n", p.name, p.description));
+            }
+            s.push_str(
+                "\nUse --preset NAME, or --preset FILE.toml for your own (see presets/*.toml for the format).\n",
+            );
+            Ok(Outcome {
+                stdout: s,
                 code: error::exit_code::OK,
             })
         }
@@ -115,6 +124,23 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             })
         }
     }
+}
+
+/// `plan` / `convert --dry-run`: everything convert decides, nothing written.
+fn plan_command(a: &cli::ConvertArgs) -> Result<Outcome> {
+    let opts = a.options().map_err(Error::Usage)?;
+    crate::store::parse_location(&a.target)?;
+    let inv = scan_inputs(&a.input)?;
+    let prepared = write::prepare(&inv, &opts)?;
+    let groups = inv.root.walk().len();
+    Ok(Outcome {
+        stdout: emit(
+            a.json,
+            || report::plan_json(&prepared, &opts, groups),
+            || report::plan_text(&prepared, &opts, groups),
+        ),
+        code: error::exit_code::OK,
+    })
 }
 
 /// Formats an error for stderr (one line, no backtrace) and picks its exit code.

@@ -4,6 +4,19 @@ use std::io::Write;
 
 use clap::Parser;
 
+/// Keeps freed memory from lingering: glibc raises its mmap threshold after large frees,
+/// after which multi-megabyte blocks come from arenas that keep their pages. A fixed
+/// threshold makes every block buffer an mmap that goes back to the OS when dropped,
+/// so peak RSS follows what is live (the `--max-mem` contract depends on it).
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before other threads exist.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 4);
+    }
+}
+
 fn main() {
     // nc2zarr only reads NetCDF files. HDF5's file locks only get in the way of that
     // (network filesystems, files still open elsewhere), so they are off unless the
@@ -12,6 +25,7 @@ fn main() {
         // SAFETY: single-threaded at this point.
         unsafe { std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE") };
     }
+    tune_allocator();
     let cli = nc2zarr::cli::Cli::parse();
     let code = match nc2zarr::run(cli) {
         Ok(outcome) => {

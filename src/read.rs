@@ -16,7 +16,7 @@ use crate::slab::{At, Block, copy_box, volume};
 compile_error!("nc2zarr assumes a little-endian host");
 
 /// How many files a [`Reader`] keeps open.
-const OPEN_FILES: usize = 4;
+const OPEN_FILES: usize = crate::plan::OPEN_FILES as usize;
 
 /// Reads variable regions, keeping a few files open between calls.
 pub struct Reader {
@@ -70,6 +70,10 @@ impl Reader {
             _ => Block::Fixed(vec![0u8; n * elem]),
         };
         let (lo, hi) = (start[axis], start[axis] + count[axis]);
+        // Along the outermost dimension each file's part is a contiguous run of the
+        // output: read it in place instead of through a temporary buffer.
+        let contiguous = count[..axis].iter().all(|&c| c == 1);
+        let inner: u64 = count[axis + 1..].iter().product();
         for (i, f) in inv.files.iter().enumerate() {
             let (f_lo, f_hi) = (f.concat_start, f.concat_start + f.concat_len);
             let (a, b) = (lo.max(f_lo), hi.min(f_hi));
@@ -81,6 +85,11 @@ impl Reader {
             local_start[axis] = a - f_lo;
             part_count[axis] = b - a;
             let fix = var.time_fix.as_ref().map(|v| v[i]);
+            if contiguous && let Block::Fixed(o) = &mut out {
+                let range = ((a - lo) * inner) as usize * elem..((b - lo) * inner) as usize * elem;
+                self.read_file_into(&f.path, group, var, &local_start, &part_count, fix, &mut o[range])?;
+                continue;
+            }
             let part = self.read_file(&f.path, group, var, &local_start, &part_count, fix)?;
             let mut dst_start = vec![0u64; count.len()];
             dst_start[axis] = a - lo;
@@ -102,6 +111,53 @@ impl Reader {
         Ok(out)
     }
 
+    /// Reads a fixed-size box straight into `out` (already sized for the output dtype).
+    #[allow(clippy::too_many_arguments)]
+    fn read_file_into(
+        &mut self,
+        path: &Path,
+        group: &GroupInfo,
+        var: &VarInfo,
+        start: &[u64],
+        count: &[u64],
+        fix: Option<(f64, f64)>,
+        out: &mut [u8],
+    ) -> Result<(), InputError> {
+        let needs_rescale = fix.is_some_and(|f| f != (1.0, 0.0)) || var.dtype != var.source_dtype;
+        if needs_rescale {
+            let Block::Fixed(b) = self.read_file(path, group, var, start, count, fix)? else {
+                unreachable!("fixed-size variable")
+            };
+            out.copy_from_slice(&b);
+            return Ok(());
+        }
+        let full = group.var_path(&var.name);
+        let read_err = |e: nc::NcError| InputError::Read {
+            path: path.to_path_buf(),
+            variable: full.clone(),
+            message: e.message,
+        };
+        self.variable(path, group, &var.name)?
+            .read_raw(start, count, out)
+            .map_err(read_err)
+    }
+
+    /// The variable `name` of `group` in the file at `path` (opened if needed).
+    fn variable(&mut self, path: &Path, group: &GroupInfo, name: &str) -> Result<nc::Variable<'_>, InputError> {
+        let full = group.var_path(name);
+        let err = |e: nc::NcError| InputError::Read {
+            path: path.to_path_buf(),
+            variable: full.clone(),
+            message: e.message,
+        };
+        let file = self.file(path)?;
+        let mut g = file.root();
+        for part in group.path.split('/').filter(|s| !s.is_empty()) {
+            g = g.group(part).map_err(err)?;
+        }
+        g.variable(name).map_err(err)
+    }
+
     fn read_file(
         &mut self,
         path: &Path,
@@ -117,12 +173,7 @@ impl Reader {
             variable: full.clone(),
             message: e.message,
         };
-        let file = self.file(path)?;
-        let mut g = file.root();
-        for name in group.path.split('/').filter(|s| !s.is_empty()) {
-            g = g.group(name).map_err(read_err)?;
-        }
-        let v = g.variable(&var.name).map_err(read_err)?;
+        let v = self.variable(path, group, &var.name)?;
         if var.source_dtype == DType::String {
             return Ok(Block::Strings(v.read_strings(start, count).map_err(read_err)?));
         }

@@ -233,6 +233,129 @@ pub fn inventory_text(inv: &crate::scan::Inventory) -> String {
     s
 }
 
+/// Price used to estimate request cost: US dollars per 1,000 PUT requests (S3 Standard).
+pub const PUT_PRICE_PER_1000: f64 = 0.005;
+
+/// PUT requests a conversion makes: objects plus metadata, marker, manifest and journal.
+pub fn put_requests(prepared: &crate::write::Prepared, format: crate::meta::ZarrFormat, groups: usize) -> u64 {
+    let docs_per_array = if format == crate::meta::ZarrFormat::V2 { 2 } else { 1 };
+    let docs_per_group = if format == crate::meta::ZarrFormat::V2 { 3 } else { 1 };
+    let objects = prepared.plan.objects;
+    objects + prepared.jobs.len() as u64 * docs_per_array + groups as u64 * docs_per_group + 2 + objects.div_ceil(512)
+}
+
+fn strategy_name(s: &crate::plan::Strategy) -> &'static str {
+    match s {
+        crate::plan::Strategy::Direct { .. } => "direct",
+        crate::plan::Strategy::TwoPass { .. } => "two-pass",
+    }
+}
+
+/// The `plan --json` document.
+pub fn plan_json(
+    prepared: &crate::write::Prepared,
+    opts: &crate::write::ConvertOptions,
+    groups: usize,
+) -> crate::json::Json {
+    use crate::json::Json;
+    use crate::json_obj;
+    let p = &prepared.plan;
+    let puts = put_requests(prepared, opts.format, groups);
+    json_obj! {
+        "zarr_format" => opts.format.number(),
+        "compression" => opts.compression.to_string(),
+        "variables" => Json::Arr(prepared.jobs.iter().map(|j| {
+            let a = &j.plan;
+            json_obj! {
+                "name" => j.path.as_str(),
+                "chunks" => a.chunks.clone(),
+                "shards" => a.shards.clone(),
+                "strategy" => strategy_name(&a.strategy),
+                "objects" => a.objects,
+                "bytes" => a.bytes,
+                "read_amplification" => a.read_amplification,
+                "intermediate_bytes" => a.intermediate_bytes,
+                "peak_memory_bytes" => a.peak_memory,
+            }
+        }).collect()),
+        "max_mem_bytes" => p.max_mem,
+        "peak_memory_bytes" => p.peak_memory,
+        "workers" => p.workers,
+        "io_concurrency" => p.io_concurrency,
+        "read_amplification" => p.read_amplification,
+        "intermediate_bytes" => p.intermediate_bytes,
+        "objects" => p.objects,
+        "put_requests" => puts,
+        "put_price_per_1000_usd" => PUT_PRICE_PER_1000,
+        "estimated_request_cost_usd" => puts as f64 / 1000.0 * PUT_PRICE_PER_1000,
+        "notes" => prepared.notes.clone(),
+        "skipped" => prepared.skipped.clone(),
+    }
+}
+
+/// The human-readable plan.
+pub fn plan_text(prepared: &crate::write::Prepared, opts: &crate::write::ConvertOptions, groups: usize) -> String {
+    use std::fmt::Write as _;
+    let shape = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join("x");
+    let mut s = String::new();
+    let p = &prepared.plan;
+    let _ = writeln!(
+        s,
+        "plan: Zarr v{}, {}, {} array(s)",
+        opts.format.number(),
+        opts.compression,
+        prepared.jobs.len()
+    );
+    for j in &prepared.jobs {
+        let a = &j.plan;
+        let _ = writeln!(
+            s,
+            "  {:<24} chunks {:<18} shards {:<18} {:>8} objects {:>10}  {}{}",
+            j.path,
+            shape(&a.chunks),
+            a.shards.as_deref().map_or("-".to_string(), shape),
+            a.objects,
+            human_bytes(a.bytes),
+            strategy_name(&a.strategy),
+            if a.read_amplification > 1.001 {
+                format!(" (read amplification {:.1}x)", a.read_amplification)
+            } else {
+                String::new()
+            }
+        );
+    }
+    let puts = put_requests(prepared, opts.format, groups);
+    let _ = writeln!(
+        s,
+        "memory: predicted peak {} of --max-mem {} ({} worker(s), {} request(s) in flight)",
+        human_bytes(p.peak_memory),
+        human_bytes(p.max_mem),
+        p.workers,
+        p.io_concurrency
+    );
+    let _ = writeln!(
+        s,
+        "reads: amplification {:.2}x; intermediate data {}",
+        p.read_amplification,
+        human_bytes(p.intermediate_bytes)
+    );
+    let _ = writeln!(
+        s,
+        "requests: {} objects, {} PUT requests, about ${:.4} at ${} per 1,000 PUTs",
+        p.objects,
+        puts,
+        puts as f64 / 1000.0 * PUT_PRICE_PER_1000,
+        PUT_PRICE_PER_1000
+    );
+    for n in &prepared.notes {
+        let _ = writeln!(s, "note: {n}");
+    }
+    for n in &prepared.skipped {
+        let _ = writeln!(s, "skipped: {n}");
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -509,9 +509,14 @@ pub struct Uploader {
 }
 
 impl Uploader {
-    /// An uploader for `target`.
+    /// An uploader for `target` with its configured concurrency.
     pub fn new(target: &Target) -> Uploader {
-        let capacity = target.io_concurrency() as u32;
+        Self::with_concurrency(target, target.io_concurrency())
+    }
+
+    /// An uploader for `target` with `concurrency` requests in flight.
+    pub fn with_concurrency(target: &Target, concurrency: usize) -> Uploader {
+        let capacity = concurrency.max(1) as u32;
         Uploader {
             target: target.clone(),
             slots: Arc::new(Semaphore::new(capacity as usize)),

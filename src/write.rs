@@ -1,16 +1,12 @@
-//! Stage 3: convert. Read blocks, encode objects in parallel, store them, and commit.
-//!
-//! Data flows one way: a reader thread (netCDF calls are serialised by the library's
-//! global lock) reads blocks into memory, bounded by an in-flight byte budget; each
-//! block's objects (chunks or shards) are encoded, hashed and stored by rayon tasks
-//! while the reader moves on. Metadata is written only after every object is stored,
-//! and consolidated metadata last: until then the target has no root metadata, so no
-//! reader can open a partial dataset.
+//! Stage 3: convert. Plan the arrays, open (or resume) the target, run the engine
+//! ([`crate::pipeline`]) and commit: array metadata, group metadata, the manifest and,
+//! last, consolidated metadata. Until the root metadata exists no reader can open the
+//! store, so a reader never sees a partial dataset.
 
 use std::collections::HashMap;
 use std::io::Read as _;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,15 +15,15 @@ use crate::codec::{ChunkCodec, Compression};
 use crate::error::{Error, InputError, Result, TargetError};
 use crate::journal;
 use crate::json::Json;
-use crate::manifest::{self, ArrayEntry, InputEntry, Manifest, ObjectEntry};
-use crate::meta::{self, ArrayMeta, Fill, NodeDocs, ZarrFormat};
-use crate::model::{DType, attrs_json};
-use crate::plan::{self, ChunkRequest, ReadBlock};
-use crate::read::Reader;
+use crate::manifest::{self, InputEntry, Manifest};
+use crate::meta::{self, ArrayMeta, NodeDocs, ZarrFormat};
+use crate::model::{AttrValue, DType, attr, attrs_json};
+use crate::pipeline::{self, Engine, Shared};
+use crate::plan::{self, ArrayInput, ArrayPlan, ChunkPolicy, JobPlan, Resources};
+use crate::preset;
 use crate::report::Progress;
 use crate::scan::{GroupInfo, Inventory, VarInfo};
-use crate::slab::{At, Block, copy_box, grid_indices, volume};
-use crate::store::{StoreOptions, Target, Uploader};
+use crate::store::{StoreOptions, Target};
 
 /// Options of a conversion.
 #[derive(Debug, Clone)]
@@ -36,10 +32,14 @@ pub struct ConvertOptions {
     pub format: ZarrFormat,
     /// Compression of every array.
     pub compression: Compression,
-    /// Requested chunk lengths.
-    pub chunks: ChunkRequest,
-    /// Target uncompressed chunk size for dimensions not requested.
-    pub target_chunk_bytes: u64,
+    /// How chunks (and shards) are shaped.
+    pub policy: ChunkPolicy,
+    /// Peak memory of the whole process must stay at or under this.
+    pub max_mem: u64,
+    /// Encoding threads.
+    pub workers: usize,
+    /// Where intermediate data of two-pass arrays goes.
+    pub temp_dir: PathBuf,
     /// Replace an existing non-empty target.
     pub overwrite: bool,
     /// Discard an interrupted conversion in the target instead of resuming it.
@@ -48,10 +48,6 @@ pub struct ConvertOptions {
     pub store: StoreOptions,
     /// Skip variables and attributes Zarr cannot hold instead of failing.
     pub skip_unsupported: bool,
-    /// Largest block read at once (when the chunk shape allows).
-    pub max_block_bytes: u64,
-    /// Bytes of blocks in memory at once (read, waiting or being encoded).
-    pub inflight_bytes: u64,
     /// Draw no progress bar.
     pub quiet: bool,
     /// Machine-readable output (also hides the progress bar).
@@ -63,18 +59,30 @@ impl Default for ConvertOptions {
         ConvertOptions {
             format: ZarrFormat::V3,
             compression: Compression::default(),
-            chunks: ChunkRequest::default(),
-            target_chunk_bytes: plan::DEFAULT_CHUNK_BYTES,
+            policy: ChunkPolicy::default(),
+            max_mem: default_max_mem(),
+            workers: std::thread::available_parallelism().map_or(2, usize::from),
+            temp_dir: std::env::temp_dir(),
             overwrite: false,
             restart: false,
             store: StoreOptions::default(),
             skip_unsupported: false,
-            max_block_bytes: 256 << 20,
-            inflight_bytes: 768 << 20,
             quiet: false,
             json: false,
         }
     }
+}
+
+/// The default memory budget: a quarter of physical memory, at most 4 GiB.
+pub fn default_max_mem() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    let physical = if pages > 0 && page > 0 {
+        pages as u64 * page as u64
+    } else {
+        8 << 30
+    };
+    (physical / 4).min(4 << 30)
 }
 
 /// One array to write.
@@ -85,20 +93,20 @@ pub struct ArrayJob {
     pub group: usize,
     /// Index of the variable in its group.
     pub var: usize,
-    /// Chunk shape.
-    pub chunks: Vec<u64>,
+    /// Chunks, shards, strategy and predicted memory.
+    pub plan: ArrayPlan,
     /// Metadata and object layout.
     pub meta: ArrayMeta,
     /// The codec chain.
     pub codec: ChunkCodec,
-    /// Read blocks, in order.
-    pub blocks: Vec<ReadBlock>,
 }
 
-/// The arrays to write and what was left out.
+/// The arrays to write, the job plan, and what was left out.
 pub struct Prepared {
     /// Arrays in write order.
     pub jobs: Vec<ArrayJob>,
+    /// The whole plan (memory, workers, I/O).
+    pub plan: JobPlan,
     /// Notes for the user.
     pub notes: Vec<String>,
     /// Variables skipped (with `--skip-unsupported`), with reasons.
@@ -197,8 +205,9 @@ impl Summary {
     }
 }
 
-/// Decides chunking, metadata and read blocks of every array. Fails, before anything
-/// is written, on unsupported types (unless skipped), bad names or bad chunk requests.
+/// Plans every array: chunking, metadata, strategy and memory. Fails, before anything
+/// is written, on unsupported types (unless skipped), bad names, bad chunk requests or
+/// a memory budget no plan fits.
 pub fn prepare(inv: &Inventory, opts: &ConvertOptions) -> Result<Prepared> {
     let groups = inv.root.walk();
     let mut notes = inv.notes.clone();
@@ -217,12 +226,15 @@ pub fn prepare(inv: &Inventory, opts: &ConvertOptions) -> Result<Prepared> {
                 .map_err(|e| Error::Input(InputError::Unsupported(format!("group '/{}': {e}", g.path))))?;
         }
         for v in &g.vars {
-            if let Some(reason) = &v.unsupported {
-                if opts.skip_unsupported {
-                    skipped.push(reason.clone());
-                } else {
-                    problems.push(reason.clone());
-                }
+            match &v.unsupported {
+                Some(reason) if opts.skip_unsupported => skipped.push(reason.clone()),
+                Some(reason) => problems.push(reason.clone()),
+                None => meta::check_node_name(&v.name).map_err(|e| {
+                    Error::Input(InputError::Unsupported(format!(
+                        "variable '{}': {e}",
+                        g.var_path(&v.name)
+                    )))
+                })?,
             }
         }
     }
@@ -232,9 +244,61 @@ pub fn prepare(inv: &Inventory, opts: &ConvertOptions) -> Result<Prepared> {
             problems.join("; ")
         ))));
     }
-    for (dim, _) in &opts.chunks.per_dim {
-        let known = groups.iter().any(|g| g.vars.iter().any(|v| v.dims.contains(dim)));
-        if !known {
+    check_chunk_request(&groups, &opts.policy)?;
+    let mut selected = Vec::new();
+    let mut inputs = Vec::new();
+    for (gi, g) in groups.iter().enumerate() {
+        for (vi, v) in g.vars.iter().enumerate() {
+            if v.unsupported.is_none() {
+                inputs.push(array_input(inv, &groups, g, v));
+                selected.push((gi, vi));
+            }
+        }
+    }
+    let resources = Resources {
+        max_mem: opts.max_mem,
+        workers: opts.workers,
+        io_concurrency: opts.store.io_concurrency,
+    };
+    let job_plan = plan::plan(&inputs, &opts.policy, resources).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut jobs = Vec::new();
+    for ((gi, vi), ap) in selected.into_iter().zip(&job_plan.arrays) {
+        let (g, v) = (groups[gi], &groups[gi].vars[vi]);
+        let meta = meta::array_metadata(opts.format, v, &ap.chunks, ap.shards.as_deref(), &opts.compression);
+        notes.extend(meta.notes.iter().cloned());
+        if ["scale_factor", "add_offset"]
+            .iter()
+            .any(|k| matches!(attr(&v.attrs, k), Some(AttrValue::Numbers(DType::F32, _))))
+        {
+            notes.push(format!(
+                "variable '{}': scale_factor/add_offset are float32, but Zarr attributes are JSON numbers, so xarray \
+                 unpacks it as float64 from Zarr (float32 from NetCDF); the packed values are identical",
+                g.var_path(&v.name)
+            ));
+        }
+        let codec = ChunkCodec::new(&meta.codec_metadata, v.dtype)
+            .map_err(|e| Error::Internal(format!("codec for '{}': {e}", g.var_path(&v.name))))?;
+        jobs.push(ArrayJob {
+            path: g.var_path(&v.name),
+            group: gi,
+            var: vi,
+            plan: ap.clone(),
+            meta,
+            codec,
+        });
+    }
+    Ok(Prepared {
+        jobs,
+        plan: job_plan,
+        notes,
+        skipped,
+    })
+}
+
+/// Every dimension named in `--chunks` must belong to some variable.
+fn check_chunk_request(groups: &[&GroupInfo], policy: &ChunkPolicy) -> Result<()> {
+    for (dim, _) in &policy.request.per_dim {
+        if !groups.iter().any(|g| g.vars.iter().any(|v| v.dims.contains(dim))) {
             let mut all: Vec<&str> = groups
                 .iter()
                 .flat_map(|g| g.vars.iter().flat_map(|v| v.dims.iter().map(String::as_str)))
@@ -247,69 +311,53 @@ pub fn prepare(inv: &Inventory, opts: &ConvertOptions) -> Result<Prepared> {
             )));
         }
     }
-    let mut jobs = Vec::new();
-    for (gi, g) in groups.iter().enumerate() {
-        for (vi, v) in g.vars.iter().enumerate() {
-            if v.unsupported.is_some() {
-                continue;
-            }
-            meta::check_node_name(&v.name).map_err(|e| {
-                Error::Input(InputError::Unsupported(format!(
-                    "variable '{}': {e}",
-                    g.var_path(&v.name)
-                )))
-            })?;
-            jobs.push(prepare_array(g, gi, vi, v, opts, &mut notes)?);
-        }
-    }
-    Ok(Prepared { jobs, notes, skipped })
+    Ok(())
 }
 
-fn prepare_array(
-    g: &GroupInfo,
-    gi: usize,
-    vi: usize,
-    v: &VarInfo,
-    opts: &ConvertOptions,
-    notes: &mut Vec<String>,
-) -> Result<ArrayJob> {
-    let is_dim_coord = v.dims.len() == 1 && v.dims[0] == v.name;
-    let elem = v.dtype.planning_size();
-    let chunks = plan::choose_chunks(
-        &v.shape,
-        &v.dims,
-        elem,
-        is_dim_coord,
-        &opts.chunks,
-        opts.target_chunk_bytes,
-    );
-    let meta = meta::array_metadata(opts.format, v, &chunks, None, &opts.compression);
-    notes.extend(meta.notes.iter().cloned());
-    let float32_packing = ["scale_factor", "add_offset"].iter().any(|k| {
-        matches!(
-            crate::model::attr(&v.attrs, k),
-            Some(crate::model::AttrValue::Numbers(DType::F32, _))
-        )
-    });
-    if float32_packing {
-        notes.push(format!(
-            "variable '{}': scale_factor/add_offset are float32, but Zarr attributes are JSON numbers, so xarray \
-             unpacks it as float64 from Zarr (float32 from NetCDF); the packed values are identical",
-            g.var_path(&v.name)
-        ));
-    }
-    let codec = ChunkCodec::new(&meta.codec_metadata, v.dtype)
-        .map_err(|e| Error::Internal(format!("codec for '{}': {e}", g.var_path(&v.name))))?;
-    let blocks = plan::read_blocks(&v.shape, &meta.object_shape, elem, opts.max_block_bytes);
-    Ok(ArrayJob {
+/// What the planner needs to know about a variable.
+fn array_input(inv: &Inventory, groups: &[&GroupInfo], g: &GroupInfo, v: &VarInfo) -> ArrayInput {
+    let roles = v
+        .dims
+        .iter()
+        .map(|d| preset::detect_role(d, coordinate_attrs(groups, g, d)))
+        .collect();
+    ArrayInput {
         path: g.var_path(&v.name),
-        group: gi,
-        var: vi,
-        chunks,
-        meta,
-        codec,
-        blocks,
-    })
+        dims: v.dims.clone(),
+        roles,
+        shape: v.shape.clone(),
+        elem_bytes: if v.dtype == DType::String {
+            48
+        } else {
+            v.dtype.planning_size()
+        },
+        is_dim_coordinate: v.dims.len() == 1 && v.dims[0] == v.name,
+        concat_axis: v.concat_axis,
+        file_lengths: if v.concat_axis.is_some() {
+            inv.files.iter().map(|f| f.concat_len).collect()
+        } else {
+            Vec::new()
+        },
+        source_chunks: v.storage.chunks.clone(),
+        source_compressed: !v.storage.filters.is_empty(),
+        variable_length: v.dtype == DType::String,
+    }
+}
+
+/// Attributes of the coordinate variable of `dim` seen from group `g` (it or an ancestor).
+fn coordinate_attrs<'a>(groups: &[&'a GroupInfo], g: &GroupInfo, dim: &str) -> Option<&'a crate::model::Attrs> {
+    let mut path = g.path.as_str();
+    loop {
+        if let Some(group) = groups.iter().find(|x| x.path == path)
+            && let Some(c) = group.vars.iter().find(|c| c.name == dim && c.dims.len() == 1)
+        {
+            return Some(&c.attrs);
+        }
+        if path.is_empty() {
+            return None;
+        }
+        path = path.rsplit_once('/').map_or("", |(p, _)| p);
+    }
 }
 
 /// What the target holds when a conversion starts.
@@ -451,138 +499,6 @@ pub fn check_target(target: &str, opts: &ConvertOptions) -> Result<()> {
     Ok(())
 }
 
-/// A byte budget for blocks in flight.
-struct Budget {
-    used: Mutex<u64>,
-    freed: Condvar,
-    cap: u64,
-}
-
-impl Budget {
-    fn acquire(&self, n: u64, cancel: &AtomicBool) {
-        let mut used = self.used.lock().expect("budget lock");
-        while *used > 0 && *used + n > self.cap && !cancel.load(Ordering::Relaxed) {
-            used = self.freed.wait(used).expect("budget lock");
-        }
-        *used += n;
-    }
-
-    fn release(&self, n: u64) {
-        *self.used.lock().expect("budget lock") -= n;
-        self.freed.notify_all();
-    }
-}
-
-/// A block read from the sources, with the budget it holds.
-struct Work<'a> {
-    job: usize,
-    block: ReadBlock,
-    data: Block,
-    budget: &'a Budget,
-    held: u64,
-}
-
-impl Drop for Work<'_> {
-    fn drop(&mut self) {
-        self.budget.release(self.held);
-    }
-}
-
-/// What happened to one object, reported to the collector.
-enum Event {
-    /// Stored (or left out as fill-only, or found done by an earlier run).
-    Done {
-        job: usize,
-        entry: journal::Entry,
-        input_bytes: u64,
-        resumed: bool,
-    },
-    /// Something failed; the conversion stops.
-    Failed(Error),
-}
-
-/// State shared by the reader, the encoders and the upload callbacks.
-struct Shared {
-    cancel: AtomicBool,
-    events: crossbeam_channel::Sender<Event>,
-    done: HashMap<String, journal::Entry>,
-}
-
-impl Shared {
-    fn report(&self, event: Event) {
-        if matches!(event, Event::Failed(_)) {
-            self.cancel.store(true, Ordering::SeqCst);
-        }
-        // The collector outlives every sender, so this cannot fail.
-        let _ = self.events.send(event);
-    }
-}
-
-/// What the collector gathered.
-#[derive(Default)]
-struct Collected {
-    arrays: Vec<ArrayEntry>,
-    objects: u64,
-    empty: u64,
-    resumed: u64,
-    bytes_out: u64,
-    error: Option<Error>,
-}
-
-/// Receives events in one thread: journals finished objects (so a crash can resume),
-/// builds the manifest entries and advances the progress bar.
-fn collect(
-    events: crossbeam_channel::Receiver<Event>,
-    journal: &journal::Journal,
-    arrays: usize,
-    progress: &Progress,
-) -> Collected {
-    let mut c = Collected {
-        arrays: vec![ArrayEntry::default(); arrays],
-        ..Default::default()
-    };
-    for event in events {
-        match event {
-            Event::Failed(e) => {
-                c.error.get_or_insert(e);
-            }
-            Event::Done {
-                job,
-                entry,
-                input_bytes,
-                resumed,
-            } => {
-                if !resumed && let Err(e) = journal.record(entry.clone()) {
-                    c.error.get_or_insert(e.into());
-                }
-                c.resumed += u64::from(resumed);
-                match entry.blake3 {
-                    Some(hash) => {
-                        c.objects += 1;
-                        c.bytes_out += entry.size;
-                        c.arrays[job].objects.insert(
-                            entry.key,
-                            ObjectEntry {
-                                blake3: hash,
-                                size: entry.size,
-                            },
-                        );
-                    }
-                    None => {
-                        c.empty += 1;
-                        c.arrays[job].empty.push(entry.key);
-                    }
-                }
-                progress.advance(input_bytes, c.objects + c.empty);
-            }
-        }
-    }
-    if let Err(e) = journal.flush() {
-        c.error.get_or_insert(e.into());
-    }
-    c
-}
-
 /// Converts the inventory into `target`, resuming an interrupted run of the same
 /// conversion when the target holds one.
 pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<Summary> {
@@ -614,14 +530,21 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
     let progress = Progress::new(total_bytes, opts.json, opts.quiet);
     let journal = journal::Journal::new(&store, segments);
     let (tx, rx) = crossbeam_channel::unbounded();
-    let shared = Arc::new(Shared {
-        cancel: AtomicBool::new(false),
-        events: tx,
-        done,
-    });
+    let shared = Arc::new(Shared::new(tx, done));
+    let engine = Engine {
+        inv,
+        groups: &groups,
+        jobs: &prepared.jobs,
+        store: &store,
+        format: opts.format,
+        workers: prepared.plan.workers,
+        io_concurrency: prepared.plan.io_concurrency,
+        inflight_bytes: prepared.plan.inflight_bytes,
+        temp_dir: &opts.temp_dir,
+    };
     let collected = std::thread::scope(|scope| {
-        let collector = scope.spawn(|| collect(rx, &journal, prepared.jobs.len(), &progress));
-        run_pipeline(inv, &groups, &prepared.jobs, &store, opts, &shared);
+        let collector = scope.spawn(|| pipeline::collect(rx, &journal, prepared.jobs.len(), &progress));
+        engine.run(&shared);
         drop(shared);
         collector.join().expect("collector thread")
     });
@@ -649,252 +572,6 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
         notes: prepared.notes,
         skipped: prepared.skipped,
     })
-}
-
-fn run_pipeline(
-    inv: &Inventory,
-    groups: &[&GroupInfo],
-    jobs: &[ArrayJob],
-    store: &Target,
-    opts: &ConvertOptions,
-    shared: &Arc<Shared>,
-) {
-    let budget = Budget {
-        used: Mutex::new(0),
-        freed: Condvar::new(),
-        cap: opts.inflight_bytes,
-    };
-    let uploader = Uploader::new(store);
-    let (tx, rx) = crossbeam_channel::bounded::<Work>(1);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let mut reader = Reader::new();
-            'jobs: for (ji, job) in jobs.iter().enumerate() {
-                let (g, v) = (groups[job.group], &groups[job.group].vars[job.var]);
-                for block in &job.blocks {
-                    if shared.cancel.load(Ordering::Relaxed) {
-                        break 'jobs;
-                    }
-                    if skip_finished_block(ji, job, v, block, opts.format, shared) {
-                        continue;
-                    }
-                    let held = volume(&block.count) * v.dtype.planning_size();
-                    budget.acquire(held, &shared.cancel);
-                    match reader.read(inv, g, v, &block.start, &block.count) {
-                        Ok(data) => {
-                            let work = Work {
-                                job: ji,
-                                block: block.clone(),
-                                data,
-                                budget: &budget,
-                                held,
-                            };
-                            if tx.send(work).is_err() {
-                                break 'jobs;
-                            }
-                        }
-                        Err(e) => {
-                            budget.release(held);
-                            shared.report(Event::Failed(e.into()));
-                            break 'jobs;
-                        }
-                    }
-                }
-            }
-            drop(tx);
-        });
-        rayon::in_place_scope(|s| {
-            for work in rx.iter() {
-                let work = Arc::new(work);
-                let job = &jobs[work.job];
-                let v = &groups[job.group].vars[job.var];
-                for obj in objects_in_block(&work.block, &job.meta.object_shape) {
-                    let work = Arc::clone(&work);
-                    let uploader = &uploader;
-                    s.spawn(move |_| {
-                        if !shared.cancel.load(Ordering::Relaxed)
-                            && let Err(e) = write_object(job, v, &work, &obj, uploader, opts.format, shared)
-                        {
-                            shared.report(Event::Failed(e));
-                        }
-                    });
-                }
-            }
-        });
-    });
-    uploader.wait();
-}
-
-/// On resume, skips reading a block whose objects are all finished (and reports them).
-fn skip_finished_block(
-    ji: usize,
-    job: &ArrayJob,
-    v: &VarInfo,
-    block: &ReadBlock,
-    format: ZarrFormat,
-    shared: &Shared,
-) -> bool {
-    if shared.done.is_empty() {
-        return false;
-    }
-    let objects = objects_in_block(block, &job.meta.object_shape);
-    let keys: Vec<String> = objects.iter().map(|o| meta::chunk_key(format, &job.path, o)).collect();
-    if !keys.iter().all(|k| shared.done.contains_key(k)) {
-        return false;
-    }
-    for (obj, key) in objects.iter().zip(keys) {
-        let input_bytes = volume(&valid_extent(obj, &job.meta.object_shape, &v.shape)) * v.dtype.planning_size();
-        shared.report(Event::Done {
-            job: ji,
-            entry: shared.done[&key].clone(),
-            input_bytes,
-            resumed: true,
-        });
-    }
-    true
-}
-
-/// Indices of the objects a block covers.
-fn objects_in_block(block: &ReadBlock, object_shape: &[u64]) -> Vec<Vec<u64>> {
-    let first: Vec<u64> = block.start.iter().zip(object_shape).map(|(s, o)| s / o).collect();
-    let counts: Vec<u64> = block
-        .count
-        .iter()
-        .zip(object_shape)
-        .map(|(c, o)| c.div_ceil(*o))
-        .collect();
-    grid_indices(&counts)
-        .into_iter()
-        .map(|idx| idx.iter().zip(&first).map(|(i, f)| i + f).collect())
-        .collect()
-}
-
-/// The part of object `obj` that lies inside the array.
-fn valid_extent(obj: &[u64], object_shape: &[u64], shape: &[u64]) -> Vec<u64> {
-    obj.iter()
-        .zip(object_shape)
-        .zip(shape)
-        .map(|((i, s), n)| (*s).min(n - i * s))
-        .collect()
-}
-
-/// Cuts one object out of a block (padding edges with the fill value), skips it when
-/// it holds only fill values, else encodes, hashes and uploads it.
-fn write_object(
-    job: &ArrayJob,
-    v: &VarInfo,
-    work: &Arc<Work<'_>>,
-    obj: &[u64],
-    uploader: &Uploader,
-    format: ZarrFormat,
-    shared: &Arc<Shared>,
-) -> Result<()> {
-    let os = &job.meta.object_shape;
-    let origin: Vec<u64> = obj.iter().zip(os).map(|(i, s)| i * s).collect();
-    let valid = valid_extent(obj, os, &v.shape);
-    let input_bytes = volume(&valid) * v.dtype.planning_size();
-    let key = meta::chunk_key(format, &job.path, obj);
-    if let Some(entry) = shared.done.get(&key) {
-        shared.report(Event::Done {
-            job: work.job,
-            entry: entry.clone(),
-            input_bytes,
-            resumed: true,
-        });
-        return Ok(());
-    }
-    let whole = work.block.count == *os && work.block.start == origin;
-    let cut;
-    let object = if whole {
-        &work.data
-    } else {
-        cut = cut_object(&work.data, &work.block, &origin, &valid, os, &job.meta.fill, v.dtype);
-        &cut
-    };
-    if is_all_fill(object, job.meta.fill.as_ref()) {
-        let entry = journal::Entry {
-            key,
-            blake3: None,
-            size: 0,
-        };
-        shared.report(Event::Done {
-            job: work.job,
-            entry,
-            input_bytes,
-            resumed: false,
-        });
-        return Ok(());
-    }
-    let encoded = job
-        .codec
-        .encode(object, os)
-        .map_err(|e| Error::Internal(format!("encoding {key}: {e}")))?;
-    let entry = journal::Entry {
-        key: key.clone(),
-        blake3: Some(blake3::hash(&encoded).to_hex().to_string()),
-        size: encoded.len() as u64,
-    };
-    let (job_index, shared) = (work.job, Arc::clone(shared));
-    // Runs on the I/O runtime: only report, never block. An object enters the journal
-    // only once stored, so a resume never skips a lost one.
-    uploader.submit(key, Bytes::from(encoded), move |result| {
-        shared.report(match result {
-            Ok(()) => Event::Done {
-                job: job_index,
-                entry,
-                input_bytes,
-                resumed: false,
-            },
-            Err(e) => Event::Failed(e.into()),
-        });
-    })?;
-    Ok(())
-}
-
-fn cut_object(
-    data: &Block,
-    block: &ReadBlock,
-    origin: &[u64],
-    valid: &[u64],
-    os: &[u64],
-    fill: &Option<Fill>,
-    dtype: DType,
-) -> Block {
-    let src_start: Vec<u64> = origin.iter().zip(&block.start).map(|(o, s)| o - s).collect();
-    let zeros = vec![0u64; os.len()];
-    let n = volume(os) as usize;
-    let from = At {
-        shape: &block.count,
-        start: &src_start,
-    };
-    let to = At {
-        shape: os,
-        start: &zeros,
-    };
-    match data {
-        Block::Fixed(bytes) => {
-            let elem = dtype.size().expect("fixed size");
-            let mut buf = match fill {
-                Some(Fill::Bytes(f)) if f.iter().any(|&b| b != 0) => f.repeat(n),
-                _ => vec![0u8; n * elem],
-            };
-            copy_box(bytes, from, &mut buf, to, valid, elem);
-            Block::Fixed(buf)
-        }
-        Block::Strings(strings) => {
-            let mut buf = vec![String::new(); n];
-            copy_box(strings, from, &mut buf, to, valid, 1);
-            Block::Strings(buf)
-        }
-    }
-}
-
-fn is_all_fill(block: &Block, fill: Option<&Fill>) -> bool {
-    match (block, fill) {
-        (Block::Fixed(b), Some(Fill::Bytes(f))) => !f.is_empty() && b.chunks_exact(f.len()).all(|c| c == f.as_slice()),
-        (Block::Strings(v), Some(Fill::EmptyString)) => v.iter().all(String::is_empty),
-        _ => false,
-    }
 }
 
 /// Writes array and group metadata, the manifest and, last, consolidated metadata;

@@ -1,0 +1,723 @@
+//! The execution engine of a conversion: reads, encodes, stores, journals.
+//!
+//! Data flows one way. A reader thread (netCDF calls are serialised by the library's
+//! global lock) reads blocks, bounded by an in-flight byte budget. Each block's objects
+//! are cut, encoded and hashed by rayon tasks while the reader moves on; finished
+//! objects go to the uploader (at most `io_concurrency` requests in flight) and every
+//! outcome is reported as an [`Event`] to one collector thread, which journals it,
+//! builds the manifest entries and moves the progress bar.
+//!
+//! Two-pass arrays (see [`crate::plan::Strategy::TwoPass`]) are staged by the same
+//! reader into intermediate chunks in a local temporary directory; once every block is
+//! read, their objects are assembled from those chunks in parallel.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use bytes::Bytes;
+
+use crate::error::{Error, InputError, Result};
+use crate::journal;
+use crate::manifest::{ArrayEntry, ObjectEntry};
+use crate::meta::{self, Fill, ZarrFormat};
+use crate::model::DType;
+use crate::plan::{self, ReadBlock, Strategy};
+use crate::read::Reader;
+use crate::report::Progress;
+use crate::scan::{GroupInfo, Inventory, VarInfo};
+use crate::slab::{At, Block, copy_box, grid_indices, volume};
+use crate::store::{Target, Uploader};
+use crate::write::ArrayJob;
+
+/// What happened to one object, reported to the collector.
+pub enum Event {
+    /// Stored, left out as fill-only, or found done by an earlier run.
+    Done {
+        /// Index of the array.
+        job: usize,
+        /// The journal entry.
+        entry: journal::Entry,
+        /// Uncompressed input bytes it covers (for progress).
+        input_bytes: u64,
+        /// Found done by an earlier run.
+        resumed: bool,
+    },
+    /// Something failed; the conversion stops.
+    Failed(Error),
+}
+
+/// What the collector gathered.
+#[derive(Default)]
+pub struct Collected {
+    /// Manifest entries per array.
+    pub arrays: Vec<ArrayEntry>,
+    /// Objects stored.
+    pub objects: u64,
+    /// Objects left out as fill-only.
+    pub empty: u64,
+    /// Objects found done by an earlier run.
+    pub resumed: u64,
+    /// Bytes stored.
+    pub bytes_out: u64,
+    /// The first error, if any.
+    pub error: Option<Error>,
+}
+
+/// Receives events in one thread: journals finished objects (so a crash can resume),
+/// builds the manifest entries and advances the progress bar.
+pub fn collect(
+    events: crossbeam_channel::Receiver<Event>,
+    journal: &journal::Journal,
+    arrays: usize,
+    progress: &Progress,
+) -> Collected {
+    let mut c = Collected {
+        arrays: vec![ArrayEntry::default(); arrays],
+        ..Default::default()
+    };
+    for event in events {
+        match event {
+            Event::Failed(e) => {
+                c.error.get_or_insert(e);
+            }
+            Event::Done {
+                job,
+                entry,
+                input_bytes,
+                resumed,
+            } => {
+                if !resumed && let Err(e) = journal.record(entry.clone()) {
+                    c.error.get_or_insert(e.into());
+                }
+                c.resumed += u64::from(resumed);
+                match entry.blake3 {
+                    Some(hash) => {
+                        c.objects += 1;
+                        c.bytes_out += entry.size;
+                        c.arrays[job].objects.insert(
+                            entry.key,
+                            ObjectEntry {
+                                blake3: hash,
+                                size: entry.size,
+                            },
+                        );
+                    }
+                    None => {
+                        c.empty += 1;
+                        c.arrays[job].empty.push(entry.key);
+                    }
+                }
+                progress.advance(input_bytes, c.objects + c.empty);
+            }
+        }
+    }
+    if let Err(e) = journal.flush() {
+        c.error.get_or_insert(e.into());
+    }
+    c
+}
+
+/// State shared by the reader, the encoders and the upload callbacks.
+pub struct Shared {
+    cancel: AtomicBool,
+    events: crossbeam_channel::Sender<Event>,
+    done: HashMap<String, journal::Entry>,
+}
+
+impl Shared {
+    /// Shared state reporting to `events`, skipping objects in `done`.
+    pub fn new(events: crossbeam_channel::Sender<Event>, done: HashMap<String, journal::Entry>) -> Shared {
+        Shared {
+            cancel: AtomicBool::new(false),
+            events,
+            done,
+        }
+    }
+
+    fn report(&self, event: Event) {
+        if matches!(event, Event::Failed(_)) {
+            self.cancel.store(true, Ordering::SeqCst);
+        }
+        // The collector outlives every sender, so this cannot fail.
+        let _ = self.events.send(event);
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// A byte budget for blocks in flight.
+struct Budget {
+    used: Mutex<u64>,
+    freed: Condvar,
+    cap: u64,
+}
+
+impl Budget {
+    fn acquire(&self, n: u64, cancel: &AtomicBool) {
+        let mut used = self.used.lock().expect("budget lock");
+        while *used > 0 && *used + n > self.cap && !cancel.load(Ordering::Relaxed) {
+            used = self.freed.wait(used).expect("budget lock");
+        }
+        *used += n;
+    }
+
+    fn release(&self, n: u64) {
+        *self.used.lock().expect("budget lock") -= n;
+        self.freed.notify_all();
+    }
+}
+
+/// A block read from the sources, with the budget it holds.
+struct Work<'a> {
+    job: usize,
+    block: ReadBlock,
+    data: Block,
+    stage: bool,
+    budget: &'a Budget,
+    held: u64,
+}
+
+impl Drop for Work<'_> {
+    fn drop(&mut self) {
+        self.budget.release(self.held);
+    }
+}
+
+/// Everything the engine needs.
+pub struct Engine<'a> {
+    /// The merged inputs.
+    pub inv: &'a Inventory,
+    /// `inv.root.walk()`.
+    pub groups: &'a [&'a GroupInfo],
+    /// The arrays.
+    pub jobs: &'a [ArrayJob],
+    /// Where objects go.
+    pub store: &'a Target,
+    /// Zarr format (for keys).
+    pub format: ZarrFormat,
+    /// Encoding threads.
+    pub workers: usize,
+    /// Object-store requests in flight.
+    pub io_concurrency: usize,
+    /// Bytes of blocks in memory at once.
+    pub inflight_bytes: u64,
+    /// Where intermediate chunks of two-pass arrays go.
+    pub temp_dir: &'a Path,
+}
+
+impl Engine<'_> {
+    fn var(&self, job: &ArrayJob) -> &VarInfo {
+        &self.groups[job.group].vars[job.var]
+    }
+
+    /// Runs the conversion's reads, encodes and uploads; outcomes go to `shared`.
+    pub fn run(&self, shared: &Arc<Shared>) {
+        let pool = match rayon::ThreadPoolBuilder::new().num_threads(self.workers.max(1)).build() {
+            Ok(p) => p,
+            Err(e) => return shared.report(Event::Failed(Error::Internal(format!("thread pool: {e}")))),
+        };
+        let staging = match self
+            .jobs
+            .iter()
+            .any(|j| matches!(j.plan.strategy, Strategy::TwoPass { .. }))
+        {
+            false => None,
+            true => match Staging::new(self.temp_dir) {
+                Ok(s) => Some(s),
+                Err(e) => return shared.report(Event::Failed(e)),
+            },
+        };
+        let uploader = Uploader::with_concurrency(self.store, self.io_concurrency);
+        self.read_phase(&pool, &uploader, staging.as_ref(), shared);
+        if let Some(staging) = &staging
+            && !shared.cancelled()
+        {
+            self.assemble_phase(&pool, &uploader, staging, shared);
+        }
+        uploader.wait();
+    }
+
+    /// Reads every Direct block (encoding its objects) and every two-pass stage block
+    /// (writing its intermediate chunks).
+    fn read_phase(
+        &self,
+        pool: &rayon::ThreadPool,
+        uploader: &Uploader,
+        staging: Option<&Staging>,
+        shared: &Arc<Shared>,
+    ) {
+        let budget = Budget {
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+            cap: self.inflight_bytes.max(1),
+        };
+        let (tx, rx) = crossbeam_channel::bounded::<Work>(1);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let tx = tx; // owned here: the channel closes when the reader is done
+                let mut reader = Reader::new();
+                for (ji, job) in self.jobs.iter().enumerate() {
+                    let (g, v) = (self.groups[job.group], self.var(job));
+                    let (block_shape, stage) = match &job.plan.strategy {
+                        Strategy::Direct { block } => (block, false),
+                        Strategy::TwoPass { stage_block, .. } => (stage_block, true),
+                    };
+                    if stage && self.report_if_all_done(ji, job, shared) {
+                        continue;
+                    }
+                    for block in plan::blocks(&v.shape, block_shape) {
+                        if shared.cancelled() {
+                            return;
+                        }
+                        if !stage && self.skip_finished_block(ji, job, &block, shared) {
+                            continue;
+                        }
+                        let held = volume(&block.count) * v.dtype.planning_size();
+                        budget.acquire(held, &shared.cancel);
+                        match reader.read(self.inv, g, v, &block.start, &block.count) {
+                            Ok(data) => {
+                                let work = Work {
+                                    job: ji,
+                                    block,
+                                    data,
+                                    stage,
+                                    budget: &budget,
+                                    held,
+                                };
+                                if tx.send(work).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                budget.release(held);
+                                shared.report(Event::Failed(e.into()));
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+            pool.in_place_scope(|s| {
+                for work in rx.iter() {
+                    let work = Arc::new(work);
+                    let job = &self.jobs[work.job];
+                    let unit = match (&job.plan.strategy, work.stage) {
+                        (Strategy::TwoPass { inter, .. }, true) => inter,
+                        _ => &job.plan.object_shape,
+                    };
+                    for idx in objects_in_block(&work.block, unit) {
+                        let work = Arc::clone(&work);
+                        s.spawn(move |_| {
+                            if shared.cancelled() {
+                                return;
+                            }
+                            let result = match staging {
+                                Some(staging) if work.stage => self.stage_chunk(job, &work, &idx, staging),
+                                _ => self.direct_object(job, &work, &idx, uploader, shared),
+                            };
+                            if let Err(e) = result {
+                                shared.report(Event::Failed(e));
+                            }
+                        });
+                    }
+                }
+            });
+        });
+    }
+
+    /// Assembles the objects of two-pass arrays from their intermediate chunks; the
+    /// pool's workers bound how many objects are in memory at once.
+    fn assemble_phase(&self, pool: &rayon::ThreadPool, uploader: &Uploader, staging: &Staging, shared: &Arc<Shared>) {
+        for (ji, job) in self.jobs.iter().enumerate() {
+            let Strategy::TwoPass { inter, .. } = &job.plan.strategy else {
+                continue;
+            };
+            let v = self.var(job);
+            let counts: Vec<u64> = v
+                .shape
+                .iter()
+                .zip(&job.plan.object_shape)
+                .map(|(n, o)| n.div_ceil(*o))
+                .collect();
+            pool.in_place_scope(|s| {
+                for idx in grid_indices(&counts) {
+                    s.spawn(move |_| {
+                        if shared.cancelled() {
+                            return;
+                        }
+                        if let Err(e) = self.assembled_object(ji, job, inter, &idx, staging, uploader, shared) {
+                            shared.report(Event::Failed(e));
+                        }
+                    });
+                }
+            });
+        }
+    }
+
+    /// Key and input bytes of object `idx`, and the resumed entry when it is done.
+    fn object_info(&self, job: &ArrayJob, idx: &[u64], shared: &Shared) -> (String, u64, Option<journal::Entry>) {
+        let v = self.var(job);
+        let valid = valid_extent(idx, &job.plan.object_shape, &v.shape);
+        let key = meta::chunk_key(self.format, &job.path, idx);
+        let done = shared.done.get(&key).cloned();
+        (key, volume(&valid) * v.dtype.planning_size(), done)
+    }
+
+    /// On resume, reports every object of a two-pass array when all are done (its
+    /// intermediate pass is then skipped). Returns whether it did.
+    fn report_if_all_done(&self, ji: usize, job: &ArrayJob, shared: &Shared) -> bool {
+        if shared.done.is_empty() {
+            return false;
+        }
+        let v = self.var(job);
+        let counts: Vec<u64> = v
+            .shape
+            .iter()
+            .zip(&job.plan.object_shape)
+            .map(|(n, o)| n.div_ceil(*o))
+            .collect();
+        let all = grid_indices(&counts);
+        let infos: Vec<_> = all.iter().map(|idx| self.object_info(job, idx, shared)).collect();
+        if infos.iter().any(|(_, _, done)| done.is_none()) {
+            return false;
+        }
+        for (_, input_bytes, done) in infos {
+            let entry = done.expect("checked");
+            shared.report(Event::Done {
+                job: ji,
+                entry,
+                input_bytes,
+                resumed: true,
+            });
+        }
+        true
+    }
+
+    /// On resume, skips reading a Direct block whose objects are all done (reporting them).
+    fn skip_finished_block(&self, ji: usize, job: &ArrayJob, block: &ReadBlock, shared: &Shared) -> bool {
+        if shared.done.is_empty() {
+            return false;
+        }
+        let infos: Vec<_> = objects_in_block(block, &job.plan.object_shape)
+            .iter()
+            .map(|idx| self.object_info(job, idx, shared))
+            .collect();
+        if infos.iter().any(|(_, _, done)| done.is_none()) {
+            return false;
+        }
+        for (_, input_bytes, done) in infos {
+            shared.report(Event::Done {
+                job: ji,
+                entry: done.expect("checked"),
+                input_bytes,
+                resumed: true,
+            });
+        }
+        true
+    }
+
+    /// Pass 1 of a two-pass array: stores one intermediate chunk (its valid part).
+    fn stage_chunk(&self, job: &ArrayJob, work: &Work<'_>, idx: &[u64], staging: &Staging) -> Result<()> {
+        let Strategy::TwoPass { inter, .. } = &job.plan.strategy else {
+            unreachable!("staged arrays are two-pass")
+        };
+        let v = self.var(job);
+        let origin: Vec<u64> = idx.iter().zip(inter).map(|(i, s)| i * s).collect();
+        let valid = valid_extent(idx, inter, &v.shape);
+        let Block::Fixed(data) = &work.data else {
+            unreachable!("two-pass arrays have fixed-size elements")
+        };
+        let elem = v.dtype.size().expect("fixed size");
+        let zeros = vec![0u64; valid.len()];
+        let src_start: Vec<u64> = origin.iter().zip(&work.block.start).map(|(o, s)| o - s).collect();
+        let mut buf = vec![0u8; volume(&valid) as usize * elem];
+        copy_box(
+            data,
+            At {
+                shape: &work.block.count,
+                start: &src_start,
+            },
+            &mut buf,
+            At {
+                shape: &valid,
+                start: &zeros,
+            },
+            &valid,
+            elem,
+        );
+        staging.write(work.job, idx, &buf)
+    }
+
+    /// Cuts a Direct object out of its block and finishes it.
+    fn direct_object(
+        &self,
+        job: &ArrayJob,
+        work: &Work<'_>,
+        idx: &[u64],
+        uploader: &Uploader,
+        shared: &Arc<Shared>,
+    ) -> Result<()> {
+        let (key, input_bytes, done) = self.object_info(job, idx, shared);
+        if let Some(entry) = done {
+            shared.report(Event::Done {
+                job: work.job,
+                entry,
+                input_bytes,
+                resumed: true,
+            });
+            return Ok(());
+        }
+        let v = self.var(job);
+        let os = &job.plan.object_shape;
+        let origin: Vec<u64> = idx.iter().zip(os).map(|(i, s)| i * s).collect();
+        let object = if work.block.count == *os && work.block.start == origin {
+            None
+        } else {
+            let valid = valid_extent(idx, os, &v.shape);
+            Some(cut_object(
+                &work.data,
+                &work.block,
+                &origin,
+                &valid,
+                os,
+                &job.meta.fill,
+                v.dtype,
+            ))
+        };
+        self.finish_object(
+            work.job,
+            job,
+            key,
+            object.as_ref().unwrap_or(&work.data),
+            input_bytes,
+            uploader,
+            shared,
+        )
+    }
+
+    /// Pass 2 of a two-pass array: assembles one object from its intermediate chunks.
+    #[allow(clippy::too_many_arguments)]
+    fn assembled_object(
+        &self,
+        ji: usize,
+        job: &ArrayJob,
+        inter: &[u64],
+        idx: &[u64],
+        staging: &Staging,
+        uploader: &Uploader,
+        shared: &Arc<Shared>,
+    ) -> Result<()> {
+        let (key, input_bytes, done) = self.object_info(job, idx, shared);
+        if let Some(entry) = done {
+            shared.report(Event::Done {
+                job: ji,
+                entry,
+                input_bytes,
+                resumed: true,
+            });
+            return Ok(());
+        }
+        let v = self.var(job);
+        let os = &job.plan.object_shape;
+        let elem = v.dtype.size().expect("fixed size");
+        let origin: Vec<u64> = idx.iter().zip(os).map(|(i, s)| i * s).collect();
+        let valid = valid_extent(idx, os, &v.shape);
+        let mut buf = fill_buffer(&job.meta.fill, volume(os) as usize, elem);
+        // Intermediate chunks inside this object (objects are unions of whole ones).
+        let first: Vec<u64> = origin.iter().zip(inter).map(|(o, i)| o / i).collect();
+        let counts: Vec<u64> = valid.iter().zip(inter).map(|(v, i)| v.div_ceil(*i)).collect();
+        for rel in grid_indices(&counts) {
+            let ii: Vec<u64> = rel.iter().zip(&first).map(|(r, f)| r + f).collect();
+            let part = staging.read(ji, &ii)?;
+            let extent = valid_extent(&ii, inter, &v.shape);
+            let at: Vec<u64> = ii.iter().zip(inter).zip(&origin).map(|((i, s), o)| i * s - o).collect();
+            let zeros = vec![0u64; extent.len()];
+            copy_box(
+                &part,
+                At {
+                    shape: &extent,
+                    start: &zeros,
+                },
+                &mut buf,
+                At { shape: os, start: &at },
+                &extent,
+                elem,
+            );
+        }
+        self.finish_object(ji, job, key, &Block::Fixed(buf), input_bytes, uploader, shared)
+    }
+
+    /// Skips a fill-only object; else encodes, hashes and uploads it. The outcome is
+    /// reported once stored, so the journal only ever lists stored objects.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_object(
+        &self,
+        ji: usize,
+        job: &ArrayJob,
+        key: String,
+        object: &Block,
+        input_bytes: u64,
+        uploader: &Uploader,
+        shared: &Arc<Shared>,
+    ) -> Result<()> {
+        if is_all_fill(object, job.meta.fill.as_ref()) {
+            let entry = journal::Entry {
+                key,
+                blake3: None,
+                size: 0,
+            };
+            shared.report(Event::Done {
+                job: ji,
+                entry,
+                input_bytes,
+                resumed: false,
+            });
+            return Ok(());
+        }
+        let encoded = job
+            .codec
+            .encode(object, &job.plan.object_shape)
+            .map_err(|e| Error::Internal(format!("encoding {key}: {e}")))?;
+        let entry = journal::Entry {
+            key: key.clone(),
+            blake3: Some(blake3::hash(&encoded).to_hex().to_string()),
+            size: encoded.len() as u64,
+        };
+        let shared = Arc::clone(shared);
+        // Runs on the I/O runtime: only report, never block.
+        uploader.submit(key, Bytes::from(encoded), move |result| {
+            shared.report(match result {
+                Ok(()) => Event::Done {
+                    job: ji,
+                    entry,
+                    input_bytes,
+                    resumed: false,
+                },
+                Err(e) => Event::Failed(e.into()),
+            });
+        })?;
+        Ok(())
+    }
+}
+
+/// A local temporary directory for intermediate chunks, removed when dropped.
+pub struct Staging {
+    dir: tempfile::TempDir,
+}
+
+impl Staging {
+    fn new(base: &Path) -> Result<Staging> {
+        let dir = tempfile::Builder::new()
+            .prefix("nc2zarr-")
+            .tempdir_in(base)
+            .map_err(|e| {
+                Error::Input(InputError::Io {
+                    path: base.to_path_buf(),
+                    message: format!(
+                        "cannot create a directory for intermediate data ({e}); choose one with --temp-dir"
+                    ),
+                })
+            })?;
+        Ok(Staging { dir })
+    }
+
+    fn path(&self, job: usize, idx: &[u64]) -> PathBuf {
+        let name: Vec<String> = idx.iter().map(u64::to_string).collect();
+        self.dir.path().join(job.to_string()).join(name.join("_"))
+    }
+
+    fn io_error(&self, path: &Path, e: std::io::Error) -> Error {
+        Error::Input(InputError::Io {
+            path: path.to_path_buf(),
+            message: format!("intermediate data: {e}; free disk space or choose another --temp-dir"),
+        })
+    }
+
+    fn write(&self, job: usize, idx: &[u64], bytes: &[u8]) -> Result<()> {
+        let path = self.path(job, idx);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| self.io_error(parent, e))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| self.io_error(&path, e))
+    }
+
+    fn read(&self, job: usize, idx: &[u64]) -> Result<Vec<u8>> {
+        let path = self.path(job, idx);
+        std::fs::read(&path).map_err(|e| self.io_error(&path, e))
+    }
+}
+
+/// A buffer of `n` elements holding the fill value (zeros when there is none).
+fn fill_buffer(fill: &Option<Fill>, n: usize, elem: usize) -> Vec<u8> {
+    match fill {
+        Some(Fill::Bytes(f)) if f.iter().any(|&b| b != 0) => f.repeat(n),
+        _ => vec![0u8; n * elem],
+    }
+}
+
+/// Cuts one object out of a block, padding what lies outside the array with the fill value.
+fn cut_object(
+    data: &Block,
+    block: &ReadBlock,
+    origin: &[u64],
+    valid: &[u64],
+    os: &[u64],
+    fill: &Option<Fill>,
+    dtype: DType,
+) -> Block {
+    let src_start: Vec<u64> = origin.iter().zip(&block.start).map(|(o, s)| o - s).collect();
+    let zeros = vec![0u64; os.len()];
+    let n = volume(os) as usize;
+    let from = At {
+        shape: &block.count,
+        start: &src_start,
+    };
+    let to = At {
+        shape: os,
+        start: &zeros,
+    };
+    match data {
+        Block::Fixed(bytes) => {
+            let elem = dtype.size().expect("fixed size");
+            let mut buf = fill_buffer(fill, n, elem);
+            copy_box(bytes, from, &mut buf, to, valid, elem);
+            Block::Fixed(buf)
+        }
+        Block::Strings(strings) => {
+            let mut buf = vec![String::new(); n];
+            copy_box(strings, from, &mut buf, to, valid, 1);
+            Block::Strings(buf)
+        }
+    }
+}
+
+fn is_all_fill(block: &Block, fill: Option<&Fill>) -> bool {
+    match (block, fill) {
+        (Block::Fixed(b), Some(Fill::Bytes(f))) => !f.is_empty() && b.chunks_exact(f.len()).all(|c| c == f.as_slice()),
+        (Block::Strings(v), Some(Fill::EmptyString)) => v.iter().all(String::is_empty),
+        _ => false,
+    }
+}
+
+/// Indices of the objects (or chunks of `unit` shape) a block covers.
+pub fn objects_in_block(block: &ReadBlock, unit: &[u64]) -> Vec<Vec<u64>> {
+    let first: Vec<u64> = block.start.iter().zip(unit).map(|(s, o)| s / o).collect();
+    let counts: Vec<u64> = block.count.iter().zip(unit).map(|(c, o)| c.div_ceil(*o)).collect();
+    grid_indices(&counts)
+        .into_iter()
+        .map(|idx| idx.iter().zip(&first).map(|(i, f)| i + f).collect())
+        .collect()
+}
+
+/// The part of unit `idx` (of `unit` shape) that lies inside an array of `shape`.
+pub fn valid_extent(idx: &[u64], unit: &[u64], shape: &[u64]) -> Vec<u64> {
+    idx.iter()
+        .zip(unit)
+        .zip(shape)
+        .map(|((i, u), n)| (*u).min(n - i * u))
+        .collect()
+}
