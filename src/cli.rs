@@ -95,7 +95,7 @@ pub struct ConvertArgs {
     /// Target uncompressed shard size (Zarr v3 sharding); 0 turns sharding off [default: from the preset, else off].
     #[arg(long, value_parser = parse_size_or_zero, value_name = "SIZE")]
     pub shard_size: Option<u64>,
-    /// Compression: none, zstd:LEVEL, gzip:LEVEL, blosc-zstd:LEVEL, blosc-lz4:LEVEL [default: zstd:3].
+    /// Compression: shuffle-zstd:LEVEL, zstd:LEVEL, gzip:LEVEL, shuffle-gzip:LEVEL, blosc-zstd:LEVEL, none [default: shuffle-zstd:3].
     #[arg(long, value_parser = parse_compression, value_name = "CODEC")]
     pub compression: Option<Compression>,
     /// Peak memory of the whole process, e.g. 512MiB, 2GiB, 1GB [default: a quarter of RAM, at most 4GiB].
@@ -297,7 +297,13 @@ mod tests {
     fn flags_override_presets_override_defaults() {
         let o = convert_args(&[]).options().unwrap();
         assert_eq!(o.format, ZarrFormat::V3);
-        assert_eq!(o.compression, Compression::Zstd(3));
+        assert_eq!(
+            o.compression,
+            Compression::Zstd {
+                level: 3,
+                shuffle: true
+            }
+        );
         assert_eq!(o.policy.shard_bytes, None);
         assert_eq!(o.policy.target_chunk_bytes, 16 << 20);
         let o = convert_args(&["--preset", "era5"]).options().unwrap();
@@ -317,7 +323,13 @@ mod tests {
         .unwrap();
         assert_eq!(o.policy.shard_bytes, None);
         assert_eq!(o.policy.target_chunk_bytes, 8 << 20);
-        assert_eq!(o.compression, Compression::Gzip(5));
+        assert_eq!(
+            o.compression,
+            Compression::Gzip {
+                level: 5,
+                shuffle: false
+            }
+        );
         // v2 never shards; asking for it explicitly is an error.
         assert_eq!(
             convert_args(&["--preset", "era5", "--zarr-format", "2"])

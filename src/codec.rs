@@ -23,11 +23,21 @@ use crate::slab::Block;
 pub enum Compression {
     /// No compression.
     None,
-    /// Zstandard at `level`.
-    Zstd(i32),
-    /// gzip (zlib deflate) at `level`.
-    Gzip(u32),
-    /// Blosc with an inner compressor and byte shuffle.
+    /// Zstandard at `level`, optionally after a byte shuffle.
+    Zstd {
+        /// Compression level.
+        level: i32,
+        /// Byte-shuffle elements first (numcodecs `shuffle`).
+        shuffle: bool,
+    },
+    /// gzip (zlib deflate) at `level`, optionally after a byte shuffle.
+    Gzip {
+        /// Compression level.
+        level: u32,
+        /// Byte-shuffle elements first.
+        shuffle: bool,
+    },
+    /// Blosc with an inner compressor and its own byte shuffle.
     Blosc {
         /// `zstd`, `lz4`, `lz4hc`, `zlib` or `blosclz`.
         cname: String,
@@ -37,15 +47,20 @@ pub enum Compression {
 }
 
 impl Default for Compression {
+    /// Byte shuffle + zstd level 3: on the ERA5-like benchmark data, 4x faster than zstd 3
+    /// alone at a better ratio (3.66 vs 2.54; see the README's benchmark section).
     fn default() -> Self {
-        Compression::Zstd(3)
+        Compression::Zstd {
+            level: 3,
+            shuffle: true,
+        }
     }
 }
 
 impl FromStr for Compression {
     type Err = String;
 
-    /// Parses `none`, `zstd[:L]`, `gzip[:L]`, `blosc-<cname>[:L]`.
+    /// Parses `none`, `zstd[:L]`, `gzip[:L]`, `shuffle-zstd[:L]`, `shuffle-gzip[:L]`, `blosc-<cname>[:L]`.
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim().to_ascii_lowercase();
         let (name, level) = match s.split_once(':') {
@@ -62,46 +77,81 @@ impl FromStr for Compression {
             }
             Ok(v)
         };
-        match name {
-            "none" | "" if level.is_none() => Ok(Compression::None),
-            "zstd" => Ok(Compression::Zstd(parse_level(3, -7, 22)? as i32)),
-            "gzip" | "zlib" => Ok(Compression::Gzip(parse_level(5, 0, 9)? as u32)),
-            _ => match name
+        let (shuffle, base) = match name.strip_prefix("shuffle-") {
+            Some(rest) => (true, rest),
+            None => (false, name),
+        };
+        match base {
+            "none" | "" if level.is_none() && !shuffle => Ok(Compression::None),
+            "zstd" => Ok(Compression::Zstd {
+                level: parse_level(3, -7, 22)? as i32,
+                shuffle,
+            }),
+            "gzip" | "zlib" => Ok(Compression::Gzip {
+                level: parse_level(5, 0, 9)? as u32,
+                shuffle,
+            }),
+            _ if !shuffle => match base
                 .strip_prefix("blosc-")
-                .or_else(|| (name == "blosc").then_some("zstd"))
+                .or_else(|| (base == "blosc").then_some("zstd"))
             {
                 Some(cname @ ("zstd" | "lz4" | "lz4hc" | "zlib" | "blosclz")) => Ok(Compression::Blosc {
                     cname: cname.to_string(),
                     level: parse_level(3, 0, 9)? as u8,
                 }),
-                _ => Err(format!(
-                    "unknown compression {s:?}; use none, zstd:LEVEL, gzip:LEVEL or blosc-zstd:LEVEL (also blosc-lz4, blosc-lz4hc, blosc-zlib)"
-                )),
+                _ => Err(unknown(&s)),
             },
+            _ => Err(unknown(&s)),
         }
     }
 }
 
+fn unknown(s: &str) -> String {
+    format!(
+        "unknown compression {s:?}; use none, zstd:LEVEL, gzip:LEVEL, shuffle-zstd:LEVEL, shuffle-gzip:LEVEL or \
+         blosc-zstd:LEVEL (also blosc-lz4, blosc-lz4hc, blosc-zlib)"
+    )
+}
+
 impl std::fmt::Display for Compression {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sh = |s: bool| if s { "shuffle-" } else { "" };
         match self {
             Compression::None => write!(f, "none"),
-            Compression::Zstd(l) => write!(f, "zstd:{l}"),
-            Compression::Gzip(l) => write!(f, "gzip:{l}"),
+            Compression::Zstd { level, shuffle } => write!(f, "{}zstd:{level}", sh(*shuffle)),
+            Compression::Gzip { level, shuffle } => write!(f, "{}gzip:{level}", sh(*shuffle)),
             Compression::Blosc { cname, level } => write!(f, "blosc-{cname}:{level}"),
         }
     }
 }
 
 impl Compression {
+    /// Whether a byte shuffle runs before the compressor for elements of `dtype`.
+    fn shuffles(&self, dtype: DType) -> bool {
+        let wanted = matches!(
+            self,
+            Compression::Zstd { shuffle: true, .. } | Compression::Gzip { shuffle: true, .. }
+        );
+        wanted && dtype.size().is_some_and(|s| s > 1)
+    }
+
+    /// The Zarr v2 `filters` entries this compression needs (before the compressor).
+    pub fn v2_filters(&self, dtype: DType) -> Vec<Json> {
+        if self.shuffles(dtype) {
+            vec![json_obj! {"id" => "shuffle", "elementsize" => dtype.size().unwrap_or(1)}]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The Zarr v2 `compressor` object (`null` for none).
     pub fn v2_compressor(&self, dtype: DType) -> Json {
         match self {
             Compression::None => Json::Null,
-            Compression::Zstd(l) => {
-                json_obj! {"id" => "zstd", "level" => i64::from(*l), "checksum" => false}
+            Compression::Zstd { level, .. } => {
+                json_obj! {"id" => "zstd", "level" => i64::from(*level), "checksum" => false}
             }
-            Compression::Gzip(l) => json_obj! {"id" => "gzip", "level" => u64::from(*l)},
+            Compression::Gzip { level, .. } => json_obj! {"id" => "gzip", "level" => u64::from(*level)},
             Compression::Blosc { cname, level } => json_obj! {
                 "id" => "blosc",
                 "cname" => cname.as_str(),
@@ -114,19 +164,26 @@ impl Compression {
 
     /// The Zarr v3 bytes-to-bytes codecs that follow the serializer.
     pub fn v3_codecs(&self, dtype: DType) -> Vec<Json> {
+        let mut codecs = Vec::new();
+        if self.shuffles(dtype) {
+            codecs.push(json_obj! {
+                "name" => "numcodecs.shuffle",
+                "configuration" => json_obj! {"elementsize" => dtype.size().unwrap_or(1)},
+            });
+        }
         match self {
-            Compression::None => vec![],
-            Compression::Zstd(l) => vec![json_obj! {
+            Compression::None => {}
+            Compression::Zstd { level, .. } => codecs.push(json_obj! {
                 "name" => "zstd",
-                "configuration" => json_obj! {"level" => i64::from(*l), "checksum" => false},
-            }],
-            Compression::Gzip(l) => vec![json_obj! {
+                "configuration" => json_obj! {"level" => i64::from(*level), "checksum" => false},
+            }),
+            Compression::Gzip { level, .. } => codecs.push(json_obj! {
                 "name" => "gzip",
-                "configuration" => json_obj! {"level" => u64::from(*l)},
-            }],
+                "configuration" => json_obj! {"level" => u64::from(*level)},
+            }),
             Compression::Blosc { cname, level } => {
                 let size = dtype.size().unwrap_or(1) as u64;
-                vec![json_obj! {
+                codecs.push(json_obj! {
                     "name" => "blosc",
                     "configuration" => json_obj! {
                         "cname" => cname.as_str(),
@@ -135,16 +192,19 @@ impl Compression {
                         "typesize" => size,
                         "blocksize" => 0u64,
                     },
-                }]
+                });
             }
         }
+        codecs
     }
 }
 
 /// Encodes and decodes the chunks of one array.
 pub struct ChunkCodec {
     array: Array<MemoryStore>,
-    dtype: DType,
+    /// The same chain without its leading byte shuffle, which nc2zarr then does itself
+    /// (zarrs' shuffle is a plain byte loop and showed up at 11% of a profile).
+    encoder: Option<(Array<MemoryStore>, usize)>,
     options: CodecOptions,
 }
 
@@ -155,16 +215,22 @@ pub struct CodecError(pub String);
 
 impl ChunkCodec {
     /// Builds the codec chain from array metadata (v2 `.zarray` or v3 `zarr.json`, as
-    /// written, without attributes). `dtype` says how to interpret blocks.
+    /// written, without attributes). `dtype` is the variable's element type (char data
+    /// is encoded as its byte-identical `uint8` twin).
     pub fn new(metadata: &Json, dtype: DType) -> Result<ChunkCodec, CodecError> {
-        let value = twin_metadata(metadata, dtype).to_serde();
-        let meta: ArrayMetadata =
-            serde_json::from_value(value).map_err(|e| CodecError(format!("metadata not understood by zarrs: {e}")))?;
-        let array =
-            Array::new_with_metadata(Arc::new(MemoryStore::new()), "/", meta).map_err(|e| CodecError(e.to_string()))?;
+        let twin = twin_metadata(metadata, dtype);
+        let array = build_array(&twin)?;
+        let encoder = match without_shuffle(&twin) {
+            Some((meta, elementsize)) => Some((build_array(&meta)?, elementsize)),
+            None => None,
+        };
         // Concurrency comes from nc2zarr's own pipeline: one chunk per task.
         let options = CodecOptions::default().with_concurrent_target(1);
-        Ok(ChunkCodec { array, dtype, options })
+        Ok(ChunkCodec {
+            array,
+            encoder,
+            options,
+        })
     }
 
     fn shape(chunk_shape: &[u64]) -> Vec<NonZeroU64> {
@@ -176,18 +242,29 @@ impl ChunkCodec {
 
     /// Encodes one full-size chunk (or shard).
     pub fn encode(&self, block: &Block, chunk_shape: &[u64]) -> Result<Vec<u8>, CodecError> {
-        let bytes: ArrayBytes = match (block, self.dtype) {
-            (Block::Strings(v), _) => ArrayBytes::from_elements_string(v)?,
-            (Block::Fixed(b), _) => ArrayBytes::new_flen(b.as_slice()),
+        let (array, shuffled);
+        let bytes: ArrayBytes = match (block, &self.encoder) {
+            (Block::Strings(v), _) => {
+                array = &self.array;
+                ArrayBytes::from_elements_string(v)?
+            }
+            (Block::Fixed(b), Some((twin, elementsize))) => {
+                array = twin;
+                shuffled = byte_shuffle(b, *elementsize);
+                ArrayBytes::new_flen(shuffled.as_slice())
+            }
+            (Block::Fixed(b), None) => {
+                array = &self.array;
+                ArrayBytes::new_flen(b.as_slice())
+            }
         };
-        let encoded = self
-            .array
+        let encoded = array
             .codecs()
             .encode(
                 bytes,
                 &Self::shape(chunk_shape),
-                self.array.data_type(),
-                self.array.fill_value(),
+                array.data_type(),
+                array.fill_value(),
                 &self.options,
             )
             .map_err(|e| CodecError(e.to_string()))?;
@@ -253,6 +330,89 @@ impl FromStrings for ArrayBytes<'static> {
     }
 }
 
+fn build_array(meta: &Json) -> Result<Array<MemoryStore>, CodecError> {
+    let meta: ArrayMetadata = serde_json::from_value(meta.to_serde())
+        .map_err(|e| CodecError(format!("metadata not understood by zarrs: {e}")))?;
+    Array::new_with_metadata(Arc::new(MemoryStore::new()), "/", meta).map_err(|e| CodecError(e.to_string()))
+}
+
+/// The metadata with a top-level byte shuffle removed, and its element size; `None`
+/// when there is none (or it sits inside a sharding codec).
+fn without_shuffle(meta: &Json) -> Option<(Json, usize)> {
+    let Json::Obj(fields) = meta else { return None };
+    let mut elementsize = None;
+    let fields = fields
+        .iter()
+        .map(|(k, v)| {
+            let v = match (k.as_str(), v) {
+                ("codecs", Json::Arr(codecs)) => Json::Arr(
+                    codecs
+                        .iter()
+                        .filter(|c| {
+                            let shuffle = c.get("name").and_then(Json::as_str) == Some("numcodecs.shuffle");
+                            if shuffle {
+                                elementsize = c
+                                    .get("configuration")
+                                    .and_then(|c| c.get("elementsize"))
+                                    .and_then(Json::as_u64);
+                            }
+                            !shuffle
+                        })
+                        .cloned()
+                        .collect(),
+                ),
+                ("filters", Json::Arr(filters)) => {
+                    let kept: Vec<Json> = filters
+                        .iter()
+                        .filter(|f| {
+                            let shuffle = f.get("id").and_then(Json::as_str) == Some("shuffle");
+                            if shuffle {
+                                elementsize = f.get("elementsize").and_then(Json::as_u64);
+                            }
+                            !shuffle
+                        })
+                        .cloned()
+                        .collect();
+                    if kept.is_empty() { Json::Null } else { Json::Arr(kept) }
+                }
+                _ => v.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    elementsize.map(|e| (Json::Obj(fields), e as usize))
+}
+
+/// Byte shuffle (numcodecs `shuffle`): byte `b` of element `i` goes to `b * n + i`.
+pub fn byte_shuffle(input: &[u8], elementsize: usize) -> Vec<u8> {
+    let n = input.len() / elementsize;
+    let mut out = vec![0u8; input.len()];
+    let (planes, tail) = out.split_at_mut(n * elementsize);
+    tail.copy_from_slice(&input[n * elementsize..]);
+    match elementsize {
+        4 => {
+            let (a, rest) = planes.split_at_mut(n);
+            let (b, rest) = rest.split_at_mut(n);
+            let (c, d) = rest.split_at_mut(n);
+            for ((e, (a, b)), (c, d)) in input
+                .chunks_exact(4)
+                .zip(a.iter_mut().zip(b.iter_mut()))
+                .zip(c.iter_mut().zip(d.iter_mut()))
+            {
+                (*a, *b, *c, *d) = (e[0], e[1], e[2], e[3]);
+            }
+        }
+        _ => {
+            for (byte, plane) in planes.chunks_exact_mut(n.max(1)).enumerate().take(elementsize) {
+                for (o, i) in plane.iter_mut().zip(input[byte..].iter().step_by(elementsize)) {
+                    *o = *i;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The metadata zarrs is given: attributes dropped, char types replaced by `uint8`.
 fn twin_metadata(metadata: &Json, dtype: DType) -> Json {
     let Json::Obj(fields) = metadata else {
@@ -286,10 +446,84 @@ mod tests {
     use super::*;
 
     #[test]
+    fn byte_shuffle_matches_numcodecs_layout() {
+        let input: Vec<u8> = (0..12).collect();
+        assert_eq!(byte_shuffle(&input, 4), vec![0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]);
+        assert_eq!(byte_shuffle(&input, 2), vec![0, 2, 4, 6, 8, 10, 1, 3, 5, 7, 9, 11]);
+        assert_eq!(byte_shuffle(&input, 8), input, "one element: nothing moves");
+        assert_eq!(byte_shuffle(&input[..8], 2), vec![0, 2, 4, 6, 1, 3, 5, 7]);
+    }
+
+    #[test]
+    fn own_shuffle_encodes_exactly_like_zarrs() {
+        let meta = json_obj! {
+            "shape" => vec![6u64], "data_type" => "float32",
+            "chunk_grid" => json_obj! {"name" => "regular", "configuration" => json_obj! {"chunk_shape" => vec![6u64]}},
+            "chunk_key_encoding" => json_obj! {"name" => "default"},
+            "fill_value" => 0.0f64,
+            "codecs" => Json::Arr(vec![
+                json_obj! {"name" => "bytes", "configuration" => json_obj! {"endian" => "little"}},
+                json_obj! {"name" => "numcodecs.shuffle", "configuration" => json_obj! {"elementsize" => 4u64}},
+                json_obj! {"name" => "zstd", "configuration" => json_obj! {"level" => 3i64, "checksum" => false}},
+            ]),
+            "zarr_format" => 3u64, "node_type" => "array",
+        };
+        let codec = ChunkCodec::new(&meta, DType::F32).unwrap();
+        assert!(codec.encoder.is_some());
+        let data: Vec<u8> = [1.5f32, -2.0, 3.25, 1e30, 0.0, 7.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let block = Block::Fixed(data.clone());
+        let ours = codec.encode(&block, &[6]).unwrap();
+        let zarrs = codec
+            .array
+            .codecs()
+            .encode(
+                ArrayBytes::new_flen(data.as_slice()),
+                &ChunkCodec::shape(&[6]),
+                codec.array.data_type(),
+                codec.array.fill_value(),
+                &codec.options,
+            )
+            .unwrap()
+            .into_owned();
+        assert_eq!(ours, zarrs);
+        assert_eq!(codec.decode(&ours, &[6]).unwrap(), block);
+    }
+
+    #[test]
     fn parses_compression_specs() {
-        assert_eq!("zstd:3".parse::<Compression>().unwrap(), Compression::Zstd(3));
-        assert_eq!("zstd".parse::<Compression>().unwrap(), Compression::Zstd(3));
-        assert_eq!("gzip:5".parse::<Compression>().unwrap(), Compression::Gzip(5));
+        assert_eq!(
+            "zstd:3".parse::<Compression>().unwrap(),
+            Compression::Zstd {
+                level: 3,
+                shuffle: false
+            }
+        );
+        assert_eq!(
+            "zstd".parse::<Compression>().unwrap(),
+            Compression::Zstd {
+                level: 3,
+                shuffle: false
+            }
+        );
+        assert_eq!(
+            "shuffle-zstd:1".parse::<Compression>().unwrap(),
+            Compression::Zstd {
+                level: 1,
+                shuffle: true
+            }
+        );
+        assert_eq!(
+            "gzip:5".parse::<Compression>().unwrap(),
+            Compression::Gzip {
+                level: 5,
+                shuffle: false
+            }
+        );
+        assert!("shuffle-none".parse::<Compression>().is_err());
+        assert!("shuffle-blosc-lz4".parse::<Compression>().is_err());
         assert_eq!("none".parse::<Compression>().unwrap(), Compression::None);
         assert_eq!(
             "blosc-zstd:3".parse::<Compression>().unwrap(),
@@ -304,7 +538,14 @@ mod tests {
         assert!(e.contains("between 0 and 9"), "{e}");
         let e = "zstd:x".parse::<Compression>().unwrap_err();
         assert!(e.contains("not a number"), "{e}");
-        for c in ["zstd:3", "gzip:5", "none", "blosc-lz4:5"] {
+        for c in [
+            "zstd:3",
+            "gzip:5",
+            "none",
+            "blosc-lz4:5",
+            "shuffle-zstd:3",
+            "shuffle-gzip:1",
+        ] {
             assert_eq!(c.parse::<Compression>().unwrap().to_string(), c);
         }
     }

@@ -102,7 +102,7 @@ pub fn array_metadata(
                 "dtype" => dtype.zarr_v2_name(),
                 "fill_value" => fill_json,
                 "order" => "C",
-                "filters" => if dtype == DType::String { Json::Arr(vec![json_obj! {"id" => "vlen-utf8"}]) } else { Json::Null },
+                "filters" => v2_filters(dtype, compression),
                 "dimension_separator" => ".",
                 "compressor" => compression.v2_compressor(dtype),
                 "zarr_format" => 2u64,
@@ -196,6 +196,19 @@ pub fn array_metadata(
                 notes,
             }
         }
+    }
+}
+
+/// The v2 `filters` list: `vlen-utf8` for strings, the compression's shuffle, or `null`.
+fn v2_filters(dtype: DType, compression: &Compression) -> Json {
+    let mut filters = compression.v2_filters(dtype);
+    if dtype == DType::String {
+        filters.insert(0, json_obj! {"id" => "vlen-utf8"});
+    }
+    if filters.is_empty() {
+        Json::Null
+    } else {
+        Json::Arr(filters)
     }
 }
 

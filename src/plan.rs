@@ -33,6 +33,8 @@ pub const HDF5_CHUNK_CACHE_BYTES: usize = 2 << 20;
 pub const CODEC_BYTES: u64 = 8 << 20;
 /// Largest block read at once, even when memory would allow more.
 pub const MAX_BLOCK_BYTES: u64 = 512 << 20;
+/// Preferred largest pass-1 block of a two-pass rechunk (more saves nothing).
+pub const STAGE_BLOCK_BYTES: u64 = 64 << 20;
 /// Relative cost of writing and reading back one byte of intermediate data, against
 /// inflating one byte of compressed source (measured: local disk/page cache vs zlib).
 const TEMP_IO_COST: f64 = 0.2;
@@ -402,14 +404,24 @@ pub struct PlanError {
 }
 
 /// Memory of the Direct strategy with blocks of `block_bytes`.
+/// Blocks alive at once: one being read and one per encoding worker.
+fn blocks_in_flight(workers: u64) -> u64 {
+    workers + 1
+}
+
 fn direct_memory(block_bytes: u64, object_bytes: u64, whole: bool, workers: u64, io: u64) -> u64 {
     let per_worker = CODEC_BYTES + object_bytes + if whole { 0 } else { object_bytes };
-    BASE_BYTES + OPEN_FILES * OPEN_FILE_BYTES + 2 * block_bytes + workers * per_worker + io * object_bytes
+    BASE_BYTES
+        + OPEN_FILES * OPEN_FILE_BYTES
+        + blocks_in_flight(workers) * block_bytes
+        + workers * per_worker
+        + io * object_bytes
 }
 
 /// Memory of the two-pass strategy (the larger of its passes).
 fn two_pass_memory(stage_bytes: u64, inter_bytes: u64, object_bytes: u64, workers: u64, io: u64) -> u64 {
-    let pass1 = BASE_BYTES + OPEN_FILES * OPEN_FILE_BYTES + 2 * stage_bytes + workers * inter_bytes;
+    let pass1 =
+        BASE_BYTES + OPEN_FILES * OPEN_FILE_BYTES + blocks_in_flight(workers) * stage_bytes + workers * inter_bytes;
     let pass2 = BASE_BYTES + workers * (CODEC_BYTES + 2 * object_bytes + inter_bytes) + io * object_bytes;
     pass1.max(pass2)
 }
@@ -522,7 +534,7 @@ pub fn plan(inputs: &[ArrayInput], policy: &ChunkPolicy, resources: Resources) -
         .iter()
         .map(|p| match &p.strategy {
             Strategy::Direct { block } | Strategy::TwoPass { stage_block: block, .. } => {
-                2 * block.iter().product::<u64>() * elem_of(inputs, &p.path)
+                blocks_in_flight(workers as u64) * block.iter().product::<u64>() * elem_of(inputs, &p.path)
             }
         })
         .max()
@@ -568,8 +580,8 @@ fn candidates(a: &ArrayInput, object_shape: &[u64], w: u64, io: u64, max_mem: u6
         let whole = block == object_shape;
         let memory = direct_memory(block_bytes, object_bytes, whole, w, io);
         let amplification = read_amplification(a, &block);
-        // Among equal costs, prefer larger blocks (fewer library calls).
-        let cost = amplification * bytes as f64 * decode_cost + k as f64 * 1e-3;
+        // Among equal costs, prefer smaller blocks: memory is only spent where it saves reads.
+        let cost = amplification * bytes as f64 * decode_cost - k as f64 * 1e-3;
         out.push(Candidate {
             strategy: Strategy::Direct { block },
             memory,
@@ -664,11 +676,15 @@ fn two_pass(
     let inter_row: u64 = object[1..].iter().product::<u64>() * a.elem_bytes;
     let o0 = object[0].min(a.shape[0]);
     let mut out = Vec::new();
-    for t in (1..=o0).rev().filter(|t| o0.is_multiple_of(*t)) {
+    // Divisors of o0, largest first, from the largest whose block stays under the
+    // preferred size (or the smallest, when even one row is larger).
+    let divisors: Vec<u64> = (1..=o0).rev().filter(|t| o0.is_multiple_of(*t)).collect();
+    let first = divisors
+        .iter()
+        .position(|t| t * row <= STAGE_BLOCK_BYTES)
+        .unwrap_or(divisors.len() - 1);
+    for &t in &divisors[first..] {
         let stage_bytes = t * row;
-        if stage_bytes > MAX_BLOCK_BYTES {
-            continue;
-        }
         let memory = two_pass_memory(stage_bytes, t * inter_row, object_bytes, w, io);
         if memory > max_mem {
             continue;

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""nc2zarr benchmark harness: throughput and peak memory against peers, in one run.
+
+Runs every command under GNU `/usr/bin/time -v` several times and reports medians:
+wall time, MB/s of *uncompressed input*, peak RSS, and ratios against the peer
+measured in the same run. Prints a markdown table (and writes it to --out).
+
+Cases
+  throughput  ingest chunks time=24 x full grid, zstd level 3, Zarr v3:
+              nc2zarr vs xarray+dask `open_mfdataset().to_zarr()` (2 threads, same
+              chunks and codec, packed dtypes kept), plus the lower bounds: read+inflate
+              through netCDF-C (1 process, 2 processes) and zstd-3 encode (1 thread).
+  memory      ingest and time-series chunks (time=all x 46 x 90) with nc2zarr at
+              --max-mem 256MiB, 512MiB, 1GiB; rechunker (max_mem=1GB) and xarray+dask
+              on the same chunks.
+
+Run it through scripts/bench.sh, which builds nc2zarr, prepares the Python
+environments and generates the ERA5-like data with ../shared/bench/make_dataset.py.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NC2ZARR = os.path.join(ROOT, "target/release/nc2zarr")
+READ_BOUND = os.path.join(ROOT, "target/release/examples/read_bound")
+ENCODE_BOUND = os.path.join(ROOT, "target/release/examples/encode_bound")
+PY = os.path.join(ROOT, ".venv/bin/python")
+PY_RECHUNKER = os.path.join(ROOT, ".venv-rechunker/bin/python")
+TS_CHUNKS = {"time": -1, "latitude": 46, "longitude": 90}
+
+XARRAY_TO_ZARR = r'''
+import sys, dask, xarray as xr, zarr
+from zarr.codecs import ZstdCodec
+files, out, chunks = sys.argv[1:-2], sys.argv[-2], eval(sys.argv[-1])
+dask.config.set(scheduler="threads", num_workers=2)
+ds = xr.open_mfdataset(files, chunks={"time": 24}, combine="by_coords", data_vars="minimal",
+                       coords="minimal", compat="override", parallel=False)
+if chunks == "ingest":
+    ds = ds.chunk({"time": 24})  # per-file chunks of 24 leave ragged ones at file ends
+else:
+    ds = ds.chunk({k: (ds.sizes[k] if v == -1 else v) for k, v in chunks.items()})
+enc = {}
+for name, v in ds.data_vars.items():
+    e = {k: v.encoding[k] for k in ("dtype", "scale_factor", "add_offset", "_FillValue") if k in v.encoding}
+    e["compressors"] = [ZstdCodec(level=3)]
+    e["chunks"] = tuple(c[0] for c in v.chunks)
+    enc[name] = e
+ds.to_zarr(out, mode="w", zarr_format=3, encoding=enc, consolidated=True)
+'''
+
+RECHUNKER = r'''
+import sys, dask, xarray as xr
+from rechunker import rechunk
+files, out, tmp = sys.argv[1:-2], sys.argv[-2], sys.argv[-1]
+dask.config.set(scheduler="threads", num_workers=2)
+ds = xr.open_mfdataset(files, chunks={"time": 24}, combine="by_coords", data_vars="minimal",
+                       coords="minimal", compat="override").chunk({"time": 24})
+for v in ds.variables.values():
+    v.encoding.pop("chunks", None); v.encoding.pop("preferred_chunks", None)
+target = {name: {"time": ds.sizes["time"], "latitude": 46, "longitude": 90} for name in ds.data_vars}
+for c in ds.coords:
+    target[c] = None
+plan = rechunk(ds, target, max_mem="1GB", target_store=out, temp_store=tmp)
+plan.execute()
+'''
+
+
+def timed(cmd, env=None):
+    """Runs cmd under GNU time; returns (seconds, peak RSS bytes, stdout)."""
+    full = ["/usr/bin/time", "-v"] + cmd
+    t0 = time.time()
+    p = subprocess.run(full, capture_output=True, text=True, env=env)
+    wall = time.time() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])}... failed:\n{p.stderr[-3000:]}")
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) * 1024
+    m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", p.stderr)
+    parts = [float(x) for x in m.group(1).split(":")]
+    secs = sum(v * 60 ** i for i, v in enumerate(reversed(parts))) if m else wall
+    return secs, rss, p.stdout
+
+
+def repeat(label, reps, make_cmd, cleanup=None, env=None):
+    walls, rsss = [], []
+    for _ in range(reps):
+        if cleanup:
+            cleanup()
+        s, r, _ = timed(make_cmd(), env)
+        walls.append(s)
+        rsss.append(r)
+    print(f"  {label}: median {statistics.median(walls):.1f} s, peak RSS {max(rsss) / 2**20:.0f} MiB "
+          f"(runs: {', '.join(f'{w:.1f}' for w in walls)})", file=sys.stderr, flush=True)
+    return {"label": label, "seconds": statistics.median(walls), "rss": max(rsss), "runs": walls}
+
+
+def two_process_read(files):
+    half = len(files) // 2
+    t0 = time.time()
+    procs = [subprocess.Popen([READ_BOUND] + part, stdout=subprocess.DEVNULL) for part in (files[:half], files[half:])]
+    for p in procs:
+        p.wait()
+    return time.time() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True, help="directory of the ERA5-like NetCDF files")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--only", choices=["throughput", "memory", "all"], default="all")
+    ap.add_argument("--scratch", default=None, help="directory for outputs (default: a temp dir)")
+    ap.add_argument("--out", default=None, help="also write the markdown report here")
+    a = ap.parse_args()
+    files = sorted(os.path.join(a.data, f) for f in os.listdir(a.data) if f.endswith(".nc"))
+    scratch = a.scratch or tempfile.mkdtemp(prefix="nc2zarr-bench-")
+    os.makedirs(scratch, exist_ok=True)
+    inv = json.loads(subprocess.run([NC2ZARR, "scan", "--json"] + files, capture_output=True, text=True, check=True).stdout)
+    nbytes = inv["bytes"]
+    mb = nbytes / 1e6
+    out = os.path.join(scratch, "out.zarr")
+    rm = lambda: shutil.rmtree(out, ignore_errors=True)  # noqa: E731
+    lines = [f"# nc2zarr benchmark ({a.data}, {len(files)} files, {mb:.0f} MB uncompressed, "
+             f"{os.cpu_count()} CPUs, {a.reps} runs, medians)", ""]
+    ingest = ["--chunks", "time=24,latitude=full,longitude=full", "--compression", "zstd:3"]
+    timeseries = ["--chunks", "time=full,latitude=46,longitude=90", "--compression", "zstd:3"]
+
+    if a.only in ("throughput", "all"):
+        print("throughput (ingest, zstd:3):", file=sys.stderr)
+        res = {}
+        res["nc2zarr"] = repeat("nc2zarr", a.reps, lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet"] + ingest, rm)
+        res["xarray"] = repeat("xarray+dask", a.reps, lambda: [PY, "-c", XARRAY_TO_ZARR] + files + [out, "'ingest'"], rm)
+        res["read1"] = repeat("read+inflate, 1 process", a.reps, lambda: [READ_BOUND] + files)
+        walls = [two_process_read(files) for _ in range(a.reps)]
+        res["read2"] = {"label": "read+inflate, 2 processes", "seconds": statistics.median(walls), "rss": 0}
+        print(f"  read2: {statistics.median(walls):.1f} s", file=sys.stderr)
+        enc = []
+        for f in files:
+            for var in ("t2m", "u10", "tp"):
+                s, _, o = timed([ENCODE_BOUND, "zstd:3", f, var])
+                enc.append(json.loads(o)["seconds"])
+        res["encode"] = {"label": "zstd-3 encode, 1 thread", "seconds": sum(enc), "rss": 0}
+        x = res["xarray"]
+        lines += ["## Throughput: ingest (time=24 x full grid), zstd level 3, Zarr v3", "",
+                  "| what | wall (s) | MB/s | peak RSS (MiB) | MB/s vs xarray | RSS vs xarray |",
+                  "|---|---|---|---|---|---|"]
+        for key in ("nc2zarr", "xarray", "read1", "read2", "encode"):
+            r = res[key]
+            rss = f"{r['rss'] / 2**20:.0f}" if r["rss"] else "-"
+            ratio_t = f"{x['seconds'] / r['seconds']:.2f}x"
+            ratio_m = f"{r['rss'] / x['rss']:.3f}" if r["rss"] else "-"
+            lines.append(f"| {r['label']} | {r['seconds']:.1f} | {mb / r['seconds']:.0f} | {rss} | {ratio_t} | {ratio_m} |")
+        bound = (res["read1"]["seconds"] + res["encode"]["seconds"]) / 2
+        lines += ["", f"Two-core bound of this read path, (read+inflate + encode CPU) / 2 = {bound:.1f} s; "
+                  f"nc2zarr reaches {100 * bound / res['nc2zarr']['seconds']:.0f}% of it.", ""]
+
+    if a.only in ("memory", "all"):
+        print("memory:", file=sys.stderr)
+        lines += ["## Peak memory", "", "| case | tool | budget | wall (s) | MB/s | peak RSS (MiB) | within budget |",
+                  "|---|---|---|---|---|---|---|"]
+        for case, chunks, xchunks in (("ingest", ingest, "'ingest'"), ("time series", timeseries, repr(TS_CHUNKS))):
+            for budget in ("256MiB", "512MiB", "1GiB"):
+                r = repeat(f"nc2zarr {case} {budget}", a.reps,
+                           lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet", "--max-mem", budget,
+                                                                   "--temp-dir", scratch] + chunks, rm)
+                limit = {"256MiB": 256, "512MiB": 512, "1GiB": 1024}[budget] * 2**20
+                ok = "yes" if r["rss"] <= limit else "**NO**"
+                lines.append(f"| {case} | nc2zarr | {budget} | {r['seconds']:.1f} | {mb / r['seconds']:.0f} | "
+                             f"{r['rss'] / 2**20:.0f} | {ok} |")
+            r = repeat(f"xarray+dask {case}", 1, lambda: [PY, "-c", XARRAY_TO_ZARR] + files + [out, xchunks], rm)
+            lines.append(f"| {case} | xarray+dask | - | {r['seconds']:.1f} | {mb / r['seconds']:.0f} | {r['rss'] / 2**20:.0f} | - |")
+            if case == "time series":
+                tmp = os.path.join(scratch, "rechunker-tmp.zarr")
+                def clean():
+                    rm()
+                    shutil.rmtree(tmp, ignore_errors=True)
+                r = repeat("rechunker", 1, lambda: [PY_RECHUNKER, "-c", RECHUNKER] + files + [out, tmp], clean)
+                lines.append(f"| {case} | rechunker | 1GB | {r['seconds']:.1f} | {mb / r['seconds']:.0f} | "
+                             f"{r['rss'] / 2**20:.0f} | {'yes' if r['rss'] <= 1e9 else '**NO**'} |")
+        lines.append("")
+    rm()
+    report = "\n".join(lines)
+    print(report)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
