@@ -26,6 +26,7 @@ pub mod cftime;
 pub mod cli;
 pub mod codec;
 pub mod error;
+pub mod existing;
 pub mod inputs;
 pub mod journal;
 pub mod json;

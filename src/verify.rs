@@ -11,8 +11,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::codec::ChunkCodec;
-use crate::error::{Error, Result, TargetError};
+use crate::error::Result;
 use crate::json::Json;
 use crate::manifest::{self, Manifest};
 use crate::meta::{self, ZarrFormat};
@@ -21,6 +20,7 @@ use crate::plan;
 use crate::read::Reader;
 use crate::scan::{GroupInfo, Inventory, VarInfo};
 use crate::slab::{At, Block, copy_box, grid_indices, volume};
+use crate::existing::{FoundArray, invalid, read_arrays};
 use crate::store::{StoreOptions, Target};
 
 /// Problems found are capped in the report (the count is exact).
@@ -110,16 +110,6 @@ impl VerifyReport {
     }
 }
 
-/// One array found in the target's metadata.
-struct FoundArray {
-    path: String,
-    shape: Vec<u64>,
-    object_shape: Vec<u64>,
-    dtype: DType,
-    has_fill: bool,
-    codec: ChunkCodec,
-}
-
 /// Verifies `target`; with `source`, also compares values with the inputs.
 pub fn verify(target: &str, store_options: &StoreOptions, source: Option<&Inventory>) -> Result<VerifyReport> {
     let started = Instant::now();
@@ -196,148 +186,6 @@ pub fn verify(target: &str, store_options: &StoreOptions, source: Option<&Invent
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
-}
-
-fn invalid(target: &str, message: String) -> Error {
-    Error::Target(TargetError::Invalid {
-        target: target.to_string(),
-        message,
-    })
-}
-
-fn read_json(store: &Target, key: &str) -> Result<Option<Json>> {
-    let Some(bytes) = store.get(key)? else {
-        return Ok(None);
-    };
-    let text = String::from_utf8_lossy(&bytes);
-    Json::parse(&text)
-        .map(Some)
-        .map_err(|e| invalid(store.display(), format!("{key} is not valid JSON: {e}")))
-}
-
-/// Reads the consolidated metadata and returns the arrays it describes.
-fn read_arrays(store: &Target) -> Result<(ZarrFormat, Vec<FoundArray>)> {
-    let t = store.display();
-    let mut docs: Vec<(String, Json)> = Vec::new();
-    let format = if let Some(root) = read_json(store, "zarr.json")? {
-        let entries = root
-            .get("consolidated_metadata")
-            .and_then(|c| c.get("metadata"))
-            .ok_or_else(|| {
-                invalid(
-                    t,
-                    "root zarr.json has no consolidated metadata; was it written by nc2zarr?".into(),
-                )
-            })?;
-        if let Json::Obj(fields) = entries {
-            for (path, doc) in fields {
-                if doc.get("node_type").and_then(Json::as_str) == Some("array") {
-                    docs.push((path.clone(), doc.clone()));
-                }
-            }
-        }
-        ZarrFormat::V3
-    } else if let Some(z) = read_json(store, ".zmetadata")? {
-        if let Some(Json::Obj(fields)) = z.get("metadata") {
-            for (key, doc) in fields {
-                if let Some(path) = key.strip_suffix("/.zarray") {
-                    docs.push((path.to_string(), doc.clone()));
-                }
-            }
-        }
-        ZarrFormat::V2
-    } else {
-        return Err(invalid(
-            t,
-            "no Zarr metadata (zarr.json or .zmetadata): not a Zarr store, or the conversion did not finish".into(),
-        ));
-    };
-    let arrays = docs
-        .into_iter()
-        .map(|(path, doc)| found_array(t, format, path, &doc))
-        .collect::<Result<Vec<_>>>()?;
-    Ok((format, arrays))
-}
-
-fn found_array(target: &str, format: ZarrFormat, path: String, doc: &Json) -> Result<FoundArray> {
-    let bad = |what: &str| invalid(target, format!("array '{path}': {what}"));
-    let u64s = |j: Option<&Json>| -> Option<Vec<u64>> { j?.as_array()?.iter().map(Json::as_u64).collect() };
-    let shape = u64s(doc.get("shape")).ok_or_else(|| bad("bad shape"))?;
-    let (object_shape, dtype, has_fill) = match format {
-        ZarrFormat::V3 => {
-            let grid = u64s(
-                doc.get("chunk_grid")
-                    .and_then(|g| g.get("configuration"))
-                    .and_then(|c| c.get("chunk_shape")),
-            )
-            .ok_or_else(|| bad("bad chunk_grid"))?;
-            let dtype = match doc.get("data_type") {
-                Some(Json::Str(s)) => dtype_from_v3(s),
-                Some(obj) if obj.get("name").and_then(Json::as_str) == Some("null_terminated_bytes") => {
-                    Some(DType::Char)
-                }
-                _ => None,
-            }
-            .ok_or_else(|| bad("unsupported data_type"))?;
-            (grid, dtype, true)
-        }
-        ZarrFormat::V2 => {
-            let chunks = u64s(doc.get("chunks")).ok_or_else(|| bad("bad chunks"))?;
-            let dtype = doc
-                .get("dtype")
-                .and_then(Json::as_str)
-                .and_then(dtype_from_v2)
-                .ok_or_else(|| bad("unsupported dtype"))?;
-            let has_fill = !matches!(doc.get("fill_value"), None | Some(Json::Null));
-            (chunks, dtype, has_fill)
-        }
-    };
-    let codec = ChunkCodec::new(doc, dtype).map_err(|e| bad(&e.to_string()))?;
-    Ok(FoundArray {
-        path,
-        shape,
-        object_shape,
-        dtype,
-        has_fill,
-        codec,
-    })
-}
-
-fn dtype_from_v3(s: &str) -> Option<DType> {
-    [
-        DType::I8,
-        DType::U8,
-        DType::I16,
-        DType::U16,
-        DType::I32,
-        DType::U32,
-        DType::I64,
-        DType::U64,
-        DType::F32,
-        DType::F64,
-        DType::String,
-    ]
-    .into_iter()
-    .find(|d| d.zarr_v3_name() == s)
-}
-
-fn dtype_from_v2(s: &str) -> Option<DType> {
-    [
-        DType::I8,
-        DType::U8,
-        DType::I16,
-        DType::U16,
-        DType::I32,
-        DType::U32,
-        DType::I64,
-        DType::U64,
-        DType::F32,
-        DType::F64,
-        DType::Char,
-        DType::String,
-    ]
-    .into_iter()
-    .find(|d| d.zarr_v2_name() == s)
 }
 
 /// Checks one array's objects, and its values against the source when given.
