@@ -116,6 +116,9 @@ pub struct ConvertArgs {
     /// Discard an interrupted conversion found in the target instead of resuming it.
     #[arg(long)]
     pub restart: bool,
+    /// Seconds after which another job's lock on the target counts as stale and is taken over.
+    #[arg(long, default_value_t = 6 * 3600, value_name = "SECONDS")]
+    pub lock_timeout: u64,
     /// Object-store settings.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -181,6 +184,7 @@ impl ConvertArgs {
             temp_dir: self.temp_dir.clone().unwrap_or(defaults.temp_dir),
             overwrite: self.overwrite,
             restart: self.restart,
+            stale_lock_after: std::time::Duration::from_secs(self.lock_timeout),
             store: self.store.options(),
             skip_unsupported: self.skip_unsupported,
             quiet: self.quiet,

@@ -139,6 +139,9 @@ pub enum Error {
     /// Verification found problems (the report lists them).
     #[error("verification failed: {0}")]
     VerifyFailed(String),
+    /// Another job holds the target's lock.
+    #[error("{0}")]
+    Locked(String),
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -152,6 +155,7 @@ impl Error {
             Error::Target(_) => exit_code::TARGET,
             Error::Usage(_) => exit_code::USAGE,
             Error::VerifyFailed(_) => exit_code::VERIFY_FAILED,
+            Error::Locked(_) => exit_code::LOCKED,
             Error::Internal(_) => exit_code::INTERNAL,
         }
     }

@@ -30,6 +30,7 @@ pub mod existing;
 pub mod inputs;
 pub mod journal;
 pub mod json;
+pub mod lock;
 pub mod manifest;
 pub mod meta;
 pub mod model;

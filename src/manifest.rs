@@ -19,6 +19,22 @@ pub struct InputEntry {
     pub path: String,
     /// Size in bytes.
     pub size: u64,
+    /// blake3 (hex) of the size and the first 64 KiB: recognises a file on append.
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+/// Fingerprint of one input file: blake3 of its size and first 64 KiB.
+pub fn file_fingerprint(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut head = Vec::with_capacity(64 << 10);
+    file.take(64 << 10).read_to_end(&mut head)?;
+    let mut h = blake3::Hasher::new();
+    h.update(&size.to_le_bytes());
+    h.update(&head);
+    Ok(h.finalize().to_hex().to_string())
 }
 
 /// One stored object.
@@ -48,6 +64,9 @@ pub struct Manifest {
     pub tool: String,
     /// 2 or 3.
     pub zarr_format: u64,
+    /// The dimension inputs were concatenated along.
+    #[serde(default)]
+    pub concat_dim: Option<String>,
     /// Inputs, in concat order.
     pub inputs: Vec<InputEntry>,
     /// Arrays by path.
@@ -61,6 +80,7 @@ impl Manifest {
             manifest_version: 1,
             tool: format!("nc2zarr {}", env!("CARGO_PKG_VERSION")),
             zarr_format,
+            concat_dim: None,
             inputs,
             arrays: BTreeMap::new(),
         }

@@ -390,6 +390,18 @@ impl Target {
             .map_err(|e| self.err("write", key, &e))
     }
 
+    /// Stores `bytes` at `key` only if nothing is there (O_EXCL locally, If-None-Match
+    /// on object stores); returns whether it did.
+    pub fn create_exclusive(&self, key: &str, bytes: Bytes) -> Result<bool, TargetError> {
+        let path = self.path(key)?;
+        let opts = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
+        match self.runtime.block_on(self.store.put_opts(&path, bytes.into(), opts)) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
+            Err(e) => Err(self.err("create", key, &e)),
+        }
+    }
+
     /// Reads `key`; `None` when it does not exist.
     pub fn get(&self, key: &str) -> Result<Option<Bytes>, TargetError> {
         let path = self.path(key)?;
@@ -448,7 +460,12 @@ impl Target {
 
     /// Deletes everything under the target prefix; returns how many objects went.
     pub fn delete_all(&self) -> Result<usize, TargetError> {
-        let keys = self.list("")?;
+        self.delete_all_except(&[])
+    }
+
+    /// Deletes everything under the target prefix but `keep`; returns how many went.
+    pub fn delete_all_except(&self, keep: &[&str]) -> Result<usize, TargetError> {
+        let keys: Vec<Listed> = self.list("")?.into_iter().filter(|l| !keep.contains(&l.key.as_str())).collect();
         let paths: Vec<Path> = keys.iter().map(|k| self.path(&k.key)).collect::<Result<_, _>>()?;
         let concurrency = self.io_concurrency();
         let result = self.runtime.block_on(async {

@@ -4,7 +4,6 @@
 //! store, so a reader never sees a partial dataset.
 
 use std::collections::HashMap;
-use std::io::Read as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,6 +43,8 @@ pub struct ConvertOptions {
     pub overwrite: bool,
     /// Discard an interrupted conversion in the target instead of resuming it.
     pub restart: bool,
+    /// Age after which another job's lock counts as stale and is taken over.
+    pub stale_lock_after: std::time::Duration,
     /// How to reach the target.
     pub store: StoreOptions,
     /// Skip variables and attributes Zarr cannot hold instead of failing.
@@ -65,6 +66,7 @@ impl Default for ConvertOptions {
             temp_dir: std::env::temp_dir(),
             overwrite: false,
             restart: false,
+            stale_lock_after: crate::lock::DEFAULT_STALE_AFTER,
             store: StoreOptions::default(),
             skip_unsupported: false,
             quiet: false,
@@ -381,21 +383,17 @@ fn marker(inputs_fp: &str, plan_fp: &str, files: usize) -> Json {
 /// Decides how to start: refuses a non-empty target (unless `overwrite`), resumes an
 /// interrupted run of the same conversion (unless `restart`), and refuses to resume a
 /// different one. Touches nothing when it refuses.
-fn open_target(target: &str, opts: &ConvertOptions, inputs_fp: &str, plan_fp: &str) -> Result<(Target, Start)> {
-    let local_absent = Target::is_absent(target);
-    let store = Target::open_for_write(target, &opts.store)?;
-    if local_absent {
-        return Ok((store, Start::Fresh));
-    }
-    let listed = store.list("")?;
+fn decide_start(store: &Target, target: &str, opts: &ConvertOptions, inputs_fp: &str, plan_fp: &str) -> Result<Start> {
+    // The lock (ours, taken before) does not count as content.
+    let listed: Vec<_> = store.list("")?.into_iter().filter(|l| l.key != crate::lock::LOCK_KEY).collect();
     if listed.is_empty() {
-        return Ok((store, Start::Fresh));
+        return Ok(Start::Fresh);
     }
     let interrupted = listed.iter().any(|l| l.key == manifest::IN_PROGRESS_KEY);
     if opts.overwrite || (interrupted && opts.restart) {
         crate::store::check_overwrite_allowed(target)?;
-        store.delete_all()?;
-        return Ok((store, Start::Fresh));
+        store.delete_all_except(&[crate::lock::LOCK_KEY])?;
+        return Ok(Start::Fresh);
     }
     if !interrupted {
         return Err(TargetError::Exists {
@@ -430,29 +428,29 @@ fn open_target(target: &str, opts: &ConvertOptions, inputs_fp: &str, plan_fp: &s
         .into_iter()
         .filter(|(k, e)| e.blake3.is_none() || sizes.get(k.as_str()) == Some(&e.size))
         .collect();
-    Ok((store, Start::Resume(done, segments)))
+    Ok(Start::Resume(done, segments))
 }
 
-/// Fingerprint of the inputs: paths, sizes and the first 64 KiB of every file.
-fn inputs_fingerprint(inv: &Inventory) -> Result<String> {
+/// Every input with its fingerprint, in concat order.
+pub fn input_entries(inv: &Inventory) -> Result<Vec<InputEntry>> {
+    inv.files
+        .iter()
+        .map(|f| {
+            let fingerprint = manifest::file_fingerprint(&f.path)
+                .map_err(|e| InputError::Io { path: f.path.clone(), message: e.to_string() })?;
+            Ok(InputEntry { path: f.path.display().to_string(), size: f.size, fingerprint })
+        })
+        .collect()
+}
+
+/// Fingerprint of the inputs: their paths and file fingerprints.
+pub fn inputs_fingerprint(inputs: &[InputEntry]) -> String {
     let mut h = blake3::Hasher::new();
-    for f in &inv.files {
-        h.update(f.path.to_string_lossy().as_bytes());
-        h.update(&f.size.to_le_bytes());
-        let mut head = Vec::with_capacity(64 << 10);
-        let file = std::fs::File::open(&f.path).map_err(|e| InputError::Io {
-            path: f.path.clone(),
-            message: e.to_string(),
-        })?;
-        std::io::Read::take(file, 64 << 10)
-            .read_to_end(&mut head)
-            .map_err(|e| InputError::Io {
-                path: f.path.clone(),
-                message: e.to_string(),
-            })?;
-        h.update(blake3::hash(&head).as_bytes());
+    for i in inputs {
+        h.update(i.path.as_bytes());
+        h.update(i.fingerprint.as_bytes());
     }
-    Ok(h.finalize().to_hex().to_string())
+    h.finalize().to_hex().to_string()
 }
 
 /// Fingerprint of the plan: every array's documents (shape, chunks, codecs, attributes).
@@ -485,7 +483,7 @@ pub fn check_target(target: &str, opts: &ConvertOptions) -> Result<()> {
         .into());
     }
     let store = Target::open_existing(target, &opts.store)?;
-    let listed = store.list("")?;
+    let listed: Vec<_> = store.list("")?.into_iter().filter(|l| l.key != crate::lock::LOCK_KEY).collect();
     let interrupted = listed.iter().any(|l| l.key == manifest::IN_PROGRESS_KEY);
     if !listed.is_empty() && !interrupted && !opts.overwrite {
         return Err(TargetError::Exists {
@@ -505,9 +503,12 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
     let started = Instant::now();
     let prepared = prepare(inv, opts)?;
     check_target(target, opts)?;
-    let inputs_fp = inputs_fingerprint(inv)?;
+    let inputs = input_entries(inv)?;
+    let inputs_fp = inputs_fingerprint(&inputs);
     let plan_fp = plan_fingerprint(&prepared.jobs, opts.format);
-    let (store, start) = open_target(target, opts, &inputs_fp, &plan_fp)?;
+    let store = Target::open_for_write(target, &opts.store)?;
+    let _lock = crate::lock::acquire(&store, opts.stale_lock_after)?;
+    let start = decide_start(&store, target, opts, &inputs_fp, &plan_fp)?;
     let (done, segments) = match start {
         Start::Fresh => {
             let m = marker(&inputs_fp, &plan_fp, inv.files.len());
@@ -516,14 +517,7 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
         }
         Start::Resume(done, segments) => (done, segments),
     };
-    let inputs: Vec<InputEntry> = inv
-        .files
-        .iter()
-        .map(|f| InputEntry {
-            path: f.path.display().to_string(),
-            size: f.size,
-        })
-        .collect();
+
 
     let groups = inv.root.walk();
     let total_bytes: u64 = prepared.jobs.iter().map(|j| groups[j.group].vars[j.var].nbytes()).sum();
@@ -554,6 +548,7 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
     }
 
     let mut manifest = Manifest::new(opts.format.number(), inputs);
+    manifest.concat_dim = inv.concat_dim.clone();
     for (job, mut entry) in prepared.jobs.iter().zip(collected.arrays) {
         entry.empty.sort();
         manifest.arrays.insert(job.path.clone(), entry);
