@@ -42,11 +42,24 @@ nc2zarr convert 'data/*.nc' -o out.zarr --zarr-format 2 --chunks time=24 --compr
 nc2zarr convert 'data/*.nc' -o s3://bucket/era5.zarr --preset era5 --max-mem 2GiB\n  \
 nc2zarr convert a.nc b.nc -o out.zarr --overwrite --json")]
     Convert(ConvertArgs),
+    /// Append new input files to a store along its concat dimension (files already in it are skipped).
+    #[command(
+        after_help = "Examples:\n  nc2zarr append data/2021-*.nc -o s3://bucket/era5.zarr\n  \
+nc2zarr append 'incoming/*.nc' -o era5.zarr --json   # cron: quiet, exit 0 when there is nothing new"
+    )]
+    Append(ConvertArgs),
     /// Check that a store is complete and intact (and, with --source, equal to the inputs).
     #[command(after_help = "Examples:\n  nc2zarr verify out.zarr\n  nc2zarr verify out.zarr --source 'data/*.nc'")]
     Verify(VerifyArgs),
     /// List the built-in chunking presets.
     Presets,
+    /// Run a job file (TOML): mode, inputs, target and options, for cron.
+    #[command(
+        after_help = "Example job file:\n  mode = \"append\"            # or \"convert\"\n  \
+inputs = [\"/data/incoming/*.nc\"]\n  target = \"s3://bucket/era5.zarr\"\n  [options]                  # any flag of that command, without the dashes\n  \
+max-mem = \"2GiB\"\n  json = true"
+    )]
+    Run(RunArgs),
 }
 
 /// Inputs and how to merge them.
@@ -110,6 +123,12 @@ pub struct ConvertArgs {
     /// Show the plan and exit without writing (same as `nc2zarr plan`).
     #[arg(long)]
     pub dry_run: bool,
+    /// Append to an existing store instead of converting (same as `nc2zarr append`).
+    #[arg(long)]
+    pub append: bool,
+    /// When appending, accept a gap between the store's last time and the first new one.
+    #[arg(long)]
+    pub allow_gaps: bool,
     /// Replace an existing non-empty target.
     #[arg(long)]
     pub overwrite: bool,
@@ -134,6 +153,25 @@ pub struct ConvertArgs {
 }
 
 impl ConvertArgs {
+    /// Refuses layout options on append: the store's chunks and codecs stay as they are.
+    pub fn check_append(&self) -> Result<(), String> {
+        let layout = [
+            ("--preset", self.preset.is_some()),
+            ("--zarr-format", self.zarr_format.is_some()),
+            ("--chunks", self.chunks.is_some()),
+            ("--chunk-size", self.chunk_size.is_some()),
+            ("--shard-size", self.shard_size.is_some()),
+            ("--compression", self.compression.is_some()),
+            ("--overwrite", self.overwrite),
+        ];
+        match layout.iter().find(|(_, given)| *given) {
+            Some((flag, _)) => Err(format!(
+                "{flag} cannot be used when appending: the store keeps its layout and codecs"
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Resolves flags over the preset over the built-in defaults.
     pub fn options(&self) -> Result<ConvertOptions, String> {
         let preset = self.preset.as_deref().map(crate::preset::load).transpose()?;
@@ -221,6 +259,66 @@ impl StoreArgs {
             ..Default::default()
         }
     }
+}
+
+/// `run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job file.
+    #[arg(value_name = "JOB.toml")]
+    pub job: PathBuf,
+}
+
+/// A job file: the command line of a `convert` or `append`, as TOML.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Job {
+    mode: String,
+    inputs: Vec<String>,
+    target: String,
+    #[serde(default)]
+    options: toml::Table,
+}
+
+/// Reads a job file and turns it into the command line it stands for.
+pub fn job_command_line(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("job file {}: {e}", path.display()))?;
+    let job: Job = toml::from_str(&text).map_err(|e| format!("job file {}: {}", path.display(), e.message()))?;
+    if !matches!(job.mode.as_str(), "convert" | "append") {
+        return Err(format!(
+            "job file {}: mode must be \"convert\" or \"append\", not {:?}",
+            path.display(),
+            job.mode
+        ));
+    }
+    let mut argv = vec!["nc2zarr".to_string(), job.mode.clone()];
+    argv.extend(job.inputs);
+    argv.extend(["-o".to_string(), job.target]);
+    for (key, value) in job.options {
+        let flag = format!("--{key}");
+        match value {
+            toml::Value::Boolean(true) => argv.push(flag),
+            toml::Value::Boolean(false) => {}
+            toml::Value::String(v) => argv.extend([flag, v]),
+            toml::Value::Integer(v) => argv.extend([flag, v.to_string()]),
+            toml::Value::Array(items) => {
+                for item in items {
+                    let v = match item {
+                        toml::Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    argv.extend([flag.clone(), v]);
+                }
+            }
+            other => {
+                return Err(format!(
+                    "job file {}: option {key} = {other} is not a string, number, bool or list",
+                    path.display()
+                ));
+            }
+        }
+    }
+    Ok(argv)
 }
 
 /// `verify` arguments.

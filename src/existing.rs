@@ -21,6 +21,12 @@ pub struct FoundArray {
     pub has_fill: bool,
     /// The codec chain.
     pub codec: ChunkCodec,
+    /// Dimension names (`dimension_names` or `_ARRAY_DIMENSIONS`).
+    pub dims: Vec<String>,
+    /// Attributes as stored.
+    pub attrs: Json,
+    /// The array's metadata document (`zarr.json` or `.zarray`).
+    pub doc: Json,
 }
 
 /// A target error for a damaged or foreign store.
@@ -45,7 +51,7 @@ pub fn read_json(store: &Target, key: &str) -> Result<Option<Json>> {
 /// Reads the consolidated metadata and returns the arrays it describes.
 pub fn read_arrays(store: &Target) -> Result<(ZarrFormat, Vec<FoundArray>)> {
     let t = store.display();
-    let mut docs: Vec<(String, Json)> = Vec::new();
+    let mut docs: Vec<(String, Json, Json)> = Vec::new();
     let format = if let Some(root) = read_json(store, "zarr.json")? {
         let entries = root
             .get("consolidated_metadata")
@@ -59,7 +65,8 @@ pub fn read_arrays(store: &Target) -> Result<(ZarrFormat, Vec<FoundArray>)> {
         if let Json::Obj(fields) = entries {
             for (path, doc) in fields {
                 if doc.get("node_type").and_then(Json::as_str) == Some("array") {
-                    docs.push((path.clone(), doc.clone()));
+                    let attrs = doc.get("attributes").cloned().unwrap_or(Json::Obj(vec![]));
+                    docs.push((path.clone(), doc.clone(), attrs));
                 }
             }
         }
@@ -68,7 +75,12 @@ pub fn read_arrays(store: &Target) -> Result<(ZarrFormat, Vec<FoundArray>)> {
         if let Some(Json::Obj(fields)) = z.get("metadata") {
             for (key, doc) in fields {
                 if let Some(path) = key.strip_suffix("/.zarray") {
-                    docs.push((path.to_string(), doc.clone()));
+                    let attrs = z
+                        .get("metadata")
+                        .and_then(|m| m.get(&format!("{path}/.zattrs")))
+                        .cloned()
+                        .unwrap_or(Json::Obj(vec![]));
+                    docs.push((path.to_string(), doc.clone(), attrs));
                 }
             }
         }
@@ -81,13 +93,13 @@ pub fn read_arrays(store: &Target) -> Result<(ZarrFormat, Vec<FoundArray>)> {
     };
     let arrays = docs
         .into_iter()
-        .map(|(path, doc)| found_array(t, format, path, &doc))
+        .map(|(path, doc, attrs)| found_array(t, format, path, &doc, attrs))
         .collect::<Result<Vec<_>>>()?;
     Ok((format, arrays))
 }
 
 /// An array's layout and codec, from its metadata document.
-pub fn found_array(target: &str, format: ZarrFormat, path: String, doc: &Json) -> Result<FoundArray> {
+pub fn found_array(target: &str, format: ZarrFormat, path: String, doc: &Json, attrs: Json) -> Result<FoundArray> {
     let bad = |what: &str| invalid(target, format!("array '{path}': {what}"));
     let u64s = |j: Option<&Json>| -> Option<Vec<u64>> { j?.as_array()?.iter().map(Json::as_u64).collect() };
     let shape = u64s(doc.get("shape")).ok_or_else(|| bad("bad shape"))?;
@@ -121,6 +133,15 @@ pub fn found_array(target: &str, format: ZarrFormat, path: String, doc: &Json) -
         }
     };
     let codec = ChunkCodec::new(doc, dtype).map_err(|e| bad(&e.to_string()))?;
+    let names = |j: Option<&Json>| -> Vec<String> {
+        j.and_then(Json::as_array)
+            .map(|a| a.iter().filter_map(|d| d.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    };
+    let dims = match format {
+        ZarrFormat::V3 => names(doc.get("dimension_names")),
+        ZarrFormat::V2 => names(attrs.get("_ARRAY_DIMENSIONS")),
+    };
     Ok(FoundArray {
         path,
         shape,
@@ -128,6 +149,9 @@ pub fn found_array(target: &str, format: ZarrFormat, path: String, doc: &Json) -
         dtype,
         has_fill,
         codec,
+        dims,
+        attrs,
+        doc: doc.clone(),
     })
 }
 
@@ -167,4 +191,3 @@ fn dtype_from_v2(s: &str) -> Option<DType> {
     .into_iter()
     .find(|d| d.zarr_v2_name() == s)
 }
-

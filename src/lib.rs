@@ -22,6 +22,7 @@
 //! # Ok::<(), nc2zarr::error::Error>(())
 //! ```
 
+pub mod append;
 pub mod cftime;
 pub mod cli;
 pub mod codec;
@@ -86,6 +87,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Plan(a) => plan_command(&a),
         Command::Convert(a) if a.dry_run => plan_command(&a),
+        Command::Append(a) => append_command(&a),
+        Command::Convert(a) if a.append => append_command(&a),
         Command::Convert(a) => {
             let opts = a.options().map_err(Error::Usage)?;
             let inv = scan_inputs(&a.input)?;
@@ -94,6 +97,15 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 stdout: emit(a.json, || summary.to_json(), || summary.to_text()),
                 code: error::exit_code::OK,
             })
+        }
+        Command::Run(r) => {
+            let argv = cli::job_command_line(&r.job).map_err(Error::Usage)?;
+            let parsed = <Cli as clap::Parser>::try_parse_from(&argv)
+                .map_err(|e| Error::Usage(format!("job file {}: {}", r.job.display(), e.to_string().trim())))?;
+            if matches!(parsed.command, Command::Run(_)) {
+                return Err(Error::Usage("a job file cannot run another job file".into()));
+            }
+            run(parsed)
         }
         Command::Presets => {
             let mut s = String::new();
@@ -126,6 +138,22 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             })
         }
     }
+}
+
+/// `append` / `convert --append`.
+fn append_command(a: &cli::ConvertArgs) -> Result<Outcome> {
+    a.check_append().map_err(Error::Usage)?;
+    let convert = a.options().map_err(Error::Usage)?;
+    let opts = append::AppendOptions {
+        convert,
+        allow_gaps: a.allow_gaps,
+        concat_dim: a.input.concat_dim.clone(),
+    };
+    let summary = append::append(&a.input.inputs, &a.target, &opts)?;
+    Ok(Outcome {
+        stdout: emit(a.json, || summary.to_json(), || summary.to_text()),
+        code: error::exit_code::OK,
+    })
 }
 
 /// `plan` / `convert --dry-run`: everything convert decides, nothing written.

@@ -33,14 +33,23 @@ pub fn acquire(target: &Target, stale_after: Duration) -> Result<Lock<'_>> {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let n = TAKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let token = format!("{}-{nanos}-{n}", std::process::id());
-    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim().to_string();
+    let host = std::fs::read_to_string("/etc/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let body = json_obj! {"pid" => u64::from(std::process::id()), "host" => host.as_str(), "started" => now(), "token" => token.as_str()};
     for _ in 0..2 {
         if target.create_exclusive(LOCK_KEY, Bytes::from(body.to_pretty()))? {
             return Ok(Lock { target, token });
         }
-        let held = target.get(LOCK_KEY)?.and_then(|b| Json::parse(&String::from_utf8_lossy(&b)).ok());
-        let started = held.as_ref().and_then(|h| h.get("started")).and_then(Json::as_u64).unwrap_or(0);
+        let held = target
+            .get(LOCK_KEY)?
+            .and_then(|b| Json::parse(&String::from_utf8_lossy(&b)).ok());
+        let started = held
+            .as_ref()
+            .and_then(|h| h.get("started"))
+            .and_then(Json::as_u64)
+            .unwrap_or(0);
         let age = now().saturating_sub(started);
         let holder_gone = held.as_ref().is_some_and(|h| {
             let same_host = h.get("host").and_then(Json::as_str) == Some(host.as_str());
@@ -68,12 +77,17 @@ pub fn acquire(target: &Target, stale_after: Duration) -> Result<Lock<'_>> {
             stale_after.as_secs()
         )));
     }
-    Err(Error::Locked(format!("target {}: could not take the lock", target.display())))
+    Err(Error::Locked(format!(
+        "target {}: could not take the lock",
+        target.display()
+    )))
 }
 
 /// Whether process `pid` exists on this host.
 fn process_alive(pid: u64) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
     if pid <= 0 {
         return false;
     }

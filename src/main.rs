@@ -26,6 +26,12 @@ fn main() {
         unsafe { std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE") };
     }
     tune_allocator();
+    // A panic is a bug: say so in one line, without a backtrace, and exit 1.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = nc2zarr::store::redact(&info.to_string().replace('\n', " "));
+        eprintln!("nc2zarr: internal error (a bug, please report it): {msg}");
+        std::process::exit(nc2zarr::error::exit_code::INTERNAL);
+    }));
     let cli = nc2zarr::cli::Cli::parse();
     let code = match nc2zarr::run(cli) {
         Ok(outcome) => {

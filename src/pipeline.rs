@@ -273,12 +273,21 @@ impl Engine<'_> {
                         if shared.cancelled() {
                             return;
                         }
+                        if let Some(a) = job.append
+                            && block.start[a.axis] + block.count[a.axis] <= a.from
+                        {
+                            continue; // already in the store, untouched by this append
+                        }
                         if !stage && self.skip_finished_block(ji, job, &block, shared) {
                             continue;
                         }
                         let held = volume(&block.count) * v.dtype.planning_size();
                         budget.acquire(held, &shared.cancel);
-                        match reader.read(self.inv, g, v, &block.start, &block.count) {
+                        let read = reader
+                            .read(self.inv, g, v, &block.start, &block.count)
+                            .map_err(Error::from)
+                            .and_then(|mut data| self.overlay_existing(job, &block, &mut data).map(|()| data));
+                        match read {
                             Ok(data) => {
                                 let work = Work {
                                     job: ji,
@@ -294,7 +303,7 @@ impl Engine<'_> {
                             }
                             Err(e) => {
                                 budget.release(held);
-                                shared.report(Event::Failed(e.into()));
+                                shared.report(Event::Failed(e));
                                 return;
                             }
                         }
@@ -356,6 +365,49 @@ impl Engine<'_> {
                 }
             });
         }
+    }
+
+    /// For appends: fills the part of a block that lies in the store already (before
+    /// `existing_len` along the concat axis) from the stored objects.
+    fn overlay_existing(&self, job: &ArrayJob, block: &ReadBlock, data: &mut Block) -> Result<()> {
+        let Some(a) = job.append else { return Ok(()) };
+        if block.start[a.axis] >= a.existing_len {
+            return Ok(());
+        }
+        let mut part = block.clone();
+        part.count[a.axis] = a.existing_len - block.start[a.axis];
+        let os = &job.plan.object_shape;
+        let elem = self.var(job).dtype.size();
+        for idx in objects_in_block(&part, os) {
+            let key = meta::chunk_key(self.format, &job.path, &idx);
+            let object = match self.store.get(&key)? {
+                Some(bytes) => job.codec.decode(&bytes, os),
+                None => job.codec.decode_fill(os),
+            }
+            .map_err(|e| Error::Internal(format!("decoding {key}: {e}")))?;
+            let origin: Vec<u64> = idx.iter().zip(os).map(|(i, s)| i * s).collect();
+            // The overlap of this object with the stored part of the block.
+            let lo: Vec<u64> = origin.iter().zip(&part.start).map(|(o, s)| (*o).max(*s)).collect();
+            let count: Vec<u64> = (0..lo.len())
+                .map(|d| (origin[d] + os[d]).min(part.start[d] + part.count[d]) - lo[d])
+                .collect();
+            let from: Vec<u64> = lo.iter().zip(&origin).map(|(l, o)| l - o).collect();
+            let to: Vec<u64> = lo.iter().zip(&block.start).map(|(l, s)| l - s).collect();
+            let src = At {
+                shape: os,
+                start: &from,
+            };
+            let dst = At {
+                shape: &block.count,
+                start: &to,
+            };
+            match (&object, &mut *data, elem) {
+                (Block::Fixed(o), Block::Fixed(d), Some(elem)) => copy_box(o, src, d, dst, &count, elem),
+                (Block::Strings(o), Block::Strings(d), None) => copy_box(o, src, d, dst, &count, 1),
+                _ => return Err(Error::Internal(format!("{key}: stored and new data differ in kind"))),
+            }
+        }
+        Ok(())
     }
 
     /// Key and input bytes of object `idx`, and the resumed entry when it is done.

@@ -228,6 +228,8 @@ pub struct ArrayInput {
     pub source_compressed: bool,
     /// Whether elements are variable-length (strings: never two-pass).
     pub variable_length: bool,
+    /// Chunk and shard shapes fixed beforehand (an existing store on append).
+    pub fixed_layout: Option<(Vec<u64>, Option<Vec<u64>>)>,
 }
 
 impl ArrayInput {
@@ -480,6 +482,9 @@ pub fn plan(inputs: &[ArrayInput], policy: &ChunkPolicy, resources: Resources) -
     let shaped: Vec<(Vec<u64>, Option<Vec<u64>>)> = inputs
         .iter()
         .map(|a| {
+            if let Some(fixed) = &a.fixed_layout {
+                return fixed.clone();
+            }
             let chunks = choose_chunks(a, policy);
             let shards = policy.shard_bytes.and_then(|sb| {
                 // A shard never takes more than an eighth of the budget.
@@ -590,7 +595,10 @@ fn candidates(a: &ArrayInput, object_shape: &[u64], w: u64, io: u64, max_mem: u6
             cost,
         });
     }
-    out.extend(two_pass(a, object_shape, w, io, bytes, decode_cost, max_mem));
+    // A fixed layout means an append of new data: reading it once is all there is.
+    if a.fixed_layout.is_none() {
+        out.extend(two_pass(a, object_shape, w, io, bytes, decode_cost, max_mem));
+    }
     out
 }
 
@@ -765,6 +773,7 @@ mod tests {
             source_chunks: None,
             source_compressed: false,
             variable_length: false,
+            fixed_layout: None,
         }
     }
 

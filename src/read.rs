@@ -60,7 +60,7 @@ impl Reader {
         let Some(axis) = var.concat_axis else {
             return self.read_file(&inv.files[0].path, group, var, start, count, None);
         };
-        if inv.files.len() == 1 {
+        if inv.files.len() == 1 && inv.files[0].concat_start == 0 && var.time_fix.is_none() {
             return self.read_file(&inv.files[0].path, group, var, start, count, None);
         }
         let n = volume(count) as usize;

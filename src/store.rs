@@ -175,6 +175,7 @@ pub struct Listed {
 #[derive(Clone)]
 pub struct Target {
     store: Arc<dyn ObjectStore>,
+    put_delay: Option<Duration>,
     prefix: String,
     display: String,
     location: Location,
@@ -319,22 +320,14 @@ impl Target {
                 (Arc::new(b.build().map_err(build_err)?), url_prefix(url))
             }
         };
-        let store = match std::env::var("NC2ZARR_TEST_PUT_DELAY_MS")
+        // Testing knob: slow every write down so a test can interrupt a conversion part-way.
+        let put_delay = std::env::var("NC2ZARR_TEST_PUT_DELAY_MS")
             .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            // Testing knob: slow every write down so a test can interrupt a conversion part-way.
-            Some(ms) => Arc::new(object_store::throttle::ThrottledStore::new(
-                store,
-                object_store::throttle::ThrottleConfig {
-                    wait_put_per_call: Duration::from_millis(ms),
-                    ..Default::default()
-                },
-            )) as Arc<dyn ObjectStore>,
-            None => store,
-        };
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis);
         Ok(Target {
             store,
+            put_delay,
             prefix,
             display: redact(target),
             location,
@@ -385,16 +378,25 @@ impl Target {
     pub fn put(&self, key: &str, bytes: Bytes) -> Result<(), TargetError> {
         let path = self.path(key)?;
         self.runtime
-            .block_on(self.store.put(&path, bytes.into()))
-            .map(|_| ())
+            .block_on(self.put_async(&path, bytes))
             .map_err(|e| self.err("write", key, &e))
+    }
+
+    async fn put_async(&self, path: &Path, bytes: Bytes) -> object_store::Result<()> {
+        if let Some(delay) = self.put_delay {
+            tokio::time::sleep(delay).await;
+        }
+        self.store.put(path, bytes.into()).await.map(|_| ())
     }
 
     /// Stores `bytes` at `key` only if nothing is there (O_EXCL locally, If-None-Match
     /// on object stores); returns whether it did.
     pub fn create_exclusive(&self, key: &str, bytes: Bytes) -> Result<bool, TargetError> {
         let path = self.path(key)?;
-        let opts = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
+        let opts = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
         match self.runtime.block_on(self.store.put_opts(&path, bytes.into(), opts)) {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
@@ -465,7 +467,11 @@ impl Target {
 
     /// Deletes everything under the target prefix but `keep`; returns how many went.
     pub fn delete_all_except(&self, keep: &[&str]) -> Result<usize, TargetError> {
-        let keys: Vec<Listed> = self.list("")?.into_iter().filter(|l| !keep.contains(&l.key.as_str())).collect();
+        let keys: Vec<Listed> = self
+            .list("")?
+            .into_iter()
+            .filter(|l| !keep.contains(&l.key.as_str()))
+            .collect();
         let paths: Vec<Path> = keys.iter().map(|k| self.path(&k.key)).collect::<Result<_, _>>()?;
         let concurrency = self.io_concurrency();
         let result = self.runtime.block_on(async {
@@ -555,10 +561,8 @@ impl Uploader {
         let target = self.target.clone();
         self.target.runtime.spawn(async move {
             let result = target
-                .store
-                .put(&path, bytes.into())
+                .put_async(&path, bytes)
                 .await
-                .map(|_| ())
                 .map_err(|e| target.err("write", &key, &e));
             // Report before freeing the slot, so `wait` returns only after every callback.
             done(result);

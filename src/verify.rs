@@ -12,6 +12,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::existing::{FoundArray, invalid, read_arrays};
 use crate::json::Json;
 use crate::manifest::{self, Manifest};
 use crate::meta::{self, ZarrFormat};
@@ -20,7 +21,6 @@ use crate::plan;
 use crate::read::Reader;
 use crate::scan::{GroupInfo, Inventory, VarInfo};
 use crate::slab::{At, Block, copy_box, grid_indices, volume};
-use crate::existing::{FoundArray, invalid, read_arrays};
 use crate::store::{StoreOptions, Target};
 
 /// Problems found are capped in the report (the count is exact).

@@ -101,6 +101,19 @@ pub struct ArrayJob {
     pub meta: ArrayMeta,
     /// The codec chain.
     pub codec: ChunkCodec,
+    /// For appends: where the new data starts and what already exists.
+    pub append: Option<AppendRegion>,
+}
+
+/// The part of an array an append rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendRegion {
+    /// The concat axis.
+    pub axis: usize,
+    /// Length along the axis already in the store.
+    pub existing_len: u64,
+    /// First index rewritten: the start of the object holding `existing_len`.
+    pub from: u64,
 }
 
 /// The arrays to write, the job plan, and what was left out.
@@ -287,6 +300,7 @@ pub fn prepare(inv: &Inventory, opts: &ConvertOptions) -> Result<Prepared> {
             plan: ap.clone(),
             meta,
             codec,
+            append: None,
         });
     }
     Ok(Prepared {
@@ -317,7 +331,7 @@ fn check_chunk_request(groups: &[&GroupInfo], policy: &ChunkPolicy) -> Result<()
 }
 
 /// What the planner needs to know about a variable.
-fn array_input(inv: &Inventory, groups: &[&GroupInfo], g: &GroupInfo, v: &VarInfo) -> ArrayInput {
+pub fn array_input(inv: &Inventory, groups: &[&GroupInfo], g: &GroupInfo, v: &VarInfo) -> ArrayInput {
     let roles = v
         .dims
         .iter()
@@ -343,6 +357,7 @@ fn array_input(inv: &Inventory, groups: &[&GroupInfo], g: &GroupInfo, v: &VarInf
         source_chunks: v.storage.chunks.clone(),
         source_compressed: !v.storage.filters.is_empty(),
         variable_length: v.dtype == DType::String,
+        fixed_layout: None,
     }
 }
 
@@ -385,7 +400,11 @@ fn marker(inputs_fp: &str, plan_fp: &str, files: usize) -> Json {
 /// different one. Touches nothing when it refuses.
 fn decide_start(store: &Target, target: &str, opts: &ConvertOptions, inputs_fp: &str, plan_fp: &str) -> Result<Start> {
     // The lock (ours, taken before) does not count as content.
-    let listed: Vec<_> = store.list("")?.into_iter().filter(|l| l.key != crate::lock::LOCK_KEY).collect();
+    let listed: Vec<_> = store
+        .list("")?
+        .into_iter()
+        .filter(|l| l.key != crate::lock::LOCK_KEY)
+        .collect();
     if listed.is_empty() {
         return Ok(Start::Fresh);
     }
@@ -421,7 +440,7 @@ fn decide_start(store: &Target, target: &str, opts: &ConvertOptions, inputs_fp: 
         }
         .into());
     }
-    let (entries, segments) = journal::load(&store)?;
+    let (entries, segments) = journal::load(store)?;
     // Only objects that are still there, at the recorded size, count as done.
     let sizes: HashMap<&str, u64> = listed.iter().map(|l| (l.key.as_str(), l.size)).collect();
     let done = entries
@@ -436,9 +455,15 @@ pub fn input_entries(inv: &Inventory) -> Result<Vec<InputEntry>> {
     inv.files
         .iter()
         .map(|f| {
-            let fingerprint = manifest::file_fingerprint(&f.path)
-                .map_err(|e| InputError::Io { path: f.path.clone(), message: e.to_string() })?;
-            Ok(InputEntry { path: f.path.display().to_string(), size: f.size, fingerprint })
+            let fingerprint = manifest::file_fingerprint(&f.path).map_err(|e| InputError::Io {
+                path: f.path.clone(),
+                message: e.to_string(),
+            })?;
+            Ok(InputEntry {
+                path: f.path.display().to_string(),
+                size: f.size,
+                fingerprint,
+            })
         })
         .collect()
 }
@@ -483,7 +508,11 @@ pub fn check_target(target: &str, opts: &ConvertOptions) -> Result<()> {
         .into());
     }
     let store = Target::open_existing(target, &opts.store)?;
-    let listed: Vec<_> = store.list("")?.into_iter().filter(|l| l.key != crate::lock::LOCK_KEY).collect();
+    let listed: Vec<_> = store
+        .list("")?
+        .into_iter()
+        .filter(|l| l.key != crate::lock::LOCK_KEY)
+        .collect();
     let interrupted = listed.iter().any(|l| l.key == manifest::IN_PROGRESS_KEY);
     if !listed.is_empty() && !interrupted && !opts.overwrite {
         return Err(TargetError::Exists {
@@ -495,6 +524,46 @@ pub fn check_target(target: &str, opts: &ConvertOptions) -> Result<()> {
         crate::store::check_overwrite_allowed(target)?;
     }
     Ok(())
+}
+
+/// Runs the engine over `prepared` with a collector thread; returns what it gathered.
+#[allow(clippy::too_many_arguments)]
+pub fn run_engine(
+    inv: &Inventory,
+    groups: &[&GroupInfo],
+    prepared: &Prepared,
+    store: &Target,
+    opts: &ConvertOptions,
+    done: HashMap<String, journal::Entry>,
+    segments: u64,
+    total_bytes: u64,
+) -> Result<pipeline::Collected> {
+    let progress = Progress::new(total_bytes, opts.json, opts.quiet);
+    let journal = journal::Journal::new(store, segments);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let shared = Arc::new(Shared::new(tx, done));
+    let engine = Engine {
+        inv,
+        groups,
+        jobs: &prepared.jobs,
+        store,
+        format: opts.format,
+        workers: prepared.plan.workers,
+        io_concurrency: prepared.plan.io_concurrency,
+        inflight_bytes: prepared.plan.inflight_bytes,
+        temp_dir: &opts.temp_dir,
+    };
+    let mut collected = std::thread::scope(|scope| {
+        let collector = scope.spawn(|| pipeline::collect(rx, &journal, prepared.jobs.len(), &progress));
+        engine.run(&shared);
+        drop(shared);
+        collector.join().expect("collector thread")
+    });
+    progress.finish();
+    match collected.error.take() {
+        Some(e) => Err(e),
+        None => Ok(collected),
+    }
 }
 
 /// Converts the inventory into `target`, resuming an interrupted run of the same
@@ -518,34 +587,9 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
         Start::Resume(done, segments) => (done, segments),
     };
 
-
     let groups = inv.root.walk();
     let total_bytes: u64 = prepared.jobs.iter().map(|j| groups[j.group].vars[j.var].nbytes()).sum();
-    let progress = Progress::new(total_bytes, opts.json, opts.quiet);
-    let journal = journal::Journal::new(&store, segments);
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let shared = Arc::new(Shared::new(tx, done));
-    let engine = Engine {
-        inv,
-        groups: &groups,
-        jobs: &prepared.jobs,
-        store: &store,
-        format: opts.format,
-        workers: prepared.plan.workers,
-        io_concurrency: prepared.plan.io_concurrency,
-        inflight_bytes: prepared.plan.inflight_bytes,
-        temp_dir: &opts.temp_dir,
-    };
-    let collected = std::thread::scope(|scope| {
-        let collector = scope.spawn(|| pipeline::collect(rx, &journal, prepared.jobs.len(), &progress));
-        engine.run(&shared);
-        drop(shared);
-        collector.join().expect("collector thread")
-    });
-    progress.finish();
-    if let Some(e) = collected.error {
-        return Err(e);
-    }
+    let collected = run_engine(inv, &groups, &prepared, &store, opts, done, segments, total_bytes)?;
 
     let mut manifest = Manifest::new(opts.format.number(), inputs);
     manifest.concat_dim = inv.concat_dim.clone();

@@ -121,7 +121,10 @@ fn a_different_plan_does_not_resume_without_restart() {
     convert_and_kill(&files, &out, &["--chunks", "time=1"]);
     // The killed job's lock is taken over (its process is gone); nothing else may change.
     let content = |dir: &Path| -> Vec<(String, Vec<u8>)> {
-        snapshot(dir).into_iter().filter(|(k, _)| k != ".nc2zarr/lock.json").collect()
+        snapshot(dir)
+            .into_iter()
+            .filter(|(k, _)| k != ".nc2zarr/lock.json")
+            .collect()
     };
     let before = content(&out);
     let mut args = vec!["convert".to_string()];

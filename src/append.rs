@@ -1,0 +1,792 @@
+//! Stage 5: append. Add new input files along the concat dimension of a store
+//! nc2zarr wrote, without rewriting what is there.
+//!
+//! Files already in the store (recognised by their fingerprints in the manifest) are
+//! skipped, so re-running the same command is a no-op. New data must continue the
+//! store: same variables, types and grid, times later than the store's last (in the
+//! store's units, re-encoding when the new files use others). The partly filled last
+//! object along the concat dimension is read back, completed and rewritten; chunk
+//! shapes never change. Until the new consolidated metadata is written, readers see
+//! the store as it was: rewritten objects keep their old values inside the old shape,
+//! and new objects lie outside it.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::cftime::{Calendar, TimeUnits};
+use crate::error::{Error, InputError, Result, TargetError};
+use crate::existing::{self, FoundArray};
+use crate::journal;
+use crate::json::Json;
+use crate::manifest::{self, Manifest};
+use crate::meta::{self, Fill, ZarrFormat};
+use crate::model::{AttrValue, DType, attr};
+use crate::plan::{self, Resources};
+use crate::scan::{self, GroupInfo, Inventory, VarInfo};
+use crate::slab::Block;
+use crate::store::Target;
+use crate::write::{AppendRegion, ArrayJob, ConvertOptions, Prepared};
+
+/// Options of an append.
+#[derive(Debug, Clone)]
+pub struct AppendOptions {
+    /// Conversion settings (memory, workers, store, output); chunks and codecs come from the store.
+    pub convert: ConvertOptions,
+    /// Accept a gap between the store's last time and the first new one.
+    pub allow_gaps: bool,
+    /// The concat dimension, when the manifest does not name one.
+    pub concat_dim: Option<String>,
+}
+
+/// What an append did.
+#[derive(Debug, Clone, Default)]
+pub struct AppendSummary {
+    /// Target as shown.
+    pub target: String,
+    /// Files appended, in order.
+    pub appended: Vec<String>,
+    /// Files skipped because the store has them already.
+    pub already_present: usize,
+    /// Length along the concat dimension before and after.
+    pub length: (u64, u64),
+    /// First and last new coordinate value (in the store's units) and those units.
+    pub range: Option<(f64, f64, String)>,
+    /// Objects written.
+    pub objects: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+    /// Uncompressed bytes appended.
+    pub bytes_in: u64,
+    /// Objects found written by an interrupted run.
+    pub resumed_objects: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Notes.
+    pub notes: Vec<String>,
+}
+
+impl AppendSummary {
+    /// True when there was nothing new.
+    pub fn nothing_to_do(&self) -> bool {
+        self.appended.is_empty()
+    }
+
+    /// The `--json` form.
+    pub fn to_json(&self) -> Json {
+        crate::json_obj! {
+            "status" => if self.nothing_to_do() { "nothing to append" } else { "ok" },
+            "target" => self.target.as_str(),
+            "files_appended" => self.appended.clone(),
+            "files_already_present" => self.already_present,
+            "length_before" => self.length.0,
+            "length_after" => self.length.1,
+            "first_new" => self.range.as_ref().map(|r| r.0),
+            "last_new" => self.range.as_ref().map(|r| r.1),
+            "units" => self.range.as_ref().map(|r| r.2.clone()),
+            "objects" => self.objects,
+            "resumed_objects" => self.resumed_objects,
+            "bytes_in" => self.bytes_in,
+            "bytes_out" => self.bytes_out,
+            "seconds" => self.seconds,
+            "notes" => self.notes.clone(),
+        }
+    }
+
+    /// Human-readable lines.
+    pub fn to_text(&self) -> String {
+        if self.nothing_to_do() {
+            return format!(
+                "nothing to append: all {} input file(s) are already in {}\n",
+                self.already_present, self.target
+            );
+        }
+        let mut s = format!(
+            "appended {} file(s) to {}: length {} -> {}",
+            self.appended.len(),
+            self.target,
+            self.length.0,
+            self.length.1
+        );
+        if let Some((a, b, units)) = &self.range {
+            s.push_str(&format!(", new values {a} .. {b} ({units})"));
+        }
+        s.push_str(&format!(
+            "\n  {} object(s), {} written in {:.1} s\n",
+            self.objects,
+            crate::report::human_bytes(self.bytes_out),
+            self.seconds
+        ));
+        if self.resumed_objects > 0 {
+            s.push_str(&format!(
+                "  resumed: {} object(s) were already written\n",
+                self.resumed_objects
+            ));
+        }
+        for n in &self.notes {
+            s.push_str(&format!("  note: {n}\n"));
+        }
+        s
+    }
+}
+
+fn inconsistent(message: String) -> Error {
+    Error::Input(InputError::Inconsistent(message))
+}
+
+/// Appends the files named by `args` to `target`.
+pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<AppendSummary> {
+    let started = Instant::now();
+    let copts = &opts.convert;
+    let files = crate::inputs::expand(args)?;
+    let store = Target::open_existing(target, &copts.store)?;
+    let _lock = crate::lock::acquire(&store, copts.stale_lock_after)?;
+    let manifest = existing::read_json(&store, manifest::MANIFEST_KEY)?
+        .ok_or_else(|| {
+            existing::invalid(
+                store.display(),
+                "has no nc2zarr manifest; append works on stores nc2zarr wrote".into(),
+            )
+        })
+        .and_then(|j| {
+            Manifest::from_bytes(j.to_compact().as_bytes())
+                .map_err(|e| existing::invalid(store.display(), format!("manifest is damaged: {e}")))
+        })?;
+    let marker = existing::read_json(&store, manifest::IN_PROGRESS_KEY)?;
+    if let Some(m) = &marker
+        && m.get("mode").and_then(Json::as_str) != Some("append")
+    {
+        return Err(existing::invalid(
+            store.display(),
+            "holds an interrupted conversion; finish it by re-running convert before appending".into(),
+        ));
+    }
+
+    // Which inputs are new?
+    let mut summary = AppendSummary {
+        target: store.display().to_string(),
+        ..Default::default()
+    };
+    let mut new_files = Vec::new();
+    for f in &files {
+        let fp = manifest::file_fingerprint(f).map_err(|e| InputError::Io {
+            path: f.clone(),
+            message: e.to_string(),
+        })?;
+        let path = f.display().to_string();
+        match manifest.inputs.iter().find(|i| i.fingerprint == fp || i.path == path) {
+            Some(i) if i.fingerprint == fp => summary.already_present += 1,
+            Some(_) => {
+                return Err(inconsistent(format!(
+                    "{path} is already in the store but its contents changed since; a store cannot take back data \
+                     (convert again with --overwrite to rebuild it)"
+                )));
+            }
+            None => new_files.push(f.clone()),
+        }
+    }
+    if new_files.is_empty() {
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
+    let concat_dim = manifest.concat_dim.clone().or(opts.concat_dim.clone()).ok_or_else(|| {
+        existing::invalid(
+            store.display(),
+            "has no concat dimension recorded, so nothing can be appended".into(),
+        )
+    })?;
+    let inv_new = scan::scan(
+        &new_files,
+        &scan::ScanOptions {
+            concat_dim: Some(concat_dim.clone()),
+        },
+    )?;
+    let (format, found) = existing::read_arrays(&store)?;
+    let found: HashMap<String, FoundArray> = found.into_iter().map(|a| (a.path.clone(), a)).collect();
+    let existing_len = check_structure(&inv_new, &found, &concat_dim)?;
+    let mut inv = inv_new.clone();
+    let reencoded = align_time_units(&mut inv, &found, &mut summary.notes)?;
+    check_dtypes(&inv, &found)?;
+    let range = check_continuation(&store, &mut inv, &found, &concat_dim, existing_len, opts.allow_gaps)?;
+    extend(&mut inv, existing_len);
+
+    let groups = inv.root.walk();
+    let prepared = prepare(&inv, &groups, &found, existing_len, copts)?;
+    let inputs = crate::write::input_entries(&inv)?;
+    let inputs_fp = crate::write::inputs_fingerprint(&inputs);
+    let plan_fp = blake3::hash(format!("{existing_len}:{reencoded}:{}", prepared.jobs.len()).as_bytes())
+        .to_hex()
+        .to_string();
+    let (done, segments) = match marker {
+        Some(m)
+            if !copts.restart
+                && m.get("inputs_fingerprint").and_then(Json::as_str) == Some(inputs_fp.as_str())
+                && m.get("plan_fingerprint").and_then(Json::as_str) == Some(plan_fp.as_str()) =>
+        {
+            let (entries, segments) = journal::load(&store)?;
+            let sizes: HashMap<String, u64> = store.list("")?.into_iter().map(|l| (l.key, l.size)).collect();
+            let done = entries
+                .into_iter()
+                .filter(|(k, e)| e.blake3.is_none() || sizes.get(k) == Some(&e.size))
+                .collect();
+            (done, segments)
+        }
+        Some(_) if !copts.restart => {
+            return Err(existing::invalid(
+                store.display(),
+                "holds an interrupted append of other files; pass --restart to discard it".into(),
+            ));
+        }
+        other => {
+            if other.is_some() {
+                for seg in store.list(journal::JOURNAL_PREFIX)? {
+                    store.delete(&seg.key)?;
+                }
+            }
+            let m = crate::json_obj! {
+                "tool" => format!("nc2zarr {}", env!("CARGO_PKG_VERSION")),
+                "mode" => "append",
+                "inputs_fingerprint" => inputs_fp.as_str(),
+                "plan_fingerprint" => plan_fp.as_str(),
+            };
+            store.put(manifest::IN_PROGRESS_KEY, Bytes::from(m.to_pretty()))?;
+            (HashMap::new(), 0)
+        }
+    };
+    let total: u64 = prepared
+        .jobs
+        .iter()
+        .map(|j| {
+            let v = &groups[j.group].vars[j.var];
+            let axis = j.append.map_or(0, |a| a.axis);
+            v.nbytes() / v.shape[axis].max(1) * (v.shape[axis] - existing_len)
+        })
+        .sum();
+    let copts_quiet = ConvertOptions {
+        format,
+        ..copts.clone()
+    };
+    let collected = crate::write::run_engine(&inv, &groups, &prepared, &store, &copts_quiet, done, segments, total)?;
+
+    // Commit: array documents with the new shapes, the manifest, consolidated metadata last.
+    let mut manifest = manifest;
+    for (job, entry) in prepared.jobs.iter().zip(collected.arrays) {
+        let m = manifest.arrays.entry(job.path.clone()).or_default();
+        for (k, o) in entry.objects {
+            m.empty.retain(|e| e != &k);
+            m.objects.insert(k, o);
+        }
+        for k in entry.empty {
+            m.objects.remove(&k);
+            if !m.empty.contains(&k) {
+                m.empty.push(k);
+            }
+        }
+        m.empty.sort();
+    }
+    manifest.inputs.extend(inputs);
+    let new_len = existing_len + inv.files.iter().map(|f| f.concat_len).sum::<u64>();
+    let shapes: HashMap<String, Vec<u64>> = prepared
+        .jobs
+        .iter()
+        .map(|j| (j.path.clone(), groups[j.group].vars[j.var].shape.clone()))
+        .collect();
+    let meta_bytes = commit(&store, format, &groups, &shapes, &manifest)?;
+    summary.appended = inv.files.iter().map(|f| f.path.display().to_string()).collect();
+    summary.length = (existing_len, new_len);
+    summary.range = range;
+    summary.objects = collected.objects;
+    summary.resumed_objects = collected.resumed;
+    summary.bytes_out = collected.bytes_out + meta_bytes;
+    summary.bytes_in = total;
+    summary.notes.extend(prepared.notes);
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Checks the new files against the store; returns the store's length along the concat dim.
+fn check_structure(inv: &Inventory, found: &HashMap<String, FoundArray>, concat_dim: &str) -> Result<u64> {
+    let mut existing_len = None;
+    let mut seen = 0;
+    for (g, v) in inv.variables() {
+        let path = g.var_path(&v.name);
+        if v.unsupported.is_some() {
+            continue;
+        }
+        let Some(a) = found.get(&path) else {
+            return Err(inconsistent(format!(
+                "variable '{path}' of {} is not in the store",
+                inv.files[0].path.display()
+            )));
+        };
+        seen += 1;
+        if a.dims != v.dims {
+            return Err(inconsistent(format!(
+                "variable '{path}' has dimensions ({}) in the new files but ({}) in the store",
+                v.dims.join(", "),
+                a.dims.join(", ")
+            )));
+        }
+        for (axis, (n_new, n_old)) in v.shape.iter().zip(&a.shape).enumerate() {
+            if Some(axis) == v.concat_axis {
+                match existing_len {
+                    None => existing_len = Some(*n_old),
+                    Some(l) if l != *n_old => {
+                        return Err(existing::invalid(
+                            &path,
+                            format!("length {n_old} along '{concat_dim}' differs from {l}"),
+                        ));
+                    }
+                    _ => {}
+                }
+            } else if n_new != n_old {
+                return Err(inconsistent(format!(
+                    "dimension '{}' of variable '{path}' has length {n_new} in the new files but {n_old} in the store",
+                    v.dims[axis]
+                )));
+            }
+        }
+    }
+    if seen != found.len() {
+        let missing: Vec<&String> = found
+            .keys()
+            .filter(|p| !inv.variables().iter().any(|(g, v)| &g.var_path(&v.name) == *p))
+            .collect();
+        return Err(inconsistent(format!(
+            "the store has variable(s) {} that the new files lack",
+            missing.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    existing_len.ok_or_else(|| inconsistent(format!("no variable uses the concat dimension '{concat_dim}'")))
+}
+
+/// Every variable must have the store's element type (time already aligned).
+fn check_dtypes(inv: &Inventory, found: &HashMap<String, FoundArray>) -> Result<()> {
+    for (g, v) in inv.variables() {
+        let path = g.var_path(&v.name);
+        if let Some(a) = found.get(&path)
+            && v.unsupported.is_none()
+            && a.dtype != v.dtype
+        {
+            return Err(inconsistent(format!(
+                "variable '{path}' is {} in the new files but {} in the store",
+                v.dtype.cdl_name(),
+                a.dtype.cdl_name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Units (and calendar) of a variable: its own, or those of the variable naming it as `bounds`.
+fn units_of(group: &GroupInfo, v: &VarInfo) -> Option<(String, Option<String>)> {
+    let text = |a: &crate::model::Attrs, k: &str| attr(a, k).and_then(AttrValue::as_text).map(str::to_string);
+    if let Some(u) = text(&v.attrs, "units") {
+        return Some((u, text(&v.attrs, "calendar")));
+    }
+    group
+        .vars
+        .iter()
+        .find(|p| text(&p.attrs, "bounds").as_deref() == Some(v.name.as_str()))
+        .and_then(|p| Some((text(&p.attrs, "units")?, text(&p.attrs, "calendar"))))
+}
+
+fn stored_text(a: &FoundArray, k: &str) -> Option<String> {
+    a.attrs.get(k).and_then(Json::as_str).map(str::to_string)
+}
+
+/// Re-encodes time variables of the new files into the store's units. Returns how many.
+fn align_time_units(
+    inv: &mut Inventory,
+    found: &HashMap<String, FoundArray>,
+    notes: &mut Vec<String>,
+) -> Result<usize> {
+    let mut changed = 0;
+    let paths: Vec<(String, String)> = inv
+        .root
+        .walk()
+        .iter()
+        .map(|g| (g.path.clone(), g.path.clone()))
+        .collect();
+    for (gpath, _) in paths {
+        let group = find_group(&inv.root, &gpath).clone();
+        for v in group
+            .vars
+            .iter()
+            .filter(|v| v.concat_axis.is_some() && v.unsupported.is_none())
+        {
+            let path = group.var_path(&v.name);
+            let Some((units, calendar)) = units_of(&group, v) else {
+                continue;
+            };
+            let Some(new_units) = TimeUnits::parse(&units) else {
+                continue;
+            };
+            // The store's units: its own, or those of the array naming it as bounds.
+            let store_units = found.get(&path).and_then(|a| stored_text(a, "units")).or_else(|| {
+                group
+                    .vars
+                    .iter()
+                    .find(|p| attr(&p.attrs, "bounds").and_then(AttrValue::as_text) == Some(v.name.as_str()))
+                    .and_then(|p| found.get(&group.var_path(&p.name)))
+                    .and_then(|a| stored_text(a, "units"))
+            });
+            let Some(store_units) = store_units else { continue };
+            let Some(target) = TimeUnits::parse(&store_units) else {
+                continue;
+            };
+            let cal =
+                Calendar::parse(calendar.as_deref()).map_err(|e| inconsistent(format!("variable '{path}': {e}")))?;
+            let to_store = new_units
+                .transform_to(&target, cal)
+                .map_err(|e| inconsistent(format!("variable '{path}': {e}")))?;
+            let store_dtype = found.get(&path).map_or(v.dtype, |a| a.dtype);
+            if to_store == (1.0, 0.0) && v.time_fix.is_none() && store_dtype == v.dtype {
+                continue;
+            }
+            let per_file: Vec<(f64, f64)> = (0..inv.files.len())
+                .map(|i| {
+                    let (s1, o1) = v.time_fix.as_ref().map_or((1.0, 0.0), |f| f[i]);
+                    (s1 * to_store.0, o1 * to_store.0 + to_store.1)
+                })
+                .collect();
+            if store_dtype.is_integer() && per_file.iter().any(|(s, o)| s.fract() != 0.0 || o.fract() != 0.0) {
+                return Err(inconsistent(format!(
+                    "variable '{path}': values in {units:?} cannot be stored as whole numbers of the store's {store_units:?}"
+                )));
+            }
+            let var = find_group_mut(&mut inv.root, &gpath)
+                .vars
+                .iter_mut()
+                .find(|x| x.name == v.name)
+                .expect("exists");
+            var.time_fix = Some(per_file);
+            var.dtype = store_dtype;
+            changed += 1;
+            if to_store != (1.0, 0.0) {
+                notes.push(format!(
+                    "variable '{path}': new values re-encoded from {units:?} to the store's {store_units:?}"
+                ));
+            }
+        }
+    }
+    Ok(changed)
+}
+
+fn find_group<'g>(root: &'g GroupInfo, path: &str) -> &'g GroupInfo {
+    root.walk().into_iter().find(|g| g.path == path).expect("group exists")
+}
+
+fn find_group_mut<'g>(root: &'g mut GroupInfo, path: &str) -> &'g mut GroupInfo {
+    if root.path == path {
+        return root;
+    }
+    for g in &mut root.groups {
+        if path == g.path || path.starts_with(&format!("{}/", g.path)) {
+            return find_group_mut(g, path);
+        }
+    }
+    unreachable!("group {path} exists")
+}
+
+/// Checks that the new coordinate values continue the store's (later, no overlap, no
+/// gap unless allowed); returns the new range in the store's units.
+fn check_continuation(
+    store: &Target,
+    inv: &mut Inventory,
+    found: &HashMap<String, FoundArray>,
+    concat_dim: &str,
+    existing_len: u64,
+    allow_gaps: bool,
+) -> Result<Option<(f64, f64, String)>> {
+    let Some(stored) = found.get(concat_dim) else {
+        return Ok(None);
+    };
+    let Some(var) = inv
+        .root
+        .vars
+        .iter()
+        .find(|v| v.name == concat_dim && v.dims.len() == 1)
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    if existing_len == 0 {
+        return Ok(None);
+    }
+    // The store's last two values.
+    let values = |block: &Block, dtype: DType| -> Vec<f64> {
+        match block {
+            Block::Fixed(b) => b
+                .chunks_exact(dtype.size().unwrap_or(1))
+                .map(|x| crate::model::Scalar::from_ne_bytes(dtype, x).as_f64())
+                .collect(),
+            Block::Strings(_) => Vec::new(),
+        }
+    };
+    let os = stored.object_shape[0];
+    let format = stored_format(store);
+    let value_at = |i: u64| -> Result<f64> {
+        let key = meta::chunk_key(format, concat_dim, &[i / os]);
+        let block = match store.get(&key)? {
+            Some(b) => stored.codec.decode(&b, &stored.object_shape),
+            None => stored.codec.decode_fill(&stored.object_shape),
+        }
+        .map_err(|e| Error::Internal(format!("decoding {key}: {e}")))?;
+        Ok(values(&block, stored.dtype)[(i % os) as usize])
+    };
+    let last = value_at(existing_len - 1)?;
+    let prev = if existing_len >= 2 {
+        value_at(existing_len - 2)?
+    } else {
+        last
+    };
+    // The new values, in the store's units.
+    let group = inv.root.clone();
+    let mut reader = crate::read::Reader::new();
+    let n: u64 = inv.files.iter().map(|f| f.concat_len).sum();
+    let block = reader.read(inv, &group, &var, &[0], &[n])?;
+    let new = values(&block, var.dtype);
+    let (Some(&first), Some(&end)) = (new.first(), new.last()) else {
+        return Ok(None);
+    };
+    let units = stored_text(stored, "units").unwrap_or_default();
+    if first <= last {
+        return Err(inconsistent(format!(
+            "the new files start at {first} but the store already reaches {last} ({units}): they overlap it; \
+             remove the files whose data is already in the store"
+        )));
+    }
+    let step = last - prev;
+    if step > 0.0 && first - last > 1.5 * step && !allow_gaps {
+        return Err(inconsistent(format!(
+            "the new files start at {first} but the store ends at {last} with steps of {step} ({units}): \
+             {} step(s) are missing; append the missing files first, or pass --allow-gaps",
+            ((first - last) / step).round() as i64 - 1
+        )));
+    }
+    Ok(Some((first, end, units)))
+}
+
+fn stored_format(store: &Target) -> ZarrFormat {
+    if store.get("zarr.json").ok().flatten().is_some() {
+        ZarrFormat::V3
+    } else {
+        ZarrFormat::V2
+    }
+}
+
+/// Shifts the new files behind the existing data and grows the concat dimension.
+fn extend(inv: &mut Inventory, existing_len: u64) {
+    for f in &mut inv.files {
+        f.concat_start += existing_len;
+    }
+    fn grow(g: &mut GroupInfo, existing_len: u64) {
+        for d in g.dims.iter_mut().filter(|d| d.concat) {
+            d.len += existing_len;
+        }
+        for v in &mut g.vars {
+            if let Some(axis) = v.concat_axis {
+                v.shape[axis] += existing_len;
+            }
+        }
+        for c in &mut g.groups {
+            grow(c, existing_len);
+        }
+    }
+    grow(&mut inv.root, existing_len);
+}
+
+/// Jobs for the arrays along the concat dimension, with the store's layout and codecs.
+fn prepare(
+    inv: &Inventory,
+    groups: &[&GroupInfo],
+    found: &HashMap<String, FoundArray>,
+    existing_len: u64,
+    opts: &ConvertOptions,
+) -> Result<Prepared> {
+    let mut inputs = Vec::new();
+    let mut selected = Vec::new();
+    for (gi, g) in groups.iter().enumerate() {
+        for (vi, v) in g.vars.iter().enumerate() {
+            let Some(axis) = v.concat_axis else { continue };
+            if v.unsupported.is_some() {
+                continue;
+            }
+            let a = &found[&g.var_path(&v.name)];
+            let mut input = crate::write::array_input(inv, groups, g, v);
+            input.fixed_layout = Some((a.object_shape.clone(), None));
+            inputs.push(input);
+            selected.push((gi, vi, axis));
+        }
+    }
+    let resources = Resources {
+        max_mem: opts.max_mem,
+        workers: opts.workers,
+        io_concurrency: opts.store.io_concurrency,
+    };
+    let job_plan = plan::plan(&inputs, &opts.policy, resources).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut jobs = Vec::new();
+    for ((gi, vi, axis), ap) in selected.into_iter().zip(&job_plan.arrays) {
+        let g = groups[gi];
+        let path = g.var_path(&g.vars[vi].name);
+        let a = &found[&path];
+        let fill = if a.has_fill {
+            match a.codec.decode_fill(&[1]).map_err(|e| Error::Internal(e.to_string()))? {
+                Block::Fixed(b) => Some(Fill::Bytes(b)),
+                Block::Strings(_) => Some(Fill::EmptyString),
+            }
+        } else {
+            None
+        };
+        let chunk = a.object_shape[axis];
+        let meta = meta::ArrayMeta {
+            documents: Vec::new(),
+            codec_metadata: Json::Null,
+            object_shape: a.object_shape.clone(),
+            fill,
+            notes: Vec::new(),
+        };
+        let codec = crate::codec::ChunkCodec::new(&a.doc, a.dtype).map_err(|e| Error::Internal(e.to_string()))?;
+        jobs.push(ArrayJob {
+            path,
+            group: gi,
+            var: vi,
+            plan: ap.clone(),
+            meta,
+            codec,
+            append: Some(AppendRegion {
+                axis,
+                existing_len,
+                from: existing_len / chunk * chunk,
+            }),
+        });
+    }
+    Ok(Prepared {
+        jobs,
+        plan: job_plan,
+        notes: Vec::new(),
+        skipped: Vec::new(),
+    })
+}
+
+/// Replaces the shapes of `shapes` arrays in an array or consolidated document.
+fn patch_shapes(doc: &Json, format: ZarrFormat, base: &str, shapes: &HashMap<String, Vec<u64>>) -> Json {
+    let full = |rel: &str| meta::join(base, rel);
+    match doc {
+        Json::Obj(fields) => Json::Obj(
+            fields
+                .iter()
+                .map(|(k, v)| {
+                    let v = match (format, k.as_str()) {
+                        (ZarrFormat::V3, "consolidated_metadata") => {
+                            let entries = v.get("metadata").cloned().unwrap_or(Json::Obj(vec![]));
+                            let Json::Obj(entries) = entries else {
+                                return (k.clone(), v.clone());
+                            };
+                            let patched = entries
+                                .into_iter()
+                                .map(|(rel, d)| {
+                                    let d = match shapes.get(&full(&rel)) {
+                                        Some(s) => with_shape(&d, s),
+                                        None => d,
+                                    };
+                                    (rel, d)
+                                })
+                                .collect();
+                            replace_field(v, "metadata", Json::Obj(patched))
+                        }
+                        (ZarrFormat::V2, "metadata") => {
+                            let Json::Obj(entries) = v else {
+                                return (k.clone(), v.clone());
+                            };
+                            Json::Obj(
+                                entries
+                                    .iter()
+                                    .map(|(key, d)| {
+                                        let d = match key.strip_suffix("/.zarray").and_then(|p| shapes.get(&full(p))) {
+                                            Some(s) => with_shape(d, s),
+                                            None => d.clone(),
+                                        };
+                                        (key.clone(), d)
+                                    })
+                                    .collect(),
+                            )
+                        }
+                        _ => v.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn replace_field(doc: &Json, key: &str, value: Json) -> Json {
+    match doc {
+        Json::Obj(fields) => Json::Obj(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), if k == key { value.clone() } else { v.clone() }))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn with_shape(doc: &Json, shape: &[u64]) -> Json {
+    replace_field(doc, "shape", Json::from(shape.to_vec()))
+}
+
+/// Writes the grown array documents, the manifest and, last, the consolidated metadata
+/// (deepest groups first, the root last); removes the marker and journal.
+fn commit(
+    store: &Target,
+    format: ZarrFormat,
+    groups: &[&GroupInfo],
+    shapes: &HashMap<String, Vec<u64>>,
+    manifest: &Manifest,
+) -> Result<u64> {
+    let mut written = 0u64;
+    let mut put = |key: &str, doc: &Json| -> Result<()> {
+        let text = doc.to_pretty();
+        written += text.len() as u64;
+        store.put(key, Bytes::from(text)).map_err(Error::from)
+    };
+    let array_doc = match format {
+        ZarrFormat::V3 => "zarr.json",
+        ZarrFormat::V2 => ".zarray",
+    };
+    for (path, shape) in shapes {
+        let key = meta::join(path, array_doc);
+        let doc = existing::read_json(store, &key)?.ok_or_else(|| {
+            Error::Target(TargetError::Invalid {
+                target: store.display().into(),
+                message: format!("{key} is missing"),
+            })
+        })?;
+        put(&key, &with_shape(&doc, shape))?;
+    }
+    let manifest_bytes = manifest.to_bytes();
+    let manifest_len = manifest_bytes.len() as u64;
+    store.put(manifest::MANIFEST_KEY, Bytes::from(manifest_bytes))?;
+    let consolidated = match format {
+        ZarrFormat::V3 => "zarr.json",
+        ZarrFormat::V2 => ".zmetadata",
+    };
+    let mut group_paths: Vec<&str> = groups.iter().map(|g| g.path.as_str()).collect();
+    group_paths.sort_by_key(|p| std::cmp::Reverse(if p.is_empty() { 0 } else { p.matches('/').count() + 1 }));
+    for gp in group_paths {
+        let key = meta::join(gp, consolidated);
+        if let Some(doc) = existing::read_json(store, &key)? {
+            put(&key, &patch_shapes(&doc, format, gp, shapes))?;
+        }
+    }
+    store.delete(manifest::IN_PROGRESS_KEY)?;
+    for seg in store.list(journal::JOURNAL_PREFIX)? {
+        store.delete(&seg.key)?;
+    }
+    Ok(written + manifest_len)
+}

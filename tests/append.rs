@@ -1,0 +1,269 @@
+//! Scheduled appends: idempotent, crash-safe, locked, equal to converting all at once.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nc2zarr::json::Json;
+
+/// Six consecutive "months" of 5 six-hourly steps, one file each (hours since 1900).
+fn months(dir: &Path, kind: Kind) -> Vec<String> {
+    let start = 1_051_896;
+    let ms: Vec<Month> = (0..6)
+        .map(|m| Month {
+            times: (0..5).map(|i| start + 6 * (m * 5 + i)).collect(),
+            units: "hours since 1900-01-01 00:00:00",
+        })
+        .collect();
+    era_set(dir, kind, &ms, 6, 10).iter().map(|p| s(p)).collect()
+}
+
+fn argv(head: &[&str], files: &[String], tail: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = head.iter().map(|s| s.to_string()).collect();
+    a.extend(files.iter().cloned());
+    a.extend(tail.iter().map(|s| s.to_string()));
+    a
+}
+
+fn objects(store: &Path) -> Json {
+    read_json(store, ".nc2zarr/manifest.json")
+        .get("arrays")
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn appending_month_by_month_equals_converting_all_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, format) in [(Kind::Netcdf4, "3"), (Kind::Classic, "2")] {
+        let files = months(&dir.path().join(format!("{kind:?}")), kind);
+        let chunks = "time=4,lat=full,lon=full";
+        let all = dir.path().join(format!("all-{format}.zarr"));
+        run(argv(
+            &["convert"],
+            &files,
+            &["-o", &s(&all), "--chunks", chunks, "--zarr-format", format, "--quiet"],
+        ))
+        .ok();
+        let grown = dir.path().join(format!("grown-{format}.zarr"));
+        run(argv(
+            &["convert"],
+            &files[..1],
+            &["-o", &s(&grown), "--chunks", chunks, "--zarr-format", format, "--quiet"],
+        ))
+        .ok();
+        for n in 2..=files.len() {
+            let summary = run(argv(&["append"], &files[..n], &["-o", &s(&grown), "--json"]))
+                .ok()
+                .json();
+            assert_eq!(summary.get("files_appended").unwrap().as_array().unwrap().len(), 1);
+            assert_eq!(
+                summary.get("files_already_present").and_then(Json::as_u64),
+                Some(n as u64 - 1)
+            );
+            assert_eq!(summary.get("length_after").and_then(Json::as_u64), Some(5 * n as u64));
+        }
+        run(argv(&["verify", &s(&grown), "--source"], &files, &[])).ok();
+        // Data variables have the same chunks, so the same objects; only the 1-D time
+        // coordinate differs (it keeps the single-file chunk it was created with).
+        let (a, b) = (objects(&all), objects(&grown));
+        for var in ["t2m", "tp", "orog", "lat", "lon"] {
+            assert_eq!(a.get(var), b.get(var), "{var} objects differ (v{format})");
+        }
+        if let Some(py) = python() {
+            let out = xarray_compare(&py, &grown, &files, &[]);
+            assert!(out.is_ok(), "xarray differs: {}", out.unwrap_err());
+        }
+    }
+}
+
+#[test]
+fn a_second_identical_append_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = months(&dir.path().join("in"), Kind::Netcdf4);
+    let out = dir.path().join("out.zarr");
+    run(argv(&["convert"], &files[..2], &["-o", &s(&out), "--quiet"])).ok();
+    run(argv(&["append"], &files, &["-o", &s(&out), "--quiet"])).ok();
+    let before = snapshot(&out);
+    let r = run(argv(&["append"], &files, &["-o", &s(&out)]));
+    r.ok();
+    assert!(r.stdout.contains("nothing to append"), "{}", r.stdout);
+    assert!(snapshot(&out) == before, "a no-op append changed the store");
+    let j = run(argv(&["append"], &files, &["-o", &s(&out), "--json"])).ok().json();
+    assert_eq!(j.get("status").and_then(Json::as_str), Some("nothing to append"));
+    // A job file runs the same append.
+    let job = dir.path().join("job.toml");
+    let glob = format!("{}/*.nc", dir.path().join("in").display());
+    std::fs::write(
+        &job,
+        format!(
+            "mode = \"append\"\ninputs = [\"{glob}\"]\ntarget = \"{}\"\n[options]\njson = true\n",
+            s(&out)
+        ),
+    )
+    .unwrap();
+    let j = run(["run".to_string(), s(&job)]).ok().json();
+    assert_eq!(j.get("status").and_then(Json::as_str), Some("nothing to append"));
+    std::fs::write(&job, "mode = \"delete\"\ninputs = []\ntarget = \"x\"\n").unwrap();
+    run(["run".to_string(), s(&job)]).fails_with(2, &["mode must be"]);
+}
+
+#[test]
+fn a_killed_append_leaves_the_old_store_readable_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ms: Vec<Month> = (0..3)
+        .map(|m| Month {
+            times: (0..40).map(|i| 1_051_896 + 6 * (m * 40 + i)).collect(),
+            units: "hours since 1900-01-01",
+        })
+        .collect();
+    let files: Vec<String> = era_set(&dir.path().join("in"), Kind::Netcdf4, &ms, 12, 20)
+        .iter()
+        .map(|p| s(p))
+        .collect();
+    let out = dir.path().join("out.zarr");
+    run(argv(
+        &["convert"],
+        &files[..1],
+        &["-o", &s(&out), "--chunks", "time=1", "--quiet"],
+    ))
+    .ok();
+    let root_before = std::fs::read(out.join("zarr.json")).unwrap();
+    let mut child = Command::new(bin())
+        .args(argv(
+            &["append"],
+            &files,
+            &["-o", &s(&out), "--quiet", "--io-concurrency", "1"],
+        ))
+        .env("NC2ZARR_TEST_PUT_DELAY_MS", "15")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::fs::read_dir(out.join(".nc2zarr/journal"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "no journal appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the append finished before it could be interrupted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Readers still see the old store, consistent.
+    assert_eq!(
+        std::fs::read(out.join("zarr.json")).unwrap(),
+        root_before,
+        "consolidated metadata untouched"
+    );
+    let v = run(argv(&["verify", &s(&out)], &[], &[]));
+    assert_eq!(v.code, 5, "{}", v.stdout);
+    assert!(v.stdout.contains("interrupted"), "{}", v.stdout);
+    let again = run(argv(&["append"], &files, &["-o", &s(&out), "--json"])).ok().json();
+    assert!(again.get("resumed_objects").and_then(Json::as_u64).unwrap() > 0);
+    run(argv(&["verify", &s(&out), "--source"], &files, &[])).ok();
+}
+
+#[test]
+fn lock_units_overlap_and_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = months(&dir.path().join("in"), Kind::Netcdf4);
+    let out = dir.path().join("out.zarr");
+    run(argv(&["convert"], &files[..2], &["-o", &s(&out), "--quiet"])).ok();
+    // Another live job holds the lock: exit 6, nothing changes.
+    let lock = format!(
+        "{{\"pid\": {}, \"host\": \"{}\", \"started\": 4102444800, \"token\": \"t\"}}",
+        std::process::id(),
+        std::fs::read_to_string("/etc/hostname").unwrap_or_default().trim()
+    );
+    std::fs::write(out.join(".nc2zarr/lock.json"), lock).unwrap();
+    let before = snapshot(&out);
+    run(argv(&["append"], &files, &["-o", &s(&out)])).fails_with(6, &["is locked by pid"]);
+    assert!(snapshot(&out) == before);
+    std::fs::remove_file(out.join(".nc2zarr/lock.json")).unwrap();
+    // A gap (month 4 missing) is refused unless allowed.
+    run(argv(&["append"], &[files[3].clone()], &["-o", &s(&out)])).fails_with(3, &["missing", "--allow-gaps"]);
+    // Overlap: a file covering steps already in the store.
+    let overlap = dir.path().join("overlap.nc");
+    era_file(
+        &overlap,
+        Kind::Netcdf4,
+        &Month {
+            times: vec![1_051_896 + 6 * 9, 1_051_896 + 6 * 10],
+            units: "hours since 1900-01-01",
+        },
+        6,
+        10,
+    );
+    run(argv(&["append"], &[s(&overlap)], &["-o", &s(&out)])).fails_with(3, &["overlap"]);
+    run(argv(&["append"], &[files[2].clone()], &["-o", &s(&out), "--quiet"])).ok();
+    let store_units = read_json(&out, "time/zarr.json")
+        .get("attributes")
+        .unwrap()
+        .get("units")
+        .unwrap()
+        .clone();
+    assert_eq!(store_units.as_str(), Some("hours since 1900-01-01 00:00:00"));
+    // A wrong-grid file is refused before anything is written.
+    let grid = dir.path().join("grid.nc");
+    era_file(
+        &grid,
+        Kind::Netcdf4,
+        &Month {
+            times: vec![2_000_000],
+            units: "hours since 1900-01-01",
+        },
+        6,
+        11,
+    );
+    let before = snapshot(&out);
+    run(argv(&["append"], &[s(&grid)], &["-o", &s(&out)])).fails_with(3, &["dimension 'lon'", "11", "10"]);
+    assert!(snapshot(&out) == before);
+}
+
+#[test]
+fn appended_time_in_other_units_is_reencoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.nc");
+    let b = dir.path().join("b.nc");
+    calendar_file(&a, "standard", "days since 2000-01-01", &[0.0, 1.0, 2.0]);
+    calendar_file(&b, "standard", "hours since 2000-01-04", &[0.0, 24.0]);
+    let out = dir.path().join("out.zarr");
+    run([
+        "convert".to_string(),
+        s(&a),
+        "-o".into(),
+        s(&out),
+        "--compression".into(),
+        "none".into(),
+        "--quiet".into(),
+    ])
+    .ok();
+    let j = run(["append".to_string(), s(&b), "-o".into(), s(&out), "--json".into()])
+        .ok()
+        .json();
+    assert!(
+        j.get("notes").unwrap().to_compact().contains("re-encoded"),
+        "{}",
+        j.to_compact()
+    );
+    // time keeps its single chunk of 3 steps; the new steps are in a second chunk.
+    let raw = std::fs::read(out.join("time/c/1")).unwrap();
+    let t: Vec<f64> = raw
+        .chunks_exact(8)
+        .map(|x| f64::from_le_bytes(x.try_into().unwrap()))
+        .collect();
+    assert_eq!(&t[..2], &[3.0, 4.0]);
+    if let Some(py) = python() {
+        let r = xarray_compare(&py, &out, &[s(&a), s(&b)], &["--mode", "decoded"]);
+        assert!(r.is_ok(), "{}", r.unwrap_err());
+    }
+}
