@@ -88,7 +88,15 @@ def timed(cmd, env=None):
     return secs, rss, p.stdout
 
 
-def repeat(label, reps, make_cmd, cleanup=None, env=None):
+def dir_size(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            total += os.path.getsize(os.path.join(root, f))
+    return total
+
+
+def repeat(label, reps, make_cmd, cleanup=None, env=None, output=None):
     walls, rsss = [], []
     for _ in range(reps):
         if cleanup:
@@ -96,9 +104,10 @@ def repeat(label, reps, make_cmd, cleanup=None, env=None):
         s, r, _ = timed(make_cmd(), env)
         walls.append(s)
         rsss.append(r)
+    stored = dir_size(output) if output and os.path.exists(output) else 0
     print(f"  {label}: median {statistics.median(walls):.1f} s, peak RSS {max(rsss) / 2**20:.0f} MiB "
           f"(runs: {', '.join(f'{w:.1f}' for w in walls)})", file=sys.stderr, flush=True)
-    return {"label": label, "seconds": statistics.median(walls), "rss": max(rsss), "runs": walls}
+    return {"label": label, "seconds": statistics.median(walls), "rss": max(rsss), "runs": walls, "stored": stored}
 
 
 def two_process_read(files):
@@ -134,8 +143,13 @@ def main():
     if a.only in ("throughput", "all"):
         print("throughput (ingest, zstd:3):", file=sys.stderr)
         res = {}
-        res["nc2zarr"] = repeat("nc2zarr", a.reps, lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet"] + ingest, rm)
-        res["xarray"] = repeat("xarray+dask", a.reps, lambda: [PY, "-c", XARRAY_TO_ZARR] + files + [out, "'ingest'"], rm)
+        res["nc2zarr"] = repeat("nc2zarr, zstd:3", a.reps,
+                                lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet"] + ingest, rm, output=out)
+        default_codec = ingest[:2]
+        res["nc2zarr_default"] = repeat("nc2zarr, default shuffle-zstd:3", a.reps,
+                                        lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet"] + default_codec, rm, output=out)
+        res["xarray"] = repeat("xarray+dask, zstd:3", a.reps,
+                               lambda: [PY, "-c", XARRAY_TO_ZARR] + files + [out, "'ingest'"], rm, output=out)
         res["read1"] = repeat("read+inflate, 1 process", a.reps, lambda: [READ_BOUND] + files)
         walls = [two_process_read(files) for _ in range(a.reps)]
         res["read2"] = {"label": "read+inflate, 2 processes", "seconds": statistics.median(walls), "rss": 0}
@@ -148,14 +162,15 @@ def main():
         res["encode"] = {"label": "zstd-3 encode, 1 thread", "seconds": sum(enc), "rss": 0}
         x = res["xarray"]
         lines += ["## Throughput: ingest (time=24 x full grid), zstd level 3, Zarr v3", "",
-                  "| what | wall (s) | MB/s | peak RSS (MiB) | MB/s vs xarray | RSS vs xarray |",
-                  "|---|---|---|---|---|---|"]
-        for key in ("nc2zarr", "xarray", "read1", "read2", "encode"):
+                  "| what | wall (s) | MB/s | peak RSS (MiB) | compression ratio | MB/s vs xarray | RSS vs xarray |",
+                  "|---|---|---|---|---|---|---|"]
+        for key in ("nc2zarr", "nc2zarr_default", "xarray", "read1", "read2", "encode"):
             r = res[key]
             rss = f"{r['rss'] / 2**20:.0f}" if r["rss"] else "-"
+            ratio = f"{nbytes / r['stored']:.2f}" if r.get("stored") else "-"
             ratio_t = f"{x['seconds'] / r['seconds']:.2f}x"
             ratio_m = f"{r['rss'] / x['rss']:.3f}" if r["rss"] else "-"
-            lines.append(f"| {r['label']} | {r['seconds']:.1f} | {mb / r['seconds']:.0f} | {rss} | {ratio_t} | {ratio_m} |")
+            lines.append(f"| {r['label']} | {r['seconds']:.1f} | {mb / r['seconds']:.0f} | {rss} | {ratio} | {ratio_t} | {ratio_m} |")
         bound = (res["read1"]["seconds"] + res["encode"]["seconds"]) / 2
         lines += ["", f"Two-core bound of this read path, (read+inflate + encode CPU) / 2 = {bound:.1f} s; "
                   f"nc2zarr reaches {100 * bound / res['nc2zarr']['seconds']:.0f}% of it.", ""]
