@@ -155,39 +155,31 @@ pub fn found_array(target: &str, format: ZarrFormat, path: String, doc: &Json, a
     })
 }
 
+/// Every element type, for looking names up.
+const ALL_DTYPES: [DType; 12] = [
+    DType::I8,
+    DType::U8,
+    DType::I16,
+    DType::U16,
+    DType::I32,
+    DType::U32,
+    DType::I64,
+    DType::U64,
+    DType::F32,
+    DType::F64,
+    DType::Char,
+    DType::String,
+];
+
+/// The type of a v3 `data_type` name (chars are `null_terminated_bytes`, handled apart).
 fn dtype_from_v3(s: &str) -> Option<DType> {
-    [
-        DType::I8,
-        DType::U8,
-        DType::I16,
-        DType::U16,
-        DType::I32,
-        DType::U32,
-        DType::I64,
-        DType::U64,
-        DType::F32,
-        DType::F64,
-        DType::String,
-    ]
-    .into_iter()
-    .find(|d| d.zarr_v3_name() == s)
+    ALL_DTYPES
+        .into_iter()
+        .filter(|d| *d != DType::Char)
+        .find(|d| d.zarr_v3_name() == s)
 }
 
+/// The type of a v2 `dtype` string.
 fn dtype_from_v2(s: &str) -> Option<DType> {
-    [
-        DType::I8,
-        DType::U8,
-        DType::I16,
-        DType::U16,
-        DType::I32,
-        DType::U32,
-        DType::I64,
-        DType::U64,
-        DType::F32,
-        DType::F64,
-        DType::Char,
-        DType::String,
-    ]
-    .into_iter()
-    .find(|d| d.zarr_v2_name() == s)
+    ALL_DTYPES.into_iter().find(|d| d.zarr_v2_name() == s)
 }

@@ -59,6 +59,17 @@ fn locked<F: FnOnce() -> c_int>(f: F) -> NcResult<()> {
     check(f())
 }
 
+/// Calls a netCDF "list the ids" function twice: for the count, then to fill the ids.
+fn id_list(f: impl Fn(*mut c_int, *mut c_int) -> c_int) -> NcResult<Vec<c_int>> {
+    let mut n = 0;
+    locked(|| f(&mut n, std::ptr::null_mut()))?;
+    let mut ids = vec![0; n.max(0) as usize];
+    if n > 0 {
+        locked(|| f(&mut n, ids.as_mut_ptr()))?;
+    }
+    Ok(ids)
+}
+
 fn name_buf() -> Vec<u8> {
     vec![0u8; sys::NC_MAX_NAME as usize + 1]
 }
@@ -222,14 +233,8 @@ impl<'f> Group<'f> {
 
     /// Child groups, in library order.
     pub fn groups(&self) -> NcResult<Vec<Group<'f>>> {
-        let mut n = 0;
-        // SAFETY: null ids pointer asks for the count only.
-        locked(|| unsafe { sys::nc_inq_grps(self.ncid, &mut n, std::ptr::null_mut()) })?;
-        let mut ids = vec![0; n as usize];
-        if n > 0 {
-            // SAFETY: ids has room for n ids.
-            locked(|| unsafe { sys::nc_inq_grps(self.ncid, &mut n, ids.as_mut_ptr()) })?;
-        }
+        // SAFETY: id_list passes a count pointer and a null or n-sized id buffer.
+        let ids = id_list(|n, ids| unsafe { sys::nc_inq_grps(self.ncid, n, ids) })?;
         Ok(ids
             .into_iter()
             .map(|ncid| Group {
@@ -253,14 +258,8 @@ impl<'f> Group<'f> {
 
     /// Dimensions defined in this group (not its parents).
     pub fn dims(&self) -> NcResult<Vec<Dim>> {
-        let mut n = 0;
-        // SAFETY: count only.
-        locked(|| unsafe { sys::nc_inq_dimids(self.ncid, &mut n, std::ptr::null_mut(), 0) })?;
-        let mut ids = vec![0; n as usize];
-        if n > 0 {
-            // SAFETY: ids has room for n ids.
-            locked(|| unsafe { sys::nc_inq_dimids(self.ncid, &mut n, ids.as_mut_ptr(), 0) })?;
-        }
+        // SAFETY: id_list passes a count pointer and a null or n-sized id buffer.
+        let mut ids = id_list(|n, ids| unsafe { sys::nc_inq_dimids(self.ncid, n, ids, 0) })?;
         let unlimited = self.unlimited_dim_ids()?;
         ids.sort_unstable();
         ids.into_iter()
@@ -269,15 +268,8 @@ impl<'f> Group<'f> {
     }
 
     fn unlimited_dim_ids(&self) -> NcResult<Vec<c_int>> {
-        let mut n = 0;
-        // SAFETY: count only.
-        locked(|| unsafe { sys::nc_inq_unlimdims(self.ncid, &mut n, std::ptr::null_mut()) })?;
-        let mut ids = vec![0; n as usize];
-        if n > 0 {
-            // SAFETY: room for n ids.
-            locked(|| unsafe { sys::nc_inq_unlimdims(self.ncid, &mut n, ids.as_mut_ptr()) })?;
-        }
-        Ok(ids)
+        // SAFETY: id_list passes a count pointer and a null or n-sized id buffer.
+        id_list(|n, ids| unsafe { sys::nc_inq_unlimdims(self.ncid, n, ids) })
     }
 
     fn dim(&self, id: c_int, unlimited: bool) -> NcResult<Dim> {
@@ -295,14 +287,8 @@ impl<'f> Group<'f> {
 
     /// Variables of this group, in definition order.
     pub fn variables(&self) -> NcResult<Vec<Variable<'f>>> {
-        let mut n = 0;
-        // SAFETY: count only.
-        locked(|| unsafe { sys::nc_inq_varids(self.ncid, &mut n, std::ptr::null_mut()) })?;
-        let mut ids = vec![0; n as usize];
-        if n > 0 {
-            // SAFETY: room for n ids.
-            locked(|| unsafe { sys::nc_inq_varids(self.ncid, &mut n, ids.as_mut_ptr()) })?;
-        }
+        // SAFETY: id_list passes a count pointer and a null or n-sized id buffer.
+        let ids = id_list(|n, ids| unsafe { sys::nc_inq_varids(self.ncid, n, ids) })?;
         Ok(ids
             .into_iter()
             .map(|varid| Variable {
