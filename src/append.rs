@@ -205,6 +205,7 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
     let (format, found) = existing::read_arrays(&store)?;
     let found: HashMap<String, FoundArray> = found.into_iter().map(|a| (a.path.clone(), a)).collect();
     let existing_len = check_structure(&inv_new, &found, &concat_dim)?;
+    check_static_values(&store, &inv_new, &found)?;
     let mut inv = inv_new.clone();
     let reencoded = align_time_units(&mut inv, &found, &mut summary.notes)?;
     check_dtypes(&inv, &found)?;
@@ -359,6 +360,28 @@ fn check_structure(inv: &Inventory, found: &HashMap<String, FoundArray>, concat_
         )));
     }
     existing_len.ok_or_else(|| inconsistent(format!("no variable uses the concat dimension '{concat_dim}'")))
+}
+
+/// Variables without the concat dimension (grids, masks) must hold the store's values.
+fn check_static_values(store: &Target, inv: &Inventory, found: &HashMap<String, FoundArray>) -> Result<()> {
+    let format = stored_format(store);
+    for (g, v) in inv.variables() {
+        let path = g.var_path(&v.name);
+        if v.concat_axis.is_some() || v.unsupported.is_some() {
+            continue;
+        }
+        let Some(a) = found.get(&path) else { continue };
+        let problems = crate::verify::compare_with_source(store, format, a, (inv, g, v))?;
+        if let Some(p) = problems.first() {
+            return Err(inconsistent(format!(
+                "variable '{path}' does not depend on '{}' but {} holds other values than the store ({p}); \
+                 the new files are on another grid",
+                inv.concat_dim.as_deref().unwrap_or("the concat dimension"),
+                inv.files[0].path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every variable must have the store's element type (time already aligned).

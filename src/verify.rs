@@ -188,6 +188,29 @@ pub fn verify(target: &str, store_options: &StoreOptions, source: Option<&Invent
     Ok(report)
 }
 
+/// Compares the stored values of array `a` with `source` (bit for bit, NaN equal to
+/// NaN); returns the problems found (none when equal).
+pub fn compare_with_source(
+    store: &Target,
+    format: ZarrFormat,
+    a: &FoundArray,
+    source: (&Inventory, &GroupInfo, &VarInfo),
+) -> Result<Vec<String>> {
+    let present: HashMap<String, u64> = store.list(&a.path)?.into_iter().map(|l| (l.key, l.size)).collect();
+    let mut report = VerifyReport::default();
+    check_array(
+        store,
+        format,
+        a,
+        None,
+        &present,
+        Some(source),
+        &mut Reader::new(),
+        &mut report,
+    )?;
+    Ok(report.problems)
+}
+
 /// Checks one array's objects, and its values against the source when given.
 #[allow(clippy::too_many_arguments)]
 fn check_array(

@@ -227,6 +227,28 @@ fn lock_units_overlap_and_gaps() {
     let before = snapshot(&out);
     run(argv(&["append"], &[s(&grid)], &["-o", &s(&out)])).fails_with(3, &["dimension 'lon'", "11", "10"]);
     assert!(snapshot(&out) == before);
+    // Same shape, other values of a static field (orography): another grid.
+    let orog = dir.path().join("orog.nc");
+    era_file(
+        &orog,
+        Kind::Netcdf4,
+        &Month {
+            times: vec![1_051_896 + 6 * 15],
+            units: "hours since 1900-01-01",
+        },
+        6,
+        10,
+    );
+    {
+        let mut f = netcdf::append(&orog).unwrap();
+        f.variable_mut("orog")
+            .unwrap()
+            .put_values(&[-1.0f64], (0..1, 0..1))
+            .unwrap();
+    }
+    run(argv(&["append"], &[s(&orog)], &["-o", &s(&out)]))
+        .fails_with(3, &["'orog' does not depend on 'time'", "another grid"]);
+    assert!(snapshot(&out) == before);
 }
 
 #[test]
