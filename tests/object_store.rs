@@ -52,8 +52,15 @@ fn run_s3(args: &[String]) -> Run {
     }
 }
 
+/// A prefix no other test (or run) uses.
 fn unique(name: &str) -> String {
-    format!("{name}-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos())
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}-{}-{nanos}-{n}", std::process::id())
 }
 
 fn s3_target(endpoint: &str, url: &str) -> Target {
