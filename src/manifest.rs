@@ -95,9 +95,4 @@ impl Manifest {
     pub fn from_bytes(bytes: &[u8]) -> Result<Manifest, String> {
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
-
-    /// Total stored objects.
-    pub fn stored_objects(&self) -> usize {
-        self.arrays.values().map(|a| a.objects.len()).sum()
-    }
 }

@@ -419,6 +419,24 @@ impl Engine<'_> {
         (key, volume(&valid) * v.dtype.planning_size(), done)
     }
 
+    /// Key and input bytes of object `idx`, or `None` (after reporting it) when an
+    /// earlier run already finished it.
+    fn unless_done(&self, ji: usize, job: &ArrayJob, idx: &[u64], shared: &Shared) -> Option<(String, u64)> {
+        let (key, input_bytes, done) = self.object_info(job, idx, shared);
+        match done {
+            Some(entry) => {
+                shared.report(Event::Done {
+                    job: ji,
+                    entry,
+                    input_bytes,
+                    resumed: true,
+                });
+                None
+            }
+            None => Some((key, input_bytes)),
+        }
+    }
+
     /// On resume, reports every object of a two-pass array when all are done (its
     /// intermediate pass is then skipped). Returns whether it did.
     fn report_if_all_done(&self, ji: usize, job: &ArrayJob, shared: &Shared) -> bool {
@@ -513,16 +531,9 @@ impl Engine<'_> {
         uploader: &Uploader,
         shared: &Arc<Shared>,
     ) -> Result<()> {
-        let (key, input_bytes, done) = self.object_info(job, idx, shared);
-        if let Some(entry) = done {
-            shared.report(Event::Done {
-                job: work.job,
-                entry,
-                input_bytes,
-                resumed: true,
-            });
+        let Some((key, input_bytes)) = self.unless_done(work.job, job, idx, shared) else {
             return Ok(());
-        }
+        };
         let v = self.var(job);
         let os = &job.plan.object_shape;
         let origin: Vec<u64> = idx.iter().zip(os).map(|(i, s)| i * s).collect();
@@ -563,16 +574,9 @@ impl Engine<'_> {
         uploader: &Uploader,
         shared: &Arc<Shared>,
     ) -> Result<()> {
-        let (key, input_bytes, done) = self.object_info(job, idx, shared);
-        if let Some(entry) = done {
-            shared.report(Event::Done {
-                job: ji,
-                entry,
-                input_bytes,
-                resumed: true,
-            });
+        let Some((key, input_bytes)) = self.unless_done(ji, job, idx, shared) else {
             return Ok(());
-        }
+        };
         let v = self.var(job);
         let os = &job.plan.object_shape;
         let elem = v.dtype.size().expect("fixed size");

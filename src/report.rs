@@ -37,11 +37,6 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
-    /// A progress that draws nothing.
-    pub fn hidden() -> Progress {
-        Progress { bar: None }
-    }
-
     /// Records `bytes` of input done and the running object count.
     pub fn advance(&self, bytes: u64, objects_done: u64) {
         if let Some(bar) = &self.bar {

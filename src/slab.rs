@@ -9,16 +9,6 @@ pub enum Block {
     Strings(Vec<String>),
 }
 
-impl Block {
-    /// Bytes held in memory (strings: their bytes plus the `String` headers).
-    pub fn mem_bytes(&self) -> usize {
-        match self {
-            Block::Fixed(b) => b.len(),
-            Block::Strings(v) => v.iter().map(|s| s.len() + 24).sum(),
-        }
-    }
-}
-
 /// A position inside an array: the array's shape and a starting index.
 #[derive(Debug, Clone, Copy)]
 pub struct At<'a> {

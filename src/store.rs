@@ -53,16 +53,6 @@ pub enum Location {
     },
 }
 
-impl Location {
-    /// True for remote object stores.
-    pub fn is_remote(&self) -> bool {
-        matches!(
-            self,
-            Location::S3 { .. } | Location::Gcs { .. } | Location::Azure { .. }
-        )
-    }
-}
-
 /// Parses a TARGET argument.
 pub fn parse_location(target: &str) -> Result<Location, TargetError> {
     let bad = |message: String| TargetError::BadUrl {
@@ -339,11 +329,6 @@ impl Target {
     /// The target as shown to users (credentials redacted).
     pub fn display(&self) -> &str {
         &self.display
-    }
-
-    /// Where the target lives.
-    pub fn location(&self) -> &Location {
-        &self.location
     }
 
     /// Requests in flight at once for [`Uploader`].

@@ -45,11 +45,7 @@ fn run_s3(args: &[String]) -> Run {
         .env_remove("AWS_ENDPOINT_URL")
         .output()
         .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from_output(&out)
 }
 
 /// A prefix no other test (or run) uses.
@@ -249,11 +245,7 @@ fn azure_convert_verify_and_wrong_key() {
             .env("AZURE_STORAGE_ACCOUNT_KEY", key)
             .output()
             .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from_output(&out)
     };
     let mut args = vec!["convert".to_string()];
     args.extend(files.iter().cloned());

@@ -51,17 +51,13 @@ fn run_measured(args: &[String]) -> (Run, u64) {
         .args(args)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let kb: u64 = stderr
+    let run = Run::from_output(&out);
+    let kb: u64 = run
+        .stderr
         .lines()
         .find_map(|l| l.strip_prefix("PEAK_RSS_KB="))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no RSS in:\n{stderr}"));
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr,
-    };
+        .unwrap_or_else(|| panic!("no RSS in:\n{}", run.stderr));
     (run, kb * 1024)
 }
 

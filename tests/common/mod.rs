@@ -24,6 +24,15 @@ pub struct Run {
 }
 
 impl Run {
+    /// The outcome of a finished process.
+    pub fn from_output(out: &Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     pub fn ok(&self) -> &Self {
         assert_eq!(
             self.code, 0,
@@ -63,11 +72,7 @@ where
         .env_remove("RUST_BACKTRACE")
         .output()
         .expect("run nc2zarr");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from_output(&out)
 }
 
 /// `p` as an argument.
