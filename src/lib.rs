@@ -26,6 +26,7 @@ pub mod append;
 pub mod cftime;
 pub mod cli;
 pub mod codec;
+pub mod direct;
 pub mod error;
 pub mod existing;
 pub mod inputs;

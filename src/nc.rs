@@ -46,8 +46,9 @@ thread_local! {
     };
 }
 
-/// Takes the global netCDF lock (and silences HDF5 diagnostics on this thread).
-fn lock() -> impl Sized {
+/// Takes the global netCDF lock (and silences HDF5 diagnostics on this thread). Every
+/// HDF5 call nc2zarr makes itself also holds it: HDF5 is not thread-safe either.
+pub(crate) fn lock() -> impl Sized {
     let guard = sys::libnetcdf_lock.lock();
     HDF5_QUIET.with(|_| ());
     guard

@@ -283,8 +283,9 @@ impl Engine<'_> {
                         }
                         let held = volume(&block.count) * v.dtype.planning_size();
                         budget.acquire(held, &shared.cancel);
-                        let read = reader
-                            .read(self.inv, g, v, &block.start, &block.count)
+                        // On the pool: direct chunk reads decode in parallel there.
+                        let read = pool
+                            .install(|| reader.read(self.inv, g, v, &block.start, &block.count))
                             .map_err(Error::from)
                             .and_then(|mut data| self.overlay_existing(job, &block, &mut data).map(|()| data));
                         match read {

@@ -233,6 +233,20 @@ pub struct ArrayInput {
 }
 
 impl ArrayInput {
+    /// Per worker: buffers of direct chunk reads ([`crate::direct`]): the stored,
+    /// inflated and unshuffled bytes of one source chunk.
+    fn read_scratch_bytes(&self) -> u64 {
+        let chunk = self
+            .source_chunks
+            .as_ref()
+            .map_or(0, |c| c.iter().product::<u64>() * self.elem_bytes);
+        if chunk <= crate::direct::MAX_CHUNK_BYTES {
+            3 * chunk
+        } else {
+            0
+        }
+    }
+
     /// Uncompressed bytes.
     pub fn bytes(&self) -> u64 {
         self.shape.iter().product::<u64>() * self.elem_bytes
@@ -411,8 +425,8 @@ fn blocks_in_flight(workers: u64) -> u64 {
     workers + 1
 }
 
-fn direct_memory(block_bytes: u64, object_bytes: u64, whole: bool, workers: u64, io: u64) -> u64 {
-    let per_worker = CODEC_BYTES + object_bytes + if whole { 0 } else { object_bytes };
+fn direct_memory(block_bytes: u64, object_bytes: u64, whole: bool, workers: u64, io: u64, scratch: u64) -> u64 {
+    let per_worker = CODEC_BYTES + scratch + object_bytes + if whole { 0 } else { object_bytes };
     BASE_BYTES
         + OPEN_FILES * OPEN_FILE_BYTES
         + blocks_in_flight(workers) * block_bytes
@@ -421,9 +435,11 @@ fn direct_memory(block_bytes: u64, object_bytes: u64, whole: bool, workers: u64,
 }
 
 /// Memory of the two-pass strategy (the larger of its passes).
-fn two_pass_memory(stage_bytes: u64, inter_bytes: u64, object_bytes: u64, workers: u64, io: u64) -> u64 {
-    let pass1 =
-        BASE_BYTES + OPEN_FILES * OPEN_FILE_BYTES + blocks_in_flight(workers) * stage_bytes + workers * inter_bytes;
+fn two_pass_memory(stage_bytes: u64, inter_bytes: u64, object_bytes: u64, workers: u64, io: u64, scratch: u64) -> u64 {
+    let pass1 = BASE_BYTES
+        + OPEN_FILES * OPEN_FILE_BYTES
+        + blocks_in_flight(workers) * stage_bytes
+        + workers * (scratch + inter_bytes);
     let pass2 = BASE_BYTES + workers * (CODEC_BYTES + 2 * object_bytes + inter_bytes) + io * object_bytes;
     pass1.max(pass2)
 }
@@ -583,7 +599,7 @@ fn candidates(a: &ArrayInput, object_shape: &[u64], w: u64, io: u64, max_mem: u6
             continue;
         }
         let whole = block == object_shape;
-        let memory = direct_memory(block_bytes, object_bytes, whole, w, io);
+        let memory = direct_memory(block_bytes, object_bytes, whole, w, io, a.read_scratch_bytes());
         let amplification = read_amplification(a, &block);
         // Among equal costs, prefer smaller blocks: memory is only spent where it saves reads.
         let cost = amplification * bytes as f64 * decode_cost - k as f64 * 1e-3;
@@ -621,24 +637,28 @@ fn plan_array(
     io: &mut usize,
 ) -> Result<ArrayPlan, PlanError> {
     let objects: u64 = a.shape.iter().zip(object_shape).map(|(n, o)| n.div_ceil(*o)).product();
-    // Try the wanted parallelism first, then less I/O concurrency, then fewer workers.
-    let mut settings = Vec::new();
+    // The wanted workers first, then fewer. With a number of workers, the cheapest
+    // candidate at any I/O concurrency that fits, preferring more I/O on equal costs
+    // (less I/O concurrency is cheaper than reading data twice).
     for w in (1..=*workers).rev() {
+        let mut best: Option<(Candidate, usize)> = None;
         let mut i = *io;
         loop {
-            settings.push((w, i));
+            let fitting = candidates(a, object_shape, w as u64, i as u64, resources.max_mem)
+                .into_iter()
+                .filter(|c| c.memory <= resources.max_mem)
+                .min_by(|x, y| x.cost.total_cmp(&y.cost));
+            if let Some(c) = fitting
+                && best.as_ref().is_none_or(|(b, _)| c.cost < b.cost)
+            {
+                best = Some((c, i));
+            }
             if i == 1 {
                 break;
             }
             i = (i / 2).max(1);
         }
-    }
-    for (w, i) in settings {
-        let best = candidates(a, object_shape, w as u64, i as u64, resources.max_mem)
-            .into_iter()
-            .filter(|c| c.memory <= resources.max_mem)
-            .min_by(|x, y| x.cost.total_cmp(&y.cost));
-        if let Some(c) = best {
+        if let Some((c, i)) = best {
             *workers = w;
             *io = i;
             return Ok(ArrayPlan {
@@ -693,7 +713,7 @@ fn two_pass(
         .unwrap_or(divisors.len() - 1);
     for &t in &divisors[first..] {
         let stage_bytes = t * row;
-        let memory = two_pass_memory(stage_bytes, t * inter_row, object_bytes, w, io);
+        let memory = two_pass_memory(stage_bytes, t * inter_row, object_bytes, w, io, a.read_scratch_bytes());
         if memory > max_mem {
             continue;
         }

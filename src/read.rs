@@ -4,8 +4,11 @@
 //! read with one hyperslab call and placed into the output block; time values are
 //! re-encoded per file when the files' units differ.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
+use crate::direct::ChunkedVar;
 use crate::error::InputError;
 use crate::model::{DType, Scalar};
 use crate::nc;
@@ -19,8 +22,22 @@ compile_error!("nc2zarr assumes a little-endian host");
 const OPEN_FILES: usize = crate::plan::OPEN_FILES as usize;
 
 /// Reads variable regions, keeping a few files open between calls.
+///
+/// Chunked netCDF-4 variables are read directly where [`ChunkedVar`] can (decoded in
+/// parallel on the current rayon pool); everything else goes through netCDF-C.
+/// Setting `NC2ZARR_DIRECT_READ=0` sends every read through netCDF-C.
 pub struct Reader {
-    open: Vec<nc::File>,
+    open: Vec<OpenFile>,
+    direct: bool,
+}
+
+/// A source file kept open by a [`Reader`].
+struct OpenFile {
+    nc: nc::File,
+    /// The same file for positioned reads of chunks, opened on first use.
+    raw: Option<Arc<std::fs::File>>,
+    /// Direct-read state per variable path (`None`: read through netCDF-C).
+    chunked: HashMap<String, Option<Arc<ChunkedVar>>>,
 }
 
 impl Default for Reader {
@@ -32,20 +49,82 @@ impl Default for Reader {
 impl Reader {
     /// A reader with no open files.
     pub fn new() -> Reader {
-        Reader { open: Vec::new() }
+        Reader {
+            open: Vec::new(),
+            direct: std::env::var("NC2ZARR_DIRECT_READ").map_or(true, |v| v != "0"),
+        }
     }
 
-    fn file(&mut self, path: &Path) -> Result<&nc::File, InputError> {
-        if let Some(i) = self.open.iter().position(|f| f.path() == path) {
+    fn file(&mut self, path: &Path) -> Result<&mut OpenFile, InputError> {
+        if let Some(i) = self.open.iter().position(|f| f.nc.path() == path) {
             let f = self.open.remove(i);
             self.open.push(f);
         } else {
             if self.open.len() >= OPEN_FILES {
                 self.open.remove(0);
             }
-            self.open.push(crate::scan::open(path)?);
+            self.open.push(OpenFile {
+                nc: crate::scan::open(path)?,
+                raw: None,
+                chunked: HashMap::new(),
+            });
         }
-        Ok(self.open.last().expect("just pushed"))
+        Ok(self.open.last_mut().expect("just pushed"))
+    }
+
+    /// The direct reader of `var` in the file at `path`, if it can be read directly.
+    fn chunked(
+        &mut self,
+        path: &Path,
+        group: &GroupInfo,
+        var: &VarInfo,
+    ) -> Result<Option<Arc<ChunkedVar>>, InputError> {
+        let full = group.var_path(&var.name);
+        if let Some(found) = self.file(path)?.chunked.get(&full) {
+            return Ok(found.clone());
+        }
+        let shape: Vec<u64> = match self.variable(path, group, &var.name)?.header() {
+            Ok(h) => h.dims.iter().map(|d| d.len).collect(),
+            Err(_) => Vec::new(),
+        };
+        let elem = var.source_dtype.size().unwrap_or(0);
+        let open = self.file(path)?;
+        if open.raw.is_none() {
+            open.raw = std::fs::File::open(path).ok().map(Arc::new);
+        }
+        let found = match &open.raw {
+            Some(raw) if elem > 0 => ChunkedVar::open(path, raw, &full, &shape, elem).map(Arc::new),
+            _ => None,
+        };
+        open.chunked.insert(full, found.clone());
+        Ok(found)
+    }
+
+    /// Reads the box `start`/`count` of a fixed-size variable of one file, in its
+    /// source type, into `out`.
+    fn read_raw(
+        &mut self,
+        path: &Path,
+        group: &GroupInfo,
+        var: &VarInfo,
+        start: &[u64],
+        count: &[u64],
+        out: &mut [u8],
+    ) -> Result<(), InputError> {
+        let read_err = |message: String| InputError::Read {
+            path: path.to_path_buf(),
+            variable: group.var_path(&var.name),
+            message,
+        };
+        if self.direct
+            && var.storage.chunks.is_some()
+            && let Some(chunked) = self.chunked(path, group, var)?
+        {
+            return chunked.read_into(start, count, out).map_err(read_err);
+        }
+        self.variable(path, group, &var.name)?
+            .read_raw(start, count, out)
+            .map_err(|e| read_err(e.message))
     }
 
     /// Reads the box `start`/`count` of `var` (in merged coordinates) as the output dtype.
@@ -131,15 +210,7 @@ impl Reader {
             out.copy_from_slice(&b);
             return Ok(());
         }
-        let full = group.var_path(&var.name);
-        let read_err = |e: nc::NcError| InputError::Read {
-            path: path.to_path_buf(),
-            variable: full.clone(),
-            message: e.message,
-        };
-        self.variable(path, group, &var.name)?
-            .read_raw(start, count, out)
-            .map_err(read_err)
+        self.read_raw(path, group, var, start, count, out)
     }
 
     /// The variable `name` of `group` in the file at `path` (opened if needed).
@@ -150,7 +221,7 @@ impl Reader {
             variable: full.clone(),
             message: e.message,
         };
-        let file = self.file(path)?;
+        let file = &self.file(path)?.nc;
         let mut g = file.root();
         for part in group.path.split('/').filter(|s| !s.is_empty()) {
             g = g.group(part).map_err(err)?;
@@ -173,13 +244,13 @@ impl Reader {
             variable: full.clone(),
             message: e.message,
         };
-        let v = self.variable(path, group, &var.name)?;
         if var.source_dtype == DType::String {
+            let v = self.variable(path, group, &var.name)?;
             return Ok(Block::Strings(v.read_strings(start, count).map_err(read_err)?));
         }
         let elem = var.source_dtype.size().expect("fixed size");
         let mut buf = vec![0u8; volume(count) as usize * elem];
-        v.read_raw(start, count, &mut buf).map_err(read_err)?;
+        self.read_raw(path, group, var, start, count, &mut buf)?;
         Ok(Block::Fixed(match fix {
             Some((scale, offset)) if (scale, offset) != (1.0, 0.0) || var.dtype != var.source_dtype => {
                 rescale(&buf, var.source_dtype, var.dtype, scale, offset)
