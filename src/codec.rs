@@ -205,6 +205,11 @@ pub struct ChunkCodec {
     /// The same chain without its leading byte shuffle, which nc2zarr then does itself
     /// (zarrs' shuffle is a plain byte loop and showed up at 11% of a profile).
     encoder: Option<(Array<MemoryStore>, usize)>,
+    /// The zstd level when the chain (after that shuffle) is just `bytes` + `zstd`
+    /// without checksum: such chunks are compressed with a per-thread zstd context,
+    /// reused between chunks (zarrs makes a new one per chunk, whose fresh tables cost
+    /// page faults on every chunk).
+    plain_zstd: Option<i32>,
     options: CodecOptions,
 }
 
@@ -220,7 +225,9 @@ impl ChunkCodec {
     pub fn new(metadata: &Json, dtype: DType) -> Result<ChunkCodec, CodecError> {
         let twin = twin_metadata(metadata, dtype);
         let array = build_array(&twin)?;
-        let encoder = match without_shuffle(&twin) {
+        let unshuffled = without_shuffle(&twin);
+        let plain_zstd = plain_zstd_level(unshuffled.as_ref().map_or(&twin, |(m, _)| m));
+        let encoder = match unshuffled {
             Some((meta, elementsize)) => Some((build_array(&meta)?, elementsize)),
             None => None,
         };
@@ -229,6 +236,7 @@ impl ChunkCodec {
         Ok(ChunkCodec {
             array,
             encoder,
+            plain_zstd,
             options,
         })
     }
@@ -242,6 +250,12 @@ impl ChunkCodec {
 
     /// Encodes one full-size chunk (or shard).
     pub fn encode(&self, block: &Block, chunk_shape: &[u64]) -> Result<Vec<u8>, CodecError> {
+        if let (Block::Fixed(b), Some(level)) = (block, self.plain_zstd) {
+            return match &self.encoder {
+                Some((_, elementsize)) => zstd_compress(&byte_shuffle(b, *elementsize), level),
+                None => zstd_compress(b, level),
+            };
+        }
         let (array, shuffled);
         let bytes: ArrayBytes = match (block, &self.encoder) {
             (Block::Strings(v), _) => {
@@ -383,6 +397,57 @@ fn without_shuffle(meta: &Json) -> Option<(Json, usize)> {
     elementsize.map(|e| (Json::Obj(fields), e as usize))
 }
 
+/// The zstd level of a chain that is only `bytes` (little-endian) and `zstd` without
+/// checksum (v3), or a v2 array with no filters and a zstd compressor.
+fn plain_zstd_level(meta: &Json) -> Option<i32> {
+    let level = |c: &Json| match c.get("level") {
+        Some(Json::Int(l)) => i32::try_from(*l).ok(),
+        Some(Json::UInt(l)) => i32::try_from(*l).ok(),
+        _ => None,
+    };
+    let no_checksum = |c: &Json| !matches!(c.get("checksum"), Some(Json::Bool(true)));
+    if let Some(Json::Arr(codecs)) = meta.get("codecs") {
+        let [bytes, zstd] = codecs.as_slice() else { return None };
+        let name = |c: &Json| c.get("name").and_then(Json::as_str).map(str::to_owned);
+        let endian = bytes
+            .get("configuration")
+            .and_then(|c| c.get("endian"))
+            .and_then(Json::as_str);
+        let config = zstd.get("configuration")?;
+        return (name(bytes).as_deref() == Some("bytes")
+            && matches!(endian, None | Some("little"))
+            && name(zstd).as_deref() == Some("zstd")
+            && no_checksum(config))
+        .then(|| level(config))
+        .flatten();
+    }
+    let compressor = meta.get("compressor")?;
+    let filters_empty = matches!(meta.get("filters"), None | Some(Json::Null));
+    let little = meta
+        .get("dtype")
+        .and_then(Json::as_str)
+        .is_some_and(|d| d.starts_with('<') || d.starts_with('|'));
+    (filters_empty && little && compressor.get("id").and_then(Json::as_str) == Some("zstd") && no_checksum(compressor))
+        .then(|| level(compressor))
+        .flatten()
+}
+
+/// Compresses `data` as one zstd frame at `level`, with this thread's reused context.
+fn zstd_compress(data: &[u8], level: i32) -> Result<Vec<u8>, CodecError> {
+    thread_local! {
+        static CONTEXT: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let err = |e: std::io::Error| CodecError(format!("zstd: {e}"));
+    CONTEXT.with_borrow_mut(|context| {
+        if context.as_ref().is_none_or(|(l, _)| *l != level) {
+            *context = Some((level, zstd::bulk::Compressor::new(level).map_err(err)?));
+        }
+        let (_, compressor) = context.as_mut().expect("just set");
+        compressor.compress(data).map_err(err)
+    })
+}
+
 /// Byte shuffle (numcodecs `shuffle`): byte `b` of element `i` goes to `b * n + i`.
 pub fn byte_shuffle(input: &[u8], elementsize: usize) -> Vec<u8> {
     let n = input.len() / elementsize;
@@ -490,6 +555,68 @@ mod tests {
             .into_owned();
         assert_eq!(ours, zarrs);
         assert_eq!(codec.decode(&ours, &[6]).unwrap(), block);
+    }
+
+    #[test]
+    fn reused_zstd_context_encodes_exactly_like_zarrs() {
+        let data: Vec<u8> = (0..5000u32)
+            .flat_map(|i| ((i as f32 * 0.01).sin() * 300.0).to_le_bytes())
+            .collect();
+        let v3 = |codecs: Vec<Json>| {
+            json_obj! {
+                "shape" => vec![5000u64], "data_type" => "float32",
+                "chunk_grid" => json_obj! {"name" => "regular", "configuration" => json_obj! {"chunk_shape" => vec![5000u64]}},
+                "chunk_key_encoding" => json_obj! {"name" => "default"},
+                "fill_value" => 0.0f64, "codecs" => Json::Arr(codecs),
+                "zarr_format" => 3u64, "node_type" => "array",
+            }
+        };
+        let bytes = json_obj! {"name" => "bytes", "configuration" => json_obj! {"endian" => "little"}};
+        let zstd = |level: i64| json_obj! {"name" => "zstd", "configuration" => json_obj! {"level" => level, "checksum" => false}};
+        let shuffle = json_obj! {"name" => "numcodecs.shuffle", "configuration" => json_obj! {"elementsize" => 4u64}};
+        let v2 = |filters: Json| {
+            json_obj! {
+                "shape" => vec![5000u64], "chunks" => vec![5000u64], "dtype" => "<f4",
+                "compressor" => json_obj! {"id" => "zstd", "level" => 5i64},
+                "fill_value" => Json::Null, "filters" => filters, "order" => "C", "zarr_format" => 2u64,
+            }
+        };
+        let cases = [
+            (v3(vec![bytes.clone(), zstd(3)]), Some(3)),
+            (v3(vec![bytes.clone(), shuffle.clone(), zstd(1)]), Some(1)),
+            (v2(Json::Null), Some(5)),
+            (
+                v2(Json::Arr(vec![json_obj! {"id" => "shuffle", "elementsize" => 4u64}])),
+                Some(5),
+            ),
+            (
+                v3(vec![
+                    bytes.clone(),
+                    json_obj! {"name" => "zstd", "configuration" => json_obj! {"level" => 3i64, "checksum" => true}},
+                ]),
+                None,
+            ),
+        ];
+        for (meta, level) in cases {
+            let codec = ChunkCodec::new(&meta, DType::F32).unwrap();
+            assert_eq!(codec.plain_zstd, level, "{meta:?}");
+            let block = Block::Fixed(data.clone());
+            let ours = codec.encode(&block, &[5000]).unwrap();
+            let zarrs = codec
+                .array
+                .codecs()
+                .encode(
+                    ArrayBytes::new_flen(data.as_slice()),
+                    &ChunkCodec::shape(&[5000]),
+                    codec.array.data_type(),
+                    codec.array.fill_value(),
+                    &codec.options,
+                )
+                .unwrap()
+                .into_owned();
+            assert_eq!(ours, zarrs, "{meta:?}");
+            assert_eq!(codec.decode(&ours, &[5000]).unwrap(), block);
+        }
     }
 
     #[test]

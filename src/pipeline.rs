@@ -149,25 +149,64 @@ impl Shared {
     }
 }
 
-/// A byte budget for blocks in flight.
+/// A byte budget for blocks in flight. The buffer of the last finished block may be
+/// kept as a spare for the next read (its bytes stay counted until it is taken):
+/// fresh buffers cost a page fault per page, reused ones do not.
 struct Budget {
-    used: Mutex<u64>,
+    state: Mutex<BudgetState>,
     freed: Condvar,
     cap: u64,
 }
 
+#[derive(Default)]
+struct BudgetState {
+    used: u64,
+    spare: Option<(Vec<u8>, u64)>,
+}
+
 impl Budget {
-    fn acquire(&self, n: u64, cancel: &AtomicBool) {
-        let mut used = self.used.lock().expect("budget lock");
-        while *used > 0 && *used + n > self.cap && !cancel.load(Ordering::Relaxed) {
-            used = self.freed.wait(used).expect("budget lock");
+    fn new(cap: u64) -> Budget {
+        Budget {
+            state: Mutex::new(BudgetState::default()),
+            freed: Condvar::new(),
+            cap,
         }
-        *used += n;
+    }
+
+    /// Waits until `n` more bytes fit, and returns the spare buffer, if there is one
+    /// (no longer counted: the caller reuses it for these `n` bytes or drops it).
+    fn acquire(&self, n: u64, cancel: &AtomicBool) -> Vec<u8> {
+        let mut state = self.state.lock().expect("budget lock");
+        let mut spare = Vec::new();
+        loop {
+            if let Some((buf, held)) = state.spare.take() {
+                state.used -= held;
+                spare = buf;
+            }
+            if state.used == 0 || state.used + n <= self.cap || cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            state = self.freed.wait(state).expect("budget lock");
+        }
+        state.used += n;
+        spare
     }
 
     fn release(&self, n: u64) {
-        *self.used.lock().expect("budget lock") -= n;
+        self.state.lock().expect("budget lock").used -= n;
         self.freed.notify_all();
+    }
+
+    /// Keeps `buf` (of a block that held `held` bytes) as the spare, if there is none.
+    fn offer_spare(&self, buf: Vec<u8>, held: u64) -> bool {
+        let mut state = self.state.lock().expect("budget lock");
+        if state.spare.is_some() {
+            return false;
+        }
+        state.spare = Some((buf, held));
+        drop(state);
+        self.freed.notify_all();
+        true
     }
 }
 
@@ -183,6 +222,11 @@ struct Work<'a> {
 
 impl Drop for Work<'_> {
     fn drop(&mut self) {
+        if let Block::Fixed(buf) = &mut self.data
+            && self.budget.offer_spare(std::mem::take(buf), self.held)
+        {
+            return;
+        }
         self.budget.release(self.held);
     }
 }
@@ -250,11 +294,7 @@ impl Engine<'_> {
         staging: Option<&Staging>,
         shared: &Arc<Shared>,
     ) {
-        let budget = Budget {
-            used: Mutex::new(0),
-            freed: Condvar::new(),
-            cap: self.inflight_bytes.max(1),
-        };
+        let budget = Budget::new(self.inflight_bytes.max(1));
         let (tx, rx) = crossbeam_channel::bounded::<Work>(1);
         std::thread::scope(|scope| {
             scope.spawn(|| {
@@ -282,10 +322,10 @@ impl Engine<'_> {
                             continue;
                         }
                         let held = volume(&block.count) * v.dtype.planning_size();
-                        budget.acquire(held, &shared.cancel);
+                        let spare = budget.acquire(held, &shared.cancel);
                         // On the pool: direct chunk reads decode in parallel there.
                         let read = pool
-                            .install(|| reader.read(self.inv, g, v, &block.start, &block.count))
+                            .install(|| reader.read_reusing(self.inv, g, v, &block.start, &block.count, spare))
                             .map_err(Error::from)
                             .and_then(|mut data| self.overlay_existing(job, &block, &mut data).map(|()| data));
                         match read {

@@ -136,17 +136,30 @@ impl Reader {
         start: &[u64],
         count: &[u64],
     ) -> Result<Block, InputError> {
+        self.read_reusing(inv, group, var, start, count, Vec::new())
+    }
+
+    /// [`Reader::read`], into `spare` where it fits (its contents are overwritten).
+    pub fn read_reusing(
+        &mut self,
+        inv: &Inventory,
+        group: &GroupInfo,
+        var: &VarInfo,
+        start: &[u64],
+        count: &[u64],
+        spare: Vec<u8>,
+    ) -> Result<Block, InputError> {
         let Some(axis) = var.concat_axis else {
-            return self.read_file(&inv.files[0].path, group, var, start, count, None);
+            return self.read_file(&inv.files[0].path, group, var, start, count, None, spare);
         };
         if inv.files.len() == 1 && inv.files[0].concat_start == 0 && var.time_fix.is_none() {
-            return self.read_file(&inv.files[0].path, group, var, start, count, None);
+            return self.read_file(&inv.files[0].path, group, var, start, count, None, spare);
         }
         let n = volume(count) as usize;
         let elem = var.dtype.size().unwrap_or(1);
         let mut out = match var.dtype {
             DType::String => Block::Strings(vec![String::new(); n]),
-            _ => Block::Fixed(vec![0u8; n * elem]),
+            _ => Block::Fixed(buffer(spare, n * elem)),
         };
         let (lo, hi) = (start[axis], start[axis] + count[axis]);
         // Along the outermost dimension each file's part is a contiguous run of the
@@ -169,7 +182,7 @@ impl Reader {
                 self.read_file_into(&f.path, group, var, &local_start, &part_count, fix, &mut o[range])?;
                 continue;
             }
-            let part = self.read_file(&f.path, group, var, &local_start, &part_count, fix)?;
+            let part = self.read_file(&f.path, group, var, &local_start, &part_count, fix, Vec::new())?;
             let mut dst_start = vec![0u64; count.len()];
             dst_start[axis] = a - lo;
             let zeros = vec![0u64; count.len()];
@@ -204,7 +217,7 @@ impl Reader {
     ) -> Result<(), InputError> {
         let needs_rescale = fix.is_some_and(|f| f != (1.0, 0.0)) || var.dtype != var.source_dtype;
         if needs_rescale {
-            let Block::Fixed(b) = self.read_file(path, group, var, start, count, fix)? else {
+            let Block::Fixed(b) = self.read_file(path, group, var, start, count, fix, Vec::new())? else {
                 unreachable!("fixed-size variable")
             };
             out.copy_from_slice(&b);
@@ -229,6 +242,7 @@ impl Reader {
         g.variable(name).map_err(err)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn read_file(
         &mut self,
         path: &Path,
@@ -237,6 +251,7 @@ impl Reader {
         start: &[u64],
         count: &[u64],
         fix: Option<(f64, f64)>,
+        spare: Vec<u8>,
     ) -> Result<Block, InputError> {
         let full = group.var_path(&var.name);
         let read_err = |e: nc::NcError| InputError::Read {
@@ -249,7 +264,7 @@ impl Reader {
             return Ok(Block::Strings(v.read_strings(start, count).map_err(read_err)?));
         }
         let elem = var.source_dtype.size().expect("fixed size");
-        let mut buf = vec![0u8; volume(count) as usize * elem];
+        let mut buf = buffer(spare, volume(count) as usize * elem);
         self.read_raw(path, group, var, start, count, &mut buf)?;
         Ok(Block::Fixed(match fix {
             Some((scale, offset)) if (scale, offset) != (1.0, 0.0) || var.dtype != var.source_dtype => {
@@ -257,6 +272,18 @@ impl Reader {
             }
             _ => buf,
         }))
+    }
+}
+
+/// A buffer of `len` bytes: `spare` when its capacity fits `len` closely (its old
+/// contents are left for the read to overwrite), else a new zeroed one. A much larger
+/// spare is dropped: the memory budget counts only `len`.
+fn buffer(mut spare: Vec<u8>, len: usize) -> Vec<u8> {
+    if spare.capacity() >= len && spare.capacity() <= len + len / 8 {
+        spare.resize(len, 0);
+        spare
+    } else {
+        vec![0u8; len]
     }
 }
 
@@ -285,7 +312,10 @@ pub fn hash_variable(path: &Path, group: &GroupInfo, var: &VarInfo) -> Result<bl
     let mut hasher = blake3::Hasher::new();
     let shape = &var.shape;
     if shape.is_empty() {
-        hash_block(&mut hasher, &reader.read_file(path, group, var, &[], &[], None)?);
+        hash_block(
+            &mut hasher,
+            &reader.read_file(path, group, var, &[], &[], None, Vec::new())?,
+        );
         return Ok(hasher.finalize());
     }
     let row: u64 = shape[1..].iter().product::<u64>() * var.dtype.planning_size();
@@ -297,7 +327,10 @@ pub fn hash_variable(path: &Path, group: &GroupInfo, var: &VarInfo) -> Result<bl
         let mut count = shape.clone();
         start[0] = i;
         count[0] = n;
-        hash_block(&mut hasher, &reader.read_file(path, group, var, &start, &count, None)?);
+        hash_block(
+            &mut hasher,
+            &reader.read_file(path, group, var, &start, &count, None, Vec::new())?,
+        );
         i += n;
     }
     Ok(hasher.finalize())
