@@ -132,6 +132,10 @@ pub struct ConvertArgs {
     /// Replace an existing non-empty target.
     #[arg(long)]
     pub overwrite: bool,
+    /// With --overwrite or --restart: allow deleting a filesystem root, the home
+    /// directory or a whole bucket/container (refused otherwise).
+    #[arg(long)]
+    pub force: bool,
     /// Discard an interrupted conversion found in the target instead of resuming it.
     #[arg(long)]
     pub restart: bool,
@@ -222,6 +226,7 @@ impl ConvertArgs {
             temp_dir: self.temp_dir.clone().unwrap_or(defaults.temp_dir),
             overwrite: self.overwrite,
             restart: self.restart,
+            force: self.force,
             stale_lock_after: std::time::Duration::from_secs(self.lock_timeout),
             store: self.store.options(),
             skip_unsupported: self.skip_unsupported,

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod append;
+pub mod cdf;
 pub mod cftime;
 pub mod cli;
 pub mod codec;

@@ -159,7 +159,7 @@ impl Reader {
         let elem = var.dtype.size().unwrap_or(1);
         let mut out = match var.dtype {
             DType::String => Block::Strings(vec![String::new(); n]),
-            _ => Block::Fixed(buffer(spare, n * elem)),
+            _ => Block::Fixed(buffer(spare, n * elem, var.storage.no_fill)),
         };
         let (lo, hi) = (start[axis], start[axis] + count[axis]);
         // Along the outermost dimension each file's part is a contiguous run of the
@@ -264,7 +264,7 @@ impl Reader {
             return Ok(Block::Strings(v.read_strings(start, count).map_err(read_err)?));
         }
         let elem = var.source_dtype.size().expect("fixed size");
-        let mut buf = buffer(spare, volume(count) as usize * elem);
+        let mut buf = buffer(spare, volume(count) as usize * elem, var.storage.no_fill);
         self.read_raw(path, group, var, start, count, &mut buf)?;
         Ok(Block::Fixed(match fix {
             Some((scale, offset)) if (scale, offset) != (1.0, 0.0) || var.dtype != var.source_dtype => {
@@ -275,11 +275,16 @@ impl Reader {
     }
 }
 
-/// A buffer of `len` bytes: `spare` when its capacity fits `len` closely (its old
-/// contents are left for the read to overwrite), else a new zeroed one. A much larger
-/// spare is dropped: the memory budget counts only `len`.
-fn buffer(mut spare: Vec<u8>, len: usize) -> Vec<u8> {
+/// A buffer of `len` bytes: `spare` when its capacity fits `len` closely, else a new
+/// zeroed one. A much larger spare is dropped: the memory budget counts only `len`.
+/// A reused buffer keeps its old contents for the read to overwrite, unless `zeroed`:
+/// parts of a variable written without fill values are never written by netCDF-C,
+/// and must not show an earlier block's values.
+fn buffer(mut spare: Vec<u8>, len: usize, zeroed: bool) -> Vec<u8> {
     if spare.capacity() >= len && spare.capacity() <= len + len / 8 {
+        if zeroed {
+            spare.clear();
+        }
         spare.resize(len, 0);
         spare
     } else {

@@ -238,6 +238,10 @@ fn read_header(path: &Path) -> Result<FileHeader, InputError> {
         })?
         .len();
     let file = open(path)?;
+    crate::cdf::check_complete(path).map_err(|message| InputError::Unreadable {
+        path: path.to_path_buf(),
+        message,
+    })?;
     let format = file.format().map_err(|e| io_err(path, e))?;
     let root = read_group(file.root()).map_err(|e| io_err(path, e))?;
     Ok(FileHeader {

@@ -602,6 +602,8 @@ pub fn explain(e: &object_store::Error) -> String {
     .any(|m| lower.contains(m))
     {
         "the endpoint cannot be reached: check the URL, --endpoint and the network"
+    } else if lower.contains("after ") && lower.contains(" retries") {
+        "the store kept failing through every retry: check its health (or raise --retry-timeout), then run the same command again to resume"
     } else {
         ""
     };

@@ -43,6 +43,8 @@ pub struct ConvertOptions {
     pub overwrite: bool,
     /// Discard an interrupted conversion in the target instead of resuming it.
     pub restart: bool,
+    /// Allow --overwrite/--restart to delete a filesystem root, home or whole bucket.
+    pub force: bool,
     /// Age after which another job's lock counts as stale and is taken over.
     pub stale_lock_after: std::time::Duration,
     /// How to reach the target.
@@ -66,6 +68,7 @@ impl Default for ConvertOptions {
             temp_dir: std::env::temp_dir(),
             overwrite: false,
             restart: false,
+            force: false,
             stale_lock_after: crate::lock::DEFAULT_STALE_AFTER,
             store: StoreOptions::default(),
             skip_unsupported: false,
@@ -410,7 +413,9 @@ fn decide_start(store: &Target, target: &str, opts: &ConvertOptions, inputs_fp: 
     }
     let interrupted = listed.iter().any(|l| l.key == manifest::IN_PROGRESS_KEY);
     if opts.overwrite || (interrupted && opts.restart) {
-        crate::store::check_overwrite_allowed(target)?;
+        if !opts.force {
+            crate::store::check_overwrite_allowed(target)?;
+        }
         store.delete_all_except(&[crate::lock::LOCK_KEY])?;
         return Ok(Start::Fresh);
     }
@@ -495,6 +500,10 @@ fn plan_fingerprint(jobs: &[ArrayJob], format: ZarrFormat) -> String {
 /// Checks a target before anything is read: refuses a non-empty one unless `overwrite`
 /// or it holds an interrupted conversion. Touches nothing.
 pub fn check_target(target: &str, opts: &ConvertOptions) -> Result<()> {
+    // Before anything else (listing a filesystem root would walk the whole disk).
+    if (opts.overwrite || opts.restart) && !opts.force {
+        crate::store::check_overwrite_allowed(target)?;
+    }
     if Target::is_absent(target) {
         return Ok(());
     }
@@ -519,9 +528,6 @@ pub fn check_target(target: &str, opts: &ConvertOptions) -> Result<()> {
             target: store.display().to_string(),
         }
         .into());
-    }
-    if !listed.is_empty() && (opts.overwrite || opts.restart) {
-        crate::store::check_overwrite_allowed(target)?;
     }
     Ok(())
 }

@@ -54,6 +54,14 @@ proptest! {
     }
 
     #[test]
+    fn classic_headers(version in prop::sample::select(vec![1u8, 2, 5]), body in prop::collection::vec(any::<u8>(), 0..300)) {
+        let mut bytes = b"CDF".to_vec();
+        bytes.push(version);
+        bytes.extend(body);
+        let _ = nc2zarr::cdf::required_size(&bytes);
+    }
+
+    #[test]
     fn presets(s in ".{0,80}") {
         let _ = nc2zarr::preset::parse("fuzz", &s);
         let text = format!("description = \"x\"\n[dims]\ntime = {{ chunk = {s:?} }}\n");

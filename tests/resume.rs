@@ -140,3 +140,171 @@ fn a_different_plan_does_not_resume_without_restart() {
     verify.extend(files.iter().cloned());
     run(&verify).ok();
 }
+
+/// A deterministic kill delay in `0..max_ms` for `seed` (xorshift).
+fn kill_delay(seed: u64, max_ms: u64) -> Duration {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).max(1);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    Duration::from_millis(x % max_ms.max(1))
+}
+
+/// Runs `args` slowed down (every PUT delayed) and SIGKILLs it after `after`.
+fn run_and_kill(args: &[String], after: Duration) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .env("NC2ZARR_TEST_PUT_DELAY_MS", "10")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(after);
+    let _ = child.kill(); // SIGKILL (it may have finished already)
+    child.wait().unwrap();
+}
+
+/// How long `args` takes when slowed down as in [`run_and_kill`].
+fn slowed_duration(args: &[String]) -> Duration {
+    let started = Instant::now();
+    let out = Command::new(bin())
+        .args(args)
+        .env("NC2ZARR_TEST_PUT_DELAY_MS", "10")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    started.elapsed()
+}
+
+/// What a reader can see after a kill: either no root metadata, or a store that is
+/// complete and equal to the sources.
+fn readers_see_nothing_or_everything(out: &Path, files: &[String], root_before: Option<&[u8]>) {
+    let root = std::fs::read(out.join("zarr.json")).ok();
+    if root.as_deref() == root_before {
+        return; // unchanged (or still absent): readers see the old dataset or none
+    }
+    let mut verify = vec!["verify".to_string(), s(out), "--source".to_string()];
+    verify.extend(files.iter().cloned());
+    let v = run(&verify);
+    assert_eq!(
+        v.code, 0,
+        "new root metadata over an incomplete store:\n{}{}",
+        v.stdout, v.stderr
+    );
+}
+
+#[test]
+fn kills_at_random_points_of_a_conversion_never_lose_or_expose_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = era_set(&dir.path().join("in"), Kind::Netcdf4, &three_months(16), 6, 8)
+        .iter()
+        .map(|p| s(p))
+        .collect();
+    let argv = |out: &Path, extra: &[&str]| {
+        let mut a = vec!["convert".to_string()];
+        a.extend(files.iter().cloned());
+        a.extend([
+            "-o".into(),
+            s(out),
+            "--chunks".into(),
+            "time=1".into(),
+            "--io-concurrency".into(),
+            "1".into(),
+        ]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let reference = dir.path().join("reference.zarr");
+    run(argv(&reference, &["--quiet"])).ok();
+    let span = slowed_duration(&argv(&dir.path().join("timed.zarr"), &["--quiet"]));
+    for seed in 1..=5u64 {
+        let out = dir.path().join(format!("killed-{seed}.zarr"));
+        let after = kill_delay(seed, span.as_millis() as u64 + 200);
+        run_and_kill(&argv(&out, &["--quiet"]), after);
+        readers_see_nothing_or_everything(&out, &files, None);
+        let r = run(argv(&out, &["--quiet"]));
+        let complete_before = r.code == 4 && r.stderr.contains("already");
+        assert!(
+            r.code == 0 || complete_before,
+            "seed {seed} (killed after {after:?}): rerun failed\n{}{}",
+            r.stdout,
+            r.stderr
+        );
+        assert_eq!(
+            manifest_objects(&out),
+            manifest_objects(&reference),
+            "seed {seed} (killed after {after:?}): objects differ"
+        );
+        let mut verify = vec!["verify".to_string(), s(&out), "--source".to_string()];
+        verify.extend(files.iter().cloned());
+        run(&verify).ok();
+    }
+}
+
+#[test]
+fn kills_at_random_points_of_an_append_never_lose_or_expose_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = era_set(&dir.path().join("in"), Kind::Netcdf4, &three_months(16), 6, 8)
+        .iter()
+        .map(|p| s(p))
+        .collect();
+    let chunks = ["--chunks".to_string(), "time=1".to_string()];
+    let reference = dir.path().join("reference.zarr");
+    let mut one_shot = vec!["convert".to_string()];
+    one_shot.extend(files.iter().cloned());
+    one_shot.extend(["-o".into(), s(&reference), "--quiet".into()]);
+    one_shot.extend(chunks.iter().cloned());
+    run(&one_shot).ok();
+    let base = |out: &Path| {
+        let mut a = vec![
+            "convert".to_string(),
+            files[0].clone(),
+            "-o".into(),
+            s(out),
+            "--quiet".into(),
+        ];
+        a.extend(chunks.iter().cloned());
+        run(&a).ok();
+    };
+    let append = |out: &Path| {
+        let mut a = vec!["append".to_string()];
+        a.extend(files.iter().cloned());
+        a.extend([
+            "-o".into(),
+            s(out),
+            "--quiet".into(),
+            "--io-concurrency".into(),
+            "1".into(),
+        ]);
+        a
+    };
+    let timed = dir.path().join("timed.zarr");
+    base(&timed);
+    let span = slowed_duration(&append(&timed));
+    for seed in 11..=15u64 {
+        let out = dir.path().join(format!("killed-{seed}.zarr"));
+        base(&out);
+        let root_before = std::fs::read(out.join("zarr.json")).unwrap();
+        let after = kill_delay(seed, span.as_millis() as u64 + 200);
+        run_and_kill(&append(&out), after);
+        readers_see_nothing_or_everything(&out, &files, Some(&root_before));
+        run(append(&out)).ok();
+        let mut verify = vec!["verify".to_string(), s(&out), "--source".to_string()];
+        verify.extend(files.iter().cloned());
+        run(&verify).ok();
+        // The 1-D time coordinate grows by one chunk per append (a documented
+        // difference); every other array holds the one-shot conversion's objects.
+        let without_time = |j: Json| match j {
+            Json::Obj(fields) => Json::Obj(fields.into_iter().filter(|(k, _)| k != "time").collect()),
+            other => other,
+        };
+        let (got, want) = (
+            without_time(manifest_objects(&out)),
+            without_time(manifest_objects(&reference)),
+        );
+        assert!(
+            got == want,
+            "seed {seed} (killed after {after:?}): objects differ from a one-shot conversion"
+        );
+    }
+}

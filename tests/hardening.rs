@@ -1,0 +1,357 @@
+//! Bad input, hostile names, unreadable files, unwritable and full targets, and odd but
+//! valid input. Each failure: a non-zero exit, a short message naming the file or
+//! variable, no panic, and a target that is not created (or not changed). Odd but
+//! valid input converts to values equal to the source.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// Checks the shape of a refusal: exit `code`, every needle in stderr, a short message,
+/// no panic or internal error.
+fn refused(r: &Run, code: i32, needles: &[&str]) {
+    r.fails_with(code, needles);
+    assert!(!r.stderr.contains("internal error"), "{}", r.stderr);
+    assert!(r.stderr.lines().count() <= 3, "not a short message:\n{}", r.stderr);
+}
+
+fn convert(inputs: &[PathBuf], out: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<String> = vec!["convert".into()];
+    args.extend(inputs.iter().map(|p| s(p)));
+    args.extend(["-o".to_string(), s(out)]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run(args)
+}
+
+/// Pseudo-random bytes (xorshift), deterministic per seed.
+fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed.max(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn truncated_files_at_many_offsets_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.zarr");
+    for kind in [Kind::Netcdf4, Kind::Classic, Kind::Cdf5] {
+        let good = era_set(&dir.path().join(format!("{kind:?}")), kind, &three_months(4), 5, 6);
+        let bytes = std::fs::read(&good[2]).unwrap();
+        let len = bytes.len();
+        for cut in [1, 4, 8, 64, 300, len / 4, len / 2, len - 64, len - 1] {
+            let bad = dir.path().join(format!("cut-{kind:?}-{cut}.nc"));
+            std::fs::write(&bad, &bytes[..cut]).unwrap();
+            // A good set plus one bad file: refused as a whole, nothing written.
+            let r = convert(&[good[0].clone(), good[1].clone(), bad.clone()], &out, &[]);
+            assert_ne!(r.code, 0, "{kind:?} cut at {cut} of {len} converted:\n{}", r.stdout);
+            refused(&r, 3, &[&format!("cut-{kind:?}-{cut}.nc")]);
+            assert!(!out.exists(), "{kind:?} cut at {cut}: the target was created");
+        }
+    }
+}
+
+#[test]
+fn garbage_foreign_and_corrupt_files_are_refused_with_their_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.zarr");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("noise.nc", noise(7, 4096), "not a NetCDF or HDF5 file"),
+        (
+            "cdf-garbage.nc",
+            [b"CDF\x01".to_vec(), noise(8, 2048)].concat(),
+            "cdf-garbage.nc",
+        ),
+        (
+            "cdf5-garbage.nc",
+            [b"CDF\x05".to_vec(), noise(9, 2048)].concat(),
+            "cdf5-garbage.nc",
+        ),
+        (
+            "hdf-garbage.nc",
+            [b"\x89HDF\r\n\x1a\n".to_vec(), noise(10, 4096)].concat(),
+            "hdf-garbage.nc",
+        ),
+        ("zeros.nc", vec![0u8; 10_000], "not a NetCDF or HDF5 file"),
+    ];
+    for (name, bytes, needle) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        refused(&convert(std::slice::from_ref(&path), &out, &[]), 3, &[name, needle]);
+        refused(&run(["scan", &s(&path)]), 3, &[name]);
+        assert!(!out.exists());
+    }
+    // A valid netCDF header followed by a corrupt one: a good file with its header mangled.
+    let good = era_set(&dir.path().join("g"), Kind::Classic, &three_months(2), 3, 4);
+    let mut bytes = std::fs::read(&good[0]).unwrap();
+    for b in &mut bytes[8..40] {
+        *b = 0xff;
+    }
+    let mangled = dir.path().join("mangled.nc");
+    std::fs::write(&mangled, bytes).unwrap();
+    refused(&convert(&[mangled], &out, &[]), 3, &["mangled.nc"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn an_hdf5_file_that_is_not_netcdf_is_read_or_refused_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plain.h5");
+    {
+        let c = std::ffi::CString::new(s(&path)).unwrap();
+        // SAFETY: plain HDF5 calls on a new file, closed before use.
+        unsafe {
+            let f = hdf5_sys::h5f::H5Fcreate(
+                c.as_ptr(),
+                hdf5_sys::h5f::H5F_ACC_TRUNC,
+                hdf5_sys::h5p::H5P_DEFAULT,
+                hdf5_sys::h5p::H5P_DEFAULT,
+            );
+            assert!(f >= 0);
+            let g = std::ffi::CString::new("just_a_group").unwrap();
+            let gid = hdf5_sys::h5g::H5Gcreate2(
+                f,
+                g.as_ptr(),
+                hdf5_sys::h5p::H5P_DEFAULT,
+                hdf5_sys::h5p::H5P_DEFAULT,
+                hdf5_sys::h5p::H5P_DEFAULT,
+            );
+            hdf5_sys::h5g::H5Gclose(gid);
+            hdf5_sys::h5f::H5Fclose(f);
+        }
+    }
+    let out = dir.path().join("out.zarr");
+    let r = convert(std::slice::from_ref(&path), &out, &[]);
+    match r.code {
+        0 => {
+            run(["verify", &s(&out), "--source", &s(&path)]).ok();
+        }
+        _ => {
+            refused(&r, 3, &["plain.h5"]);
+            assert!(!out.exists());
+        }
+    }
+}
+
+#[test]
+fn hostile_variable_names_never_become_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.nc");
+    {
+        let mut f = create(&path, Kind::Netcdf4);
+        f.add_dimension("x", 3).unwrap();
+        let mut v = f.add_variable::<f32>("a\\..\\..\\escape", &["x"]).unwrap();
+        v.put_values(&[1.0f32, 2.0, 3.0], ..).unwrap();
+    }
+    let out = dir.path().join("out.zarr");
+    refused(
+        &convert(std::slice::from_ref(&path), &out, &[]),
+        3,
+        &["escape", "rename it"],
+    );
+    assert!(!out.exists());
+    // Skipping what cannot be named is not an option: nothing escapes the target dir.
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(entries, vec![std::ffi::OsString::from("hostile.nc")]);
+}
+
+#[test]
+fn bad_targets_are_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = era_set(&dir.path().join("in"), Kind::Netcdf4, &three_months(2), 3, 4);
+    // The target is a regular file.
+    let file = dir.path().join("target.txt");
+    std::fs::write(&file, b"keep me").unwrap();
+    refused(&convert(&files, &file, &[]), 4, &["target.txt"]);
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+    // --overwrite of a filesystem root is refused.
+    refused(&convert(&files, Path::new("/"), &["--overwrite"]), 4, &["root"]);
+    // Options.
+    refused(
+        &convert(&files, &dir.path().join("o.zarr"), &["--max-mem", "lots"]),
+        2,
+        &["lots"],
+    );
+    refused(
+        &convert(&files, &dir.path().join("o.zarr"), &["--preset", "nope"]),
+        2,
+        &["nope"],
+    );
+    refused(
+        &convert(&files, &dir.path().join("o.zarr"), &["--compression", "lzma"]),
+        2,
+        &["lzma"],
+    );
+    let r = run(["convert", &s(&files[0]), "-o", "gopher://h/x"]);
+    refused(&r, 4, &["gopher"]);
+    assert!(!dir.path().join("o.zarr").exists());
+}
+
+/// Runs nc2zarr as the unprivileged user `nobody` when the tests run as root (root
+/// reads and writes everything, so permissions would not be tested otherwise).
+fn run_unprivileged(args: &[String]) -> Run {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } == 0 {
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    Run::from_output(&cmd.output().unwrap())
+}
+
+#[test]
+fn unreadable_inputs_and_unwritable_targets_name_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let files = era_set(&dir.path().join("in"), Kind::Netcdf4, &three_months(2), 3, 4);
+    let locked = dir.path().join("in/locked.nc");
+    std::fs::copy(&files[0], &locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = dir.path().join("out.zarr");
+    let r = run_unprivileged(&["convert".into(), s(&files[1]), s(&locked), "-o".into(), s(&out)]);
+    refused(&r, 3, &["locked.nc", "ermission denied"]);
+    assert!(!out.exists());
+    // A read-only parent directory.
+    let ro = dir.path().join("readonly");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let target = ro.join("out.zarr");
+    let r = run_unprivileged(&["convert".into(), s(&files[0]), s(&files[1]), "-o".into(), s(&target)]);
+    refused(&r, 4, &["readonly", "ermission denied"]);
+    assert!(!target.exists());
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_cleanly_and_the_rerun_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "1m") else {
+        eprintln!("cannot mount a tmpfs here (not root?): skipping the disk-full test");
+        return;
+    };
+    // About 1.8 MB of uncompressed output for a 1 MiB disk.
+    let files = era_set(&dir.path().join("in"), Kind::Netcdf4, &three_months(30), 60, 80);
+    let out = disk.0.join("out.zarr");
+    let args = ["--compression", "none", "--chunks", "time=2"];
+    let r = convert(&files, &out, &args);
+    refused(&r, 4, &["No space left on device"]);
+    // Nothing claims to be complete: verify reports an interrupted conversion.
+    let v = run(["verify", &s(&out)]);
+    assert_eq!(v.code, 5, "stdout:\n{}\nstderr:\n{}", v.stdout, v.stderr);
+    // Space freed: the same command resumes and completes.
+    disk.resize("16m");
+    let r = convert(&files, &out, &args);
+    r.ok();
+    assert!(r.stdout.contains("resumed:"), "{}", r.stdout);
+    let mut verify = vec!["verify".to_string(), s(&out), "--source".into()];
+    verify.extend(files.iter().map(|p| s(p)));
+    run(verify).ok();
+}
+
+#[test]
+fn odd_but_valid_input_converts_equal_to_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd names.nc");
+    {
+        let mut f = create(&path, Kind::Netcdf4);
+        f.add_unlimited_dimension("time").unwrap();
+        f.add_unlimited_dimension("obs").unwrap();
+        f.add_unlimited_dimension("empty").unwrap();
+        f.add_dimension("x y", 3).unwrap();
+        f.add_attribute("huge", "z".repeat(1 << 20)).unwrap();
+        f.add_attribute("many", (0..50_000).map(|i| i as f64).collect::<Vec<_>>())
+            .unwrap();
+        for (name, dims) in [
+            ("with space", vec!["time", "x y"]),
+            ("ünïcödé", vec!["x y"]),
+            ("1leading_digit", vec!["obs"]),
+            ("_underscore", vec!["time"]),
+            ("on_empty", vec!["empty", "x y"]),
+        ] {
+            let mut v = f.add_variable::<f64>(name, &dims).unwrap();
+            v.put_attribute("long_name", format!("{name} ✓")).unwrap();
+        }
+        f.variable_mut("with space")
+            .unwrap()
+            .put_values(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], (0..2, ..))
+            .unwrap();
+        f.variable_mut("ünïcödé")
+            .unwrap()
+            .put_values(&[7.0, 8.0, 9.0], ..)
+            .unwrap();
+        f.variable_mut("1leading_digit")
+            .unwrap()
+            .put_values(&[1.5; 5], 0..5)
+            .unwrap();
+        f.variable_mut("_underscore")
+            .unwrap()
+            .put_values(&[0.5, 0.25], 0..2)
+            .unwrap();
+        let mut scalar = f.add_variable::<i32>("scalar", &[]).unwrap();
+        scalar.put_value(42i32, ..).unwrap();
+        for i in 0..2000 {
+            let mut v = f.add_variable::<i16>(&format!("v{i:04}"), &["x y"]).unwrap();
+            v.put_values(&[i as i16, -(i as i16), 7], ..).unwrap();
+        }
+    }
+    for format in ["2", "3"] {
+        let out = dir.path().join(format!("out{format}.zarr"));
+        let r = convert(std::slice::from_ref(&path), &out, &["--zarr-format", format]);
+        r.ok();
+        run(["verify", &s(&out), "--source", &s(&path)]).ok();
+        if let Some(py) = python() {
+            xarray_compare(&py, &out, &[s(&path)], &[]).unwrap();
+        }
+    }
+}
