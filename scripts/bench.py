@@ -33,6 +33,9 @@ NC2ZARR = os.path.join(ROOT, "target/release/nc2zarr")
 READ_BOUND = os.path.join(ROOT, "target/release/examples/read_bound")
 ENCODE_BOUND = os.path.join(ROOT, "target/release/examples/encode_bound")
 PY = os.path.join(ROOT, ".venv/bin/python")
+# zarrs_tools 0.6 (the last with zarrs_ncvar2zarr), if installed with
+# `cargo install zarrs_tools@0.6.2 --features ncvar2zarr --root ../zarrs-tools-0.6`.
+NCVAR2ZARR = os.environ.get("NCVAR2ZARR", os.path.join(ROOT, "../zarrs-tools-0.6/bin/zarrs_ncvar2zarr"))
 PY_RECHUNKER = os.path.join(ROOT, ".venv-rechunker/bin/python")
 TS_CHUNKS = {"time": -1, "latitude": 46, "longitude": 90}
 
@@ -158,6 +161,9 @@ def main():
                                       lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet"] + blosc, rm, output=out)
         res["xarray_blosc"] = repeat("xarray+dask, blosc-zstd:3 (shuffle)", a.reps,
                                      lambda: [PY, "-c", XARRAY_TO_ZARR] + files + [out, "'ingest'", "blosc"], rm, output=out)
+        res["nc2zarr_w1"] = repeat("nc2zarr, zstd:3, 1 worker", a.reps,
+                                   lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet", "--workers", "1"] + ingest,
+                                   rm, output=out)
         netcdf_c = dict(os.environ, NC2ZARR_DIRECT_READ="0")
         res["nc2zarr_netcdf_c"] = repeat("nc2zarr, zstd:3, reading through netCDF-C", a.reps,
                                          lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet"] + ingest, rm,
@@ -178,17 +184,29 @@ def main():
         lines += ["## Throughput: ingest (time=24 x full grid), zstd level 3, Zarr v3", "",
                   "| what | wall (s) | MB/s | peak RSS (MiB) | compression ratio | MB/s vs peer | RSS vs peer |",
                   "|---|---|---|---|---|---|---|"]
-        rows = [("nc2zarr", "xarray"), ("nc2zarr_default", "xarray"), ("nc2zarr_netcdf_c", "xarray"),
+        if NCVAR2ZARR and os.path.exists(NCVAR2ZARR):
+            # zarrs_tools 0.6 converts one variable of a directory of files; t2m, same chunks and codec.
+            zstd3 = '[{"name": "zstd", "configuration": {"level": 3, "checksum": false}}]'
+            res["ncvar2zarr"] = repeat("zarrs_ncvar2zarr 0.6.2, t2m only, zstd:3", a.reps,
+                                       lambda: [NCVAR2ZARR, "-f", '"NaN"', "-c", "24,0,0", "--bytes-to-bytes-codecs",
+                                                zstd3, a.data, "t2m", out], rm, output=out)
+            res["ncvar2zarr"]["mb"] = next(v["bytes"] for v in inv["root"]["variables"] if v["name"] == "t2m") / 1e6
+        rows = [("nc2zarr", "xarray"), ("nc2zarr_w1", "nc2zarr"), ("nc2zarr_default", "xarray"), ("nc2zarr_netcdf_c", "xarray"),
                 ("xarray", "xarray"), ("nc2zarr_blosc", "xarray_blosc"), ("xarray_blosc", "xarray_blosc"),
                 ("direct1", "xarray"), ("read1", "xarray"), ("read2", "xarray"), ("encode", "xarray")]
+        if "ncvar2zarr" in res:
+            rows.insert(1, ("nc2zarr", "ncvar2zarr"))
+            rows.insert(2, ("ncvar2zarr", "ncvar2zarr"))
         for key, peer in rows:
             r, x = res[key], res[peer]
+            r_mb, x_mb = r.get("mb", mb), x.get("mb", mb)
             rss = f"{r['rss'] / 2**20:.0f}" if r["rss"] else "-"
-            ratio = f"{nbytes / r['stored']:.2f}" if r.get("stored") else "-"
-            ratio_t = f"{x['seconds'] / r['seconds']:.2f}x"
-            ratio_m = f"{r['rss'] / x['rss']:.3f}" if r["rss"] else "-"
-            lines.append(f"| {r['label']} | {r['seconds']:.1f} | {mb / r['seconds']:.0f} | {rss} | {ratio} | "
-                         f"{ratio_t} vs {x['label'].split(',')[0]}{' blosc' if peer == 'xarray_blosc' else ''} | {ratio_m} |")
+            ratio = f"{r_mb * 1e6 / r['stored']:.2f}" if r.get("stored") else "-"
+            ratio_t = f"{(r_mb / r['seconds']) / (x_mb / x['seconds']):.2f}x"
+            ratio_m = f"{r['rss'] / x['rss']:.3f}" if r["rss"] and x["rss"] else "-"
+            peer_name = {"xarray_blosc": "xarray blosc", "nc2zarr": "nc2zarr (2 workers)"}.get(peer, x["label"].split(",")[0])
+            lines.append(f"| {r['label']} | {r['seconds']:.1f} | {r_mb / r['seconds']:.0f} | {rss} | {ratio} | "
+                         f"{ratio_t} vs {peer_name} | {ratio_m} |")
         bound = (res["direct1"]["seconds"] + res["encode"]["seconds"]) / 2
         lines += ["", "Ratios compare with the xarray run of the same codec (blosc rows with xarray's blosc).",
                   f"Two-core bound of nc2zarr's read path, (direct read+inflate + zstd-3 encode CPU) / 2 = {bound:.1f} s; "

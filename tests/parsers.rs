@@ -62,6 +62,17 @@ proptest! {
     }
 
     #[test]
+    fn job_files(s in ".{0,120}", key in "[a-z-]{1,12}", value in ".{0,20}") {
+        let dir = tempfile::tempdir().unwrap();
+        let job = dir.path().join("job.toml");
+        std::fs::write(&job, &s).unwrap();
+        let _ = nc2zarr::cli::job_command_line(&job);
+        let text = format!("mode = \"append\"\ninputs = [\"a.nc\"]\ntarget = \"t\"\n[options]\n{key} = {value:?}\n");
+        std::fs::write(&job, text).unwrap();
+        let _ = nc2zarr::cli::job_command_line(&job);
+    }
+
+    #[test]
     fn presets(s in ".{0,80}") {
         let _ = nc2zarr::preset::parse("fuzz", &s);
         let text = format!("description = \"x\"\n[dims]\ntime = {{ chunk = {s:?} }}\n");
