@@ -172,7 +172,10 @@ impl ChunkedVar {
     /// rayon pool.
     pub fn read_into(&self, start: &[u64], count: &[u64], out: &mut [u8]) -> Result<(), String> {
         let n = self.shape.len();
-        if count.len() != n || start.iter().zip(count).zip(&self.shape).any(|((s, c), d)| s + c > *d) {
+        if start.len() != n
+            || count.len() != n
+            || start.iter().zip(count).zip(&self.shape).any(|((s, c), d)| s + c > *d)
+        {
             return Err("region outside the variable".into());
         }
         if count.contains(&0) {
@@ -219,6 +222,7 @@ impl ChunkedVar {
         let strides = crate::slab::strides(&grid);
         let row_bytes = band_count[1..].iter().product::<u64>() as usize * self.elem;
         SCRATCH.with_borrow_mut(|scratch| {
+            scratch.fit(self.chunk_bytes());
             for rel in crate::slab::grid_indices(&span) {
                 let index: Vec<u64> = rel.iter().zip(&first).map(|(r, f)| r + f).collect();
                 let linear = index.iter().zip(&strides).map(|(i, s)| i * s).sum::<u64>();
@@ -434,6 +438,18 @@ struct Scratch {
     a: Vec<u8>,
     b: Vec<u8>,
     inflater: libdeflater::Decompressor,
+}
+
+impl Scratch {
+    /// Releases buffers much larger than chunks of `bytes` need (left by a variable
+    /// with larger chunks), so that scratch stays within what the plan counts.
+    fn fit(&mut self, bytes: usize) {
+        for buf in [&mut self.raw, &mut self.a, &mut self.b] {
+            if buf.capacity() > 2 * bytes {
+                *buf = Vec::new();
+            }
+        }
+    }
 }
 
 thread_local! {

@@ -46,6 +46,11 @@ pub fn expand(args: &[String]) -> Result<Vec<PathBuf>, InputError> {
             }
             found.sort();
             files.extend(found);
+        } else if let (Ok(_), Err(e)) = (path.symlink_metadata(), path.metadata()) {
+            return Err(InputError::Io {
+                path: path.to_path_buf(),
+                message: format!("{e}: the symbolic link is broken or loops; fix or remove it"),
+            });
         } else {
             return Err(InputError::NotFound {
                 path: path.to_path_buf(),

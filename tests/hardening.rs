@@ -243,6 +243,34 @@ fn unreadable_inputs_and_unwritable_targets_name_the_path() {
     assert!(!target.exists());
 }
 
+#[test]
+fn broken_and_looping_links_and_unreadable_directories_name_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = dir.path().join("out.zarr");
+    let looping = dir.path().join("loop.nc");
+    std::os::unix::fs::symlink(&looping, &looping).unwrap();
+    refused(
+        &convert(std::slice::from_ref(&looping), &out, &[]),
+        3,
+        &["loop.nc", "symbolic link"],
+    );
+    let dangling = dir.path().join("dangling.nc");
+    std::os::unix::fs::symlink(dir.path().join("nowhere.nc"), &dangling).unwrap();
+    refused(
+        &convert(std::slice::from_ref(&dangling), &out, &[]),
+        3,
+        &["dangling.nc", "symbolic link"],
+    );
+    let closed = dir.path().join("closed");
+    era_set(&closed, Kind::Netcdf4, &three_months(2), 3, 4);
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let r = run_unprivileged(&["convert".into(), s(&closed), "-o".into(), s(&out)]);
+    refused(&r, 3, &["closed", "ermission denied"]);
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(!out.exists());
+}
+
 /// A small tmpfs mounted for one test, unmounted when dropped.
 struct Tmpfs(PathBuf);
 
