@@ -252,7 +252,7 @@ impl ChunkCodec {
     pub fn encode(&self, block: &Block, chunk_shape: &[u64]) -> Result<Vec<u8>, CodecError> {
         if let (Block::Fixed(b), Some(level)) = (block, self.plain_zstd) {
             return match &self.encoder {
-                Some((_, elementsize)) => zstd_compress(&byte_shuffle(b, *elementsize), level),
+                Some((_, elementsize)) => shuffle_zstd_compress(b, *elementsize, level),
                 None => zstd_compress(b, level),
             };
         }
@@ -450,8 +450,14 @@ fn zstd_compress(data: &[u8], level: i32) -> Result<Vec<u8>, CodecError> {
 
 /// Byte shuffle (numcodecs `shuffle`): byte `b` of element `i` goes to `b * n + i`.
 pub fn byte_shuffle(input: &[u8], elementsize: usize) -> Vec<u8> {
-    let n = input.len() / elementsize;
     let mut out = vec![0u8; input.len()];
+    byte_shuffle_into(input, elementsize, &mut out);
+    out
+}
+
+/// [`byte_shuffle`] into `out` (as long as `input`).
+fn byte_shuffle_into(input: &[u8], elementsize: usize, out: &mut [u8]) {
+    let n = input.len() / elementsize;
     let (planes, tail) = out.split_at_mut(n * elementsize);
     tail.copy_from_slice(&input[n * elementsize..]);
     match elementsize {
@@ -475,7 +481,22 @@ pub fn byte_shuffle(input: &[u8], elementsize: usize) -> Vec<u8> {
             }
         }
     }
-    out
+}
+
+/// Byte-shuffles `input` into this thread's reused buffer and compresses that with zstd:
+/// a fresh buffer per chunk would cost a page fault per 4 KiB.
+fn shuffle_zstd_compress(input: &[u8], elementsize: usize, level: i32) -> Result<Vec<u8>, CodecError> {
+    thread_local! {
+        static SHUFFLED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SHUFFLED.with_borrow_mut(|buf| {
+        if buf.capacity() > 2 * input.len() {
+            *buf = Vec::new(); // left by a larger array: keep memory to what the plan counts
+        }
+        buf.resize(input.len(), 0);
+        byte_shuffle_into(input, elementsize, buf);
+        zstd_compress(buf, level)
+    })
 }
 
 /// The metadata zarrs is given: attributes dropped, char types replaced by `uint8`.

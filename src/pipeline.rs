@@ -149,9 +149,9 @@ impl Shared {
     }
 }
 
-/// A byte budget for blocks in flight. The buffer of the last finished block may be
-/// kept as a spare for the next read (its bytes stay counted until it is taken):
-/// fresh buffers cost a page fault per page, reused ones do not.
+/// A byte budget for blocks in flight. The buffers of finished blocks are kept as
+/// spares for the next reads (their bytes stay counted until one is taken): fresh
+/// buffers cost a page fault per page, reused ones do not.
 struct Budget {
     state: Mutex<BudgetState>,
     freed: Condvar,
@@ -161,7 +161,7 @@ struct Budget {
 #[derive(Default)]
 struct BudgetState {
     used: u64,
-    spare: Option<(Vec<u8>, u64)>,
+    spares: Vec<(Vec<u8>, u64)>,
 }
 
 impl Budget {
@@ -173,20 +173,23 @@ impl Budget {
         }
     }
 
-    /// Waits until `n` more bytes fit, and returns the spare buffer, if there is one
+    /// Waits until `n` more bytes fit, and returns a spare buffer, if there is one
     /// (no longer counted: the caller reuses it for these `n` bytes or drops it).
+    /// Spares beyond the one returned are dropped while waiting for room.
     fn acquire(&self, n: u64, cancel: &AtomicBool) -> Vec<u8> {
         let mut state = self.state.lock().expect("budget lock");
         let mut spare = Vec::new();
         loop {
-            if let Some((buf, held)) = state.spare.take() {
+            if let Some((buf, held)) = state.spares.pop() {
                 state.used -= held;
-                spare = buf;
+                spare = buf; // an earlier one in hand is freed here
             }
             if state.used == 0 || state.used + n <= self.cap || cancel.load(Ordering::Relaxed) {
                 break;
             }
-            state = self.freed.wait(state).expect("budget lock");
+            if state.spares.is_empty() {
+                state = self.freed.wait(state).expect("budget lock");
+            }
         }
         state.used += n;
         spare
@@ -197,16 +200,10 @@ impl Budget {
         self.freed.notify_all();
     }
 
-    /// Keeps `buf` (of a block that held `held` bytes) as the spare, if there is none.
-    fn offer_spare(&self, buf: Vec<u8>, held: u64) -> bool {
-        let mut state = self.state.lock().expect("budget lock");
-        if state.spare.is_some() {
-            return false;
-        }
-        state.spare = Some((buf, held));
-        drop(state);
+    /// Keeps `buf` (of a block that held `held` bytes, still counted) as a spare.
+    fn offer_spare(&self, buf: Vec<u8>, held: u64) {
+        self.state.lock().expect("budget lock").spares.push((buf, held));
         self.freed.notify_all();
-        true
     }
 }
 
@@ -222,12 +219,10 @@ struct Work<'a> {
 
 impl Drop for Work<'_> {
     fn drop(&mut self) {
-        if let Block::Fixed(buf) = &mut self.data
-            && self.budget.offer_spare(std::mem::take(buf), self.held)
-        {
-            return;
+        match &mut self.data {
+            Block::Fixed(buf) => self.budget.offer_spare(std::mem::take(buf), self.held),
+            Block::Strings(_) => self.budget.release(self.held),
         }
-        self.budget.release(self.held);
     }
 }
 
