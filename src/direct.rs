@@ -80,38 +80,26 @@ impl ChunkedVar {
         let _guard = crate::nc::lock();
         // SAFETY: every HDF5 call below runs with the library lock held; identifiers
         // are closed by `Id`, buffers are sized as the calls require.
-        unsafe { Self::inspect(path, var_path, shape, elem) }.map(|(chunk, filters, chunks)| ChunkedVar {
-            file: Arc::clone(file),
-            shape: shape.to_vec(),
-            chunk,
-            elem,
-            filters,
-            chunks,
-        })
+        unsafe { Self::inspect(path, file, var_path, shape, elem) }
     }
 
-    #[allow(clippy::type_complexity)]
-    unsafe fn inspect(
-        path: &Path,
-        var_path: &str,
-        shape: &[u64],
-        elem: usize,
-    ) -> Option<(Vec<u64>, Vec<Filter>, Vec<StoredChunk>)> {
+    /// [`ChunkedVar::open`]'s HDF5 queries; the caller holds the library lock.
+    unsafe fn inspect(path: &Path, file: &Arc<File>, var_path: &str, shape: &[u64], elem: usize) -> Option<ChunkedVar> {
         use std::os::unix::ffi::OsStrExt;
         if shape.is_empty() || shape.contains(&0) {
             return None;
         }
         let cpath = CString::new(path.as_os_str().as_bytes()).ok()?;
-        let file = id(
+        let h5file = id(
             unsafe { h5f::H5Fopen(cpath.as_ptr(), h5f::H5F_ACC_RDONLY, h5p::H5P_DEFAULT) },
             h5f::H5Fclose,
         )?;
-        let fcpl = id(unsafe { h5f::H5Fget_create_plist(file.0) }, h5p::H5Pclose)?;
+        let fcpl = id(unsafe { h5f::H5Fget_create_plist(h5file.0) }, h5p::H5Pclose)?;
         let mut userblock = 0;
         if unsafe { h5p::H5Pget_userblock(fcpl.0, &mut userblock) } < 0 || userblock != 0 {
             return None;
         }
-        let dset = unsafe { open_dataset(file.0, var_path) }?;
+        let dset = unsafe { open_dataset(h5file.0, var_path) }?;
         let dcpl = id(unsafe { h5d::H5Dget_create_plist(dset.0) }, h5p::H5Pclose)?;
         if unsafe { h5p::H5Pget_layout(dcpl.0) } != h5d::H5D_layout_t::H5D_CHUNKED {
             return None;
@@ -159,7 +147,14 @@ impl ChunkedVar {
                 filter_mask,
             });
         }
-        Some((chunk, filters, chunks))
+        Some(ChunkedVar {
+            file: Arc::clone(file),
+            shape: shape.to_vec(),
+            chunk,
+            elem,
+            filters,
+            chunks,
+        })
     }
 
     /// Bytes of one uncompressed chunk.
