@@ -271,7 +271,7 @@ fn prefix(name: &str) -> String {
 }
 
 fn inputs(dir: &std::path::Path) -> Vec<String> {
-    era_set(dir, Kind::Netcdf4, &three_months(40), 6, 8)
+    era_set(dir, Kind::Netcdf4, &three_months(60), 6, 8)
         .iter()
         .map(|p| p.display().to_string())
         .collect()
@@ -311,7 +311,7 @@ fn faults_beyond_the_retry_budget_stop_cleanly_and_the_rerun_resumes() {
     let proxy = FaultProxy::start(upstream, 0x5eed_0002);
     // The first requests go through (slowed, so that the write journal is flushed
     // every 2 s meanwhile), then the server "goes down" for good.
-    proxy.fail_after.store(250, Ordering::SeqCst);
+    proxy.fail_after.store(300, Ordering::SeqCst);
     let url = prefix("down");
     let mut args = vec!["convert"];
     args.extend(files.iter().map(String::as_str));
