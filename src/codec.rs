@@ -540,6 +540,22 @@ mod tests {
         assert_eq!(byte_shuffle(&input[..8], 2), vec![0, 2, 4, 6, 1, 3, 5, 7]);
     }
 
+    /// `data` encoded by zarrs' own full codec chain of `codec`.
+    fn zarrs_encode(codec: &ChunkCodec, data: &[u8], shape: &[u64]) -> Vec<u8> {
+        codec
+            .array
+            .codecs()
+            .encode(
+                ArrayBytes::new_flen(data),
+                &ChunkCodec::shape(shape),
+                codec.array.data_type(),
+                codec.array.fill_value(),
+                &codec.options,
+            )
+            .unwrap()
+            .into_owned()
+    }
+
     #[test]
     fn own_shuffle_encodes_exactly_like_zarrs() {
         let meta = json_obj! {
@@ -562,19 +578,7 @@ mod tests {
             .collect();
         let block = Block::Fixed(data.clone());
         let ours = codec.encode(&block, &[6]).unwrap();
-        let zarrs = codec
-            .array
-            .codecs()
-            .encode(
-                ArrayBytes::new_flen(data.as_slice()),
-                &ChunkCodec::shape(&[6]),
-                codec.array.data_type(),
-                codec.array.fill_value(),
-                &codec.options,
-            )
-            .unwrap()
-            .into_owned();
-        assert_eq!(ours, zarrs);
+        assert_eq!(ours, zarrs_encode(&codec, &data, &[6]));
         assert_eq!(codec.decode(&ours, &[6]).unwrap(), block);
     }
 
@@ -623,19 +627,7 @@ mod tests {
             assert_eq!(codec.plain_zstd, level, "{meta:?}");
             let block = Block::Fixed(data.clone());
             let ours = codec.encode(&block, &[5000]).unwrap();
-            let zarrs = codec
-                .array
-                .codecs()
-                .encode(
-                    ArrayBytes::new_flen(data.as_slice()),
-                    &ChunkCodec::shape(&[5000]),
-                    codec.array.data_type(),
-                    codec.array.fill_value(),
-                    &codec.options,
-                )
-                .unwrap()
-                .into_owned();
-            assert_eq!(ours, zarrs, "{meta:?}");
+            assert_eq!(ours, zarrs_encode(&codec, &data, &[5000]), "{meta:?}");
             assert_eq!(codec.decode(&ours, &[5000]).unwrap(), block);
         }
     }

@@ -248,15 +248,10 @@ fn run_s3(args: &[&str], endpoint: &str) -> Run {
 
 /// [`run_s3`] with extra environment variables.
 fn run_s3_env(args: &[&str], endpoint: &str, env: &[(&str, &str)]) -> Run {
-    let out = std::process::Command::new(bin())
+    let out = s3_command("nc2zarr-test-secret")
         .envs(env.iter().copied())
         .args(args)
         .args(["--endpoint", endpoint])
-        .env("AWS_ACCESS_KEY_ID", "nc2zarr-test")
-        .env("AWS_SECRET_ACCESS_KEY", "nc2zarr-test-secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_ENDPOINT_URL")
         .output()
         .unwrap();
     Run::from_output(&out)

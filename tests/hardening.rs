@@ -134,7 +134,7 @@ fn an_hdf5_file_that_is_not_netcdf_is_read_or_refused_cleanly() {
     let r = convert(std::slice::from_ref(&path), &out, &[]);
     match r.code {
         0 => {
-            run(["verify", &s(&out), "--source", &s(&path)]).ok();
+            verify_source(&out, &[s(&path)]).ok();
         }
         _ => {
             refused(&r, 3, &["plain.h5"]);
@@ -322,9 +322,7 @@ fn a_full_disk_stops_cleanly_and_the_rerun_resumes() {
     let r = convert(&files, &out, &args);
     r.ok();
     assert!(r.stdout.contains("resumed:"), "{}", r.stdout);
-    let mut verify = vec!["verify".to_string(), s(&out), "--source".into()];
-    verify.extend(files.iter().map(|p| s(p)));
-    run(verify).ok();
+    verify_source(&out, &files.iter().map(|p| s(p)).collect::<Vec<_>>()).ok();
 }
 
 #[test]
@@ -377,7 +375,7 @@ fn odd_but_valid_input_converts_equal_to_the_source() {
         let out = dir.path().join(format!("out{format}.zarr"));
         let r = convert(std::slice::from_ref(&path), &out, &["--zarr-format", format]);
         r.ok();
-        run(["verify", &s(&out), "--source", &s(&path)]).ok();
+        verify_source(&out, &[s(&path)]).ok();
         if let Some(py) = python() {
             xarray_compare(&py, &out, &[s(&path)], &[]).unwrap();
         }

@@ -36,15 +36,7 @@ fn azurite() -> bool {
 
 /// Runs nc2zarr with S3 credentials for the test server.
 fn run_s3(args: &[String]) -> Run {
-    let out = std::process::Command::new(bin())
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", "nc2zarr-test")
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_ENDPOINT_URL")
-        .output()
-        .unwrap();
+    let out = s3_command(SECRET).args(args).output().unwrap();
     Run::from_output(&out)
 }
 

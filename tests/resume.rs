@@ -105,9 +105,7 @@ fn a_killed_conversion_resumes_to_identical_objects() {
     );
     assert!(!out.join(".nc2zarr/in-progress.json").exists());
     assert_eq!(journal_segments(&out), 0, "the journal is removed at commit");
-    let mut verify = vec!["verify".to_string(), s(&out), "--source".to_string()];
-    verify.extend(files.iter().cloned());
-    run(&verify).ok();
+    verify_source(&out, &files).ok();
 }
 
 #[test]
@@ -136,9 +134,7 @@ fn a_different_plan_does_not_resume_without_restart() {
     args.push("--json".into());
     let summary = run(&args).ok().json();
     assert_eq!(summary.get("resumed_objects").and_then(Json::as_u64), Some(0));
-    let mut verify = vec!["verify".to_string(), s(&out), "--source".to_string()];
-    verify.extend(files.iter().cloned());
-    run(&verify).ok();
+    verify_source(&out, &files).ok();
 }
 
 /// A deterministic kill delay in `0..max_ms` for `seed` (xorshift).
@@ -183,9 +179,7 @@ fn readers_see_nothing_or_everything(out: &Path, files: &[String], root_before: 
     if root.as_deref() == root_before {
         return; // unchanged (or still absent): readers see the old dataset or none
     }
-    let mut verify = vec!["verify".to_string(), s(out), "--source".to_string()];
-    verify.extend(files.iter().cloned());
-    let v = run(&verify);
+    let v = verify_source(out, files);
     assert_eq!(
         v.code, 0,
         "new root metadata over an incomplete store:\n{}{}",
@@ -235,9 +229,7 @@ fn kills_at_random_points_of_a_conversion_never_lose_or_expose_data() {
             manifest_objects(&reference),
             "seed {seed} (killed after {after:?}): objects differ"
         );
-        let mut verify = vec!["verify".to_string(), s(&out), "--source".to_string()];
-        verify.extend(files.iter().cloned());
-        run(&verify).ok();
+        verify_source(&out, &files).ok();
     }
 }
 
@@ -289,9 +281,7 @@ fn kills_at_random_points_of_an_append_never_lose_or_expose_data() {
         run_and_kill(&append(&out), after);
         readers_see_nothing_or_everything(&out, &files, Some(&root_before));
         run(append(&out)).ok();
-        let mut verify = vec!["verify".to_string(), s(&out), "--source".to_string()];
-        verify.extend(files.iter().cloned());
-        run(&verify).ok();
+        verify_source(&out, &files).ok();
         // The 1-D time coordinate grows by one chunk per append (a documented
         // difference); every other array holds the one-shot conversion's objects.
         let without_time = |j: Json| match j {

@@ -75,6 +75,25 @@ where
     Run::from_output(&out)
 }
 
+/// `nc2zarr verify STORE --source INPUT...`: the store's values against the sources.
+pub fn verify_source(store: &Path, inputs: &[String]) -> Run {
+    let mut args = vec!["verify".to_string(), s(store), "--source".to_string()];
+    args.extend(inputs.iter().cloned());
+    run(args)
+}
+
+/// The binary with S3 credentials for the test server (moto) in its environment and
+/// no endpoint or instance-metadata lookups from the outside environment.
+pub fn s3_command(secret: &str) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env("AWS_ACCESS_KEY_ID", "nc2zarr-test")
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ENDPOINT_URL");
+    cmd
+}
+
 /// `p` as an argument.
 pub fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
