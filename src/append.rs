@@ -23,6 +23,7 @@ use crate::json::Json;
 use crate::manifest::{self, Manifest};
 use crate::meta::{self, Fill, ZarrFormat};
 use crate::model::{AttrValue, DType, attr};
+use crate::packing::{self, Decoding};
 use crate::plan::{self, Resources};
 use crate::scan::{self, GroupInfo, Inventory, VarInfo};
 use crate::slab::Block;
@@ -38,6 +39,8 @@ pub struct AppendOptions {
     pub allow_gaps: bool,
     /// The concat dimension, when the manifest does not name one.
     pub concat_dim: Option<String>,
+    /// Refuse new files that pack a variable differently, instead of unpacking it.
+    pub refuse_encoding_drift: bool,
 }
 
 /// What an append did.
@@ -200,6 +203,7 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
         &new_files,
         &scan::ScanOptions {
             concat_dim: Some(concat_dim.clone()),
+            refuse_encoding_drift: opts.refuse_encoding_drift,
         },
     )?;
     let (format, found) = existing::read_arrays(&store)?;
@@ -208,6 +212,7 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
     check_static_values(&store, &inv_new, &found)?;
     let mut inv = inv_new.clone();
     let reencoded = align_time_units(&mut inv, &found, &mut summary.notes)?;
+    align_packing(&mut inv, &found, stored_format(&store), &mut summary.notes)?;
     check_dtypes(&inv, &found)?;
     let range = check_continuation(&store, &mut inv, &found, &concat_dim, existing_len, opts.allow_gaps)?;
     extend(&mut inv, existing_len);
@@ -379,6 +384,61 @@ fn check_static_values(store: &Target, inv: &Inventory, found: &HashMap<String, 
                 inv.concat_dim.as_deref().unwrap_or("the concat dimension"),
                 inv.files[0].path.display()
             )));
+        }
+    }
+    Ok(())
+}
+
+/// New files must pack each variable as the store does. Where the store holds a
+/// variable unpacked (as floats without packing attributes), new packed files are
+/// unpacked into it; where the store holds packed values, new files packed otherwise
+/// are refused: their raw values would mean something else under the store's attributes.
+fn align_packing(
+    inv: &mut Inventory,
+    found: &HashMap<String, FoundArray>,
+    format: ZarrFormat,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let files: Vec<String> = inv.files.iter().map(|f| f.path.display().to_string()).collect();
+    for g in inv.root.walk().iter().map(|g| g.path.clone()).collect::<Vec<_>>() {
+        let group = find_group_mut(&mut inv.root, &g);
+        let gpath = group.path.clone();
+        for v in group.vars.iter_mut().filter(|v| v.unsupported.is_none()) {
+            let path = if gpath.is_empty() {
+                v.name.clone()
+            } else {
+                format!("{gpath}/{}", v.name)
+            };
+            let Some(a) = found.get(&path) else { continue };
+            if !(a.dtype.is_float() || a.dtype.is_integer()) {
+                continue;
+            }
+            let stored = a.coding_attrs(format);
+            let new = packing::coding_attrs(&v.attrs);
+            if v.unpack.is_none() && a.dtype == v.dtype && packing::same_coding(&new, &stored) {
+                continue;
+            }
+            let store_unpacked =
+                a.dtype.is_float() && !stored.iter().any(|(k, _)| k == "scale_factor" || k == "add_offset");
+            if !store_unpacked {
+                return Err(inconsistent(format!(
+                    "variable '{path}' is stored packed ({}) but {} packs it otherwise ({}); appended raw values \
+                     would change meaning. Convert the store again from all files (differently packed files are \
+                     then stored unpacked)",
+                    packing::describe(&stored),
+                    files[0],
+                    packing::describe(&new)
+                )));
+            }
+            if v.unpack.is_none() {
+                let decoding = Decoding::of(v.source_dtype, &new);
+                v.unpack = Some(vec![decoding; files.len()]);
+            }
+            v.dtype = a.dtype;
+            notes.push(format!(
+                "variable '{path}': the store holds it unpacked ({}), so the new files' values are decoded into it",
+                a.dtype.cdl_name()
+            ));
         }
     }
     Ok(())

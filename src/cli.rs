@@ -68,9 +68,34 @@ pub struct InputArgs {
     /// Input files, directories (their *.nc, *.nc4, *.cdf, *.h5 files) or quoted globs.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
-    /// Dimension to concatenate files along [default: the unlimited dimension].
+    /// Dimension to concatenate files along [default: inferred like xarray's open_mfdataset:
+    /// the shared unlimited dimension, else the one whose coordinate values differ between files].
     #[arg(long, value_name = "DIM")]
     pub concat_dim: Option<String>,
+    /// Files that pack a variable differently (scale_factor, add_offset, _FillValue,
+    /// missing_value): `unpack` stores it as floats, each file decoded with its own
+    /// attributes (as xarray does); `refuse` stops with an error.
+    #[arg(long, value_enum, default_value_t = EncodingDrift::Unpack, value_name = "unpack|refuse")]
+    pub on_encoding_drift: EncodingDrift,
+}
+
+/// What to do with a variable whose packing differs between files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EncodingDrift {
+    /// Store it unpacked, as floats.
+    Unpack,
+    /// Stop with an error.
+    Refuse,
+}
+
+impl InputArgs {
+    /// The scan settings these arguments ask for.
+    pub fn scan_options(&self) -> crate::scan::ScanOptions {
+        crate::scan::ScanOptions {
+            concat_dim: self.concat_dim.clone(),
+            refuse_encoding_drift: self.on_encoding_drift == EncodingDrift::Refuse,
+        }
+    }
 }
 
 /// `scan` arguments.
@@ -335,7 +360,7 @@ pub struct VerifyArgs {
     /// Also compare values with these inputs (files, directories or globs).
     #[arg(long, num_args = 1.., value_name = "INPUT")]
     pub source: Vec<String>,
-    /// Concat dimension of the sources [default: the unlimited dimension].
+    /// Concat dimension of the sources [default: inferred, as for convert].
     #[arg(long, value_name = "DIM")]
     pub concat_dim: Option<String>,
     /// Object-store settings.

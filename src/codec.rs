@@ -513,10 +513,18 @@ fn twin_metadata(metadata: &Json, dtype: DType) -> Json {
                 ("data_type", DType::Char) => Json::from("uint8"),
                 ("dtype", DType::Char) => Json::from("|u1"),
                 ("fill_value", DType::Char) => {
-                    if v3 {
-                        Json::Int(0)
-                    } else {
-                        Json::Null
+                    use base64::Engine as _;
+                    let byte = v.as_str().and_then(|s| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(s)
+                            .ok()?
+                            .first()
+                            .copied()
+                    });
+                    match byte {
+                        Some(b) => Json::Int(b.into()),
+                        None if v3 => Json::Int(0),
+                        None => Json::Null,
                     }
                 }
                 _ => v.clone(),

@@ -4,7 +4,7 @@ use crate::codec::ChunkCodec;
 use crate::error::{Error, Result, TargetError};
 use crate::json::Json;
 use crate::meta::ZarrFormat;
-use crate::model::DType;
+use crate::model::{AttrValue, Attrs, DType, Scalar};
 use crate::store::Target;
 
 /// One array found in the target's metadata.
@@ -153,6 +153,66 @@ pub fn found_array(target: &str, format: ZarrFormat, path: String, doc: &Json, a
         attrs,
         doc: doc.clone(),
     })
+}
+
+impl FoundArray {
+    /// The CF coding attributes (`scale_factor`, `add_offset`, `missing_value`,
+    /// `_FillValue`) as xarray reads them from this array: v2 keeps `_FillValue` in
+    /// `fill_value`, v3 in the attributes (floats as base64 of a little-endian double).
+    /// JSON keeps no single-precision types, so factors read back as doubles.
+    pub fn coding_attrs(&self, format: ZarrFormat) -> Attrs {
+        let number = |j: &Json| -> Option<Scalar> {
+            match j {
+                Json::Int(v) => Some(Scalar::I(*v)),
+                Json::UInt(v) => Some(Scalar::U(*v)),
+                Json::Float(v) => Some(Scalar::F(*v)),
+                Json::Str(s) => match s.as_str() {
+                    "NaN" => Some(Scalar::F(f64::NAN)),
+                    "Infinity" => Some(Scalar::F(f64::INFINITY)),
+                    "-Infinity" => Some(Scalar::F(f64::NEG_INFINITY)),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        let numbers = |j: &Json| -> Option<AttrValue> {
+            let values: Vec<Scalar> = match j.as_array() {
+                Some(a) => a.iter().map(number).collect::<Option<_>>()?,
+                None => vec![number(j)?],
+            };
+            let t = if values.iter().any(|v| matches!(v, Scalar::F(_))) {
+                DType::F64
+            } else {
+                self.dtype
+            };
+            Some(AttrValue::Numbers(t, values))
+        };
+        let mut out = Attrs::new();
+        for k in ["scale_factor", "add_offset", "missing_value"] {
+            if let Some(v) = self.attrs.get(k).and_then(numbers) {
+                out.push((k.to_string(), v));
+            }
+        }
+        let fill = match format {
+            ZarrFormat::V2 => self.doc.get("fill_value").and_then(numbers),
+            ZarrFormat::V3 => match self.attrs.get("_FillValue") {
+                Some(Json::Str(b64)) if self.dtype.is_float() => {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .ok()
+                        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                        .map(|b| AttrValue::Numbers(DType::F64, vec![Scalar::F(f64::from_le_bytes(b))]))
+                }
+                Some(j) => numbers(j),
+                None => None,
+            },
+        };
+        if let Some(f) = fill {
+            out.push(("_FillValue".to_string(), f));
+        }
+        out
+    }
 }
 
 /// Every element type, for looking names up.

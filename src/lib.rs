@@ -38,6 +38,7 @@ pub mod manifest;
 pub mod meta;
 pub mod model;
 pub mod nc;
+pub mod packing;
 pub mod pipeline;
 pub mod plan;
 pub mod preset;
@@ -56,8 +57,21 @@ use error::{Error, Result};
 pub struct Outcome {
     /// Text for stdout.
     pub stdout: String,
+    /// An error to print on stderr (a report on stdout may come with it).
+    pub error: Option<Error>,
     /// Exit code.
     pub code: i32,
+}
+
+impl Outcome {
+    /// A successful command's output.
+    fn ok(stdout: String) -> Outcome {
+        Outcome {
+            stdout,
+            error: None,
+            code: error::exit_code::OK,
+        }
+    }
 }
 
 fn emit(json: bool, as_json: impl FnOnce() -> json::Json, as_text: impl FnOnce() -> String) -> String {
@@ -65,12 +79,12 @@ fn emit(json: bool, as_json: impl FnOnce() -> json::Json, as_text: impl FnOnce()
 }
 
 fn scan_inputs(input: &cli::InputArgs) -> Result<scan::Inventory> {
-    scan_paths(&input.inputs, input.concat_dim.clone())
+    scan_paths(&input.inputs, &input.scan_options())
 }
 
-fn scan_paths(args: &[String], concat_dim: Option<String>) -> Result<scan::Inventory> {
+fn scan_paths(args: &[String], options: &scan::ScanOptions) -> Result<scan::Inventory> {
     let files = inputs::expand(args)?;
-    Ok(scan::scan(&files, &scan::ScanOptions { concat_dim })?)
+    Ok(scan::scan(&files, options)?)
 }
 
 /// Runs a parsed command line.
@@ -80,13 +94,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     nc::set_default_chunk_cache(plan::HDF5_CHUNK_CACHE_BYTES)
         .map_err(|e| Error::Internal(format!("cannot set the HDF5 chunk cache: {e}")))?;
     match cli.command {
-        Command::Scan(a) => {
-            let inv = scan_inputs(&a.input)?;
-            Ok(Outcome {
-                stdout: emit(a.json, || report::inventory_json(&inv), || report::inventory_text(&inv)),
-                code: error::exit_code::OK,
-            })
-        }
+        Command::Scan(a) => scan_command(&a),
         Command::Plan(a) => plan_command(&a),
         Command::Convert(a) if a.dry_run => plan_command(&a),
         Command::Append(a) => append_command(&a),
@@ -95,10 +103,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             let opts = a.options().map_err(Error::Usage)?;
             let inv = scan_inputs(&a.input)?;
             let summary = write::convert(&inv, &a.target, &opts)?;
-            Ok(Outcome {
-                stdout: emit(a.json, || summary.to_json(), || summary.to_text()),
-                code: error::exit_code::OK,
-            })
+            Ok(Outcome::ok(emit(a.json, || summary.to_json(), || summary.to_text())))
         }
         Command::Run(r) => {
             let argv = cli::job_command_line(&r.job).map_err(Error::Usage)?;
@@ -117,16 +122,19 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             s.push_str(
                 "\nUse --preset NAME, or --preset FILE.toml for your own (see presets/*.toml for the format).\n",
             );
-            Ok(Outcome {
-                stdout: s,
-                code: error::exit_code::OK,
-            })
+            Ok(Outcome::ok(s))
         }
         Command::Verify(a) => {
             let inv = if a.source.is_empty() {
                 None
             } else {
-                Some(scan_paths(&a.source, a.concat_dim.clone())?)
+                Some(scan_paths(
+                    &a.source,
+                    &scan::ScanOptions {
+                        concat_dim: a.concat_dim.clone(),
+                        ..Default::default()
+                    },
+                )?)
             };
             let report = verify::verify(&a.target, &a.store.options(), inv.as_ref())?;
             let code = if report.ok() {
@@ -136,7 +144,43 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             };
             Ok(Outcome {
                 stdout: emit(a.json, || report.to_json(), || report.to_text()),
+                error: None,
                 code,
+            })
+        }
+    }
+}
+
+/// `scan`: the merged dataset and how the files differ; when they do not form one
+/// dataset, the differences on stdout and the reason on stderr (exit 3).
+fn scan_command(a: &cli::ScanArgs) -> Result<Outcome> {
+    let files = inputs::expand(&a.input.inputs)?;
+    let survey = scan::survey(&files, &a.input.scan_options())?;
+    match survey.result {
+        Ok(mut inv) => {
+            inv.drift = survey.drift;
+            Ok(Outcome::ok(emit(
+                a.json,
+                || report::inventory_json(&inv),
+                || report::inventory_text(&inv),
+            )))
+        }
+        Err(e) => {
+            let e = Error::Input(e);
+            let stdout = emit(
+                a.json,
+                || {
+                    json_obj! {
+                        "error" => describe_error(&e).0,
+                        "drift" => report::drift_json(&survey.drift),
+                    }
+                },
+                || report::drift_text(&survey.drift),
+            );
+            Ok(Outcome {
+                stdout,
+                code: e.exit_code(),
+                error: Some(e),
             })
         }
     }
@@ -150,12 +194,10 @@ fn append_command(a: &cli::ConvertArgs) -> Result<Outcome> {
         convert,
         allow_gaps: a.allow_gaps,
         concat_dim: a.input.concat_dim.clone(),
+        refuse_encoding_drift: a.input.on_encoding_drift == cli::EncodingDrift::Refuse,
     };
     let summary = append::append(&a.input.inputs, &a.target, &opts)?;
-    Ok(Outcome {
-        stdout: emit(a.json, || summary.to_json(), || summary.to_text()),
-        code: error::exit_code::OK,
-    })
+    Ok(Outcome::ok(emit(a.json, || summary.to_json(), || summary.to_text())))
 }
 
 /// `plan` / `convert --dry-run`: everything convert decides, nothing written.
@@ -165,14 +207,11 @@ fn plan_command(a: &cli::ConvertArgs) -> Result<Outcome> {
     let inv = scan_inputs(&a.input)?;
     let prepared = write::prepare(&inv, &opts)?;
     let groups = inv.root.walk().len();
-    Ok(Outcome {
-        stdout: emit(
-            a.json,
-            || report::plan_json(&prepared, &opts, groups),
-            || report::plan_text(&prepared, &opts, groups),
-        ),
-        code: error::exit_code::OK,
-    })
+    Ok(Outcome::ok(emit(
+        a.json,
+        || report::plan_json(&prepared, &opts, groups),
+        || report::plan_text(&prepared, &opts, groups),
+    )))
 }
 
 /// Formats an error for stderr (one line, no backtrace) and picks its exit code.

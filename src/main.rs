@@ -38,6 +38,9 @@ fn main() {
             let mut out = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error.
             let _ = out.write_all(outcome.stdout.as_bytes()).and_then(|()| out.flush());
+            if let Some(e) = &outcome.error {
+                eprintln!("{}", nc2zarr::describe_error(e).0);
+            }
             outcome.code
         }
         Err(e) => {

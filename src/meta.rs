@@ -89,13 +89,23 @@ pub fn array_metadata(
     let dtype = var.dtype;
     let mut notes = Vec::new();
     let fill_attr = attr(&var.attrs, "_FillValue").and_then(AttrValue::as_scalar);
+    // The fill byte of a char variable (`_FillValue = "b"`).
+    let char_fill = attr(&var.attrs, "_FillValue")
+        .and_then(AttrValue::as_text)
+        .map(|t| t.as_bytes().first().copied().unwrap_or(0));
     let fill_scalar = match dtype {
         DType::Char | DType::String => None,
         _ => fill_attr,
     };
     match format {
         ZarrFormat::V2 => {
-            let fill_json = fill_scalar.map_or(Json::Null, |s| fill_json(s, dtype));
+            // xarray writes a char variable's fill as base64 bytes in `fill_value` and
+            // masks with it when reading.
+            let char_fill = char_fill.filter(|_| dtype == DType::Char);
+            let fill_json = match char_fill {
+                Some(b) => Json::from(base64_bytes(&[b])),
+                None => fill_scalar.map_or(Json::Null, |s| fill_json(s, dtype)),
+            };
             let zarray = json_obj! {
                 "shape" => var.shape.clone(),
                 "chunks" => chunks.to_vec(),
@@ -110,7 +120,7 @@ pub fn array_metadata(
             let mut attrs: Vec<(String, Json)> = var
                 .attrs
                 .iter()
-                .filter(|(k, _)| !(k == "_FillValue" && fill_scalar.is_some()))
+                .filter(|(k, _)| !(k == "_FillValue" && (fill_scalar.is_some() || char_fill.is_some())))
                 .map(|(k, v)| (k.clone(), v.to_json()))
                 .collect();
             attrs.push(("_ARRAY_DIMENSIONS".into(), Json::from(var.dims.clone())));
@@ -118,7 +128,9 @@ pub fn array_metadata(
                 documents: vec![(".zarray".into(), zarray.clone()), (".zattrs".into(), Json::Obj(attrs))],
                 codec_metadata: zarray,
                 object_shape: chunks.to_vec(),
-                fill: fill_scalar.map(|s| Fill::Bytes(s.to_le_bytes(dtype))),
+                fill: char_fill
+                    .map(|b| Fill::Bytes(vec![b]))
+                    .or(fill_scalar.map(|s| Fill::Bytes(s.to_le_bytes(dtype)))),
                 notes,
             }
         }
@@ -127,12 +139,16 @@ pub fn array_metadata(
             // Absent objects read as this; xarray masks only with the `_FillValue` attribute.
             // Without one, netCDF's default fill is what unwritten source data holds.
             let zarr_fill = fill_scalar
-                .or(missing)
+                .or(missing.filter(|m| representable(*m, dtype)))
                 .or_else(|| dtype.netcdf_default_fill())
                 .unwrap_or(Scalar::I(0));
             let (fill_json, fill) = match dtype {
                 DType::String => (Json::from(""), Fill::EmptyString),
-                DType::Char => (Json::from(""), Fill::Bytes(vec![0])),
+                DType::Char => {
+                    let b = char_fill.unwrap_or(0);
+                    let json = if b == 0 { String::new() } else { base64_bytes(&[b]) };
+                    (Json::from(json), Fill::Bytes(vec![b]))
+                }
                 _ => (fill_json(zarr_fill, dtype), Fill::Bytes(zarr_fill.to_le_bytes(dtype))),
             };
             let mut attrs = Vec::new();
@@ -141,7 +157,9 @@ pub fn array_metadata(
                     match xarray_v3_fill_attr(v, dtype) {
                         Some(j) => attrs.push((k.clone(), j)),
                         None => notes.push(format!(
-                            "variable '{}': _FillValue of a {} variable cannot be read back by xarray from Zarr v3, so it is not written",
+                            "variable '{}': xarray cannot read the _FillValue attribute of a {} array from Zarr v3, so the \
+                             fill is kept only as the array's fill_value (xarray masks with it given \
+                             use_zarr_fill_value_as_mask=True; Zarr v2 keeps masking by default)",
                             var.name,
                             dtype.cdl_name()
                         )),
@@ -221,6 +239,34 @@ fn v3_inner_codecs(dtype: DType, compression: &Compression) -> Vec<Json> {
     let mut codecs = vec![serializer];
     codecs.extend(compression.v3_codecs(dtype));
     codecs
+}
+
+/// Bytes as standard base64, the JSON form of bytes fill values.
+fn base64_bytes(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// True when `s` is exactly a value of `dtype` (a float `missing_value` of an integer
+/// variable is not, and cannot be its Zarr fill value).
+fn representable(s: Scalar, dtype: DType) -> bool {
+    if !dtype.is_integer() {
+        return true;
+    }
+    let (lo, hi): (f64, f64) = match dtype {
+        DType::I8 => (i8::MIN.into(), i8::MAX.into()),
+        DType::U8 | DType::Char => (0.0, u8::MAX.into()),
+        DType::I16 => (i16::MIN.into(), i16::MAX.into()),
+        DType::U16 => (0.0, u16::MAX.into()),
+        DType::I32 => (i32::MIN.into(), i32::MAX.into()),
+        DType::U32 => (0.0, u32::MAX.into()),
+        DType::I64 => (i64::MIN as f64, i64::MAX as f64),
+        _ => (0.0, u64::MAX as f64),
+    };
+    match s {
+        Scalar::F(v) => v.fract() == 0.0 && v >= lo && v <= hi,
+        Scalar::I(v) => (v as f64) >= lo && (v as f64) <= hi,
+        Scalar::U(v) => (v as f64) <= hi,
+    }
 }
 
 /// A fill value as Zarr JSON: numbers, or `"NaN"`/`"Infinity"`/`"-Infinity"`.

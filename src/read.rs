@@ -12,6 +12,7 @@ use crate::direct::ChunkedVar;
 use crate::error::InputError;
 use crate::model::{DType, Scalar};
 use crate::nc;
+use crate::packing::{self, Decoding};
 use crate::scan::{GroupInfo, Inventory, VarInfo};
 use crate::slab::{At, Block, copy_box, volume};
 
@@ -20,6 +21,39 @@ compile_error!("nc2zarr assumes a little-endian host");
 
 /// How many files a [`Reader`] keeps open.
 const OPEN_FILES: usize = crate::plan::OPEN_FILES as usize;
+
+/// How one file's values of a variable change on the way to the store.
+#[derive(Debug, Clone, Copy)]
+enum Recode<'a> {
+    /// Stored as read.
+    Raw,
+    /// Time values re-encoded into other units: `value * scale + offset`.
+    Time(f64, f64),
+    /// Unpacked with the file's own packing attributes.
+    Unpack(&'a Decoding),
+}
+
+impl<'a> Recode<'a> {
+    /// The recoding of file number `file` (in concat order) of `var`.
+    fn of(var: &'a VarInfo, file: usize) -> Recode<'a> {
+        if let Some(u) = &var.unpack {
+            return Recode::Unpack(&u[file]);
+        }
+        match &var.time_fix {
+            Some(f) => Recode::Time(f[file].0, f[file].1),
+            None => Recode::Raw,
+        }
+    }
+
+    /// True when values are stored exactly as read.
+    fn is_raw(self, var: &VarInfo) -> bool {
+        match self {
+            Recode::Raw => true,
+            Recode::Time(s, o) => (s, o) == (1.0, 0.0) && var.dtype == var.source_dtype,
+            Recode::Unpack(_) => false,
+        }
+    }
+}
 
 /// Reads variable regions, keeping a few files open between calls.
 ///
@@ -150,10 +184,10 @@ impl Reader {
         spare: Vec<u8>,
     ) -> Result<Block, InputError> {
         let Some(axis) = var.concat_axis else {
-            return self.read_file(&inv.files[0].path, group, var, start, count, None, spare);
+            return self.read_file(&inv.files[0].path, group, var, start, count, Recode::of(var, 0), spare);
         };
-        if inv.files.len() == 1 && inv.files[0].concat_start == 0 && var.time_fix.is_none() {
-            return self.read_file(&inv.files[0].path, group, var, start, count, None, spare);
+        if inv.files.len() == 1 && inv.files[0].concat_start == 0 {
+            return self.read_file(&inv.files[0].path, group, var, start, count, Recode::of(var, 0), spare);
         }
         let n = volume(count) as usize;
         let elem = var.dtype.size().unwrap_or(1);
@@ -176,7 +210,7 @@ impl Reader {
             let mut part_count = count.to_vec();
             local_start[axis] = a - f_lo;
             part_count[axis] = b - a;
-            let fix = var.time_fix.as_ref().map(|v| v[i]);
+            let fix = Recode::of(var, i);
             if contiguous && let Block::Fixed(o) = &mut out {
                 let range = ((a - lo) * inner) as usize * elem..((b - lo) * inner) as usize * elem;
                 self.read_file_into(&f.path, group, var, &local_start, &part_count, fix, &mut o[range])?;
@@ -212,11 +246,10 @@ impl Reader {
         var: &VarInfo,
         start: &[u64],
         count: &[u64],
-        fix: Option<(f64, f64)>,
+        fix: Recode<'_>,
         out: &mut [u8],
     ) -> Result<(), InputError> {
-        let needs_rescale = fix.is_some_and(|f| f != (1.0, 0.0)) || var.dtype != var.source_dtype;
-        if needs_rescale {
+        if !fix.is_raw(var) {
             let Block::Fixed(b) = self.read_file(path, group, var, start, count, fix, Vec::new())? else {
                 unreachable!("fixed-size variable")
             };
@@ -250,7 +283,7 @@ impl Reader {
         var: &VarInfo,
         start: &[u64],
         count: &[u64],
-        fix: Option<(f64, f64)>,
+        fix: Recode<'_>,
         spare: Vec<u8>,
     ) -> Result<Block, InputError> {
         let full = group.var_path(&var.name);
@@ -267,10 +300,10 @@ impl Reader {
         let mut buf = buffer(spare, volume(count) as usize * elem, var.storage.no_fill);
         self.read_raw(path, group, var, start, count, &mut buf)?;
         Ok(Block::Fixed(match fix {
-            Some((scale, offset)) if (scale, offset) != (1.0, 0.0) || var.dtype != var.source_dtype => {
-                rescale(&buf, var.source_dtype, var.dtype, scale, offset)
-            }
-            _ => buf,
+            _ if fix.is_raw(var) => buf,
+            Recode::Unpack(d) => packing::decode_buffer(&buf, var.source_dtype, d, var.dtype),
+            Recode::Time(scale, offset) => rescale(&buf, var.source_dtype, var.dtype, scale, offset),
+            Recode::Raw => buf,
         }))
     }
 }
@@ -319,7 +352,7 @@ pub fn hash_variable(path: &Path, group: &GroupInfo, var: &VarInfo) -> Result<bl
     if shape.is_empty() {
         hash_block(
             &mut hasher,
-            &reader.read_file(path, group, var, &[], &[], None, Vec::new())?,
+            &reader.read_file(path, group, var, &[], &[], Recode::Raw, Vec::new())?,
         );
         return Ok(hasher.finalize());
     }
@@ -334,7 +367,7 @@ pub fn hash_variable(path: &Path, group: &GroupInfo, var: &VarInfo) -> Result<bl
         count[0] = n;
         hash_block(
             &mut hasher,
-            &reader.read_file(path, group, var, &start, &count, None, Vec::new())?,
+            &reader.read_file(path, group, var, &start, &count, Recode::Raw, Vec::new())?,
         );
         i += n;
     }

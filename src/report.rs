@@ -137,9 +137,11 @@ pub fn inventory_json(inv: &crate::scan::Inventory) -> crate::json::Json {
             "concat_length" => f.concat_len,
         }).collect()),
         "concat_dim" => inv.concat_dim.clone(),
+        "concat_reason" => inv.concat_reason.as_str(),
         "bytes" => inv.nbytes(),
         "root" => group(&inv.root),
         "notes" => inv.notes.clone(),
+        "drift" => drift_json(&inv.drift),
         "unsupported_attributes" => Json::Arr(inv.unsupported_attrs.iter().map(|(l, r)| Json::from(format!("{l} {r}"))).collect()),
     }
 }
@@ -156,8 +158,8 @@ pub fn inventory_text(inv: &crate::scan::Inventory) -> String {
         human_bytes(on_disk),
         human_bytes(inv.nbytes()),
         match &inv.concat_dim {
-            Some(d) => format!(", concatenated along '{d}'"),
-            None => String::new(),
+            Some(d) => format!(", concatenated along '{d}' ({})", inv.concat_reason),
+            None => format!(" ({})", inv.concat_reason),
         }
     );
     for f in &inv.files {
@@ -219,11 +221,67 @@ pub fn inventory_text(inv: &crate::scan::Inventory) -> String {
             let _ = writeln!(s, "  :{k} = {}", a.display());
         }
     }
+    s.push_str(&drift_text(&inv.drift));
     for n in &inv.notes {
         let _ = writeln!(s, "note: {n}");
     }
     for (l, r) in &inv.unsupported_attrs {
         let _ = writeln!(s, "unsupported: {l} {r}");
+    }
+    s
+}
+
+/// The `drift` list of `scan --json`.
+pub fn drift_json(drift: &[crate::scan::Drift]) -> crate::json::Json {
+    use crate::json::Json;
+    use crate::json_obj;
+    Json::Arr(
+        drift
+            .iter()
+            .map(|d| {
+                json_obj! {
+                    "category" => d.category,
+                    "location" => d.location.as_str(),
+                    "item" => d.item.as_str(),
+                    "action" => d.action.as_str(),
+                    "groups" => Json::Arr(d.groups.iter().map(|g| json_obj! {
+                        "value" => g.value.as_str(),
+                        "files" => g.files,
+                        "examples" => g.examples.clone(),
+                    }).collect()),
+                }
+            })
+            .collect(),
+    )
+}
+
+/// How the files differ, one block per aspect, with what convert does about it.
+pub fn drift_text(drift: &[crate::scan::Drift]) -> String {
+    use std::fmt::Write as _;
+    if drift.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "{} aspect(s) differ between files (action: what convert does about it):\n",
+        drift.len()
+    );
+    for d in drift {
+        let item = if d.item.is_empty() || d.item == d.category {
+            String::new()
+        } else {
+            format!(" {}", d.item)
+        };
+        let _ = writeln!(s, "  {} {}{}  [{}]", d.location, d.category, item, d.action.as_str());
+        for g in &d.groups {
+            let more = if g.files > g.examples.len() { ", ..." } else { "" };
+            let _ = writeln!(
+                s,
+                "      {}: {} file(s) ({}{more})",
+                g.value,
+                g.files,
+                g.examples.join(", ")
+            );
+        }
     }
     s
 }

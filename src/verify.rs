@@ -16,7 +16,8 @@ use crate::existing::{FoundArray, invalid, read_arrays};
 use crate::json::Json;
 use crate::manifest::{self, Manifest};
 use crate::meta::{self, ZarrFormat};
-use crate::model::DType;
+use crate::model::{DType, Scalar};
+use crate::packing::{self, Decoding};
 use crate::plan;
 use crate::read::Reader;
 use crate::scan::{GroupInfo, Inventory, VarInfo};
@@ -224,14 +225,22 @@ fn check_array(
     report: &mut VerifyReport,
 ) -> Result<()> {
     if let Some((_, _, v)) = source
-        && (v.shape != a.shape || v.dtype != a.dtype)
+        && v.shape != a.shape
     {
         report.problem(format!(
-            "array '{}' has shape {:?} and type {} but the source has {:?} and {}",
+            "array '{}' has shape {:?} but the source has {:?}",
+            a.path, a.shape, v.shape
+        ));
+        return Ok(());
+    }
+    let decoded = source.and_then(|(_, _, v)| decoded_comparison(format, a, v));
+    if let (None, Some((_, _, v))) = (&decoded, source)
+        && v.dtype != a.dtype
+    {
+        report.problem(format!(
+            "array '{}' has type {} but the source has {}",
             a.path,
-            a.shape,
             a.dtype.cdl_name(),
-            v.shape,
             v.dtype.cdl_name()
         ));
         return Ok(());
@@ -259,7 +268,16 @@ fn check_array(
         grid_indices(&counts).into_par_iter().for_each(|rel| {
             let idx: Vec<u64> = rel.iter().zip(&first).map(|(r, f)| r + f).collect();
             let key = meta::chunk_key(format, &a.path, &idx);
-            let outcome = check_object(store, a, entry, present, &key, &idx, &block, expected.as_ref());
+            let outcome = check_object(
+                store,
+                a,
+                entry,
+                present,
+                &key,
+                &idx,
+                &block,
+                expected.as_ref().map(|e| (e, decoded.as_ref())),
+            );
             match outcome {
                 Ok(ObjectCheck::Checked) => {
                     checked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -295,7 +313,7 @@ fn check_object(
     key: &str,
     idx: &[u64],
     block: &plan::ReadBlock,
-    expected: Option<&Block>,
+    expected: Option<(&Block, Option<&Decodings>)>,
 ) -> std::result::Result<ObjectCheck, String> {
     let recorded = entry.and_then(|e| e.objects.get(key));
     let decoded = if present.contains_key(key) {
@@ -328,7 +346,7 @@ fn check_object(
         }
         None
     };
-    let Some(expected) = expected else {
+    let Some((expected, decodings)) = expected else {
         return Ok(if decoded.is_some() {
             ObjectCheck::Checked
         } else {
@@ -345,7 +363,8 @@ fn check_object(
         .collect();
     let src_start: Vec<u64> = origin.iter().zip(&block.start).map(|(o, s)| o - s).collect();
     let zeros = vec![0u64; os.len()];
-    let want = extract(expected, &block.count, &src_start, &valid, a.dtype);
+    let source_dtype = decodings.map_or(a.dtype, |d| d.source_dtype);
+    let want = extract(expected, &block.count, &src_start, &valid, source_dtype);
     let absent = decoded.is_none();
     let got = match decoded {
         Some(d) => extract(&d, os, &zeros, &valid, a.dtype),
@@ -354,13 +373,81 @@ fn check_object(
             fill.map_err(|e| format!("{key}: {e}"))?
         }
     };
-    if !same_values(&want, &got, a.dtype) {
-        return Err(format!("{key}: values differ from the source"));
+    match decodings {
+        None if !same_values(&want, &got, a.dtype) => {
+            return Err(format!("{key}: values differ from the source"));
+        }
+        Some(d) => {
+            if let Some((i, x, y)) = first_decoded_difference(&want, &got, d, a.dtype) {
+                return Err(format!(
+                    "{key}: decoded values differ from the source (element {i}: {x} in the store, {y} in the source)"
+                ));
+            }
+        }
+        None => {}
     }
     Ok(if absent {
         ObjectCheck::Empty
     } else {
         ObjectCheck::Checked
+    })
+}
+
+/// How to compare an array whose type or packing differs from its source variable's:
+/// both sides decoded (CF scale, offset and missing values) the way xarray reads them.
+struct Decodings {
+    store: Decoding,
+    source: Decoding,
+    source_dtype: DType,
+}
+
+/// `Some` when the store holds `v` in another type or with other coding attributes, so
+/// that only decoded values can be compared.
+fn decoded_comparison(format: ZarrFormat, a: &FoundArray, v: &VarInfo) -> Option<Decodings> {
+    let numeric = |t: DType| t.is_float() || t.is_integer();
+    if !numeric(a.dtype) || !numeric(v.dtype) {
+        return None;
+    }
+    let source_attrs = packing::coding_attrs(&v.attrs);
+    let store_attrs = a.coding_attrs(format);
+    let same_coding = packing::same_coding(&source_attrs, &store_attrs);
+    if same_coding && a.dtype == v.dtype {
+        return None;
+    }
+    Some(Decodings {
+        store: Decoding::of(a.dtype, &store_attrs),
+        source: Decoding::of(v.dtype, &source_attrs),
+        source_dtype: v.dtype,
+    })
+}
+
+/// The first element whose decoded values differ (beyond the rounding of single
+/// precision, which JSON attributes cannot keep): `(index, store value, source value)`.
+fn first_decoded_difference(
+    source: &Block,
+    store: &Block,
+    d: &Decodings,
+    store_dtype: DType,
+) -> Option<(usize, f64, f64)> {
+    let (Block::Fixed(src), Block::Fixed(st)) = (source, store) else {
+        return Some((0, f64::NAN, f64::NAN));
+    };
+    let values = |b: &[u8], t: DType, dec: &Decoding| -> Vec<f64> {
+        let size = t.size().expect("numeric");
+        b.chunks_exact(size)
+            .map(|e| dec.decode(Scalar::from_ne_bytes(t, e).as_f64()))
+            .collect()
+    };
+    let (x, y) = (
+        values(st, store_dtype, &d.store),
+        values(src, d.source_dtype, &d.source),
+    );
+    if x.len() != y.len() {
+        return Some((0, f64::NAN, f64::NAN));
+    }
+    x.iter().zip(&y).enumerate().find_map(|(i, (&p, &q))| {
+        let same = (p.is_nan() && q.is_nan()) || p == q || (p - q).abs() <= 2.0f64.powi(-21) * p.abs().max(q.abs());
+        (!same).then_some((i, p, q))
     })
 }
 

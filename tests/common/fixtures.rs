@@ -282,3 +282,102 @@ pub fn calendar_file(path: &Path, calendar: &str, units: &str, times: &[f64]) {
     let d: Vec<f32> = times.iter().map(|t| 280.0 + *t as f32 * 0.1).collect();
     f.variable_mut("tas").unwrap().put_values(&d, [..n]).unwrap();
 }
+
+/// A CMIP6-style file: `time` is a fixed (not unlimited) dimension with bounds, on a
+/// `lat` × `lon` grid, with float32 `tas`. `lat0` shifts the grid (for tiles).
+pub fn fixed_time_file(path: &Path, kind: Kind, units: &str, times: &[f64], lat0: f32) {
+    let (nlat, nlon) = (3usize, 4usize);
+    let mut f = create(path, kind);
+    f.add_dimension("time", times.len()).unwrap();
+    f.add_dimension("lat", nlat).unwrap();
+    f.add_dimension("lon", nlon).unwrap();
+    f.add_dimension("bnds", 2).unwrap();
+    f.add_attribute("Conventions", "CF-1.7 CMIP-6.2").unwrap();
+    {
+        let mut v = f.add_variable::<f64>("time", &["time"]).unwrap();
+        v.put_attribute("units", units).unwrap();
+        v.put_attribute("calendar", "365_day").unwrap();
+        v.put_attribute("axis", "T").unwrap();
+        v.put_attribute("bounds", "time_bnds").unwrap();
+    }
+    f.add_variable::<f64>("time_bnds", &["time", "bnds"]).unwrap();
+    f.add_variable::<f32>("lat", &["lat"])
+        .unwrap()
+        .put_attribute("units", "degrees_north")
+        .unwrap();
+    f.add_variable::<f32>("lon", &["lon"])
+        .unwrap()
+        .put_attribute("units", "degrees_east")
+        .unwrap();
+    {
+        let mut v = f.add_variable::<f32>("tas", &["time", "lat", "lon"]).unwrap();
+        v.set_fill_value(1.0e20f32).unwrap();
+        v.put_attribute("units", "K").unwrap();
+    }
+    f.enddef().unwrap();
+    let n = times.len();
+    f.variable_mut("time").unwrap().put_values(times, [..n]).unwrap();
+    let b: Vec<f64> = times.iter().flat_map(|t| [t - 0.5, t + 0.5]).collect();
+    f.variable_mut("time_bnds")
+        .unwrap()
+        .put_values(&b, (0..n, 0..2))
+        .unwrap();
+    let lat: Vec<f32> = (0..nlat).map(|i| lat0 + 10.0 * i as f32).collect();
+    f.variable_mut("lat").unwrap().put_values(&lat, ..).unwrap();
+    let lon: Vec<f32> = (0..nlon).map(|i| 90.0 * i as f32).collect();
+    f.variable_mut("lon").unwrap().put_values(&lon, ..).unwrap();
+    let tas: Vec<f32> = (0..n * nlat * nlon)
+        .map(|i| {
+            if i % 7 == 3 {
+                1.0e20
+            } else {
+                250.0 + (i as f32 + times[0] as f32).sin() * 20.0 + lat0
+            }
+        })
+        .collect();
+    f.variable_mut("tas")
+        .unwrap()
+        .put_values(&tas, (0..n, 0..nlat, 0..nlon))
+        .unwrap();
+}
+
+/// How one file packs its `tp` variable.
+#[derive(Clone, Copy)]
+pub struct Packing {
+    /// `scale_factor` (written as `float` when `single`, else `double`).
+    pub scale: f64,
+    /// `add_offset`.
+    pub offset: f64,
+    /// `_FillValue`.
+    pub fill: i16,
+    /// Write the factors as `float`.
+    pub single: bool,
+}
+
+/// A file whose `tp(time, x)` is int16 packed with `packing`, holding the raw values `raw`
+/// (one row of 4 per time step); `time` is unlimited, in hours since 2000-01-01.
+pub fn packed_file(path: &Path, kind: Kind, times: &[f64], packing: Packing, raw: &[i16]) {
+    let mut f = create(path, kind);
+    f.add_unlimited_dimension("time").unwrap();
+    f.add_dimension("x", 4).unwrap();
+    f.add_variable::<f64>("time", &["time"])
+        .unwrap()
+        .put_attribute("units", "hours since 2000-01-01")
+        .unwrap();
+    {
+        let mut v = f.add_variable::<i16>("tp", &["time", "x"]).unwrap();
+        v.set_fill_value(packing.fill).unwrap();
+        if packing.single {
+            v.put_attribute("scale_factor", packing.scale as f32).unwrap();
+            v.put_attribute("add_offset", packing.offset as f32).unwrap();
+        } else {
+            v.put_attribute("scale_factor", packing.scale).unwrap();
+            v.put_attribute("add_offset", packing.offset).unwrap();
+        }
+        v.put_attribute("units", "mm").unwrap();
+    }
+    f.enddef().unwrap();
+    let n = times.len();
+    f.variable_mut("time").unwrap().put_values(times, [..n]).unwrap();
+    f.variable_mut("tp").unwrap().put_values(raw, (0..n, 0..4)).unwrap();
+}

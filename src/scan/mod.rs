@@ -5,18 +5,30 @@
 //! and per-file time re-encoding where the files' time units differ. Nothing is
 //! written anywhere until scan has accepted every input.
 
-use std::path::{Path, PathBuf};
+mod concat;
+mod drift;
+mod header;
+
+use std::path::PathBuf;
 
 use crate::cftime::{Calendar, TimeUnits};
 use crate::error::InputError;
-use crate::model::{AttrValue, Attrs, DType, Scalar, attr};
+use crate::model::{AttrValue, Attrs, DType, attr};
 use crate::nc::{self, AttrData, Format, VarType};
+use crate::packing::{self, CODING_ATTRS, Decoding};
+
+pub use drift::{Action, Drift, DriftGroup};
+pub use header::open;
+use header::{FileHeader, GroupHeader, VarHeader, convert_attrs, read_header};
 
 /// Options for [`scan`].
 #[derive(Debug, Clone, Default)]
 pub struct ScanOptions {
-    /// The dimension to concatenate along; default: the root group's unlimited dimension.
+    /// The dimension to concatenate along; default: inferred (see [`concat`]).
     pub concat_dim: Option<String>,
+    /// Refuse variables whose packing or fill values differ between files, instead of
+    /// storing them unpacked.
+    pub refuse_encoding_drift: bool,
 }
 
 /// One input file in the merged dataset.
@@ -72,6 +84,9 @@ pub struct VarInfo {
     pub concat_axis: Option<usize>,
     /// Per-file `(scale, offset)` re-encoding into the first file's time units.
     pub time_fix: Option<Vec<(f64, f64)>>,
+    /// Per-file decoding, when files pack the variable differently: it is stored
+    /// unpacked (as `dtype`, a float type), each file decoded with its own attributes.
+    pub unpack: Option<Vec<Decoding>>,
 }
 
 impl VarInfo {
@@ -135,12 +150,16 @@ pub struct Inventory {
     pub files: Vec<SourceFile>,
     /// The concat dimension, if any.
     pub concat_dim: Option<String>,
+    /// Why that dimension (or none) was chosen.
+    pub concat_reason: String,
     /// The group tree.
     pub root: GroupInfo,
     /// Things the user should know (attributes that differ, enums stored as integers).
     pub notes: Vec<String>,
     /// Attributes that cannot be written, as (location, reason).
     pub unsupported_attrs: Vec<(String, String)>,
+    /// How the files differ, and what the conversion does about each difference.
+    pub drift: Vec<Drift>,
 }
 
 impl Inventory {
@@ -164,125 +183,29 @@ impl Inventory {
 }
 
 // ---------------------------------------------------------------------------
-// Per-file headers
-// ---------------------------------------------------------------------------
-
-#[derive(Debug, Clone)]
-struct FileHeader {
-    path: PathBuf,
-    size: u64,
-    format: Format,
-    root: GroupHeader,
-}
-
-#[derive(Debug, Clone)]
-struct GroupHeader {
-    name: String,
-    attrs: Vec<nc::Attribute>,
-    dims: Vec<nc::Dim>,
-    vars: Vec<VarHeader>,
-    groups: Vec<GroupHeader>,
-}
-
-#[derive(Debug, Clone)]
-struct VarHeader {
-    name: String,
-    dims: Vec<nc::Dim>,
-    vartype: VarType,
-    attrs: Vec<nc::Attribute>,
-    storage: nc::Storage,
-}
-
-/// Opens a file, turning the library's complaint into a message that says what to do.
-pub fn open(path: &Path) -> Result<nc::File, InputError> {
-    nc::File::open(path).map_err(|e| InputError::Unreadable {
-        path: path.to_path_buf(),
-        message: format!("{}; {}", e.message, diagnose(path)),
-    })
-}
-
-/// A hint about why a file does not open, from its size and first bytes.
-fn diagnose(path: &Path) -> String {
-    let Ok(bytes) = std::fs::read(path).map(|b| b.into_iter().take(8).collect::<Vec<u8>>()) else {
-        return "check that the file is readable".into();
-    };
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    if size == 0 {
-        return "the file is empty".into();
-    }
-    let netcdf3 = bytes.starts_with(b"CDF") && matches!(bytes.get(3), Some(1 | 2 | 5));
-    let hdf5 = bytes.starts_with(b"\x89HDF\r\n\x1a\n");
-    if netcdf3 || hdf5 {
-        format!("the file ({size} bytes) looks truncated or corrupt; re-download or regenerate it")
-    } else if bytes.starts_with(b"\x0e\x03\x13\x01") {
-        "this is an HDF4 file, which this netCDF library cannot read; convert it to netCDF-4 first".into()
-    } else if bytes.starts_with(b"netcdf") {
-        "this looks like CDL text; turn it into NetCDF with `ncgen -k nc4`".into()
-    } else {
-        "this is not a NetCDF or HDF5 file".into()
-    }
-}
-
-fn io_err(path: &Path, e: nc::NcError) -> InputError {
-    InputError::Unreadable {
-        path: path.to_path_buf(),
-        message: e.message,
-    }
-}
-
-fn read_header(path: &Path) -> Result<FileHeader, InputError> {
-    let size = std::fs::metadata(path)
-        .map_err(|e| InputError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
-        .len();
-    let file = open(path)?;
-    crate::cdf::check_complete(path).map_err(|message| InputError::Unreadable {
-        path: path.to_path_buf(),
-        message,
-    })?;
-    let format = file.format().map_err(|e| io_err(path, e))?;
-    let root = read_group(file.root()).map_err(|e| io_err(path, e))?;
-    Ok(FileHeader {
-        path: path.to_path_buf(),
-        size,
-        format,
-        root,
-    })
-}
-
-fn read_group(group: nc::Group<'_>) -> nc::NcResult<GroupHeader> {
-    let mut vars = Vec::new();
-    for v in group.variables()? {
-        let h = v.header()?;
-        vars.push(VarHeader {
-            name: h.name,
-            dims: h.dims,
-            vartype: h.vartype,
-            attrs: v.attributes()?,
-            storage: v.storage()?,
-        });
-    }
-    Ok(GroupHeader {
-        name: group.name()?,
-        attrs: group.attributes()?,
-        dims: group.dims()?,
-        vars,
-        groups: group
-            .groups()?
-            .into_iter()
-            .map(read_group)
-            .collect::<nc::NcResult<_>>()?,
-    })
-}
-
-// ---------------------------------------------------------------------------
 // Merging
 // ---------------------------------------------------------------------------
 
 /// Reads every input's header, checks that they form one dataset and merges them.
 pub fn scan(paths: &[PathBuf], options: &ScanOptions) -> Result<Inventory, InputError> {
+    let survey = survey(paths, options)?;
+    let mut inventory = survey.result?;
+    inventory.drift = survey.drift;
+    Ok(inventory)
+}
+
+/// What `scan` reports: how the files differ, and the merged dataset or why there is none.
+#[derive(Debug)]
+pub struct Survey {
+    /// Aspects that differ between files, with what convert does about each.
+    pub drift: Vec<Drift>,
+    /// The merged dataset, or the reason the files are refused.
+    pub result: Result<Inventory, InputError>,
+}
+
+/// Reads every input's header and reports how they differ; merges them where they form
+/// one dataset. Unreadable files are an error; inconsistent ones are reported.
+pub fn survey(paths: &[PathBuf], options: &ScanOptions) -> Result<Survey, InputError> {
     if paths.is_empty() {
         return Err(InputError::NothingMatched {
             arg: "INPUT".into(),
@@ -290,18 +213,50 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions) -> Result<Inventory, Input
         });
     }
     let headers = paths.iter().map(|p| read_header(p)).collect::<Result<Vec<_>, _>>()?;
-    let concat_dim = find_concat_dim(&headers, options)?;
-    let order = match &concat_dim {
-        Some(dim) if headers.len() > 1 => order_files(&headers, dim)?,
-        _ => FileOrder {
+    let choice = match concat::choose(&headers, options.concat_dim.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(Survey {
+                drift: drift::analyze(&headers, None, options),
+                result: Err(e),
+            });
+        }
+    };
+    let order = match &choice.dim {
+        Some(dim) if headers.len() > 1 => concat::order_files(&headers, dim),
+        _ => Ok(concat::FileOrder {
             order: (0..headers.len()).collect(),
-            coordinate: None,
-        },
+            note: None,
+        }),
+    };
+    let order = match order {
+        Ok(o) => o,
+        Err(e) => {
+            return Ok(Survey {
+                drift: drift::analyze(&headers, choice.dim.as_deref(), options),
+                result: Err(e),
+            });
+        }
     };
     let headers: Vec<FileHeader> = order.order.iter().map(|&i| headers[i].clone()).collect();
+    Ok(Survey {
+        drift: drift::analyze(&headers, choice.dim.as_deref(), options),
+        result: merge(&headers, choice, order.note, options),
+    })
+}
+
+/// Merges headers (in concat order) into one dataset, or says why they are not one.
+fn merge(
+    headers: &[FileHeader],
+    choice: concat::ConcatChoice,
+    order_note: Option<String>,
+    options: &ScanOptions,
+) -> Result<Inventory, InputError> {
+    let concat_dim = choice.dim;
     let mut merger = Merger {
-        headers: &headers,
+        headers,
         concat_dim: concat_dim.as_deref(),
+        refuse_encoding_drift: options.refuse_encoding_drift,
         notes: Vec::new(),
         unsupported_attrs: Vec::new(),
     };
@@ -329,224 +284,25 @@ pub fn scan(paths: &[PathBuf], options: &ScanOptions) -> Result<Inventory, Input
     let mut inventory = Inventory {
         files,
         concat_dim,
+        concat_reason: choice.reason,
         root,
         notes,
         unsupported_attrs,
+        drift: Vec::new(),
     };
     if inventory.files.len() > 1 {
         check_static_variables(&inventory)?;
     }
-    if let Some(c) = order.coordinate {
+    if let Some(c) = order_note {
         inventory.notes.insert(0, c);
     }
     Ok(inventory)
 }
 
-fn find_concat_dim(headers: &[FileHeader], options: &ScanOptions) -> Result<Option<String>, InputError> {
-    if let Some(dim) = &options.concat_dim {
-        for h in headers {
-            if !h.root.dims.iter().any(|d| &d.name == dim) {
-                let have: Vec<&str> = h.root.dims.iter().map(|d| d.name.as_str()).collect();
-                return Err(InputError::Inconsistent(format!(
-                    "{}: has no dimension '{dim}' to concatenate along (root dimensions: {})",
-                    h.path.display(),
-                    if have.is_empty() {
-                        "none".into()
-                    } else {
-                        have.join(", ")
-                    }
-                )));
-            }
-        }
-        return Ok(Some(dim.clone()));
-    }
-    let unlimited = |h: &FileHeader| -> Vec<String> {
-        h.root
-            .dims
-            .iter()
-            .filter(|d| d.unlimited)
-            .map(|d| d.name.clone())
-            .collect()
-    };
-    let first = unlimited(&headers[0]);
-    if headers.len() == 1 {
-        return Ok(if first.len() == 1 {
-            first.into_iter().next()
-        } else {
-            None
-        });
-    }
-    if first.len() != 1 {
-        return Err(InputError::Inconsistent(format!(
-            "{}: {} unlimited dimensions, so the dimension to concatenate {} files along is unclear; pass --concat-dim DIM",
-            headers[0].path.display(),
-            if first.is_empty() {
-                "has no".to_string()
-            } else {
-                format!("has {}", first.len())
-            },
-            headers.len()
-        )));
-    }
-    for h in &headers[1..] {
-        if unlimited(h) != first {
-            return Err(InputError::Inconsistent(format!(
-                "{} has unlimited dimension '{}' but {} has {:?}; pass --concat-dim DIM",
-                headers[0].path.display(),
-                first[0],
-                h.path.display(),
-                unlimited(h)
-            )));
-        }
-    }
-    Ok(first.into_iter().next())
-}
-
-struct FileOrder {
-    order: Vec<usize>,
-    coordinate: Option<String>,
-}
-
-/// Values of the concat coordinate of one file, as absolute seconds (time) or raw values.
-struct CoordRange {
-    values: Vec<f64>,
-}
-
-/// Orders files by their concat coordinate values and checks that the values are
-/// strictly monotonic within and across files.
-fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder, InputError> {
-    let has_coord = headers[0]
-        .root
-        .vars
-        .iter()
-        .any(|v| v.name == dim && v.dims.len() == 1 && v.dims[0].name == dim);
-    if !has_coord {
-        return Ok(FileOrder {
-            order: (0..headers.len()).collect(),
-            coordinate: Some(format!(
-                "no coordinate variable '{dim}': files are concatenated in the order given"
-            )),
-        });
-    }
-    let ranges = headers
-        .iter()
-        .map(|h| read_coordinate(h, dim))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut direction = 0.0f64;
-    for (h, r) in headers.iter().zip(&ranges) {
-        for w in r.values.windows(2) {
-            let step = w[1] - w[0];
-            let bad = step == 0.0 || step.is_nan() || (direction != 0.0 && step.signum() != direction);
-            if bad {
-                return Err(InputError::Inconsistent(format!(
-                    "{}: coordinate '{dim}' is not strictly monotonic (values {} then {})",
-                    h.path.display(),
-                    w[0],
-                    w[1]
-                )));
-            }
-            direction = step.signum();
-        }
-    }
-    let direction = if direction == 0.0 { 1.0 } else { direction };
-    let mut order: Vec<usize> = (0..headers.len()).collect();
-    order.sort_by(|&a, &b| {
-        let key = |i: usize| ranges[i].values.first().copied().unwrap_or(f64::INFINITY) * direction;
-        key(a).total_cmp(&key(b))
-    });
-    let non_empty: Vec<usize> = order
-        .iter()
-        .copied()
-        .filter(|&i| !ranges[i].values.is_empty())
-        .collect();
-    for w in non_empty.windows(2) {
-        let (a, b) = (&ranges[w[0]].values, &ranges[w[1]].values);
-        let (last_a, first_b) = (a[a.len() - 1], b[0]);
-        if (first_b - last_a) * direction <= 0.0 {
-            let what = if a.contains(&first_b) {
-                "duplicate"
-            } else {
-                "overlapping"
-            };
-            return Err(InputError::Inconsistent(format!(
-                "{what} '{dim}' values: {} and {} both cover the same coordinate range; remove one of them",
-                headers[w[0]].path.display(),
-                headers[w[1]].path.display()
-            )));
-        }
-    }
-    Ok(FileOrder {
-        order,
-        coordinate: None,
-    })
-}
-
-fn read_coordinate(h: &FileHeader, dim: &str) -> Result<CoordRange, InputError> {
-    let var = h
-        .root
-        .vars
-        .iter()
-        .find(|v| v.name == dim)
-        .ok_or_else(|| InputError::Inconsistent(format!("{}: no coordinate variable '{dim}'", h.path.display())))?;
-    let dtype = match &var.vartype {
-        VarType::Supported { dtype, .. } if dtype.size().is_some() && *dtype != DType::Char => *dtype,
-        _ => {
-            return Err(InputError::Unsupported(format!(
-                "{}: coordinate '{dim}' is not numeric, so files cannot be ordered by it",
-                h.path.display()
-            )));
-        }
-    };
-    let len = var.dims[0].len;
-    let file = open(&h.path)?;
-    let v = file.root().variable(dim).map_err(|e| io_err(&h.path, e))?;
-    let size = dtype.size().unwrap_or(1);
-    let mut buf = vec![0u8; len as usize * size];
-    v.read_raw(&[0], &[len], &mut buf).map_err(|e| InputError::Read {
-        path: h.path.clone(),
-        variable: dim.into(),
-        message: e.message,
-    })?;
-    let mut values: Vec<f64> = buf
-        .chunks_exact(size)
-        .map(|b| Scalar::from_ne_bytes(dtype, b).as_f64())
-        .collect();
-    let attrs = convert_attrs(&var.attrs);
-    if let Some(units) = attr(&attrs, "units")
-        .and_then(AttrValue::as_text)
-        .and_then(TimeUnits::parse)
-    {
-        let calendar = Calendar::parse(attr(&attrs, "calendar").and_then(AttrValue::as_text))
-            .map_err(|e| InputError::Unsupported(format!("{}: '{dim}': {e}", h.path.display())))?;
-        for v in &mut values {
-            *v = units
-                .absolute_seconds(*v, calendar)
-                .map_err(|e| InputError::Unsupported(format!("{}: '{dim}' units: {e}", h.path.display())))?;
-        }
-    }
-    Ok(CoordRange { values })
-}
-
-/// Converts library attributes into written form, keeping unsupported ones aside.
-fn convert_attrs(attrs: &[nc::Attribute]) -> Attrs {
-    attrs
-        .iter()
-        .filter_map(|a| {
-            let v = match &a.value {
-                AttrData::Text(s) => AttrValue::Text(s.clone()),
-                AttrData::Strings(v) if v.len() == 1 => AttrValue::Text(v[0].clone()),
-                AttrData::Strings(v) => AttrValue::Strings(v.clone()),
-                AttrData::Numbers(t, v) => AttrValue::Numbers(*t, v.clone()),
-                AttrData::Unsupported(_) => return None,
-            };
-            Some((a.name.clone(), v))
-        })
-        .collect()
-}
-
 struct Merger<'a> {
     headers: &'a [FileHeader],
     concat_dim: Option<&'a str>,
+    refuse_encoding_drift: bool,
     notes: Vec<String>,
     unsupported_attrs: Vec<(String, String)>,
 }
@@ -671,8 +427,8 @@ impl Merger<'_> {
         for h in &self.headers[1..] {
             let Some(other) = attrs_of(h) else { continue };
             for (k, v) in &first {
-                if k == "units" && var.is_some() {
-                    continue; // handled by the units check
+                if var.is_some() && (k == "units" || CODING_ATTRS.contains(&k.as_str())) {
+                    continue; // handled by the units and packing checks
                 }
                 let same = attr(&other, k).is_some_and(|o| o.same(v));
                 if !same && !differing.contains(k) {
@@ -680,6 +436,9 @@ impl Merger<'_> {
                 }
             }
             for (k, _) in &other {
+                if var.is_some() && CODING_ATTRS.contains(&k.as_str()) {
+                    continue;
+                }
                 if attr(&first, k).is_none() && !differing.contains(k) {
                     differing.push(k.clone());
                 }
@@ -774,7 +533,19 @@ impl Merger<'_> {
             Some(_) if self.headers.len() > 1 => self.time_fix(path, v, &full, &mut attrs)?,
             _ => None,
         };
+        let unpack = self.unpack(
+            path,
+            v,
+            &full,
+            dtype,
+            concat_axis.is_some(),
+            time_fix.is_some(),
+            &mut attrs,
+        )?;
         let out_dtype = match &time_fix {
+            _ if unpack.is_some() => {
+                packing::common_type(&unpack.iter().flatten().map(|d| d.dtype).collect::<Vec<_>>())
+            }
             Some(fix) if dtype.is_integer() && fix.iter().any(|&(s, o)| s.fract() != 0.0 || o.fract() != 0.0) => {
                 self.notes.push(format!(
                     "variable '{full}': time values re-encoded to '{}' are not whole numbers, so they are stored as float64",
@@ -796,7 +567,90 @@ impl Merger<'_> {
             storage: v.storage.clone(),
             concat_axis,
             time_fix,
+            unpack,
         })
+    }
+
+    /// The per-file decodings of `v` when its packing or fill values differ between
+    /// files (then `attrs` become those of the unpacked floats), else `None`.
+    #[allow(clippy::too_many_arguments)]
+    fn unpack(
+        &mut self,
+        path: &[String],
+        v: &VarHeader,
+        full: &str,
+        raw: DType,
+        along_concat: bool,
+        time_reencoded: bool,
+        attrs: &mut Attrs,
+    ) -> Result<Option<Vec<Decoding>>, InputError> {
+        let per_file: Vec<Attrs> = self
+            .headers
+            .iter()
+            .map(|h| {
+                group_at(&h.root, path)
+                    .and_then(|g| g.var(&v.name))
+                    .map(|x| x.attrs())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(k, _)| CODING_ATTRS.contains(&k.as_str()))
+                    .collect()
+            })
+            .collect();
+        let same =
+            |a: &Attrs, b: &Attrs| a.len() == b.len() && a.iter().all(|(k, x)| attr(b, k).is_some_and(|y| y.same(x)));
+        let Some(other) = per_file.iter().position(|a| !same(a, &per_file[0])) else {
+            return Ok(None);
+        };
+        let between = format!(
+            "{} ({}) and {} ({})",
+            self.headers[0].path.display(),
+            packing::describe(&per_file[0]),
+            self.headers[other].path.display(),
+            packing::describe(&per_file[other])
+        );
+        if !raw.is_float() && !raw.is_integer() {
+            self.notes.push(format!(
+                "variable '{full}': fill values differ between files ({between}); the first file's are kept"
+            ));
+            return Ok(None);
+        }
+        if self.refuse_encoding_drift {
+            return Err(InputError::Inconsistent(format!(
+                "variable '{full}' is packed differently in {between}; its raw values cannot share one set of \
+                 attributes. Without --on-encoding-drift refuse it is stored unpacked (as floats)"
+            )));
+        }
+        if !along_concat {
+            return Err(InputError::Inconsistent(format!(
+                "variable '{full}' does not depend on the concat dimension but is packed differently in {between}; \
+                 the files do not hold one dataset"
+            )));
+        }
+        if time_reencoded {
+            return Err(InputError::Unsupported(format!(
+                "variable '{full}': both its time units and its packing differ between files ({between}); \
+                 unpack the files first"
+            )));
+        }
+        let decodings: Vec<Decoding> = per_file.iter().map(|a| Decoding::of(raw, a)).collect();
+        let out = packing::common_type(&decodings.iter().map(|d| d.dtype).collect::<Vec<_>>());
+        let kinds = per_file
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| per_file[..*i].iter().all(|b| !same(a, b)))
+            .count();
+        attrs.retain(|(k, _)| !CODING_ATTRS.contains(&k.as_str()));
+        attrs.push((
+            "_FillValue".into(),
+            AttrValue::Numbers(out, vec![crate::model::Scalar::F(f64::NAN)]),
+        ));
+        self.notes.push(format!(
+            "variable '{full}': packing differs between files ({kinds} encodings, e.g. {between}); \
+             it is stored unpacked as {}, each file decoded with its own attributes as xarray decodes them",
+            out.cdl_name()
+        ));
+        Ok(Some(decodings))
     }
 
     /// Effective units of `v` in one file: its own, or those of the variable naming it as `bounds`.

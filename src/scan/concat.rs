@@ -1,0 +1,313 @@
+//! The dimension to concatenate files along, and the files' order along it.
+//!
+//! Like `xarray.open_mfdataset(files)` (which combines by coordinates), the concat
+//! dimension is inferred when not given: the unlimited dimension when every file has
+//! the same single one; otherwise the one dimension whose coordinate values differ
+//! between files (a CF time axis wins a tie); otherwise the one dimension whose length
+//! differs. Anything else is ambiguous and refused with the candidates named.
+
+use crate::cftime::{Calendar, TimeUnits};
+use crate::error::InputError;
+use crate::model::{AttrValue, attr};
+
+use super::header::{self, FileHeader};
+
+/// The concat dimension chosen for a set of files, and why.
+#[derive(Debug, Clone)]
+pub(crate) struct ConcatChoice {
+    /// The dimension, if any.
+    pub dim: Option<String>,
+    /// Why it was chosen (for `scan`'s report).
+    pub reason: String,
+}
+
+fn choice(dim: Option<&str>, reason: impl Into<String>) -> ConcatChoice {
+    ConcatChoice {
+        dim: dim.map(str::to_string),
+        reason: reason.into(),
+    }
+}
+
+/// Chooses the concat dimension of `headers` (`explicit` is `--concat-dim`).
+pub(crate) fn choose(headers: &[FileHeader], explicit: Option<&str>) -> Result<ConcatChoice, InputError> {
+    if let Some(dim) = explicit {
+        for h in headers {
+            if h.root.dim(dim).is_none() {
+                let have: Vec<&str> = h.root.dims.iter().map(|d| d.name.as_str()).collect();
+                return Err(InputError::Inconsistent(format!(
+                    "{}: has no dimension '{dim}' to concatenate along (root dimensions: {})",
+                    h.path.display(),
+                    if have.is_empty() {
+                        "none".into()
+                    } else {
+                        have.join(", ")
+                    }
+                )));
+            }
+        }
+        return Ok(choice(Some(dim), "given with --concat-dim"));
+    }
+    let unlimited = |h: &FileHeader| -> Vec<String> {
+        h.root
+            .dims
+            .iter()
+            .filter(|d| d.unlimited)
+            .map(|d| d.name.clone())
+            .collect()
+    };
+    let first = unlimited(&headers[0]);
+    if headers.len() == 1 {
+        return Ok(match first.as_slice() {
+            [one] => choice(Some(one), "the file's unlimited dimension"),
+            _ => match time_dims(&headers[0]).as_slice() {
+                [one] => choice(Some(one), "the file's time coordinate (no single unlimited dimension)"),
+                _ => choice(None, "a single file: nothing to concatenate"),
+            },
+        });
+    }
+    if first.len() == 1 && headers.iter().all(|h| unlimited(h) == first) {
+        return Ok(choice(Some(&first[0]), "the unlimited dimension of every file"));
+    }
+    infer_from_coordinates(headers)
+}
+
+/// Dimensions of the root group whose coordinate is a CF time axis.
+fn time_dims(h: &FileHeader) -> Vec<String> {
+    h.root
+        .dims
+        .iter()
+        .filter(|d| is_time_axis(h, &d.name))
+        .map(|d| d.name.clone())
+        .collect()
+}
+
+/// True when root coordinate `dim` is a time axis (`axis = "T"`, `standard_name = "time"`
+/// or time units).
+fn is_time_axis(h: &FileHeader, dim: &str) -> bool {
+    if !h.root.has_coordinate(dim) {
+        return false;
+    }
+    let attrs = h.root.var(dim).expect("coordinate").attrs();
+    let text = |k: &str| attr(&attrs, k).and_then(AttrValue::as_text).map(str::trim);
+    text("axis").is_some_and(|a| a.eq_ignore_ascii_case("T"))
+        || text("standard_name") == Some("time")
+        || text("units").and_then(TimeUnits::parse).is_some()
+}
+
+fn infer_from_coordinates(headers: &[FileHeader]) -> Result<ConcatChoice, InputError> {
+    let n = headers.len();
+    let shared: Vec<&str> = headers[0]
+        .root
+        .dims
+        .iter()
+        .map(|d| d.name.as_str())
+        .filter(|d| headers.iter().all(|h| h.root.dim(d).is_some()))
+        .collect();
+    let mut differing = Vec::new();
+    for &d in &shared {
+        if !headers
+            .iter()
+            .all(|h| h.root.has_coordinate(d) && h.root.var(d).and_then(|v| v.numeric_dtype()).is_some())
+        {
+            continue;
+        }
+        let first = values(&headers[0], d)?;
+        for h in &headers[1..] {
+            if !same_values(&first, &values(h, d)?) {
+                differing.push(d);
+                break;
+            }
+        }
+    }
+    let unlimited_note = describe_unlimited(headers);
+    match differing.as_slice() {
+        [one] => {
+            return Ok(choice(
+                Some(one),
+                format!("the only dimension whose coordinate values differ between the files; {unlimited_note}"),
+            ));
+        }
+        [] => {}
+        several => {
+            let time: Vec<&str> = several
+                .iter()
+                .copied()
+                .filter(|d| is_time_axis(&headers[0], d))
+                .collect();
+            if let [one] = time.as_slice() {
+                return Ok(choice(
+                    Some(one),
+                    format!(
+                        "the time axis among the dimensions whose coordinate values differ, {}; {unlimited_note}",
+                        quoted(several)
+                    ),
+                ));
+            }
+            return Err(InputError::Inconsistent(format!(
+                "cannot tell which dimension to concatenate the {n} files along: the coordinate values of {} all differ \
+                 between files and {}; pass --concat-dim DIM",
+                quoted(several),
+                if time.is_empty() {
+                    "none is a time axis".to_string()
+                } else {
+                    format!("{} are time axes", quoted(&time))
+                }
+            )));
+        }
+    }
+    let len_differs: Vec<&str> = shared
+        .iter()
+        .copied()
+        .filter(|d| {
+            headers
+                .iter()
+                .any(|h| h.root.dim(d).map(|x| x.len) != headers[0].root.dim(d).map(|x| x.len))
+        })
+        .collect();
+    if let [one] = len_differs.as_slice() {
+        return Ok(choice(
+            Some(one),
+            format!(
+                "the only dimension whose length differs between the files, without a coordinate to order by; {unlimited_note}"
+            ),
+        ));
+    }
+    Err(InputError::Inconsistent(format!(
+        "cannot tell which dimension to concatenate the {n} files along: {unlimited_note}, and {}; pass --concat-dim DIM \
+         (or remove duplicate files)",
+        if len_differs.is_empty() {
+            format!(
+                "no dimension's coordinate values or length differ between them (shared dimensions: {})",
+                if shared.is_empty() {
+                    "none".to_string()
+                } else {
+                    quoted(&shared)
+                }
+            )
+        } else {
+            format!(
+                "the lengths of {} differ and none has coordinate values",
+                quoted(&len_differs)
+            )
+        }
+    )))
+}
+
+/// "no unlimited dimension", "unlimited dimensions differ between files", …
+fn describe_unlimited(headers: &[FileHeader]) -> String {
+    let of = |h: &FileHeader| h.root.dims.iter().filter(|d| d.unlimited).count();
+    if headers.iter().all(|h| of(h) == 0) {
+        "the files have no unlimited dimension".into()
+    } else {
+        "the files do not share one unlimited dimension".into()
+    }
+}
+
+fn quoted(names: &[&str]) -> String {
+    names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+}
+
+/// Equal values, NaN equal to NaN.
+fn same_values(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
+}
+
+/// Values of root coordinate `dim` of one file: time as absolute seconds (so files
+/// with different time units compare and sort right), anything else as read.
+pub(crate) fn values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> {
+    let var = h
+        .root
+        .var(dim)
+        .ok_or_else(|| InputError::Inconsistent(format!("{}: no coordinate variable '{dim}'", h.path.display())))?;
+    let Some(dtype) = var.numeric_dtype() else {
+        return Err(InputError::Unsupported(format!(
+            "{}: coordinate '{dim}' is not numeric, so files cannot be ordered by it",
+            h.path.display()
+        )));
+    };
+    let mut values = match h.coord(dim) {
+        Some(v) => v.to_vec(),
+        None => {
+            let file = header::open(&h.path)?;
+            header::read_numbers(file.root(), dim, dtype, var.dims[0].len).map_err(|e| InputError::Read {
+                path: h.path.clone(),
+                variable: dim.into(),
+                message: e.message,
+            })?
+        }
+    };
+    let attrs = var.attrs();
+    if let Some(units) = attr(&attrs, "units")
+        .and_then(AttrValue::as_text)
+        .and_then(TimeUnits::parse)
+    {
+        let calendar = Calendar::parse(attr(&attrs, "calendar").and_then(AttrValue::as_text))
+            .map_err(|e| InputError::Unsupported(format!("{}: '{dim}': {e}", h.path.display())))?;
+        for v in &mut values {
+            *v = units
+                .absolute_seconds(*v, calendar)
+                .map_err(|e| InputError::Unsupported(format!("{}: '{dim}' units: {e}", h.path.display())))?;
+        }
+    }
+    Ok(values)
+}
+
+/// Files in concat order, and a note when there is no coordinate to order them by.
+pub(crate) struct FileOrder {
+    pub order: Vec<usize>,
+    pub note: Option<String>,
+}
+
+/// Orders files by their concat coordinate values and checks that the values are
+/// strictly monotonic within and across files.
+pub(crate) fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder, InputError> {
+    if !headers[0].root.has_coordinate(dim) {
+        return Ok(FileOrder {
+            order: (0..headers.len()).collect(),
+            note: Some(format!(
+                "no coordinate variable '{dim}': files are concatenated in the order given"
+            )),
+        });
+    }
+    let ranges = headers.iter().map(|h| values(h, dim)).collect::<Result<Vec<_>, _>>()?;
+    let mut direction = 0.0f64;
+    for (h, r) in headers.iter().zip(&ranges) {
+        for w in r.windows(2) {
+            let step = w[1] - w[0];
+            let bad = step == 0.0 || step.is_nan() || (direction != 0.0 && step.signum() != direction);
+            if bad {
+                return Err(InputError::Inconsistent(format!(
+                    "{}: coordinate '{dim}' is not strictly monotonic (values {} then {})",
+                    h.path.display(),
+                    w[0],
+                    w[1]
+                )));
+            }
+            direction = step.signum();
+        }
+    }
+    let direction = if direction == 0.0 { 1.0 } else { direction };
+    let mut order: Vec<usize> = (0..headers.len()).collect();
+    order.sort_by(|&a, &b| {
+        let key = |i: usize| ranges[i].first().copied().unwrap_or(f64::INFINITY) * direction;
+        key(a).total_cmp(&key(b))
+    });
+    let non_empty: Vec<usize> = order.iter().copied().filter(|&i| !ranges[i].is_empty()).collect();
+    for w in non_empty.windows(2) {
+        let (a, b) = (&ranges[w[0]], &ranges[w[1]]);
+        let (last_a, first_b) = (a[a.len() - 1], b[0]);
+        if (first_b - last_a) * direction <= 0.0 {
+            let what = if a.contains(&first_b) {
+                "duplicate"
+            } else {
+                "overlapping"
+            };
+            return Err(InputError::Inconsistent(format!(
+                "{what} '{dim}' values: {} and {} both cover the same coordinate range; remove one of them",
+                headers[w[0]].path.display(),
+                headers[w[1]].path.display()
+            )));
+        }
+    }
+    Ok(FileOrder { order, note: None })
+}

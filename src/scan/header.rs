@@ -1,0 +1,227 @@
+//! Reading one input's header: its group tree, dimensions, variables, attributes,
+//! source storage, and the values of its small root coordinates (the only data scan
+//! reads from every file: they decide the concat dimension and the file order).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::InputError;
+use crate::model::{AttrValue, Attrs, DType, Scalar};
+use crate::nc::{self, AttrData, Format, VarType};
+
+/// Root coordinates longer than this are not read with the header (a 1-D coordinate
+/// that long is never a concat candidate worth reading from every file).
+const COORD_VALUES_LIMIT: u64 = 1 << 20;
+
+/// Everything scan knows about one input file.
+#[derive(Debug, Clone)]
+pub(crate) struct FileHeader {
+    pub path: PathBuf,
+    pub size: u64,
+    pub format: Format,
+    pub root: GroupHeader,
+    /// Values of the root group's numeric 1-D coordinate variables (`x(x)`), as read.
+    pub coords: Vec<CoordValues>,
+}
+
+/// The raw values of one coordinate variable of one file.
+#[derive(Debug, Clone)]
+pub(crate) struct CoordValues {
+    pub name: String,
+    pub values: Vec<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GroupHeader {
+    pub name: String,
+    pub attrs: Vec<nc::Attribute>,
+    pub dims: Vec<nc::Dim>,
+    pub vars: Vec<VarHeader>,
+    pub groups: Vec<GroupHeader>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct VarHeader {
+    pub name: String,
+    pub dims: Vec<nc::Dim>,
+    pub vartype: VarType,
+    pub attrs: Vec<nc::Attribute>,
+    pub storage: nc::Storage,
+}
+
+impl FileHeader {
+    /// The raw values of root coordinate `name`, when they were read with the header.
+    pub fn coord(&self, name: &str) -> Option<&[f64]> {
+        self.coords.iter().find(|c| c.name == name).map(|c| c.values.as_slice())
+    }
+}
+
+impl GroupHeader {
+    /// The variable `name` of this group.
+    pub fn var(&self, name: &str) -> Option<&VarHeader> {
+        self.vars.iter().find(|v| v.name == name)
+    }
+
+    /// The dimension `name` defined in this group.
+    pub fn dim(&self, name: &str) -> Option<&nc::Dim> {
+        self.dims.iter().find(|d| d.name == name)
+    }
+
+    /// True when `name(name)` is a 1-D coordinate variable of this group.
+    pub fn has_coordinate(&self, name: &str) -> bool {
+        self.var(name)
+            .is_some_and(|v| v.dims.len() == 1 && v.dims[0].name == name)
+    }
+}
+
+impl VarHeader {
+    /// The element type, when it is a plain number (not char, string or compound).
+    pub fn numeric_dtype(&self) -> Option<DType> {
+        match &self.vartype {
+            VarType::Supported { dtype, enum_name: None } if dtype.size().is_some() && *dtype != DType::Char => {
+                Some(*dtype)
+            }
+            _ => None,
+        }
+    }
+
+    /// Attributes in written form.
+    pub fn attrs(&self) -> Attrs {
+        convert_attrs(&self.attrs)
+    }
+}
+
+/// Opens a file, turning the library's complaint into a message that says what to do.
+pub fn open(path: &Path) -> Result<nc::File, InputError> {
+    nc::File::open(path).map_err(|e| InputError::Unreadable {
+        path: path.to_path_buf(),
+        message: format!("{}; {}", e.message, diagnose(path)),
+    })
+}
+
+/// A hint about why a file does not open, from its size and first bytes.
+fn diagnose(path: &Path) -> String {
+    let Ok(bytes) = std::fs::read(path).map(|b| b.into_iter().take(8).collect::<Vec<u8>>()) else {
+        return "check that the file is readable".into();
+    };
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size == 0 {
+        return "the file is empty".into();
+    }
+    let netcdf3 = bytes.starts_with(b"CDF") && matches!(bytes.get(3), Some(1 | 2 | 5));
+    let hdf5 = bytes.starts_with(b"\x89HDF\r\n\x1a\n");
+    if netcdf3 || hdf5 {
+        format!("the file ({size} bytes) looks truncated or corrupt; re-download or regenerate it")
+    } else if bytes.starts_with(b"\x0e\x03\x13\x01") {
+        "this is an HDF4 file, which this netCDF library cannot read; convert it to netCDF-4 first".into()
+    } else if bytes.starts_with(b"netcdf") {
+        "this looks like CDL text; turn it into NetCDF with `ncgen -k nc4`".into()
+    } else {
+        "this is not a NetCDF or HDF5 file".into()
+    }
+}
+
+pub(crate) fn io_err(path: &Path, e: nc::NcError) -> InputError {
+    InputError::Unreadable {
+        path: path.to_path_buf(),
+        message: e.message,
+    }
+}
+
+/// Reads the header of the file at `path`.
+pub(crate) fn read_header(path: &Path) -> Result<FileHeader, InputError> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| InputError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .len();
+    let file = open(path)?;
+    crate::cdf::check_complete(path).map_err(|message| InputError::Unreadable {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    let format = file.format().map_err(|e| io_err(path, e))?;
+    let root = read_group(file.root()).map_err(|e| io_err(path, e))?;
+    let coords = read_coords(&file, &root).map_err(|(name, e)| InputError::Read {
+        path: path.to_path_buf(),
+        variable: name,
+        message: e.message,
+    })?;
+    Ok(FileHeader {
+        path: path.to_path_buf(),
+        size,
+        format,
+        root,
+        coords,
+    })
+}
+
+fn read_group(group: nc::Group<'_>) -> nc::NcResult<GroupHeader> {
+    let mut vars = Vec::new();
+    for v in group.variables()? {
+        let h = v.header()?;
+        vars.push(VarHeader {
+            name: h.name,
+            dims: h.dims,
+            vartype: h.vartype,
+            attrs: v.attributes()?,
+            storage: v.storage()?,
+        });
+    }
+    Ok(GroupHeader {
+        name: group.name()?,
+        attrs: group.attributes()?,
+        dims: group.dims()?,
+        vars,
+        groups: group
+            .groups()?
+            .into_iter()
+            .map(read_group)
+            .collect::<nc::NcResult<_>>()?,
+    })
+}
+
+/// Reads the values of the root group's numeric 1-D coordinate variables.
+fn read_coords(file: &nc::File, root: &GroupHeader) -> Result<Vec<CoordValues>, (String, nc::NcError)> {
+    let mut out = Vec::new();
+    for v in &root.vars {
+        let Some(dtype) = v.numeric_dtype() else { continue };
+        if !root.has_coordinate(&v.name) || v.dims[0].len > COORD_VALUES_LIMIT {
+            continue;
+        }
+        let values = read_numbers(file.root(), &v.name, dtype, v.dims[0].len).map_err(|e| (v.name.clone(), e))?;
+        out.push(CoordValues {
+            name: v.name.clone(),
+            values,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads all `len` values of the 1-D numeric variable `name` as `f64`.
+pub(crate) fn read_numbers(group: nc::Group<'_>, name: &str, dtype: DType, len: u64) -> nc::NcResult<Vec<f64>> {
+    let size = dtype.size().expect("numeric");
+    let mut buf = vec![0u8; len as usize * size];
+    group.variable(name)?.read_raw(&[0], &[len], &mut buf)?;
+    Ok(buf
+        .chunks_exact(size)
+        .map(|b| Scalar::from_ne_bytes(dtype, b).as_f64())
+        .collect())
+}
+
+/// Converts library attributes into written form, leaving out unsupported ones.
+pub(crate) fn convert_attrs(attrs: &[nc::Attribute]) -> Attrs {
+    attrs
+        .iter()
+        .filter_map(|a| {
+            let v = match &a.value {
+                AttrData::Text(s) => AttrValue::Text(s.clone()),
+                AttrData::Strings(v) if v.len() == 1 => AttrValue::Text(v[0].clone()),
+                AttrData::Strings(v) => AttrValue::Strings(v.clone()),
+                AttrData::Numbers(t, v) => AttrValue::Numbers(*t, v.clone()),
+                AttrData::Unsupported(_) => return None,
+            };
+            Some((a.name.clone(), v))
+        })
+        .collect()
+}

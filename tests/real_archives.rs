@@ -1,0 +1,608 @@
+//! Real archives convert right without flags: the concat dimension is inferred the way
+//! `xarray.open_mfdataset` combines by coordinates, and files that pack a variable
+//! differently are unpacked rather than mixed under one file's attributes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+fn convert(inputs: &[String], out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["convert".to_string()];
+    args.extend(inputs.iter().cloned());
+    args.extend(["-o".to_string(), s(out), "--quiet".to_string()]);
+    args.extend(extra.iter().map(|e| e.to_string()));
+    run(args)
+}
+
+fn scan_json(inputs: &[String]) -> nc2zarr::json::Json {
+    let mut args = vec!["scan".to_string(), "--json".to_string()];
+    args.extend(inputs.iter().cloned());
+    let r = run(args);
+    r.ok();
+    r.json()
+}
+
+fn strings(paths: &[PathBuf]) -> Vec<String> {
+    paths.iter().map(|p| s(p)).collect()
+}
+
+/// Converts to v3 and v2, verifies against the sources, and (with Python) compares
+/// under xarray with `mode` (`both`, or `decoded` where raw values must differ).
+fn convert_and_compare(dir: &Path, name: &str, inputs: &[String], mode: &str) {
+    for format in ["3", "2"] {
+        let out = dir.join(format!("{name}-v{format}.zarr"));
+        convert(inputs, &out, &["--zarr-format", format]).ok();
+        verify_source(&out, inputs).ok();
+        if let Some(py) = python()
+            && let Err(text) = xarray_compare(&py, &out, inputs, &["--mode", mode])
+        {
+            panic!("xarray sees a difference for {name} (v{format}):\n{text}");
+        }
+    }
+}
+
+#[test]
+fn files_without_an_unlimited_dimension_concatenate_along_the_differing_coordinate() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [Kind::Netcdf4, Kind::Classic] {
+        let d = dir.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(&d).unwrap();
+        // Named against time order; the middle file uses other units.
+        let files = vec![d.join("a.nc"), d.join("b.nc"), d.join("c.nc")];
+        fixed_time_file(&files[0], kind, "days since 2000-01-01", &[730.0, 731.0], -10.0);
+        fixed_time_file(&files[1], kind, "days since 2001-01-01", &[0.0, 1.0, 2.0], -10.0);
+        fixed_time_file(&files[2], kind, "days since 2000-01-01", &[10.0, 11.0], -10.0);
+        let inputs = strings(&files);
+        let inv = scan_json(&inputs);
+        assert_eq!(inv.get("concat_dim").and_then(|j| j.as_str()), Some("time"));
+        let reason = inv.get("concat_reason").and_then(|j| j.as_str()).unwrap();
+        assert!(reason.contains("coordinate values differ"), "{reason}");
+        assert!(reason.contains("no unlimited dimension"), "{reason}");
+        let order: Vec<String> = inv
+            .get("files")
+            .and_then(|f| f.as_array())
+            .unwrap()
+            .iter()
+            .map(|f| f.get("path").and_then(|p| p.as_str()).unwrap().to_string())
+            .collect();
+        // 10 days after 2000-01-01, then 2001-01-01.., then 730 days after 2000-01-01.
+        assert_eq!(order, vec![s(&files[2]), s(&files[1]), s(&files[0])]);
+        // Time units differ, so only the decoded view can be equal.
+        convert_and_compare(&d, "cmip", &inputs, "decoded");
+    }
+}
+
+#[test]
+fn tiles_of_one_grid_concatenate_along_their_spatial_coordinate() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = vec![dir.path().join("north.nc"), dir.path().join("south.nc")];
+    fixed_time_file(&files[0], Kind::Netcdf4, "days since 2000-01-01", &[0.0, 1.0], 30.0);
+    fixed_time_file(&files[1], Kind::Netcdf4, "days since 2000-01-01", &[0.0, 1.0], 0.0);
+    let inputs = strings(&files);
+    let inv = scan_json(&inputs);
+    assert_eq!(inv.get("concat_dim").and_then(|j| j.as_str()), Some("lat"));
+    convert_and_compare(dir.path(), "tiles", &inputs, "both");
+}
+
+#[test]
+fn ambiguous_or_identical_sets_are_refused_naming_the_candidates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.zarr");
+    // Time and latitude both differ: time wins the tie, then the grids do not match.
+    let a = dir.path().join("a.nc");
+    let b = dir.path().join("b.nc");
+    fixed_time_file(&a, Kind::Netcdf4, "days since 2000-01-01", &[0.0, 1.0], 0.0);
+    fixed_time_file(&b, Kind::Netcdf4, "days since 2000-01-01", &[2.0, 3.0], 5.0);
+    convert(&[s(&a), s(&b)], &out, &[])
+        .fails_with(3, &["'lat' does not depend on the concat dimension", "a.nc", "b.nc"]);
+    // Two spatial coordinates differ and neither is time.
+    let x = dir.path().join("x.nc");
+    let y = dir.path().join("y.nc");
+    for (p, x0, y0) in [(&x, 0.0f64, 0.0f64), (&y, 1.0, 1.0)] {
+        let mut f = create(p, Kind::Classic);
+        f.add_dimension("x", 2).unwrap();
+        f.add_dimension("y", 2).unwrap();
+        f.add_variable::<f64>("x", &["x"]).unwrap();
+        f.add_variable::<f64>("y", &["y"]).unwrap();
+        f.add_variable::<f32>("v", &["y", "x"]).unwrap();
+        f.enddef().unwrap();
+        f.variable_mut("x").unwrap().put_values(&[x0, x0 + 0.5], ..).unwrap();
+        f.variable_mut("y").unwrap().put_values(&[y0, y0 + 0.5], ..).unwrap();
+        f.variable_mut("v")
+            .unwrap()
+            .put_values(&[1.0f32, 2.0, 3.0, 4.0], ..)
+            .unwrap();
+    }
+    convert(&[s(&x), s(&y)], &out, &[]).fails_with(
+        3,
+        &[
+            "cannot tell which dimension",
+            "'x', 'y'",
+            "none is a time axis",
+            "--concat-dim",
+        ],
+    );
+    // The user can say which.
+    convert(&[s(&x), s(&y)], &out, &["--concat-dim", "x"]).fails_with(3, &["'y' does not depend"]);
+    // The same data twice, under two names.
+    let copy = dir.path().join("copy.nc");
+    std::fs::copy(&a, &copy).unwrap();
+    convert(&[s(&a), s(&copy)], &out, &[]).fails_with(
+        3,
+        &[
+            "cannot tell which dimension",
+            "no dimension's coordinate values or length differ",
+            "duplicate",
+        ],
+    );
+    assert!(!out.exists(), "nothing may be written for refused inputs");
+}
+
+#[test]
+fn a_single_file_needs_no_concat_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("one.nc");
+    {
+        let mut nc = create(&f, Kind::Netcdf4);
+        nc.add_dimension("station", 3).unwrap();
+        nc.add_variable::<f32>("height", &["station"])
+            .unwrap()
+            .put_values(&[1.0f32, 2.0, 3.0], ..)
+            .unwrap();
+    }
+    let inv = scan_json(&[s(&f)]);
+    assert!(matches!(inv.get("concat_dim"), Some(nc2zarr::json::Json::Null)));
+    assert!(
+        inv.get("concat_reason")
+            .and_then(|j| j.as_str())
+            .unwrap()
+            .contains("single file")
+    );
+    convert_and_compare(dir.path(), "single", &[s(&f)], "both");
+    // A time axis without an unlimited dimension is recorded, so the store can grow later.
+    let t = dir.path().join("t.nc");
+    fixed_time_file(&t, Kind::Classic, "days since 2000-01-01", &[0.0, 1.0], 0.0);
+    assert_eq!(
+        scan_json(&[s(&t)]).get("concat_dim").and_then(|j| j.as_str()),
+        Some("time")
+    );
+}
+
+#[test]
+fn files_of_different_lengths_without_coordinates_concatenate_in_the_order_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, n) in [3usize, 5].iter().enumerate() {
+        let p = dir.path().join(format!("obs{i}.nc"));
+        let mut f = create(&p, Kind::Classic);
+        f.add_dimension("obs", *n).unwrap();
+        f.add_variable::<f32>("value", &["obs"]).unwrap();
+        f.enddef().unwrap();
+        let v: Vec<f32> = (0..*n).map(|j| (i * 10 + j) as f32).collect();
+        f.variable_mut("value").unwrap().put_values(&v, ..).unwrap();
+        files.push(p);
+    }
+    let inputs = strings(&files);
+    let inv = scan_json(&inputs);
+    assert_eq!(inv.get("concat_dim").and_then(|j| j.as_str()), Some("obs"));
+    let out = dir.path().join("obs.zarr");
+    convert(&inputs, &out, &[]).ok();
+    verify_source(&out, &inputs).ok();
+}
+
+const HOURS: [f64; 2] = [0.0, 6.0];
+
+fn packing(scale: f64, offset: f64, single: bool) -> Packing {
+    Packing {
+        scale,
+        offset,
+        fill: -32767,
+        single,
+    }
+}
+
+fn packed_set(dir: &Path, kind: Kind, packings: &[Packing]) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    packings
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let path = dir.join(format!("packed_{i}.nc"));
+            let times: Vec<f64> = HOURS.iter().map(|h| h + 12.0 * i as f64).collect();
+            packed_file(&path, kind, &times, *p, &[10, 20, -32767, 110, 30, 40, 50, -5]);
+            s(&path)
+        })
+        .collect()
+}
+
+#[test]
+fn files_packed_differently_are_unpacked_to_the_values_xarray_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [Kind::Netcdf4, Kind::Classic] {
+        let d = dir.path().join(format!("{kind:?}"));
+        let inputs = packed_set(&d, kind, &[packing(0.5, 200.0, false), packing(0.25, 240.0, false)]);
+        let out = d.join("tp.zarr");
+        let r = convert(&inputs, &out, &[]);
+        r.ok();
+        assert!(r.stdout.contains("stored unpacked as double"), "{}", r.stdout);
+        let meta = read_json(&out, "tp/zarr.json");
+        assert_eq!(meta.get("data_type").and_then(|j| j.as_str()), Some("float64"));
+        let attrs = meta.get("attributes").unwrap();
+        assert!(attrs.get("scale_factor").is_none() && attrs.get("add_offset").is_none());
+        verify_source(&out, &inputs).ok();
+        convert_and_compare(&d, "tp", &inputs, "decoded");
+        // Single-precision factors unpack to float32, as xarray does.
+        let single = packed_set(
+            &d.join("single"),
+            kind,
+            &[
+                packing(0.1, 5.0, true),
+                packing(0.3, -2.0, true),
+                packing(0.1, 5.0, true),
+            ],
+        );
+        let out32 = d.join("tp32.zarr");
+        convert(&single, &out32, &[]).ok();
+        let meta = read_json(&out32, "tp/zarr.json");
+        assert_eq!(meta.get("data_type").and_then(|j| j.as_str()), Some("float32"));
+        convert_and_compare(&d.join("single"), "tp32", &single, "decoded");
+        // The note says what happened.
+        let r = run(["scan".to_string(), single[0].clone(), single[1].clone()]);
+        r.ok();
+        assert!(
+            r.stdout.contains("packing differs between files") && r.stdout.contains("unpacked as float"),
+            "{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn packing_drift_can_be_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = packed_set(
+        dir.path(),
+        Kind::Netcdf4,
+        &[packing(0.5, 200.0, false), packing(0.25, 240.0, false)],
+    );
+    let out = dir.path().join("out.zarr");
+    convert(&inputs, &out, &["--on-encoding-drift", "refuse"]).fails_with(
+        3,
+        &[
+            "variable 'tp' is packed differently",
+            "packed_0.nc (scale_factor=0.5",
+            "packed_1.nc (scale_factor=0.25",
+        ],
+    );
+    assert!(!out.exists());
+    // Files that agree are copied raw, packed as they are.
+    let same = packed_set(
+        &dir.path().join("same"),
+        Kind::Netcdf4,
+        &[packing(0.5, 200.0, false); 2],
+    );
+    convert(&same, &out, &["--on-encoding-drift", "refuse"]).ok();
+    let meta = read_json(&out, "tp/zarr.json");
+    assert_eq!(meta.get("data_type").and_then(|j| j.as_str()), Some("int16"));
+    assert_eq!(
+        meta.get("attributes")
+            .and_then(|a| a.get("scale_factor"))
+            .and_then(|j| j.as_f64()),
+        Some(0.5)
+    );
+}
+
+#[test]
+fn verify_compares_decoded_values_and_catches_mixed_packing() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = packed_set(
+        dir.path(),
+        Kind::Netcdf4,
+        &[packing(0.5, 200.0, false), packing(0.25, 240.0, false)],
+    );
+    // What earlier versions wrote: the second file's raw values under the first file's
+    // packing (the same raw values, relabelled).
+    let relabelled = packed_set(&dir.path().join("old"), Kind::Netcdf4, &[packing(0.5, 200.0, false); 2]);
+    let old = dir.path().join("old.zarr");
+    convert(&relabelled, &old, &[]).ok();
+    let r = verify_source(&old, &inputs);
+    assert_eq!(
+        r.code, 5,
+        "verify must fail on mixed packing:\n{}{}",
+        r.stdout, r.stderr
+    );
+    assert!(r.stdout.contains("decoded values differ"), "{}", r.stdout);
+    // raw 10 decodes to 205 under the first file's packing but 242.5 under its own.
+    assert!(r.stdout.contains("205") && r.stdout.contains("242.5"), "{}", r.stdout);
+    // A store holding the decoded values passes.
+    let good = dir.path().join("good.zarr");
+    convert(&inputs, &good, &[]).ok();
+    verify_source(&good, &inputs).ok();
+}
+
+#[test]
+fn a_float_missing_value_on_an_integer_variable_converts() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("int.nc");
+    {
+        let mut nc = create(&f, Kind::Classic);
+        nc.add_dimension("x", 3).unwrap();
+        {
+            let mut v = nc.add_variable::<i32>("flag", &["x"]).unwrap();
+            v.put_attribute("missing_value", -9999.9f32).unwrap();
+        }
+        nc.enddef().unwrap();
+        nc.variable_mut("flag")
+            .unwrap()
+            .put_values(&[1i32, -9999, 3], ..)
+            .unwrap();
+    }
+    convert_and_compare(dir.path(), "int", &[s(&f)], "both");
+}
+
+#[test]
+fn char_fill_values_keep_masking_in_zarr_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("chars.nc");
+    {
+        let mut nc = create(&f, Kind::Netcdf4);
+        nc.add_dimension("x", 3).unwrap();
+        let mut v = nc.add_variable::<NcChar>("c", &["x"]).unwrap();
+        v.set_fill_value(NcChar(b'b')).unwrap();
+        v.put_values(&[NcChar(b'a'), NcChar(b'b'), NcChar(b'c')], ..).unwrap();
+    }
+    // xarray 2026.9 cannot read a char array's _FillValue from Zarr v3 (its own writer's
+    // stores fail to open), so v3 keeps it as the Zarr fill_value only, with a note.
+    let v3 = dir.path().join("chars-v3.zarr");
+    let r = run(["convert".to_string(), s(&f), "-o".into(), s(&v3)]);
+    r.ok();
+    assert!(
+        r.stdout
+            .contains("xarray cannot read the _FillValue attribute of a char array"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        read_json(&v3, "c/zarr.json").get("fill_value").and_then(|j| j.as_str()),
+        Some("Yg==")
+    );
+    verify_source(&v3, &[s(&f)]).ok();
+    let out = dir.path().join("chars-v2.zarr");
+    convert(&[s(&f)], &out, &["--zarr-format", "2"]).ok();
+    verify_source(&out, &[s(&f)]).ok();
+    if let Some(py) = python() {
+        xarray_compare(&py, &out, &[s(&f)], &[]).unwrap();
+    }
+    let zarray = read_json(&out, "c/.zarray");
+    assert_eq!(zarray.get("fill_value").and_then(|j| j.as_str()), Some("Yg=="));
+    let Some(py) = python() else { return };
+    let script = format!(
+        "import xarray as xr, warnings\nwarnings.simplefilter('ignore')\n\
+         z = xr.open_dataset({:?}, engine='zarr', concat_characters=False).c.values\n\
+         n = xr.open_dataset({:?}, concat_characters=False).c.values\n\
+         print(list(map(repr, z)), list(map(repr, n)))\nassert repr(list(z)) == repr(list(n)), (z, n)\n",
+        s(&out),
+        s(&f)
+    );
+    let o = std::process::Command::new(py).arg("-c").arg(script).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("nan"));
+}
+
+#[test]
+fn appends_respect_how_the_store_packs_a_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = [
+        packing(0.5, 200.0, false),
+        packing(0.25, 240.0, false),
+        packing(0.1, 250.0, true),
+    ];
+    let all = packed_set(dir.path(), Kind::Netcdf4, &p);
+    // An unpacked store takes new packed files by decoding them.
+    let out = dir.path().join("unpacked.zarr");
+    convert(&all[..2], &out, &[]).ok();
+    let r = run(["append".to_string(), all[2].clone(), "-o".into(), s(&out)]);
+    r.ok();
+    assert!(
+        r.stdout.contains("the store holds it unpacked (double)"),
+        "{}",
+        r.stdout
+    );
+    verify_source(&out, &all).ok();
+    if let Some(py) = python() {
+        xarray_compare(&py, &out, &all, &["--mode", "decoded"]).unwrap();
+    }
+    // A packed store refuses new files packed otherwise, and stays as it was.
+    let same = packed_set(&dir.path().join("same"), Kind::Netcdf4, &[p[0], p[0]]);
+    let packed = dir.path().join("packed.zarr");
+    convert(&same, &packed, &[]).ok();
+    let before = snapshot(&packed);
+    run(["append".to_string(), all[2].clone(), "-o".into(), s(&packed)]).fails_with(
+        3,
+        &[
+            "variable 'tp' is stored packed (scale_factor=0.5",
+            "packed_2.nc packs it otherwise",
+            "Convert the store again",
+        ],
+    );
+    assert!(
+        before == snapshot(&packed),
+        "a refused append must leave the store untouched"
+    );
+}
+
+/// How one file of a drifting archive differs from the others.
+#[derive(Clone)]
+struct Flavour {
+    chunk: usize,
+    level: i32,
+    scale: f64,
+    fill: f32,
+    units: &'static str,
+    times: Vec<f64>,
+    history: &'static str,
+    precip_is_double: bool,
+    with_extra: bool,
+    lat0: f32,
+    calendar: &'static str,
+}
+
+fn base_flavour(times: Vec<f64>) -> Flavour {
+    Flavour {
+        chunk: 2,
+        level: 1,
+        scale: 0.5,
+        fill: -999.0,
+        units: "days since 2000-01-01",
+        times,
+        history: "made by model v1",
+        precip_is_double: false,
+        with_extra: false,
+        lat0: 0.0,
+        calendar: "standard",
+    }
+}
+
+fn drifting_file(path: &Path, f: &Flavour) {
+    let n = f.times.len();
+    let mut nc = create(path, Kind::Netcdf4);
+    nc.add_dimension("time", n).unwrap();
+    nc.add_dimension("lat", 2).unwrap();
+    nc.add_attribute("history", f.history).unwrap();
+    {
+        let mut v = nc.add_variable::<f64>("time", &["time"]).unwrap();
+        v.put_attribute("units", f.units).unwrap();
+        v.put_attribute("calendar", f.calendar).unwrap();
+        v.put_values(&f.times, [..n]).unwrap();
+    }
+    nc.add_variable::<f32>("lat", &["lat"]).unwrap().put_values(&[f.lat0, f.lat0 + 1.0], ..).unwrap();
+    {
+        let mut v = nc.add_variable::<f32>("t", &["time", "lat"]).unwrap();
+        v.set_chunking(&[f.chunk, 2]).unwrap();
+        v.set_compression(f.level, true).unwrap();
+        v.set_fill_value(f.fill).unwrap();
+        let data: Vec<f32> = (0..n * 2).map(|i| if i == 1 { f.fill } else { i as f32 }).collect();
+        v.put_values(&data, (0..n, 0..2)).unwrap();
+    }
+    {
+        let mut v = nc.add_variable::<i16>("q", &["time", "lat"]).unwrap();
+        v.put_attribute("scale_factor", f.scale).unwrap();
+        let data: Vec<i16> = (0..n * 2).map(|i| i as i16).collect();
+        v.put_values(&data, (0..n, 0..2)).unwrap();
+    }
+    if f.precip_is_double {
+        nc.add_variable::<f64>("p", &["time"]).unwrap().put_values(&vec![1.0f64; n], ..).unwrap();
+    } else {
+        nc.add_variable::<f32>("p", &["time"]).unwrap().put_values(&vec![1.0f32; n], ..).unwrap();
+    }
+    if f.with_extra {
+        nc.add_variable::<f32>("extra", &["time"]).unwrap().put_values(&vec![2.0f32; n], ..).unwrap();
+    }
+}
+
+fn drift_of<'a>(scan: &'a nc2zarr::json::Json, category: &str, location: &str) -> &'a nc2zarr::json::Json {
+    scan.get("drift")
+        .and_then(|d| d.as_array())
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d.get("category").and_then(|c| c.as_str()) == Some(category)
+                && d.get("location").and_then(|c| c.as_str()) == Some(location)
+        })
+        .unwrap_or_else(|| panic!("no {category} drift at {location} in {}", scan.to_pretty()))
+}
+
+fn action(d: &nc2zarr::json::Json) -> &str {
+    d.get("action").and_then(|a| a.as_str()).unwrap()
+}
+
+fn file_counts(d: &nc2zarr::json::Json) -> Vec<u64> {
+    d.get("groups")
+        .and_then(|g| g.as_array())
+        .unwrap()
+        .iter()
+        .map(|g| g.get("files").and_then(|f| f.as_u64()).unwrap())
+        .collect()
+}
+
+#[test]
+fn scan_reports_what_drifts_between_files_and_what_convert_does() {
+    let dir = tempfile::tempdir().unwrap();
+    // Four files that convert: chunking, compression, packing, fill values, time units,
+    // a descriptive attribute and a gap drift between them.
+    let mut flavours: Vec<Flavour> = (0..4).map(|i| base_flavour(vec![3.0 * i as f64, 3.0 * i as f64 + 1.0])).collect();
+    flavours[1].chunk = 1;
+    flavours[2].level = 5;
+    flavours[3].scale = 0.25;
+    flavours[3].fill = -1.0;
+    flavours[2].units = "hours since 2000-01-01";
+    flavours[2].times = vec![6.0 * 24.0, 7.0 * 24.0];
+    flavours[1].history = "made by model v2";
+    flavours[3].times = vec![30.0, 31.0]; // a gap after the third file
+    let files: Vec<String> = flavours
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = dir.path().join(format!("d{i}.nc"));
+            drifting_file(&p, f);
+            s(&p)
+        })
+        .collect();
+    let scan = scan_json(&files);
+    let chunking = drift_of(&scan, "chunking", "t");
+    assert_eq!(action(chunking), "no effect");
+    assert_eq!(file_counts(chunking), vec![3, 1]);
+    assert_eq!(action(drift_of(&scan, "compression", "t")), "no effect");
+    assert_eq!(action(drift_of(&scan, "packing", "q")), "unpack");
+    assert_eq!(action(drift_of(&scan, "fill value", "t")), "unpack");
+    assert_eq!(action(drift_of(&scan, "units", "time")), "re-encode");
+    let history = drift_of(&scan, "attribute", "/");
+    assert_eq!(action(history), "keep first");
+    let examples = history.get("groups").unwrap().as_array().unwrap()[1].get("examples").unwrap();
+    assert!(examples.to_compact().contains("d1.nc"), "{}", examples.to_compact());
+    let gap = drift_of(&scan, "concat axis", "time");
+    assert_eq!(action(gap), "no effect");
+    assert!(gap.to_compact().contains("gap before this file"));
+    // The same archive converts, and xarray reads what open_mfdataset reads.
+    convert_and_compare(dir.path(), "drift", &files, "decoded");
+    // Text output names the same.
+    let r = run(["scan".to_string(), files[0].clone(), files[3].clone()]);
+    r.ok();
+    assert!(r.stdout.contains("q packing scale_factor, add_offset  [unpack]"), "{}", r.stdout);
+
+    // Files that cannot form one dataset: scan still reports every difference and exits 3.
+    let bad_dir = dir.path().join("bad");
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    let mut bad: Vec<Flavour> = (0..3).map(|i| base_flavour(vec![3.0 * i as f64, 3.0 * i as f64 + 1.0])).collect();
+    bad[1].precip_is_double = true;
+    bad[2].with_extra = true;
+    bad[2].lat0 = 5.0;
+    bad[1].calendar = "noleap";
+    let bad_files: Vec<String> = bad
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = bad_dir.join(format!("b{i}.nc"));
+            drifting_file(&p, f);
+            s(&p)
+        })
+        .collect();
+    let mut args = vec!["scan".to_string(), "--json".to_string(), "--concat-dim".to_string(), "time".to_string()];
+    args.extend(bad_files.iter().cloned());
+    let r = run(args);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let report = r.json();
+    assert!(report.get("error").and_then(|e| e.as_str()).is_some());
+    assert_eq!(action(drift_of(&report, "type", "p")), "refuse");
+    assert_eq!(action(drift_of(&report, "variables", "extra")), "refuse");
+    assert_eq!(action(drift_of(&report, "coordinate values", "lat")), "refuse");
+    assert_eq!(action(drift_of(&report, "calendar", "time")), "refuse");
+    assert!(!r.stderr.is_empty(), "the reason goes to stderr");
+}
