@@ -177,16 +177,21 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
             path: f.clone(),
             message: e.to_string(),
         })?;
+        let coordinate = match &manifest.concat_dim {
+            Some(dim) => scan::coordinate_hash(f, dim)?,
+            None => None,
+        };
         let path = f.display().to_string();
-        match manifest.inputs.iter().find(|i| i.fingerprint == fp || i.path == path) {
-            Some(i) if i.fingerprint == fp => summary.already_present += 1,
-            Some(_) => {
+        let known = manifest.inputs.iter().find(|i| i.is(&fp, coordinate.as_deref()));
+        match (known, manifest.inputs.iter().find(|i| i.path == path)) {
+            (Some(_), _) => summary.already_present += 1,
+            (None, Some(_)) => {
                 return Err(inconsistent(format!(
                     "{path} is already in the store but its contents changed since; a store cannot take back data \
                      (convert again with --overwrite to rebuild it)"
                 )));
             }
-            None => new_files.push(f.clone()),
+            (None, None) => new_files.push(f.clone()),
         }
     }
     if new_files.is_empty() {

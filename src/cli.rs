@@ -60,6 +60,9 @@ inputs = [\"/data/incoming/*.nc\"]\n  target = \"s3://bucket/era5.zarr\"\n  [opt
 max-mem = \"2GiB\"\n  json = true"
     )]
     Run(RunArgs),
+    /// Internal: read headers for a parent `nc2zarr` (paths as JSON on stdin).
+    #[command(name = "__read-headers", hide = true)]
+    ReadHeaders,
 }
 
 /// Inputs and how to merge them.

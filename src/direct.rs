@@ -53,6 +53,15 @@ pub struct ChunkedVar {
     filters: Vec<Filter>,
     /// Every chunk of the grid, in C order of chunk indices.
     chunks: Vec<StoredChunk>,
+    /// Why the chunk index cannot be trusted, when it cannot (every read then fails
+    /// with this, instead of allocating or reading what a corrupt index asks for).
+    damage: Option<String>,
+}
+
+/// The most bytes a stored chunk of `chunk_bytes` may take: deflate can grow
+/// incompressible data, by far less than this margin.
+fn max_stored_bytes(chunk_bytes: u64) -> u64 {
+    chunk_bytes + chunk_bytes / 16 + 4096
 }
 
 /// Owns an HDF5 identifier and closes it on drop.
@@ -147,6 +156,24 @@ impl ChunkedVar {
                 filter_mask,
             });
         }
+        let file_len = file.metadata().map_or(u64::MAX, |m| m.len());
+        let damage = chunks.iter().find_map(|c| {
+            if c.size > max_stored_bytes(chunk_bytes) {
+                Some(format!(
+                    "corrupt chunk index: a chunk of {chunk_bytes} bytes is said to take {} bytes at byte {}; \
+                     re-download or regenerate the file",
+                    c.size, c.addr
+                ))
+            } else if c.addr.checked_add(c.size).is_none_or(|end| end > file_len) {
+                Some(format!(
+                    "corrupt chunk index or truncated file: a chunk at byte {} of {} bytes ends past the file's end \
+                     ({file_len} bytes); re-download or regenerate the file",
+                    c.addr, c.size
+                ))
+            } else {
+                None
+            }
+        });
         Some(ChunkedVar {
             file: Arc::clone(file),
             shape: shape.to_vec(),
@@ -154,6 +181,7 @@ impl ChunkedVar {
             elem,
             filters,
             chunks,
+            damage,
         })
     }
 
@@ -166,6 +194,9 @@ impl ChunkedVar {
     /// chunk rows along the first dimension are decoded in parallel on the current
     /// rayon pool.
     pub fn read_into(&self, start: &[u64], count: &[u64], out: &mut [u8]) -> Result<(), String> {
+        if let Some(d) = &self.damage {
+            return Err(d.clone());
+        }
         let n = self.shape.len();
         if start.len() != n
             || count.len() != n

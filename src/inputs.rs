@@ -30,8 +30,15 @@ pub fn expand(args: &[String]) -> Result<Vec<PathBuf>, InputError> {
             }
             found.sort();
             files.extend(found);
-        } else if path.exists() {
+        } else if path.is_file() {
             files.push(path.to_path_buf());
+        } else if path.exists() {
+            // A device, FIFO or socket: reading one could block or never end.
+            return Err(InputError::Io {
+                path: path.to_path_buf(),
+                message: "not a regular file (a device, FIFO or socket); give NetCDF files, directories or globs"
+                    .into(),
+            });
         } else if arg.contains(['*', '?', '[']) {
             let pattern = glob::glob(arg).map_err(|e| InputError::BadGlob {
                 arg: arg.clone(),
@@ -114,5 +121,21 @@ mod tests {
         assert!(err.to_string().contains("does not exist"), "{err}");
         let err = expand(&[format!("{}/*.zz", dir.path().display())]).unwrap_err();
         assert!(err.to_string().contains("matched no files"), "{err}");
+    }
+
+    #[test]
+    fn devices_and_fifos_are_refused_or_skipped() {
+        let err = expand(&["/dev/zero".to_string()]).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.nc");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = expand(&[fifo.to_string_lossy().to_string()]).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        std::fs::write(dir.path().join("a.nc"), b"x").unwrap();
+        let got = expand(&[dir.path().to_string_lossy().to_string()]).unwrap();
+        assert_eq!(got, vec![dir.path().join("a.nc")], "a FIFO in a directory is skipped");
     }
 }

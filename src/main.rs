@@ -33,6 +33,10 @@ fn main() {
         std::process::exit(nc2zarr::error::exit_code::INTERNAL);
     }));
     let cli = nc2zarr::cli::Cli::parse();
+    // Many headers are read by copies of this binary (netCDF-C is one lock per process).
+    if let Ok(exe) = std::env::current_exe() {
+        nc2zarr::scan::enable_worker_processes(exe);
+    }
     let code = match nc2zarr::run(cli) {
         Ok(outcome) => {
             let mut out = std::io::stdout().lock();

@@ -22,6 +22,18 @@ pub struct InputEntry {
     /// blake3 (hex) of the size and the first 64 KiB: recognises a file on append.
     #[serde(default)]
     pub fingerprint: String,
+    /// blake3 (hex) of the file's values of the concat coordinate (and its units): two
+    /// files of equal size and layout hold different steps. Absent in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coordinate: Option<String>,
+}
+
+impl InputEntry {
+    /// True when this entry is the file with `fingerprint` and concat `coordinate`
+    /// hash (entries of older manifests carry no coordinate hash).
+    pub fn is(&self, fingerprint: &str, coordinate: Option<&str>) -> bool {
+        self.fingerprint == fingerprint && (self.coordinate.is_none() || self.coordinate.as_deref() == coordinate)
+    }
 }
 
 /// Fingerprint of one input file: blake3 of its size and first 64 KiB.

@@ -3,7 +3,7 @@
 use crate::json::Json;
 
 /// Element type of a variable, as stored in Zarr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DType {
     /// `NC_BYTE`.
     I8,
@@ -131,14 +131,40 @@ impl DType {
 }
 
 /// One numeric value, kept exactly.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Scalar {
     /// A signed integer.
     I(i64),
     /// An unsigned integer too large for `i64`, or any `u64`.
     U(u64),
-    /// A floating-point number.
-    F(f64),
+    /// A floating-point number (serialized as its bits: JSON has no NaN).
+    F(#[serde(with = "f64_bits")] f64),
+}
+
+/// Serializes `f64` as its IEEE bits, so NaN and infinities survive JSON.
+pub mod f64_bits {
+    /// Writes the bits.
+    pub fn serialize<S: serde::Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(x.to_bits())
+    }
+
+    /// Reads the bits.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        <u64 as serde::Deserialize>::deserialize(d).map(f64::from_bits)
+    }
+}
+
+/// [`f64_bits`] for a list of numbers.
+pub mod f64s_bits {
+    /// Writes the bits.
+    pub fn serialize<S: serde::Serializer>(x: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(x.iter().map(|v| v.to_bits()))
+    }
+
+    /// Reads the bits.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        <Vec<u64> as serde::Deserialize>::deserialize(d).map(|v| v.into_iter().map(f64::from_bits).collect())
+    }
 }
 
 impl Scalar {

@@ -94,7 +94,7 @@ pub fn set_default_chunk_cache(bytes: usize) -> NcResult<()> {
 }
 
 /// The on-disk format of a netCDF file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     /// CDF-1.
     Classic,
@@ -184,7 +184,7 @@ pub struct Group<'f> {
 }
 
 /// A dimension as seen from a group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dim {
     /// The library's id (unique within the file).
     pub id: c_int,
@@ -197,7 +197,7 @@ pub struct Dim {
 }
 
 /// What a variable's netCDF type is, as nc2zarr sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum VarType {
     /// A type Zarr can hold (enums are read as their base integer type).
     Supported {
@@ -211,7 +211,7 @@ pub enum VarType {
 }
 
 /// Storage settings of a variable in the source file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Storage {
     /// HDF5 chunk shape, when chunked.
     pub chunks: Option<Vec<u64>>,
@@ -463,14 +463,28 @@ impl<'f> Variable<'f> {
     }
 
     /// Reads the hyperslab `start`/`count` of a fixed-size type into `out` (native
-    /// byte order, C order). `out` must hold exactly the slab's bytes.
+    /// byte order, C order). `out` must hold exactly the slab's bytes, and `start` and
+    /// `count` one entry per dimension: anything else is an error, never a C write
+    /// past the buffer.
     pub fn read_raw(&self, start: &[u64], count: &[u64], out: &mut [u8]) -> NcResult<()> {
+        self.check_slab(start, count)?;
+        let elem = self.element_size()?;
+        let want = count.iter().try_fold(elem as u64, |n, &c| n.checked_mul(c));
+        if want != Some(out.len() as u64) {
+            return Err(NcError {
+                code: sys::NC_EINVAL,
+                message: format!(
+                    "a buffer of {} bytes cannot hold a slab of {count:?} elements of {elem} bytes",
+                    out.len()
+                ),
+            });
+        }
         let start: Vec<usize> = start.iter().map(|&s| s as usize).collect();
         let count: Vec<usize> = count.iter().map(|&c| c as usize).collect();
         if count.contains(&0) {
             return Ok(());
         }
-        // SAFETY: the caller sized `out` for the slab; start/count have one entry per dim.
+        // SAFETY: `out` was checked to hold the slab; start/count have one entry per dim.
         locked(|| unsafe {
             sys::nc_get_vara(
                 self.ncid,
@@ -482,8 +496,37 @@ impl<'f> Variable<'f> {
         })
     }
 
+    /// Checks that `start`/`count` have one entry per dimension of this variable.
+    fn check_slab(&self, start: &[u64], count: &[u64]) -> NcResult<()> {
+        let mut ndims = 0;
+        // SAFETY: valid out-pointer.
+        locked(|| unsafe { sys::nc_inq_varndims(self.ncid, self.varid, &mut ndims) })?;
+        if start.len() != ndims as usize || count.len() != ndims as usize {
+            return Err(NcError {
+                code: sys::NC_EINVAL,
+                message: format!(
+                    "a slab of {} start and {} count values for a variable of {ndims} dimensions",
+                    start.len(),
+                    count.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Bytes per element of this variable's type (as the library stores it in memory).
+    fn element_size(&self) -> NcResult<usize> {
+        let (mut xtype, mut size) = (0, 0usize);
+        // SAFETY: valid out-pointers.
+        locked(|| unsafe { sys::nc_inq_vartype(self.ncid, self.varid, &mut xtype) })?;
+        // SAFETY: a null name pointer is allowed; valid out-pointer for the size.
+        locked(|| unsafe { sys::nc_inq_type(self.ncid, xtype, std::ptr::null_mut(), &mut size) })?;
+        Ok(size)
+    }
+
     /// Reads the hyperslab `start`/`count` of an `NC_STRING` variable.
     pub fn read_strings(&self, start: &[u64], count: &[u64]) -> NcResult<Vec<String>> {
+        self.check_slab(start, count)?;
         let start: Vec<usize> = start.iter().map(|&s| s as usize).collect();
         let count: Vec<usize> = count.iter().map(|&c| c as usize).collect();
         let n: usize = count.iter().product();
@@ -603,7 +646,7 @@ fn classify_type(ncid: c_int, xtype: c_int) -> NcResult<VarType> {
 }
 
 /// An attribute's value as read from the file.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum AttrData {
     /// `NC_CHAR` text.
     Text(String),
@@ -616,7 +659,7 @@ pub enum AttrData {
 }
 
 /// A named attribute.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Attribute {
     /// Its name.
     pub name: String,

@@ -89,6 +89,15 @@ impl Reader {
         }
     }
 
+    /// A reader that reads everything through netCDF-C, never directly: `verify
+    /// --source` uses it, so that it checks the conversion's reader instead of sharing it.
+    pub fn through_netcdf_c() -> Reader {
+        Reader {
+            open: Vec::new(),
+            direct: false,
+        }
+    }
+
     fn file(&mut self, path: &Path) -> Result<&mut OpenFile, InputError> {
         if let Some(i) = self.open.iter().position(|f| f.nc.path() == path) {
             let f = self.open.remove(i);

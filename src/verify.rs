@@ -159,7 +159,7 @@ pub fn verify(target: &str, store_options: &StoreOptions, source: Option<&Invent
             }
         }
     }
-    let mut reader = Reader::new();
+    let mut reader = Reader::through_netcdf_c();
     for a in &arrays {
         let entry = manifest.as_ref().and_then(|m| m.arrays.get(&a.path));
         if manifest.is_some() && entry.is_none() {
@@ -206,7 +206,7 @@ pub fn compare_with_source(
         None,
         &present,
         Some(source),
-        &mut Reader::new(),
+        &mut Reader::through_netcdf_c(),
         &mut report,
     )?;
     Ok(report.problems)

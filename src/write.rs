@@ -78,7 +78,8 @@ impl Default for ConvertOptions {
     }
 }
 
-/// The default memory budget: a quarter of physical memory, at most 4 GiB.
+/// The default memory budget: a quarter of the memory this process may use (physical
+/// memory, or the cgroup's limit in a container or batch job when lower), at most 4 GiB.
 pub fn default_max_mem() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
@@ -87,7 +88,45 @@ pub fn default_max_mem() -> u64 {
     } else {
         8 << 30
     };
-    (physical / 4).min(4 << 30)
+    let limit = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|c| cgroup_memory_limit(&c, |p| std::fs::read_to_string(p).ok()));
+    (physical.min(limit.unwrap_or(u64::MAX)) / 4).min(4 << 30)
+}
+
+/// The memory limit of this process's cgroup (v2 `memory.max`, or v1
+/// `memory.limit_in_bytes`), the lowest along its path, from `/proc/self/cgroup`'s
+/// text; `read` reads a file. `None` when there is no limit.
+pub fn cgroup_memory_limit(proc_cgroup: &str, read: impl Fn(&std::path::Path) -> Option<String>) -> Option<u64> {
+    let parse = |text: Option<String>| -> Option<u64> {
+        let t = text?;
+        let t = t.trim();
+        // v1 writes "no limit" as a huge page-aligned number.
+        t.parse::<u64>().ok().filter(|&v| v < 1 << 60)
+    };
+    let mut lowest: Option<u64> = None;
+    for line in proc_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let (root, file) = match controllers {
+            "" => ("/sys/fs/cgroup", "memory.max"),
+            c if c.split(',').any(|x| x == "memory") => ("/sys/fs/cgroup/memory", "memory.limit_in_bytes"),
+            _ => continue,
+        };
+        // The limit of the cgroup and of every parent up to the root.
+        let mut dir = std::path::PathBuf::from(root).join(path.trim_start_matches('/'));
+        loop {
+            if let Some(v) = parse(read(&dir.join(file))) {
+                lowest = Some(lowest.map_or(v, |l| l.min(v)));
+            }
+            if dir == std::path::Path::new(root) || !dir.pop() {
+                break;
+            }
+        }
+    }
+    lowest
 }
 
 /// One array to write.
@@ -464,10 +503,15 @@ pub fn input_entries(inv: &Inventory) -> Result<Vec<InputEntry>> {
                 path: f.path.clone(),
                 message: e.to_string(),
             })?;
+            let coordinate = match &inv.concat_dim {
+                Some(dim) => crate::scan::coordinate_hash(&f.path, dim)?,
+                None => None,
+            };
             Ok(InputEntry {
                 path: f.path.display().to_string(),
                 size: f.size,
                 fingerprint,
+                coordinate,
             })
         })
         .collect()
@@ -479,6 +523,7 @@ pub fn inputs_fingerprint(inputs: &[InputEntry]) -> String {
     for i in inputs {
         h.update(i.path.as_bytes());
         h.update(i.fingerprint.as_bytes());
+        h.update(i.coordinate.as_deref().unwrap_or("").as_bytes());
     }
     h.finalize().to_hex().to_string()
 }
@@ -682,4 +727,36 @@ fn commit(
         store.delete(&segment.key)?;
     }
     Ok(written + manifest_len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cgroup_memory_limit;
+    use std::path::Path;
+
+    fn files<'a>(map: &'a [(&'a str, &'a str)]) -> impl Fn(&Path) -> Option<String> + 'a {
+        move |p: &Path| map.iter().find(|(k, _)| Path::new(k) == p).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn cgroup_v2_limit_is_the_lowest_along_the_path() {
+        let read = files(&[
+            ("/sys/fs/cgroup/job/step/memory.max", "max\n"),
+            ("/sys/fs/cgroup/job/memory.max", "2147483648\n"),
+        ]);
+        assert_eq!(cgroup_memory_limit("0::/job/step\n", read), Some(2 << 30));
+        assert_eq!(cgroup_memory_limit("0::/\n", files(&[])), None);
+    }
+
+    #[test]
+    fn cgroup_v1_limit_and_no_limit() {
+        let proc = "4:memory:/docker/abc\n3:cpu:/docker/abc\n";
+        let read = files(&[("/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes", "1073741824")]);
+        assert_eq!(cgroup_memory_limit(proc, read), Some(1 << 30));
+        let unlimited = files(&[(
+            "/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes",
+            "9223372036854771712",
+        )]);
+        assert_eq!(cgroup_memory_limit(proc, unlimited), None);
+    }
 }

@@ -289,3 +289,49 @@ fn appended_time_in_other_units_is_reencoded() {
         assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 }
+
+/// A classic file whose first 64 KiB (header and a static grid) and size are the same for
+/// every `t`: only the record variables at the end differ.
+fn same_layout_file(path: &Path, t: f64) {
+    let mut f = create(path, Kind::Classic);
+    f.add_dimension("x", 20_000).unwrap();
+    f.add_unlimited_dimension("time").unwrap();
+    f.add_variable::<f32>("grid", &["x"]).unwrap();
+    f.add_variable::<f64>("time", &["time"])
+        .unwrap()
+        .put_attribute("units", "hours since 2000-01-01")
+        .unwrap();
+    f.add_variable::<f32>("v", &["time"]).unwrap();
+    f.enddef().unwrap();
+    let grid: Vec<f32> = (0..20_000).map(|i| i as f32).collect();
+    f.variable_mut("grid").unwrap().put_values(&grid, ..).unwrap();
+    f.variable_mut("time").unwrap().put_values(&[t], [..1]).unwrap();
+    f.variable_mut("v")
+        .unwrap()
+        .put_values(&[t as f32 * 2.0], [..1])
+        .unwrap();
+}
+
+#[test]
+fn files_of_equal_size_and_head_are_told_apart_by_their_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.nc");
+    let b = dir.path().join("b.nc");
+    same_layout_file(&a, 0.0);
+    same_layout_file(&b, 6.0);
+    let (da, db) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_eq!(da.len(), db.len());
+    assert_eq!(
+        da[..64 << 10],
+        db[..64 << 10],
+        "the fixture must collide on size and head"
+    );
+    let out = dir.path().join("store.zarr");
+    run(argv(&["convert"], &[s(&a)], &["-o", &s(&out)])).ok();
+    let r = run(argv(&["append", "--json"], &[s(&a), s(&b)], &["-o", &s(&out)]));
+    r.ok();
+    let j = r.json();
+    assert_eq!(j.get("files_appended").unwrap().to_compact(), format!("[{:?}]", s(&b)));
+    assert_eq!(j.get("length_after").and_then(|v| v.as_u64()), Some(2));
+    verify_source(&out, &[s(&a), s(&b)]).ok();
+}

@@ -482,7 +482,10 @@ fn drifting_file(path: &Path, f: &Flavour) {
         v.put_attribute("calendar", f.calendar).unwrap();
         v.put_values(&f.times, [..n]).unwrap();
     }
-    nc.add_variable::<f32>("lat", &["lat"]).unwrap().put_values(&[f.lat0, f.lat0 + 1.0], ..).unwrap();
+    nc.add_variable::<f32>("lat", &["lat"])
+        .unwrap()
+        .put_values(&[f.lat0, f.lat0 + 1.0], ..)
+        .unwrap();
     {
         let mut v = nc.add_variable::<f32>("t", &["time", "lat"]).unwrap();
         v.set_chunking(&[f.chunk, 2]).unwrap();
@@ -498,12 +501,21 @@ fn drifting_file(path: &Path, f: &Flavour) {
         v.put_values(&data, (0..n, 0..2)).unwrap();
     }
     if f.precip_is_double {
-        nc.add_variable::<f64>("p", &["time"]).unwrap().put_values(&vec![1.0f64; n], ..).unwrap();
+        nc.add_variable::<f64>("p", &["time"])
+            .unwrap()
+            .put_values(&vec![1.0f64; n], ..)
+            .unwrap();
     } else {
-        nc.add_variable::<f32>("p", &["time"]).unwrap().put_values(&vec![1.0f32; n], ..).unwrap();
+        nc.add_variable::<f32>("p", &["time"])
+            .unwrap()
+            .put_values(&vec![1.0f32; n], ..)
+            .unwrap();
     }
     if f.with_extra {
-        nc.add_variable::<f32>("extra", &["time"]).unwrap().put_values(&vec![2.0f32; n], ..).unwrap();
+        nc.add_variable::<f32>("extra", &["time"])
+            .unwrap()
+            .put_values(&vec![2.0f32; n], ..)
+            .unwrap();
     }
 }
 
@@ -537,7 +549,9 @@ fn scan_reports_what_drifts_between_files_and_what_convert_does() {
     let dir = tempfile::tempdir().unwrap();
     // Four files that convert: chunking, compression, packing, fill values, time units,
     // a descriptive attribute and a gap drift between them.
-    let mut flavours: Vec<Flavour> = (0..4).map(|i| base_flavour(vec![3.0 * i as f64, 3.0 * i as f64 + 1.0])).collect();
+    let mut flavours: Vec<Flavour> = (0..4)
+        .map(|i| base_flavour(vec![3.0 * i as f64, 3.0 * i as f64 + 1.0]))
+        .collect();
     flavours[1].chunk = 1;
     flavours[2].level = 5;
     flavours[3].scale = 0.25;
@@ -565,7 +579,9 @@ fn scan_reports_what_drifts_between_files_and_what_convert_does() {
     assert_eq!(action(drift_of(&scan, "units", "time")), "re-encode");
     let history = drift_of(&scan, "attribute", "/");
     assert_eq!(action(history), "keep first");
-    let examples = history.get("groups").unwrap().as_array().unwrap()[1].get("examples").unwrap();
+    let examples = history.get("groups").unwrap().as_array().unwrap()[1]
+        .get("examples")
+        .unwrap();
     assert!(examples.to_compact().contains("d1.nc"), "{}", examples.to_compact());
     let gap = drift_of(&scan, "concat axis", "time");
     assert_eq!(action(gap), "no effect");
@@ -575,12 +591,18 @@ fn scan_reports_what_drifts_between_files_and_what_convert_does() {
     // Text output names the same.
     let r = run(["scan".to_string(), files[0].clone(), files[3].clone()]);
     r.ok();
-    assert!(r.stdout.contains("q packing scale_factor, add_offset  [unpack]"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("q packing scale_factor, add_offset  [unpack]"),
+        "{}",
+        r.stdout
+    );
 
     // Files that cannot form one dataset: scan still reports every difference and exits 3.
     let bad_dir = dir.path().join("bad");
     std::fs::create_dir_all(&bad_dir).unwrap();
-    let mut bad: Vec<Flavour> = (0..3).map(|i| base_flavour(vec![3.0 * i as f64, 3.0 * i as f64 + 1.0])).collect();
+    let mut bad: Vec<Flavour> = (0..3)
+        .map(|i| base_flavour(vec![3.0 * i as f64, 3.0 * i as f64 + 1.0]))
+        .collect();
     bad[1].precip_is_double = true;
     bad[2].with_extra = true;
     bad[2].lat0 = 5.0;
@@ -594,7 +616,12 @@ fn scan_reports_what_drifts_between_files_and_what_convert_does() {
             s(&p)
         })
         .collect();
-    let mut args = vec!["scan".to_string(), "--json".to_string(), "--concat-dim".to_string(), "time".to_string()];
+    let mut args = vec![
+        "scan".to_string(),
+        "--json".to_string(),
+        "--concat-dim".to_string(),
+        "time".to_string(),
+    ];
     args.extend(bad_files.iter().cloned());
     let r = run(args);
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
@@ -605,4 +632,51 @@ fn scan_reports_what_drifts_between_files_and_what_convert_does() {
     assert_eq!(action(drift_of(&report, "coordinate values", "lat")), "refuse");
     assert_eq!(action(drift_of(&report, "calendar", "time")), "refuse");
     assert!(!r.stderr.is_empty(), "the reason goes to stderr");
+}
+
+#[test]
+fn headers_of_many_files_are_read_by_worker_processes_with_the_same_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let months: Vec<Month> = (0..150)
+        .map(|m| Month {
+            times: vec![1_051_896 + 6 * m],
+            units: if m % 2 == 0 {
+                "hours since 1900-01-01"
+            } else {
+                "hours since 1950-01-01"
+            },
+        })
+        .map(|mut m| {
+            if m.units.contains("1950") {
+                m.times[0] -= 438_288; // the same instant in hours since 1950
+            }
+            m
+        })
+        .collect();
+    let files = era_set(dir.path(), Kind::Netcdf4, &months, 2, 3);
+    let scan_with = |procs: &str, inputs: &[String]| {
+        let mut args = vec!["scan".to_string(), "--json".to_string()];
+        args.extend(inputs.iter().cloned());
+        let out = std::process::Command::new(bin())
+            .args(&args)
+            .env("NC2ZARR_SCAN_PROCESSES", procs)
+            .output()
+            .unwrap();
+        Run::from_output(&out)
+    };
+    let dir_arg = vec![s(dir.path())];
+    let one = scan_with("1", &dir_arg);
+    let two = scan_with("3", &dir_arg);
+    one.ok();
+    two.ok();
+    assert_eq!(one.stdout, two.stdout, "worker processes must not change the result");
+    assert_eq!(
+        two.json().get("files").and_then(|f| f.as_array()).map(|a| a.len()),
+        Some(150)
+    );
+    // A damaged file read by a worker is reported as it is without workers.
+    std::fs::write(&files[120], b"CDF\x01garbage").unwrap();
+    let bad = scan_with("3", &dir_arg);
+    bad.fails_with(3, &["part_120.nc"]);
+    assert_eq!(bad.stderr, scan_with("1", &dir_arg).stderr);
 }

@@ -12,8 +12,13 @@ use crate::nc::{self, AttrData, Format, VarType};
 /// that long is never a concat candidate worth reading from every file).
 const COORD_VALUES_LIMIT: u64 = 1 << 20;
 
+/// Variables without an unlimited dimension up to this size are hashed with the header,
+/// so that checking that static fields (grids, masks) agree between files needs no
+/// second pass over the files.
+const STATIC_HASH_LIMIT: u64 = 1 << 20;
+
 /// Everything scan knows about one input file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct FileHeader {
     pub path: PathBuf,
     pub size: u64,
@@ -24,13 +29,14 @@ pub(crate) struct FileHeader {
 }
 
 /// The raw values of one coordinate variable of one file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CoordValues {
     pub name: String,
+    #[serde(with = "crate::model::f64s_bits")]
     pub values: Vec<f64>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct GroupHeader {
     pub name: String,
     pub attrs: Vec<nc::Attribute>,
@@ -39,13 +45,15 @@ pub(crate) struct GroupHeader {
     pub groups: Vec<GroupHeader>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct VarHeader {
     pub name: String,
     pub dims: Vec<nc::Dim>,
     pub vartype: VarType,
     pub attrs: Vec<nc::Attribute>,
     pub storage: nc::Storage,
+    /// blake3 of the raw values, for small variables without an unlimited dimension.
+    pub hash: Option<String>,
 }
 
 impl FileHeader {
@@ -160,12 +168,33 @@ fn read_group(group: nc::Group<'_>) -> nc::NcResult<GroupHeader> {
     let mut vars = Vec::new();
     for v in group.variables()? {
         let h = v.header()?;
+        // Coordinates (`x(x)`) compare by their values, read below for the root group.
+        let coordinate = h.dims.len() == 1 && h.dims[0].name == h.name;
+        let growing = h.dims.iter().any(|d| d.unlimited);
+        let hash = match &h.vartype {
+            VarType::Supported { dtype, .. } if !coordinate && !growing => {
+                let count: Vec<u64> = h.dims.iter().map(|d| d.len).collect();
+                match dtype.size() {
+                    Some(size) if count.iter().product::<u64>() * size as u64 <= STATIC_HASH_LIMIT => {
+                        // Unreadable data (a missing filter plugin, …) is reported later,
+                        // where the variable is read; the header itself is fine.
+                        let mut buf = vec![0u8; count.iter().product::<u64>() as usize * size];
+                        v.read_raw(&vec![0; count.len()], &count, &mut buf)
+                            .ok()
+                            .map(|()| blake3::hash(&buf).to_hex().to_string())
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
         vars.push(VarHeader {
             name: h.name,
             dims: h.dims,
             vartype: h.vartype,
             attrs: v.attributes()?,
             storage: v.storage()?,
+            hash,
         });
     }
     Ok(GroupHeader {
@@ -179,6 +208,39 @@ fn read_group(group: nc::Group<'_>) -> nc::NcResult<GroupHeader> {
             .map(read_group)
             .collect::<nc::NcResult<_>>()?,
     })
+}
+
+/// blake3 (hex) of the raw values and the `units` of root coordinate `dim` of the file
+/// at `path`; `None` when the file has no such numeric coordinate. It tells apart files
+/// of equal size and layout that hold different steps.
+pub fn coordinate_hash(path: &Path, dim: &str) -> Result<Option<String>, InputError> {
+    let file = open(path)?;
+    let root = file.root();
+    let Ok(var) = root.variable(dim) else {
+        return Ok(None);
+    };
+    let read = |e: nc::NcError| InputError::Read {
+        path: path.to_path_buf(),
+        variable: dim.to_string(),
+        message: e.message,
+    };
+    let h = var.header().map_err(read)?;
+    let dtype = match h.vartype {
+        VarType::Supported { dtype, .. } if dtype.size().is_some() && h.dims.len() == 1 && h.dims[0].name == dim => {
+            dtype
+        }
+        _ => return Ok(None),
+    };
+    let len = h.dims[0].len;
+    let mut buf = vec![0u8; len as usize * dtype.size().expect("fixed size")];
+    var.read_raw(&[0], &[len], &mut buf).map_err(read)?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&buf);
+    let attrs = convert_attrs(&var.attributes().map_err(read)?);
+    if let Some(units) = attrs.iter().find(|(k, _)| k == "units") {
+        hasher.update(units.1.display().as_bytes());
+    }
+    Ok(Some(hasher.finalize().to_hex().to_string()))
 }
 
 /// Reads the values of the root group's numeric 1-D coordinate variables.

@@ -8,6 +8,7 @@
 mod concat;
 mod drift;
 mod header;
+mod workers;
 
 use std::path::PathBuf;
 
@@ -18,8 +19,9 @@ use crate::nc::{self, AttrData, Format, VarType};
 use crate::packing::{self, CODING_ATTRS, Decoding};
 
 pub use drift::{Action, Drift, DriftGroup};
-pub use header::open;
-use header::{FileHeader, GroupHeader, VarHeader, convert_attrs, read_header};
+use header::{FileHeader, GroupHeader, VarHeader, convert_attrs};
+pub use header::{coordinate_hash, open};
+pub use workers::{WORKER_COMMAND, enable_worker_processes, serve_worker};
 
 /// Options for [`scan`].
 #[derive(Debug, Clone, Default)]
@@ -212,7 +214,7 @@ pub fn survey(paths: &[PathBuf], options: &ScanOptions) -> Result<Survey, InputE
             hint: "no input files given".into(),
         });
     }
-    let headers = paths.iter().map(|p| read_header(p)).collect::<Result<Vec<_>, _>>()?;
+    let headers = workers::read_headers(paths)?;
     let choice = match concat::choose(&headers, options.concat_dim.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -291,7 +293,7 @@ fn merge(
         drift: Vec::new(),
     };
     if inventory.files.len() > 1 {
-        check_static_variables(&inventory)?;
+        check_static_variables(&inventory, headers)?;
     }
     if let Some(c) = order_note {
         inventory.notes.insert(0, c);
@@ -754,15 +756,42 @@ fn type_name(t: &VarType) -> String {
 }
 
 /// Checks that variables without the concat dimension hold the same values in every file.
-fn check_static_variables(inv: &Inventory) -> Result<(), InputError> {
+/// Small variables compare by the hashes taken with the headers, root coordinates by
+/// the values read with them; other variables are read again and hashed.
+fn check_static_variables(inv: &Inventory, headers: &[FileHeader]) -> Result<(), InputError> {
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+    let path_parts = |g: &GroupInfo| -> Vec<String> {
+        g.path
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
     for (g, v) in inv.variables() {
         if v.concat_axis.is_some() || v.unsupported.is_some() {
             continue;
         }
         let full = g.var_path(&v.name);
-        let first = crate::read::hash_variable(&inv.files[0].path, g, v)?;
-        for f in &inv.files[1..] {
-            if crate::read::hash_variable(&f.path, g, v)? != first {
+        let parts = path_parts(g);
+        let header_hash = |h: &FileHeader| {
+            group_at(&h.root, &parts)
+                .and_then(|x| x.var(&v.name))
+                .and_then(|x| x.hash.clone())
+        };
+        let hashed = headers.iter().all(|h| header_hash(h).is_some());
+        let from_coords = g.path.is_empty() && headers.iter().all(|h| h.coord(&v.name).is_some());
+        let key = |i: usize, f: &SourceFile| -> Result<String, InputError> {
+            Ok(if hashed {
+                header_hash(&headers[i]).unwrap_or_default()
+            } else if from_coords {
+                format!("{:?}", bits(headers[i].coord(&v.name).unwrap_or_default()))
+            } else {
+                crate::read::hash_variable(&f.path, g, v)?.to_hex().to_string()
+            })
+        };
+        let first = key(0, &inv.files[0])?;
+        for (i, f) in inv.files.iter().enumerate().skip(1) {
+            if key(i, f)? != first {
                 return Err(InputError::Inconsistent(format!(
                     "variable '{full}' does not depend on the concat dimension but its values differ between {} and {}; \
                      the files do not share one grid (or pass --concat-dim to concatenate along another dimension)",
