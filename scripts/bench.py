@@ -15,7 +15,7 @@ Cases
               on the same chunks.
 
 Run it through scripts/bench.sh, which builds nc2zarr, prepares the Python
-environments and generates the ERA5-like data with ../shared/bench/make_dataset.py.
+environments and generates the ERA5-like data with examples/make_era5like.rs.
 """
 import argparse
 import json

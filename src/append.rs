@@ -41,6 +41,8 @@ pub struct AppendOptions {
     pub concat_dim: Option<String>,
     /// Refuse new files that pack a variable differently, instead of unpacking it.
     pub refuse_encoding_drift: bool,
+    /// Check everything and report what would be appended, writing nothing.
+    pub dry_run: bool,
 }
 
 /// What an append did.
@@ -68,6 +70,8 @@ pub struct AppendSummary {
     pub seconds: f64,
     /// Notes.
     pub notes: Vec<String>,
+    /// Nothing was written: this says what an append would do.
+    pub dry_run: bool,
 }
 
 impl AppendSummary {
@@ -79,7 +83,12 @@ impl AppendSummary {
     /// The `--json` form.
     pub fn to_json(&self) -> Json {
         crate::json_obj! {
-            "status" => if self.nothing_to_do() { "nothing to append" } else { "ok" },
+            "status" => match (self.nothing_to_do(), self.dry_run) {
+                (true, _) => "nothing to append",
+                (false, true) => "dry run",
+                (false, false) => "ok",
+            },
+            "dry_run" => self.dry_run,
             "target" => self.target.as_str(),
             "files_appended" => self.appended.clone(),
             "files_already_present" => self.already_present,
@@ -106,7 +115,8 @@ impl AppendSummary {
             );
         }
         let mut s = format!(
-            "appended {} file(s) to {}: length {} -> {}",
+            "{} {} file(s) to {}: length {} -> {}",
+            if self.dry_run { "would append" } else { "appended" },
             self.appended.len(),
             self.target,
             self.length.0,
@@ -115,12 +125,19 @@ impl AppendSummary {
         if let Some((a, b, units)) = &self.range {
             s.push_str(&format!(", new values {a} .. {b} ({units})"));
         }
-        s.push_str(&format!(
-            "\n  {} object(s), {} written in {:.1} s\n",
-            self.objects,
-            crate::report::human_bytes(self.bytes_out),
-            self.seconds
-        ));
+        if self.dry_run {
+            s.push_str("\n  dry run: nothing was written\n");
+            for f in &self.appended {
+                s.push_str(&format!("  + {f}\n"));
+            }
+        } else {
+            s.push_str(&format!(
+                "\n  {} object(s), {} written in {:.1} s\n",
+                self.objects,
+                crate::report::human_bytes(self.bytes_out),
+                self.seconds
+            ));
+        }
         if self.resumed_objects > 0 {
             s.push_str(&format!(
                 "  resumed: {} object(s) were already written\n",
@@ -144,7 +161,12 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
     let copts = &opts.convert;
     let files = crate::inputs::expand(args)?;
     let store = Target::open_existing(target, &copts.store)?;
-    let _lock = crate::lock::acquire(&store, copts.stale_lock_after)?;
+    // A dry run writes nothing, so it needs no lock (and works while a job holds it).
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        Some(crate::lock::acquire(&store, copts.stale_lock_after)?)
+    };
     let manifest = existing::read_json(&store, manifest::MANIFEST_KEY)?
         .ok_or_else(|| {
             existing::invalid(
@@ -224,6 +246,18 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
 
     let groups = inv.root.walk();
     let prepared = prepare(&inv, &groups, &found, existing_len, copts)?;
+    if opts.dry_run {
+        summary.dry_run = true;
+        summary.appended = inv.files.iter().map(|f| f.path.display().to_string()).collect();
+        summary.length = (
+            existing_len,
+            existing_len + inv.files.iter().map(|f| f.concat_len).sum::<u64>(),
+        );
+        summary.range = range;
+        summary.notes.extend(prepared.notes);
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
     let inputs = crate::write::input_entries(&inv)?;
     let inputs_fp = crate::write::inputs_fingerprint(&inputs);
     let plan_fp = blake3::hash(format!("{existing_len}:{reencoded}:{}", prepared.jobs.len()).as_bytes())

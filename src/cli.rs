@@ -35,7 +35,7 @@ pub enum Command {
         after_help = "Examples:\n  nc2zarr plan data/ -o s3://bucket/era5.zarr --preset timeseries --max-mem 1GiB\n  \
 nc2zarr plan 'data/*.nc' -o out.zarr --chunks time=24 --json"
     )]
-    Plan(ConvertArgs),
+    Plan(PlanArgs),
     /// Convert NetCDF inputs into a Zarr store.
     #[command(after_help = "Examples:\n  nc2zarr convert data/ -o out.zarr\n  \
 nc2zarr convert 'data/*.nc' -o out.zarr --zarr-format 2 --chunks time=24 --compression blosc-zstd:3\n  \
@@ -47,7 +47,7 @@ nc2zarr convert a.nc b.nc -o out.zarr --overwrite --json")]
         after_help = "Examples:\n  nc2zarr append data/2021-*.nc -o s3://bucket/era5.zarr\n  \
 nc2zarr append 'incoming/*.nc' -o era5.zarr --json   # cron: quiet, exit 0 when there is nothing new"
     )]
-    Append(ConvertArgs),
+    Append(AppendArgs),
     /// Check that a store is complete and intact (and, with --source, equal to the inputs).
     #[command(after_help = "Examples:\n  nc2zarr verify out.zarr\n  nc2zarr verify out.zarr --source 'data/*.nc'")]
     Verify(VerifyArgs),
@@ -112,15 +112,17 @@ pub struct ScanArgs {
     pub json: bool,
 }
 
-/// `convert` (and `plan`) arguments.
+/// Where the store goes.
 #[derive(Debug, Args)]
-pub struct ConvertArgs {
-    /// Inputs.
-    #[command(flatten)]
-    pub input: InputArgs,
+pub struct TargetArg {
     /// Target: a local directory, file://, s3://bucket/prefix, gs://…, az://container/prefix, abfs://…
     #[arg(short = 'o', long = "output", value_name = "TARGET")]
     pub target: String,
+}
+
+/// The layout of a new store: chunks, shards, codecs, format.
+#[derive(Debug, Args)]
+pub struct LayoutArgs {
     /// Chunking preset: a built-in name (see `nc2zarr presets`) or a .toml file. Flags override it.
     #[arg(long, value_name = "NAME|PATH")]
     pub preset: Option<String>,
@@ -139,32 +141,32 @@ pub struct ConvertArgs {
     /// Compression: shuffle-zstd:LEVEL, zstd:LEVEL, gzip:LEVEL, shuffle-gzip:LEVEL, blosc-zstd:LEVEL, none [default: shuffle-zstd:3].
     #[arg(long, value_parser = parse_compression, value_name = "CODEC")]
     pub compression: Option<Compression>,
-    /// Peak memory of the whole process, e.g. 512MiB, 2GiB, 1GB [default: a quarter of RAM, at most 4GiB].
+    /// Skip variables and attributes whose types Zarr cannot hold (compound, opaque, vlen), with a warning.
+    #[arg(long)]
+    pub skip_unsupported: bool,
+}
+
+/// What a run may use: memory, threads, scratch space, requests in flight.
+#[derive(Debug, Args)]
+pub struct ResourceArgs {
+    /// Peak memory of the whole process, e.g. 512MiB, 2GiB, 1GB [default: a quarter of the memory available (RAM or the cgroup limit), at most 4GiB].
     #[arg(long, value_parser = parse_size_arg, value_name = "SIZE")]
     pub max_mem: Option<u64>,
     /// Encoding threads [default: the number of CPUs].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
     pub workers: Option<u16>,
+    /// Object-store requests in flight at once (each holds an encoded object in memory).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
+    pub io_concurrency: u16,
+}
+
+/// Settings of a run that writes: scratch space, lock, progress, report.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
     /// Directory for intermediate data of full rechunks [default: the system temp directory].
     #[arg(long, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
-    /// Show the plan and exit without writing (same as `nc2zarr plan`).
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Append to an existing store instead of converting (same as `nc2zarr append`).
-    #[arg(long)]
-    pub append: bool,
-    /// When appending, accept a gap between the store's last time and the first new one.
-    #[arg(long)]
-    pub allow_gaps: bool,
-    /// Replace an existing non-empty target.
-    #[arg(long)]
-    pub overwrite: bool,
-    /// With --overwrite or --restart: allow deleting a filesystem root, the home
-    /// directory or a whole bucket/container (refused otherwise).
-    #[arg(long)]
-    pub force: bool,
-    /// Discard an interrupted conversion found in the target instead of resuming it.
+    /// Discard an interrupted run found in the target instead of resuming it.
     #[arg(long)]
     pub restart: bool,
     /// Seconds after which another job's lock on the target counts as stale and is taken over.
@@ -173,9 +175,6 @@ pub struct ConvertArgs {
     /// Object-store settings.
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Skip variables and attributes whose types Zarr cannot hold (compound, opaque, vlen), with a warning.
-    #[arg(long)]
-    pub skip_unsupported: bool,
     /// Print a JSON summary instead of text (and no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -184,30 +183,83 @@ pub struct ConvertArgs {
     pub quiet: bool,
 }
 
-impl ConvertArgs {
-    /// Refuses layout options on append: the store's chunks and codecs stay as they are.
-    pub fn check_append(&self) -> Result<(), String> {
-        let layout = [
-            ("--preset", self.preset.is_some()),
-            ("--zarr-format", self.zarr_format.is_some()),
-            ("--chunks", self.chunks.is_some()),
-            ("--chunk-size", self.chunk_size.is_some()),
-            ("--shard-size", self.shard_size.is_some()),
-            ("--compression", self.compression.is_some()),
-            ("--overwrite", self.overwrite),
-        ];
-        match layout.iter().find(|(_, given)| *given) {
-            Some((flag, _)) => Err(format!(
-                "{flag} cannot be used when appending: the store keeps its layout and codecs"
-            )),
-            None => Ok(()),
-        }
-    }
+/// `plan` arguments: everything that shapes a conversion, nothing that only writing uses.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Inputs.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Target (its kind decides request counts).
+    #[command(flatten)]
+    pub target: TargetArg,
+    /// Layout.
+    #[command(flatten)]
+    pub layout: LayoutArgs,
+    /// Resources.
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
-    /// Resolves flags over the preset over the built-in defaults.
-    pub fn options(&self) -> Result<ConvertOptions, String> {
+/// `convert` arguments.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Inputs.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Target.
+    #[command(flatten)]
+    pub target: TargetArg,
+    /// Layout.
+    #[command(flatten)]
+    pub layout: LayoutArgs,
+    /// Resources.
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+    /// Writing.
+    #[command(flatten)]
+    pub write: WriteArgs,
+    /// Replace an existing non-empty target.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// With --overwrite or --restart: allow deleting a filesystem root, the home
+    /// directory or a whole bucket/container (refused otherwise).
+    #[arg(long)]
+    pub force: bool,
+    /// Show the plan and what the target holds, and exit without writing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `append` arguments: the store keeps its layout, so there are no layout flags.
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    /// Inputs.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The store to append to.
+    #[command(flatten)]
+    pub target: TargetArg,
+    /// Resources.
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+    /// Writing.
+    #[command(flatten)]
+    pub write: WriteArgs,
+    /// Accept a gap between the store's last time and the first new one.
+    #[arg(long)]
+    pub allow_gaps: bool,
+    /// Show which files would be appended and the new length, and exit without writing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl LayoutArgs {
+    /// Resolves flags over the preset over the built-in defaults into `opts`.
+    fn apply(&self, opts: &mut ConvertOptions) -> Result<(), String> {
         let preset = self.preset.as_deref().map(crate::preset::load).transpose()?;
-        let defaults = ConvertOptions::default();
         let format = match (self.zarr_format, preset.as_ref().and_then(|p| p.zarr_format)) {
             (Some(f), _) => f,
             (None, Some(2)) => ZarrFormat::V2,
@@ -219,7 +271,7 @@ impl ConvertArgs {
         ) {
             (Some(c), _) => c.clone(),
             (None, Some(c)) => c.parse()?,
-            (None, None) => defaults.compression.clone(),
+            (None, None) => opts.compression.clone(),
         };
         let shard_bytes = match (self.shard_size, preset.as_ref().and_then(|p| p.shard_bytes)) {
             (Some(0), _) => None,
@@ -229,7 +281,7 @@ impl ConvertArgs {
         if shard_bytes.is_some() && format == ZarrFormat::V2 && self.shard_size.is_some() {
             return Err("--shard-size needs Zarr v3 (sharding does not exist in v2)".into());
         }
-        let policy = ChunkPolicy {
+        opts.policy = ChunkPolicy {
             request: self.chunks.clone().unwrap_or_default(),
             rules: preset.as_ref().map(|p| p.rules).unwrap_or_default(),
             target_chunk_bytes: self
@@ -238,29 +290,76 @@ impl ConvertArgs {
                 .unwrap_or(crate::plan::DEFAULT_CHUNK_BYTES),
             shard_bytes: if format == ZarrFormat::V3 { shard_bytes } else { None },
         };
-        let max_mem = self.max_mem.unwrap_or(defaults.max_mem);
+        opts.format = format;
+        opts.compression = compression;
+        opts.skip_unsupported = self.skip_unsupported;
+        Ok(())
+    }
+}
+
+impl ResourceArgs {
+    /// Sets memory, threads and requests in flight in `opts`.
+    fn apply(&self, opts: &mut ConvertOptions) -> Result<(), String> {
+        let max_mem = self.max_mem.unwrap_or(opts.max_mem);
         if max_mem < 64 << 20 {
             return Err(format!(
                 "--max-mem {} is below the 64 MiB nc2zarr itself needs",
                 crate::report::human_bytes(max_mem)
             ));
         }
-        Ok(ConvertOptions {
-            format,
-            compression,
-            policy,
-            max_mem,
-            workers: self.workers.map_or(defaults.workers, usize::from),
-            temp_dir: self.temp_dir.clone().unwrap_or(defaults.temp_dir),
-            overwrite: self.overwrite,
-            restart: self.restart,
-            force: self.force,
-            stale_lock_after: std::time::Duration::from_secs(self.lock_timeout),
-            store: self.store.options(),
-            skip_unsupported: self.skip_unsupported,
-            quiet: self.quiet,
-            json: self.json,
-        })
+        opts.max_mem = max_mem;
+        opts.workers = self.workers.map_or(opts.workers, usize::from);
+        opts.store.io_concurrency = usize::from(self.io_concurrency);
+        Ok(())
+    }
+}
+
+impl WriteArgs {
+    /// Sets scratch space, restart, lock, store and output settings in `opts`.
+    fn apply(&self, opts: &mut ConvertOptions) {
+        if let Some(d) = &self.temp_dir {
+            opts.temp_dir = d.clone();
+        }
+        opts.restart = self.restart;
+        opts.stale_lock_after = std::time::Duration::from_secs(self.lock_timeout);
+        let io = opts.store.io_concurrency;
+        opts.store = self.store.options();
+        opts.store.io_concurrency = io;
+        opts.quiet = self.quiet;
+        opts.json = self.json;
+    }
+}
+
+impl PlanArgs {
+    /// The conversion settings the plan is made for.
+    pub fn options(&self) -> Result<ConvertOptions, String> {
+        let mut opts = ConvertOptions::default();
+        self.layout.apply(&mut opts)?;
+        self.resources.apply(&mut opts)?;
+        Ok(opts)
+    }
+}
+
+impl ConvertArgs {
+    /// Resolves flags over the preset over the built-in defaults.
+    pub fn options(&self) -> Result<ConvertOptions, String> {
+        let mut opts = ConvertOptions::default();
+        self.layout.apply(&mut opts)?;
+        self.resources.apply(&mut opts)?;
+        self.write.apply(&mut opts);
+        opts.overwrite = self.overwrite;
+        opts.force = self.force;
+        Ok(opts)
+    }
+}
+
+impl AppendArgs {
+    /// The settings of the append (chunks and codecs come from the store).
+    pub fn options(&self) -> Result<ConvertOptions, String> {
+        let mut opts = ConvertOptions::default();
+        self.resources.apply(&mut opts)?;
+        self.write.apply(&mut opts);
+        Ok(opts)
     }
 }
 
@@ -273,9 +372,6 @@ pub struct StoreArgs {
     /// Backend setting passed to object_store, e.g. aws_region=eu-west-1 (repeatable).
     #[arg(long = "storage-option", value_parser = parse_key_value, value_name = "KEY=VALUE")]
     pub storage_options: Vec<(String, String)>,
-    /// Object-store requests in flight at once.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
-    pub io_concurrency: u16,
     /// Give up on a failing request after retrying for this many seconds.
     #[arg(long, default_value_t = 45, value_name = "SECONDS")]
     pub retry_timeout: u64,
@@ -287,7 +383,6 @@ impl StoreArgs {
         crate::store::StoreOptions {
             endpoint: self.endpoint.clone(),
             options: self.storage_options.clone(),
-            io_concurrency: usize::from(self.io_concurrency),
             retry_timeout: std::time::Duration::from_secs(self.retry_timeout),
             ..Default::default()
         }

@@ -95,15 +95,26 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         .map_err(|e| Error::Internal(format!("cannot set the HDF5 chunk cache: {e}")))?;
     match cli.command {
         Command::Scan(a) => scan_command(&a),
-        Command::Plan(a) => plan_command(&a),
-        Command::Convert(a) if a.dry_run => plan_command(&a),
+        Command::Plan(a) => {
+            let opts = a.options().map_err(Error::Usage)?;
+            plan_command(&a.input, &a.target.target, &opts, a.json)
+        }
+        Command::Convert(a) if a.dry_run => {
+            // What convert would refuse (an existing target, …), it refuses here too.
+            let opts = a.options().map_err(Error::Usage)?;
+            write::check_target(&a.target.target, &opts)?;
+            plan_command(&a.input, &a.target.target, &opts, a.write.json)
+        }
         Command::Append(a) => append_command(&a),
-        Command::Convert(a) if a.append => append_command(&a),
         Command::Convert(a) => {
             let opts = a.options().map_err(Error::Usage)?;
             let inv = scan_inputs(&a.input)?;
-            let summary = write::convert(&inv, &a.target, &opts)?;
-            Ok(Outcome::ok(emit(a.json, || summary.to_json(), || summary.to_text())))
+            let summary = write::convert(&inv, &a.target.target, &opts)?;
+            Ok(Outcome::ok(emit(
+                a.write.json,
+                || summary.to_json(),
+                || summary.to_text(),
+            )))
         }
         Command::Run(r) => {
             let argv = cli::job_command_line(&r.job).map_err(Error::Usage)?;
@@ -191,31 +202,34 @@ fn scan_command(a: &cli::ScanArgs) -> Result<Outcome> {
     }
 }
 
-/// `append` / `convert --append`.
-fn append_command(a: &cli::ConvertArgs) -> Result<Outcome> {
-    a.check_append().map_err(Error::Usage)?;
+/// `append`.
+fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
     let convert = a.options().map_err(Error::Usage)?;
     let opts = append::AppendOptions {
         convert,
         allow_gaps: a.allow_gaps,
         concat_dim: a.input.concat_dim.clone(),
         refuse_encoding_drift: a.input.on_encoding_drift == cli::EncodingDrift::Refuse,
+        dry_run: a.dry_run,
     };
-    let summary = append::append(&a.input.inputs, &a.target, &opts)?;
-    Ok(Outcome::ok(emit(a.json, || summary.to_json(), || summary.to_text())))
+    let summary = append::append(&a.input.inputs, &a.target.target, &opts)?;
+    Ok(Outcome::ok(emit(
+        a.write.json,
+        || summary.to_json(),
+        || summary.to_text(),
+    )))
 }
 
 /// `plan` / `convert --dry-run`: everything convert decides, nothing written.
-fn plan_command(a: &cli::ConvertArgs) -> Result<Outcome> {
-    let opts = a.options().map_err(Error::Usage)?;
-    crate::store::parse_location(&a.target)?;
-    let inv = scan_inputs(&a.input)?;
-    let prepared = write::prepare(&inv, &opts)?;
+fn plan_command(input: &cli::InputArgs, target: &str, opts: &write::ConvertOptions, json: bool) -> Result<Outcome> {
+    crate::store::parse_location(target)?;
+    let inv = scan_inputs(input)?;
+    let prepared = write::prepare(&inv, opts)?;
     let groups = inv.root.walk().len();
     Ok(Outcome::ok(emit(
-        a.json,
-        || report::plan_json(&prepared, &opts, groups),
-        || report::plan_text(&prepared, &opts, groups),
+        json,
+        || report::plan_json(&prepared, opts, groups),
+        || report::plan_text(&prepared, opts, groups),
     )))
 }
 

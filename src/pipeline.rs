@@ -360,6 +360,7 @@ impl Engine<'_> {
                             if shared.cancelled() {
                                 return;
                             }
+                            failpoint("encode-panic");
                             let result = match staging {
                                 Some(staging) if work.stage => self.stage_chunk(job, &work, &idx, staging),
                                 _ => self.direct_object(job, &work, &idx, uploader, shared),
@@ -812,4 +813,12 @@ pub fn valid_extent(idx: &[u64], unit: &[u64], shape: &[u64]) -> Vec<u64> {
         .zip(shape)
         .map(|((i, u), n)| (*u).min(n - i * u))
         .collect()
+}
+
+/// Panics when `NC2ZARR_FAILPOINT` names `point`: lets tests prove that a bug in a worker
+/// thread still releases the lock and removes scratch files on the way out.
+fn failpoint(point: &str) {
+    if std::env::var("NC2ZARR_FAILPOINT").is_ok_and(|v| v == point) {
+        panic!("failpoint {point}");
+    }
 }

@@ -1073,9 +1073,23 @@ mod tests {
                             }
                             let counts: Vec<u64> = shape.iter().zip(inter).map(|(s, i)| s.div_ceil(*i)).collect();
                             prop_assert_eq!(inter_seen.len() as u64, counts.iter().product::<u64>());
-                            for idx in crate::slab::grid_indices(&shape.iter().zip(obj).map(|(s, o)| s.div_ceil(*o)).collect::<Vec<_>>()) {
+                            // Pass 2, checked by geometry alone: each object gathers the
+                            // intermediate chunks inside its box; together the objects must
+                            // take every chunk pass 1 wrote, each exactly once.
+                            let mut gathered = std::collections::HashSet::new();
+                            let grid: Vec<u64> = shape.iter().zip(obj).map(|(s, o)| s.div_ceil(*o)).collect();
+                            for idx in crate::slab::grid_indices(&grid) {
+                                let lo: Vec<u64> = idx.iter().zip(obj).map(|(i, o)| i * o).collect();
+                                let hi: Vec<u64> = lo.iter().zip(obj).zip(&shape).map(|((l, o), s)| (l + o).min(*s)).collect();
+                                let first: Vec<u64> = lo.iter().zip(inter).map(|(l, i)| l / i).collect();
+                                let span: Vec<u64> = (0..n).map(|d| hi[d].div_ceil(inter[d]) - first[d]).collect();
+                                for rel in crate::slab::grid_indices(&span) {
+                                    let chunk: Vec<u64> = rel.iter().zip(&first).map(|(r, f)| r + f).collect();
+                                    prop_assert!(gathered.insert(chunk), "an intermediate chunk goes into two objects");
+                                }
                                 seen.insert(idx);
                             }
+                            prop_assert!(gathered == inter_seen, "objects do not gather exactly the chunks pass 1 wrote");
                         }
                     }
                     let expected: u64 = shape.iter().zip(obj).map(|(s, o)| s.div_ceil(*o)).product();

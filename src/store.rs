@@ -173,6 +173,41 @@ pub struct Target {
     options: StoreOptions,
 }
 
+/// The version of an object as read: what a conditional replace must still find.
+#[derive(Debug, Clone)]
+pub struct Version {
+    e_tag: Option<String>,
+    version: Option<String>,
+    /// The content read (local directories compare content, having no ETags).
+    bytes: Bytes,
+}
+
+/// Rewrites the file at `path` with `new` if it holds `seen`, under an exclusive
+/// `flock`, in place (so that every process locks the same inode).
+fn local_replace_if_unchanged(path: &FsPath, seen: &[u8], new: &[u8]) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    let mut file = match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    // SAFETY: flock on an open descriptor; released when `file` is closed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut current = Vec::new();
+    file.read_to_end(&mut current)?;
+    if current != seen {
+        return Ok(false);
+    }
+    file.set_len(0)?;
+    file.seek(std::io::SeekFrom::Start(0))?;
+    file.write_all(new)?;
+    file.sync_data()?;
+    Ok(true)
+}
+
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Target").field("target", &self.display).finish()
@@ -263,11 +298,23 @@ impl Target {
                     .with_checksum_algorithm(Checksum::SHA256)
                     .with_retry(options.retry())
                     .with_client_options(options.client());
+                // `with_client_options` replaced what `from_env` read for the HTTP client:
+                // honour AWS_ALLOW_HTTP again, and an http:// endpoint from the environment
+                // as --endpoint's is honoured.
+                let env_true = |k: &str| std::env::var(k).is_ok_and(|v| matches!(v.trim(), "true" | "1" | "yes"));
+                if env_true("AWS_ALLOW_HTTP") {
+                    b = b.with_allow_http(true);
+                }
                 if let Some(e) = std::env::var("AWS_ENDPOINT_URL")
                     .ok()
                     .or_else(|| std::env::var("AWS_ENDPOINT").ok())
+                    .filter(|e| !e.trim().is_empty())
                 {
+                    let http = e.starts_with("http://");
                     b = b.with_endpoint(e);
+                    if http {
+                        b = b.with_allow_http(true);
+                    }
                 }
                 if let Some(e) = &options.endpoint {
                     b = b.with_endpoint(e).with_allow_http(e.starts_with("http://"));
@@ -386,6 +433,59 @@ impl Target {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
             Err(e) => Err(self.err("create", key, &e)),
+        }
+    }
+
+    /// Reads `key` with the version it has now; `None` when it does not exist. Pass the
+    /// version to [`Target::replace_if_unchanged`] to change it only if nobody else has.
+    pub fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>, TargetError> {
+        let path = self.path(key)?;
+        let result = self.runtime.block_on(async {
+            match self.store.get(&path).await {
+                Ok(r) => {
+                    let (e_tag, version) = (r.meta.e_tag.clone(), r.meta.version.clone());
+                    r.bytes().await.map(|b| Some((b, e_tag, version)))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        let found = result.map_err(|e| self.err("read", key, &e))?;
+        Ok(found.map(|(bytes, e_tag, version)| {
+            let v = Version {
+                e_tag,
+                version,
+                bytes: bytes.clone(),
+            };
+            (bytes, v)
+        }))
+    }
+
+    /// Replaces `key` with `bytes` only if it still is as `seen` (an If-Match put on
+    /// object stores; on a local directory, a compare and rewrite under an exclusive
+    /// `flock` of the file). Returns whether it replaced it. Two jobs that both saw the
+    /// same version cannot both succeed.
+    pub fn replace_if_unchanged(&self, key: &str, seen: &Version, bytes: Bytes) -> Result<bool, TargetError> {
+        if let Location::Local(dir) = &self.location {
+            return local_replace_if_unchanged(&dir.join(key), &seen.bytes, &bytes).map_err(|e| TargetError::Store {
+                target: self.display.clone(),
+                operation: "replace",
+                key: key.to_string(),
+                message: e.to_string(),
+            });
+        }
+        let path = self.path(key)?;
+        let opts = object_store::PutOptions {
+            mode: object_store::PutMode::Update(object_store::UpdateVersion {
+                e_tag: seen.e_tag.clone(),
+                version: seen.version.clone(),
+            }),
+            ..Default::default()
+        };
+        match self.runtime.block_on(self.store.put_opts(&path, bytes.into(), opts)) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.err("replace", key, &e)),
         }
     }
 

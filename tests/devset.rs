@@ -27,7 +27,7 @@ fn devset() -> Option<PathBuf> {
     } else if std::env::var_os("NC2ZARR_REQUIRE_DEVSET").is_some() {
         panic!("devset not found at {}", dir.display())
     } else {
-        eprintln!("devset not found at {}: skipping", dir.display());
+        missing_prerequisite(&format!("devset not found at {}", dir.display()));
         None
     }
 }

@@ -235,7 +235,7 @@ fn moto() -> Option<SocketAddr> {
         }
         Err(_) if std::env::var_os("NC2ZARR_REQUIRE_SERVERS").is_some() => panic!("NC2ZARR_TEST_S3_ENDPOINT not set"),
         Err(_) => {
-            eprintln!("NC2ZARR_TEST_S3_ENDPOINT not set: skipping (scripts/test.sh starts moto)");
+            missing_prerequisite("NC2ZARR_TEST_S3_ENDPOINT not set (scripts/test.sh starts moto)");
             None
         }
     }

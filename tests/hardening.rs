@@ -305,7 +305,7 @@ impl Drop for Tmpfs {
 fn a_full_disk_stops_cleanly_and_the_rerun_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "1m") else {
-        eprintln!("cannot mount a tmpfs here (not root?): skipping the disk-full test");
+        missing_prerequisite("cannot mount a tmpfs here (not root?), no disk-full test");
         return;
     };
     // About 1.8 MB of uncompressed output for a 1 MiB disk.
@@ -380,4 +380,49 @@ fn odd_but_valid_input_converts_equal_to_the_source() {
             xarray_compare(&py, &out, &[s(&path)], &[]).unwrap();
         }
     }
+}
+
+#[test]
+fn a_panic_in_a_worker_thread_still_releases_the_lock_and_scratch_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = era_set(&dir.path().join("in"), Kind::Netcdf4, &three_months(4), 8, 16)
+        .iter()
+        .map(|p| s(p))
+        .collect();
+    let out = dir.path().join("out.zarr");
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let mut args = vec!["convert".to_string()];
+    args.extend(files.iter().cloned());
+    args.extend(["-o".into(), s(&out), "--temp-dir".into(), s(&scratch), "--quiet".into()]);
+    let output = std::process::Command::new(bin())
+        .args(&args)
+        .env("NC2ZARR_FAILPOINT", "encode-panic")
+        .output()
+        .unwrap();
+    let r = Run::from_output(&output);
+    r.fails_with(
+        1,
+        &["internal error (a bug, please report it)", "failpoint encode-panic"],
+    );
+    assert_eq!(
+        r.stderr.matches("internal error").count(),
+        1,
+        "one line, however many threads panic:\n{}",
+        r.stderr
+    );
+    assert!(
+        !out.join(".nc2zarr/lock.json").exists() && !out.join(".nc2zarr/lock").exists(),
+        "the lock is released"
+    );
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "scratch space is removed"
+    );
+    // The store is unfinished, not half-committed: readers see no dataset.
+    assert!(!out.join("zarr.json").exists());
+    // Without the failpoint the same command completes.
+    run(&args).ok();
+    verify_source(&out, &files).ok();
 }

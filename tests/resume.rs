@@ -211,10 +211,12 @@ fn kills_at_random_points_of_a_conversion_never_lose_or_expose_data() {
     let reference = dir.path().join("reference.zarr");
     run(argv(&reference, &["--quiet"])).ok();
     let span = slowed_duration(&argv(&dir.path().join("timed.zarr"), &["--quiet"]));
+    let mut interrupted = 0;
     for seed in 1..=5u64 {
         let out = dir.path().join(format!("killed-{seed}.zarr"));
         let after = kill_delay(seed, span.as_millis() as u64 + 200);
         run_and_kill(&argv(&out, &["--quiet"]), after);
+        interrupted += usize::from(out.join(".nc2zarr/in-progress.json").exists());
         readers_see_nothing_or_everything(&out, &files, None);
         let r = run(argv(&out, &["--quiet"]));
         let complete_before = r.code == 4 && r.stderr.contains("already");
@@ -231,6 +233,10 @@ fn kills_at_random_points_of_a_conversion_never_lose_or_expose_data() {
         );
         verify_source(&out, &files).ok();
     }
+    assert!(
+        interrupted >= 1,
+        "no kill landed while the conversion was running: the test proved nothing"
+    );
 }
 
 #[test]
@@ -273,12 +279,14 @@ fn kills_at_random_points_of_an_append_never_lose_or_expose_data() {
     let timed = dir.path().join("timed.zarr");
     base(&timed);
     let span = slowed_duration(&append(&timed));
+    let mut interrupted = 0;
     for seed in 11..=15u64 {
         let out = dir.path().join(format!("killed-{seed}.zarr"));
         base(&out);
         let root_before = std::fs::read(out.join("zarr.json")).unwrap();
         let after = kill_delay(seed, span.as_millis() as u64 + 200);
         run_and_kill(&append(&out), after);
+        interrupted += usize::from(out.join(".nc2zarr/in-progress.json").exists());
         readers_see_nothing_or_everything(&out, &files, Some(&root_before));
         run(append(&out)).ok();
         verify_source(&out, &files).ok();
@@ -297,4 +305,8 @@ fn kills_at_random_points_of_an_append_never_lose_or_expose_data() {
             "seed {seed} (killed after {after:?}): objects differ from a one-shot conversion"
         );
     }
+    assert!(
+        interrupted >= 1,
+        "no kill landed while the append was running: the test proved nothing"
+    );
 }
