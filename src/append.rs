@@ -21,14 +21,18 @@ use crate::existing::{self, FoundArray};
 use crate::journal;
 use crate::json::Json;
 use crate::manifest::{self, Manifest};
-use crate::meta::{self, Fill, ZarrFormat};
+use crate::meta::{self, Fill};
+use crate::model::Decoding;
+use crate::model::ZarrFormat;
 use crate::model::{AttrValue, DType, attr};
-use crate::packing::{self, Decoding};
+use crate::model::{GroupInfo, Inventory, VarInfo};
+use crate::packing;
+use crate::pipeline::{AppendRegion, ArrayJob};
 use crate::plan::{self, Resources};
-use crate::scan::{self, GroupInfo, Inventory, VarInfo};
+use crate::scan;
 use crate::slab::Block;
 use crate::store::Target;
-use crate::write::{AppendRegion, ArrayJob, ConvertOptions, Prepared};
+use crate::write::{ConvertOptions, Prepared};
 
 /// Options of an append.
 #[derive(Debug, Clone)]
@@ -134,7 +138,7 @@ impl AppendSummary {
             s.push_str(&format!(
                 "\n  {} object(s), {} written in {:.1} s\n",
                 self.objects,
-                crate::report::human_bytes(self.bytes_out),
+                crate::units::human_bytes(self.bytes_out),
                 self.seconds
             ));
         }

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::codec::Compression;
-use crate::meta::ZarrFormat;
+use crate::model::ZarrFormat;
 use crate::plan::{ChunkPolicy, ChunkRequest};
+use crate::settings;
 use crate::write::ConvertOptions;
 
 /// Convert NetCDF archives into cloud-optimised Zarr, memory-bounded and verifiable.
@@ -156,7 +157,7 @@ pub struct ResourceArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
     pub workers: Option<u16>,
     /// Object-store requests in flight at once (each holds an encoded object in memory).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
+    #[arg(long, default_value_t = settings::IO_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
     pub io_concurrency: u16,
 }
 
@@ -170,7 +171,7 @@ pub struct WriteArgs {
     #[arg(long)]
     pub restart: bool,
     /// Seconds after which another job's lock on the target counts as stale and is taken over.
-    #[arg(long, default_value_t = 6 * 3600, value_name = "SECONDS")]
+    #[arg(long, default_value_t = settings::LOCK_TIMEOUT_SECS, value_name = "SECONDS")]
     pub lock_timeout: u64,
     /// Object-store settings.
     #[command(flatten)]
@@ -304,7 +305,7 @@ impl ResourceArgs {
         if max_mem < 64 << 20 {
             return Err(format!(
                 "--max-mem {} is below the 64 MiB nc2zarr itself needs",
-                crate::report::human_bytes(max_mem)
+                crate::units::human_bytes(max_mem)
             ));
         }
         opts.max_mem = max_mem;
@@ -373,7 +374,7 @@ pub struct StoreArgs {
     #[arg(long = "storage-option", value_parser = parse_key_value, value_name = "KEY=VALUE")]
     pub storage_options: Vec<(String, String)>,
     /// Give up on a failing request after retrying for this many seconds.
-    #[arg(long, default_value_t = 45, value_name = "SECONDS")]
+    #[arg(long, default_value_t = settings::RETRY_TIMEOUT_SECS, value_name = "SECONDS")]
     pub retry_timeout: u64,
 }
 
@@ -493,14 +494,14 @@ fn parse_compression(s: &str) -> Result<Compression, String> {
 }
 
 fn parse_size_arg(s: &str) -> Result<u64, String> {
-    crate::report::parse_size(s)
+    crate::units::parse_size(s)
 }
 
 fn parse_size_or_zero(s: &str) -> Result<u64, String> {
     if s.trim() == "0" {
         Ok(0)
     } else {
-        crate::report::parse_size(s)
+        crate::units::parse_size(s)
     }
 }
 

@@ -22,10 +22,8 @@ use rayon::prelude::*;
 
 use crate::slab::{At, copy_box};
 
-/// Largest uncompressed source chunk read directly. Each reading thread holds up to
-/// three buffers of a chunk's size (stored bytes, inflated, unshuffled), which the
-/// planner counts per worker.
-pub const MAX_CHUNK_BYTES: u64 = 4 << 20;
+/// Largest uncompressed source chunk read directly (the planner counts its buffers).
+pub use crate::plan::DIRECT_READ_MAX_CHUNK_BYTES as MAX_CHUNK_BYTES;
 
 /// Where one stored chunk is and which of its filters were skipped.
 #[derive(Debug, Clone, Copy)]

@@ -3,7 +3,7 @@
 use crate::codec::ChunkCodec;
 use crate::error::{Error, Result, TargetError};
 use crate::json::Json;
-use crate::meta::ZarrFormat;
+use crate::model::ZarrFormat;
 use crate::model::{AttrValue, Attrs, DType, Scalar};
 use crate::store::Target;
 

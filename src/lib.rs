@@ -6,7 +6,7 @@
 //!
 //! The stages pass plain data one way:
 //!
-//! 1. [`scan`] reads every input's header and merges them into an [`scan::Inventory`],
+//! 1. [`scan`] reads every input's header and merges them into an [`model::Inventory`],
 //!    refusing inconsistent inputs before anything is written;
 //! 2. [`plan`] chooses chunk shapes and read blocks (pure functions);
 //! 3. [`write`] reads blocks ([`read`]), encodes objects in parallel ([`codec`]), stores
@@ -42,11 +42,14 @@ pub mod packing;
 pub mod pipeline;
 pub mod plan;
 pub mod preset;
+pub mod progress;
 pub mod read;
 pub mod report;
 pub mod scan;
+pub mod settings;
 pub mod slab;
 pub mod store;
+pub mod units;
 pub mod verify;
 pub mod write;
 
@@ -78,11 +81,11 @@ fn emit(json: bool, as_json: impl FnOnce() -> json::Json, as_text: impl FnOnce()
     if json { as_json().to_pretty() + "\n" } else { as_text() }
 }
 
-fn scan_inputs(input: &cli::InputArgs) -> Result<scan::Inventory> {
+fn scan_inputs(input: &cli::InputArgs) -> Result<model::Inventory> {
     scan_paths(&input.inputs, &input.scan_options())
 }
 
-fn scan_paths(args: &[String], options: &scan::ScanOptions) -> Result<scan::Inventory> {
+fn scan_paths(args: &[String], options: &scan::ScanOptions) -> Result<model::Inventory> {
     let files = inputs::expand(args)?;
     Ok(scan::scan(&files, options)?)
 }

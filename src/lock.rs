@@ -23,7 +23,7 @@ pub const LOCK_KEY: &str = ".nc2zarr/lock.json";
 
 /// Default age of the last heartbeat after which a lock counts as left behind by a
 /// crashed job.
-pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(6 * 3600);
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(crate::settings::LOCK_TIMEOUT_SECS);
 
 /// A held lock; its heartbeat stops and it is released on drop.
 pub struct Lock<'t> {

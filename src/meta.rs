@@ -11,27 +11,10 @@ use base64::Engine;
 use crate::codec::Compression;
 use crate::json::Json;
 use crate::json_obj;
+use crate::model::VarInfo;
 use crate::model::{AttrValue, DType, Scalar, attr};
-use crate::scan::VarInfo;
 
-/// The Zarr format written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ZarrFormat {
-    /// Zarr v2 (`.zarray`, `.zattrs`, `.zgroup`, `.zmetadata`).
-    V2,
-    /// Zarr v3 (`zarr.json`).
-    V3,
-}
-
-impl ZarrFormat {
-    /// `2` or `3`.
-    pub fn number(self) -> u64 {
-        match self {
-            ZarrFormat::V2 => 2,
-            ZarrFormat::V3 => 3,
-        }
-    }
-}
+use crate::model::ZarrFormat;
 
 /// Everything about one array that the writer needs.
 #[derive(Debug, Clone)]

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use netcdf_sys as sys;
 
+use crate::error::InputError;
 use crate::model::{DType, Scalar};
+use crate::model::{Format, Storage};
 
 /// An error from the netCDF-C library: its status code and message.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -91,34 +93,6 @@ fn cstring(s: &str) -> NcResult<CString> {
 pub fn set_default_chunk_cache(bytes: usize) -> NcResult<()> {
     // SAFETY: plain scalar arguments.
     locked(|| unsafe { sys::nc_set_chunk_cache(bytes, 1009, 0.75) })
-}
-
-/// The on-disk format of a netCDF file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Format {
-    /// CDF-1.
-    Classic,
-    /// CDF-2.
-    Offset64,
-    /// CDF-5.
-    Cdf5,
-    /// HDF5-based netCDF-4.
-    Netcdf4,
-    /// HDF5-based netCDF-4 restricted to the classic model.
-    Netcdf4Classic,
-}
-
-impl Format {
-    /// The name `ncdump -k` prints.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Classic => "classic",
-            Format::Offset64 => "64-bit offset",
-            Format::Cdf5 => "cdf5",
-            Format::Netcdf4 => "netCDF-4",
-            Format::Netcdf4Classic => "netCDF-4 classic model",
-        }
-    }
 }
 
 /// An open netCDF file (read-only). Closed on drop.
@@ -208,19 +182,6 @@ pub enum VarType {
     },
     /// A type nc2zarr cannot convert (compound, opaque, non-string vlen).
     Unsupported(String),
-}
-
-/// Storage settings of a variable in the source file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Storage {
-    /// HDF5 chunk shape, when chunked.
-    pub chunks: Option<Vec<u64>>,
-    /// Filters, as `name` or `name(level)` strings.
-    pub filters: Vec<String>,
-    /// Filters the library cannot decode here (no plugin).
-    pub unavailable_filters: Vec<String>,
-    /// Written without fill values: parts never written hold undefined values.
-    pub no_fill: bool,
 }
 
 impl<'f> Group<'f> {
@@ -748,4 +709,35 @@ fn read_attribute(ncid: c_int, varid: c_int, name: &str) -> NcResult<AttrData> {
 fn decode_text(bytes: &[u8]) -> String {
     let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
     String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// Opens an input file, turning the library's complaint into a message that names the
+/// file and says what to do.
+pub fn open_input(path: &Path) -> Result<File, InputError> {
+    File::open(path).map_err(|e| InputError::Unreadable {
+        path: path.to_path_buf(),
+        message: format!("{}; {}", e.message, diagnose(path)),
+    })
+}
+
+/// A hint about why a file does not open, from its size and first bytes.
+fn diagnose(path: &Path) -> String {
+    let Ok(bytes) = std::fs::read(path).map(|b| b.into_iter().take(8).collect::<Vec<u8>>()) else {
+        return "check that the file is readable".into();
+    };
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size == 0 {
+        return "the file is empty".into();
+    }
+    let netcdf3 = bytes.starts_with(b"CDF") && matches!(bytes.get(3), Some(1 | 2 | 5));
+    let hdf5 = bytes.starts_with(b"\x89HDF\r\n\x1a\n");
+    if netcdf3 || hdf5 {
+        format!("the file ({size} bytes) looks truncated or corrupt; re-download or regenerate it")
+    } else if bytes.starts_with(b"\x0e\x03\x13\x01") {
+        "this is an HDF4 file, which this netCDF library cannot read; convert it to netCDF-4 first".into()
+    } else if bytes.starts_with(b"netcdf") {
+        "this looks like CDL text; turn it into NetCDF with `ncgen -k nc4`".into()
+    } else {
+        "this is not a NetCDF or HDF5 file".into()
+    }
 }

@@ -7,33 +7,10 @@
 //! values are decoded with that file's own attributes, in the floating-point precision
 //! xarray picks, and the variable is stored as floats with NaN for missing values.
 
-use crate::model::{AttrValue, Attrs, DType, Scalar, attr};
+use crate::model::{AttrValue, Attrs, DType, Decoding, Factor, Scalar, attr};
 
 /// The attributes that change what a stored number means.
 pub const CODING_ATTRS: [&str; 4] = ["scale_factor", "add_offset", "_FillValue", "missing_value"];
-
-/// A `scale_factor` or `add_offset`, with the precision of the attribute's type.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Factor {
-    /// Its value.
-    pub value: f64,
-    /// The attribute is `float` (single precision), which xarray's arithmetic honours.
-    pub single: bool,
-}
-
-/// How one file's raw values of a variable become decoded values.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decoding {
-    /// Raw values that mean "missing" (`_FillValue`, `missing_value`; NaN left out).
-    pub missing: Vec<f64>,
-    /// `scale_factor`, if any.
-    pub scale: Option<Factor>,
-    /// `add_offset`, if any.
-    pub offset: Option<Factor>,
-    /// The type xarray decodes this file's values to: the raw type when there is
-    /// nothing to decode, else `F32` or `F64`.
-    pub dtype: DType,
-}
 
 impl Decoding {
     /// What xarray does to a variable of type `raw` with attributes `attrs`.

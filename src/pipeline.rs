@@ -21,15 +21,15 @@ use bytes::Bytes;
 use crate::error::{Error, InputError, Result};
 use crate::journal;
 use crate::manifest::{ArrayEntry, ObjectEntry};
-use crate::meta::{self, Fill, ZarrFormat};
+use crate::meta::{self, Fill};
 use crate::model::DType;
+use crate::model::ZarrFormat;
+use crate::model::{GroupInfo, Inventory, VarInfo};
 use crate::plan::{self, ReadBlock, Strategy};
+use crate::progress::Progress;
 use crate::read::Reader;
-use crate::report::Progress;
-use crate::scan::{GroupInfo, Inventory, VarInfo};
 use crate::slab::{At, Block, copy_box, grid_indices, volume};
 use crate::store::{Target, Uploader};
-use crate::write::ArrayJob;
 
 /// What happened to one object, reported to the collector.
 pub enum Event {
@@ -46,6 +46,35 @@ pub enum Event {
     },
     /// Something failed; the conversion stops.
     Failed(Error),
+}
+
+/// One array to write.
+pub struct ArrayJob {
+    /// Path of the array in the store.
+    pub path: String,
+    /// Index of its group in `inventory.root.walk()`.
+    pub group: usize,
+    /// Index of the variable in its group.
+    pub var: usize,
+    /// Chunks, shards, strategy and predicted memory.
+    pub plan: crate::plan::ArrayPlan,
+    /// Metadata and object layout.
+    pub meta: crate::meta::ArrayMeta,
+    /// The codec chain.
+    pub codec: crate::codec::ChunkCodec,
+    /// For appends: where the new data starts and what already exists.
+    pub append: Option<AppendRegion>,
+}
+
+/// The part of an array an append rewrites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendRegion {
+    /// The concat axis.
+    pub axis: usize,
+    /// Length along the axis already in the store.
+    pub existing_len: u64,
+    /// First index rewritten: the start of the object holding `existing_len`.
+    pub from: u64,
 }
 
 /// What the collector gathered.
@@ -818,7 +847,7 @@ pub fn valid_extent(idx: &[u64], unit: &[u64], shape: &[u64]) -> Vec<u64> {
 /// Panics when `NC2ZARR_FAILPOINT` names `point`: lets tests prove that a bug in a worker
 /// thread still releases the lock and removes scratch files on the way out.
 fn failpoint(point: &str) {
-    if std::env::var("NC2ZARR_FAILPOINT").is_ok_and(|v| v == point) {
+    if crate::settings::failpoint_is(point) {
         panic!("failpoint {point}");
     }
 }

@@ -18,8 +18,13 @@
 
 use std::str::FromStr;
 
+/// Largest uncompressed source chunk the direct reader reads. Each reading thread holds
+/// up to three buffers of a chunk's size (stored bytes, inflated, unshuffled), which
+/// the plan counts per worker.
+pub const DIRECT_READ_MAX_CHUNK_BYTES: u64 = 4 << 20;
+
 /// Default target size of one uncompressed chunk.
-pub const DEFAULT_CHUNK_BYTES: u64 = 16 << 20;
+pub const DEFAULT_CHUNK_BYTES: u64 = crate::settings::CHUNK_BYTES;
 
 /// Memory of the process before any data: code, libraries, runtimes, HDF5 state.
 pub const BASE_BYTES: u64 = 56 << 20;
@@ -235,14 +240,14 @@ pub struct ArrayInput {
 }
 
 impl ArrayInput {
-    /// Per worker: buffers of direct chunk reads ([`crate::direct`]): the stored,
+    /// Per worker: buffers of direct chunk reads (the direct reader): the stored,
     /// inflated and unshuffled bytes of one source chunk.
     fn read_scratch_bytes(&self) -> u64 {
         let chunk = self
             .source_chunks
             .as_ref()
             .map_or(0, |c| c.iter().product::<u64>() * self.elem_bytes);
-        if chunk <= crate::direct::MAX_CHUNK_BYTES {
+        if chunk <= DIRECT_READ_MAX_CHUNK_BYTES {
             3 * chunk
         } else {
             0
@@ -405,9 +410,9 @@ pub struct JobPlan {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "array '{path}' cannot be converted within --max-mem {}: with its {} objects it needs {} (pass --max-mem {}MiB or more, or smaller --chunks)",
-    crate::report::human_bytes(*max_mem),
-    crate::report::human_bytes(*object_bytes),
-    crate::report::human_bytes(*needed),
+    crate::units::human_bytes(*max_mem),
+    crate::units::human_bytes(*object_bytes),
+    crate::units::human_bytes(*needed),
     needed.div_ceil(1 << 20)
 )]
 pub struct PlanError {

@@ -98,7 +98,7 @@ pub fn parse(name: &str, text: &str) -> Result<Preset, String> {
     }
     let size = |s: &Option<String>, what: &str| -> Result<Option<u64>, String> {
         s.as_deref()
-            .map(crate::report::parse_size)
+            .map(crate::units::parse_size)
             .transpose()
             .map_err(|e| format!("preset {name}: {what}: {e}"))
     };

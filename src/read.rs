@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use crate::direct::ChunkedVar;
 use crate::error::InputError;
+use crate::model::Decoding;
 use crate::model::{DType, Scalar};
+use crate::model::{GroupInfo, Inventory, VarInfo};
 use crate::nc;
-use crate::packing::{self, Decoding};
-use crate::scan::{GroupInfo, Inventory, VarInfo};
+use crate::packing;
 use crate::slab::{At, Block, copy_box, volume};
 
 #[cfg(target_endian = "big")]
@@ -85,7 +86,7 @@ impl Reader {
     pub fn new() -> Reader {
         Reader {
             open: Vec::new(),
-            direct: std::env::var("NC2ZARR_DIRECT_READ").map_or(true, |v| v != "0"),
+            direct: crate::settings::direct_reads(),
         }
     }
 
@@ -107,7 +108,7 @@ impl Reader {
                 self.open.remove(0);
             }
             self.open.push(OpenFile {
-                nc: crate::scan::open(path)?,
+                nc: crate::nc::open_input(path)?,
                 raw: None,
                 chunked: HashMap::new(),
             });
@@ -348,51 +349,4 @@ fn rescale(buf: &[u8], from: DType, to: DType, scale: f64, offset: f64) -> Vec<u
         out.extend(new.to_le_bytes(to));
     }
     out
-}
-
-/// Bytes per read when hashing a whole variable.
-const HASH_BLOCK_BYTES: u64 = 64 << 20;
-
-/// blake3 of a variable's values in one file, read in bounded blocks.
-pub fn hash_variable(path: &Path, group: &GroupInfo, var: &VarInfo) -> Result<blake3::Hash, InputError> {
-    let mut reader = Reader::new();
-    let mut hasher = blake3::Hasher::new();
-    let shape = &var.shape;
-    if shape.is_empty() {
-        hash_block(
-            &mut hasher,
-            &reader.read_file(path, group, var, &[], &[], Recode::Raw, Vec::new())?,
-        );
-        return Ok(hasher.finalize());
-    }
-    let row: u64 = shape[1..].iter().product::<u64>() * var.dtype.planning_size();
-    let step = (HASH_BLOCK_BYTES / row.max(1)).max(1);
-    let mut i = 0;
-    while i < shape[0] {
-        let n = step.min(shape[0] - i);
-        let mut start = vec![0u64; shape.len()];
-        let mut count = shape.clone();
-        start[0] = i;
-        count[0] = n;
-        hash_block(
-            &mut hasher,
-            &reader.read_file(path, group, var, &start, &count, Recode::Raw, Vec::new())?,
-        );
-        i += n;
-    }
-    Ok(hasher.finalize())
-}
-
-fn hash_block(hasher: &mut blake3::Hasher, block: &Block) {
-    match block {
-        Block::Fixed(b) => {
-            hasher.update(b);
-        }
-        Block::Strings(v) => {
-            for s in v {
-                hasher.update(&(s.len() as u64).to_le_bytes());
-                hasher.update(s.as_bytes());
-            }
-        }
-    }
 }

@@ -1,111 +1,11 @@
-//! Progress display and human-readable formatting.
-//!
-//! A progress bar is drawn only when stderr is a terminal, `--json` is off and no
-//! `CI` variable is set; otherwise nc2zarr stays quiet until its summary.
-
-use std::io::IsTerminal;
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-/// Whether to draw a progress bar, from where we run. Pure, so it can be tested.
-pub fn show_progress(stderr_is_terminal: bool, json: bool, ci: bool, quiet: bool) -> bool {
-    stderr_is_terminal && !json && !ci && !quiet
-}
-
-/// Progress of a conversion: bytes of uncompressed input encoded and objects written.
-#[derive(Clone)]
-pub struct Progress {
-    bar: Option<ProgressBar>,
-}
-
-impl Progress {
-    /// A bar over `total_bytes` when [`show_progress`] says so, else a silent counter.
-    pub fn new(total_bytes: u64, json: bool, quiet: bool) -> Progress {
-        let ci = std::env::var_os("CI").is_some();
-        if !show_progress(std::io::stderr().is_terminal(), json, ci, quiet) {
-            return Progress { bar: None };
-        }
-        let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr_with_hz(4));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, ETA {eta}) {msg}",
-            )
-            .expect("valid template"),
-        );
-        bar.enable_steady_tick(Duration::from_millis(250));
-        Progress { bar: Some(bar) }
-    }
-
-    /// Records `bytes` of input done and the running object count.
-    pub fn advance(&self, bytes: u64, objects_done: u64) {
-        if let Some(bar) = &self.bar {
-            bar.inc(bytes);
-            bar.set_message(format!("{objects_done} objects"));
-        }
-    }
-
-    /// Removes the bar.
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-/// `1.5 GiB`-style sizes.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
-/// Parses sizes such as `512MiB`, `2GiB`, `1GB`, `100k`, `4096`.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("size {s:?} is not a number with an optional unit (e.g. 512MiB, 2GiB, 1GB)"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1e3,
-        "m" | "mb" => 1e6,
-        "g" | "gb" => 1e9,
-        "t" | "tb" => 1e12,
-        "ki" | "kib" => 1024.0,
-        "mi" | "mib" => 1024.0 * 1024.0,
-        "gi" | "gib" => 1024.0 * 1024.0 * 1024.0,
-        "ti" | "tib" => 1024f64.powi(4),
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?} in {s:?}; use B, KiB, MiB, GiB, TiB, kB, MB, GB or TB"
-            ));
-        }
-    };
-    let bytes = value * mult;
-    if !(1.0..=1e18).contains(&bytes) {
-        return Err(format!("size {s:?} is out of range"));
-    }
-    Ok(bytes as u64)
-}
+//! Reports: what `scan`, `plan` and the write commands print, as text or `--json`.
 
 /// The `scan --json` document.
-pub fn inventory_json(inv: &crate::scan::Inventory) -> crate::json::Json {
+pub fn inventory_json(inv: &crate::model::Inventory) -> crate::json::Json {
     use crate::json::Json;
     use crate::json_obj;
     use crate::model::attrs_json;
-    fn group(g: &crate::scan::GroupInfo) -> Json {
+    fn group(g: &crate::model::GroupInfo) -> Json {
         json_obj! {
             "name" => g.name.as_str(),
             "path" => format!("/{}", g.path),
@@ -147,7 +47,7 @@ pub fn inventory_json(inv: &crate::scan::Inventory) -> crate::json::Json {
 }
 
 /// The human-readable `scan` report.
-pub fn inventory_text(inv: &crate::scan::Inventory) -> String {
+pub fn inventory_text(inv: &crate::model::Inventory) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let on_disk: u64 = inv.files.iter().map(|f| f.size).sum();
@@ -155,8 +55,8 @@ pub fn inventory_text(inv: &crate::scan::Inventory) -> String {
         s,
         "{} file(s), {} on disk, {} uncompressed{}",
         inv.files.len(),
-        human_bytes(on_disk),
-        human_bytes(inv.nbytes()),
+        crate::units::human_bytes(on_disk),
+        crate::units::human_bytes(inv.nbytes()),
         match &inv.concat_dim {
             Some(d) => format!(", concatenated along '{d}' ({})", inv.concat_reason),
             None => format!(" ({})", inv.concat_reason),
@@ -168,7 +68,7 @@ pub fn inventory_text(inv: &crate::scan::Inventory) -> String {
             "  {}  {}  {}{}",
             f.path.display(),
             f.format.as_str(),
-            human_bytes(f.size),
+            crate::units::human_bytes(f.size),
             if inv.concat_dim.is_some() {
                 format!("  [{}..{})", f.concat_start, f.concat_start + f.concat_len)
             } else {
@@ -206,7 +106,7 @@ pub fn inventory_text(inv: &crate::scan::Inventory) -> String {
                 v.dtype.cdl_name(),
                 v.dims.join(", "),
                 v.shape.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
-                human_bytes(v.nbytes()),
+                crate::units::human_bytes(v.nbytes()),
                 storage,
                 match &v.unsupported {
                     Some(r) => format!("  UNSUPPORTED: {r}"),
@@ -232,7 +132,7 @@ pub fn inventory_text(inv: &crate::scan::Inventory) -> String {
 }
 
 /// The `drift` list of `scan --json`.
-pub fn drift_json(drift: &[crate::scan::Drift]) -> crate::json::Json {
+pub fn drift_json(drift: &[crate::model::Drift]) -> crate::json::Json {
     use crate::json::Json;
     use crate::json_obj;
     Json::Arr(
@@ -256,7 +156,7 @@ pub fn drift_json(drift: &[crate::scan::Drift]) -> crate::json::Json {
 }
 
 /// How the files differ, one block per aspect, with what convert does about it.
-pub fn drift_text(drift: &[crate::scan::Drift]) -> String {
+pub fn drift_text(drift: &[crate::model::Drift]) -> String {
     use std::fmt::Write as _;
     if drift.is_empty() {
         return String::new();
@@ -290,9 +190,9 @@ pub fn drift_text(drift: &[crate::scan::Drift]) -> String {
 pub const PUT_PRICE_PER_1000: f64 = 0.005;
 
 /// PUT requests a conversion makes: objects plus metadata, marker, manifest and journal.
-pub fn put_requests(prepared: &crate::write::Prepared, format: crate::meta::ZarrFormat, groups: usize) -> u64 {
-    let docs_per_array = if format == crate::meta::ZarrFormat::V2 { 2 } else { 1 };
-    let docs_per_group = if format == crate::meta::ZarrFormat::V2 { 3 } else { 1 };
+pub fn put_requests(prepared: &crate::write::Prepared, format: crate::model::ZarrFormat, groups: usize) -> u64 {
+    let docs_per_array = if format == crate::model::ZarrFormat::V2 { 2 } else { 1 };
+    let docs_per_group = if format == crate::model::ZarrFormat::V2 { 3 } else { 1 };
     let objects = prepared.plan.objects;
     objects + prepared.jobs.len() as u64 * docs_per_array + groups as u64 * docs_per_group + 2 + objects.div_ceil(512)
 }
@@ -368,7 +268,7 @@ pub fn plan_text(prepared: &crate::write::Prepared, opts: &crate::write::Convert
             shape(&a.chunks),
             a.shards.as_deref().map_or("-".to_string(), shape),
             a.objects,
-            human_bytes(a.bytes),
+            crate::units::human_bytes(a.bytes),
             strategy_name(&a.strategy),
             if a.read_amplification > 1.001 {
                 format!(" (read amplification {:.1}x)", a.read_amplification)
@@ -381,8 +281,8 @@ pub fn plan_text(prepared: &crate::write::Prepared, opts: &crate::write::Convert
     let _ = writeln!(
         s,
         "memory: predicted peak {} of --max-mem {} ({} worker(s), {} request(s) in flight)",
-        human_bytes(p.peak_memory),
-        human_bytes(p.max_mem),
+        crate::units::human_bytes(p.peak_memory),
+        crate::units::human_bytes(p.max_mem),
         p.workers,
         p.io_concurrency
     );
@@ -390,7 +290,7 @@ pub fn plan_text(prepared: &crate::write::Prepared, opts: &crate::write::Convert
         s,
         "reads: amplification {:.2}x; intermediate data {}",
         p.read_amplification,
-        human_bytes(p.intermediate_bytes)
+        crate::units::human_bytes(p.intermediate_bytes)
     );
     let _ = writeln!(
         s,
@@ -407,32 +307,4 @@ pub fn plan_text(prepared: &crate::write::Prepared, opts: &crate::write::Convert
         let _ = writeln!(s, "skipped: {n}");
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_only_on_an_interactive_terminal() {
-        assert!(show_progress(true, false, false, false));
-        assert!(!show_progress(false, false, false, false));
-        assert!(!show_progress(true, true, false, false));
-        assert!(!show_progress(true, false, true, false));
-        assert!(!show_progress(true, false, false, true));
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
-        assert_eq!(parse_size("2GiB").unwrap(), 2 << 30);
-        assert_eq!(parse_size("1GB").unwrap(), 1_000_000_000);
-        assert_eq!(parse_size("1.5k").unwrap(), 1500);
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert!(parse_size("lots").unwrap_err().contains("not a number"));
-        assert!(parse_size("5 parsecs").unwrap_err().contains("unknown size unit"));
-        assert!(parse_size("0").is_err());
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(12), "12 B");
-    }
 }

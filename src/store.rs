@@ -123,8 +123,8 @@ impl Default for StoreOptions {
         StoreOptions {
             endpoint: None,
             options: Vec::new(),
-            io_concurrency: 16,
-            retry_timeout: Duration::from_secs(45),
+            io_concurrency: usize::from(crate::settings::IO_CONCURRENCY),
+            retry_timeout: Duration::from_secs(crate::settings::RETRY_TIMEOUT_SECS),
             max_retries: 8,
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
@@ -357,11 +357,7 @@ impl Target {
                 (Arc::new(b.build().map_err(build_err)?), url_prefix(url))
             }
         };
-        // Testing knob: slow every write down so a test can interrupt a conversion part-way.
-        let put_delay = std::env::var("NC2ZARR_TEST_PUT_DELAY_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_millis);
+        let put_delay = crate::settings::test_put_delay();
         Ok(Target {
             store,
             put_delay,

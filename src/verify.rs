@@ -15,12 +15,14 @@ use crate::error::Result;
 use crate::existing::{FoundArray, invalid, read_arrays};
 use crate::json::Json;
 use crate::manifest::{self, Manifest};
-use crate::meta::{self, ZarrFormat};
+use crate::meta;
+use crate::model::Decoding;
+use crate::model::ZarrFormat;
 use crate::model::{DType, Scalar};
-use crate::packing::{self, Decoding};
+use crate::model::{GroupInfo, Inventory, VarInfo};
+use crate::packing;
 use crate::plan;
 use crate::read::Reader;
-use crate::scan::{GroupInfo, Inventory, VarInfo};
 use crate::slab::{At, Block, copy_box, grid_indices, volume};
 use crate::store::{StoreOptions, Target};
 

@@ -15,13 +15,15 @@ use crate::error::{Error, InputError, Result, TargetError};
 use crate::journal;
 use crate::json::Json;
 use crate::manifest::{self, InputEntry, Manifest};
-use crate::meta::{self, ArrayMeta, NodeDocs, ZarrFormat};
+use crate::meta::{self, NodeDocs};
+use crate::model::ZarrFormat;
 use crate::model::{AttrValue, DType, attr, attrs_json};
-use crate::pipeline::{self, Engine, Shared};
-use crate::plan::{self, ArrayInput, ArrayPlan, ChunkPolicy, JobPlan, Resources};
+use crate::model::{GroupInfo, Inventory, VarInfo};
+use crate::pipeline::{self, ArrayJob, Engine, Shared};
+use crate::plan::{self, ArrayInput, ChunkPolicy, JobPlan, Resources};
 use crate::preset;
-use crate::report::Progress;
-use crate::scan::{GroupInfo, Inventory, VarInfo};
+use crate::progress::Progress;
+use crate::settings;
 use crate::store::{StoreOptions, Target};
 
 /// Options of a conversion.
@@ -63,99 +65,19 @@ impl Default for ConvertOptions {
             format: ZarrFormat::V3,
             compression: Compression::default(),
             policy: ChunkPolicy::default(),
-            max_mem: default_max_mem(),
+            max_mem: settings::default_max_mem(),
             workers: std::thread::available_parallelism().map_or(2, usize::from),
             temp_dir: std::env::temp_dir(),
             overwrite: false,
             restart: false,
             force: false,
-            stale_lock_after: crate::lock::DEFAULT_STALE_AFTER,
+            stale_lock_after: std::time::Duration::from_secs(settings::LOCK_TIMEOUT_SECS),
             store: StoreOptions::default(),
             skip_unsupported: false,
             quiet: false,
             json: false,
         }
     }
-}
-
-/// The default memory budget: a quarter of the memory this process may use (physical
-/// memory, or the cgroup's limit in a container or batch job when lower), at most 4 GiB.
-pub fn default_max_mem() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
-    let physical = if pages > 0 && page > 0 {
-        pages as u64 * page as u64
-    } else {
-        8 << 30
-    };
-    let limit = std::fs::read_to_string("/proc/self/cgroup")
-        .ok()
-        .and_then(|c| cgroup_memory_limit(&c, |p| std::fs::read_to_string(p).ok()));
-    (physical.min(limit.unwrap_or(u64::MAX)) / 4).min(4 << 30)
-}
-
-/// The memory limit of this process's cgroup (v2 `memory.max`, or v1
-/// `memory.limit_in_bytes`), the lowest along its path, from `/proc/self/cgroup`'s
-/// text; `read` reads a file. `None` when there is no limit.
-pub fn cgroup_memory_limit(proc_cgroup: &str, read: impl Fn(&std::path::Path) -> Option<String>) -> Option<u64> {
-    let parse = |text: Option<String>| -> Option<u64> {
-        let t = text?;
-        let t = t.trim();
-        // v1 writes "no limit" as a huge page-aligned number.
-        t.parse::<u64>().ok().filter(|&v| v < 1 << 60)
-    };
-    let mut lowest: Option<u64> = None;
-    for line in proc_cgroup.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        let (root, file) = match controllers {
-            "" => ("/sys/fs/cgroup", "memory.max"),
-            c if c.split(',').any(|x| x == "memory") => ("/sys/fs/cgroup/memory", "memory.limit_in_bytes"),
-            _ => continue,
-        };
-        // The limit of the cgroup and of every parent up to the root.
-        let mut dir = std::path::PathBuf::from(root).join(path.trim_start_matches('/'));
-        loop {
-            if let Some(v) = parse(read(&dir.join(file))) {
-                lowest = Some(lowest.map_or(v, |l| l.min(v)));
-            }
-            if dir == std::path::Path::new(root) || !dir.pop() {
-                break;
-            }
-        }
-    }
-    lowest
-}
-
-/// One array to write.
-pub struct ArrayJob {
-    /// Path of the array in the store.
-    pub path: String,
-    /// Index of its group in `inventory.root.walk()`.
-    pub group: usize,
-    /// Index of the variable in its group.
-    pub var: usize,
-    /// Chunks, shards, strategy and predicted memory.
-    pub plan: ArrayPlan,
-    /// Metadata and object layout.
-    pub meta: ArrayMeta,
-    /// The codec chain.
-    pub codec: ChunkCodec,
-    /// For appends: where the new data starts and what already exists.
-    pub append: Option<AppendRegion>,
-}
-
-/// The part of an array an append rewrites.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AppendRegion {
-    /// The concat axis.
-    pub axis: usize,
-    /// Length along the axis already in the store.
-    pub existing_len: u64,
-    /// First index rewritten: the start of the object holding `existing_len`.
-    pub from: u64,
 }
 
 /// The arrays to write, the job plan, and what was left out.
@@ -232,7 +154,7 @@ impl Summary {
 
     /// Human-readable lines.
     pub fn to_text(&self) -> String {
-        use crate::report::human_bytes;
+        use crate::units::human_bytes;
         let mut s = format!(
             "converted {} file(s) into {} array(s) at {}\n  in  {} uncompressed\n  out {} in {} object(s) ({} empty, not stored), ratio {:.2}\n  {:.1} s, {:.0} MB/s\n",
             self.files,
@@ -727,36 +649,4 @@ fn commit(
         store.delete(&segment.key)?;
     }
     Ok(written + manifest_len)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cgroup_memory_limit;
-    use std::path::Path;
-
-    fn files<'a>(map: &'a [(&'a str, &'a str)]) -> impl Fn(&Path) -> Option<String> + 'a {
-        move |p: &Path| map.iter().find(|(k, _)| Path::new(k) == p).map(|(_, v)| v.to_string())
-    }
-
-    #[test]
-    fn cgroup_v2_limit_is_the_lowest_along_the_path() {
-        let read = files(&[
-            ("/sys/fs/cgroup/job/step/memory.max", "max\n"),
-            ("/sys/fs/cgroup/job/memory.max", "2147483648\n"),
-        ]);
-        assert_eq!(cgroup_memory_limit("0::/job/step\n", read), Some(2 << 30));
-        assert_eq!(cgroup_memory_limit("0::/\n", files(&[])), None);
-    }
-
-    #[test]
-    fn cgroup_v1_limit_and_no_limit() {
-        let proc = "4:memory:/docker/abc\n3:cpu:/docker/abc\n";
-        let read = files(&[("/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes", "1073741824")]);
-        assert_eq!(cgroup_memory_limit(proc, read), Some(1 << 30));
-        let unlimited = files(&[(
-            "/sys/fs/cgroup/memory/docker/abc/memory.limit_in_bytes",
-            "9223372036854771712",
-        )]);
-        assert_eq!(cgroup_memory_limit(proc, unlimited), None);
-    }
 }

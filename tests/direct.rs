@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use common::*;
 use nc2zarr::direct::ChunkedVar;
-use nc2zarr::scan::{GroupInfo, ScanOptions, VarInfo, scan};
+use nc2zarr::model::{GroupInfo, VarInfo};
+use nc2zarr::scan::{ScanOptions, scan};
 
 /// Reads `start`/`count` of a variable through netCDF-C.
 fn library_read(path: &Path, group: &GroupInfo, var: &VarInfo, start: &[u64], count: &[u64]) -> Vec<u8> {
@@ -207,4 +208,65 @@ fn devset_chunked_variables_match_netcdf_c() {
     let read: usize = files.iter().map(|f| cross_check(f).len()).sum();
     eprintln!("{read} devset variables read directly, all equal to netCDF-C");
     assert!(read >= 10, "the direct reader took only {read} devset variables");
+}
+
+/// The stored size and address of chunk (0, 0) of dataset `name`, from HDF5's index.
+fn chunk_info(path: &Path, name: &str) -> (u64, u64) {
+    use hdf5_sys::{h5d, h5f, h5p};
+    let cpath = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let cname = std::ffi::CString::new(name).unwrap();
+    // SAFETY: valid C strings; identifiers are checked and closed; out-pointers valid.
+    unsafe {
+        let f = h5f::H5Fopen(cpath.as_ptr(), h5f::H5F_ACC_RDONLY, h5p::H5P_DEFAULT);
+        assert!(f >= 0);
+        let d = h5d::H5Dopen2(f, cname.as_ptr(), h5p::H5P_DEFAULT);
+        assert!(d >= 0);
+        let (mut mask, mut addr, mut size) = (0u32, 0u64, 0u64);
+        let offset = [0u64, 0];
+        assert!(h5d::H5Dget_chunk_info_by_coord(d, offset.as_ptr(), &mut mask, &mut addr, &mut size) >= 0);
+        h5d::H5Dclose(d);
+        h5f::H5Fclose(f);
+        (size, addr)
+    }
+}
+
+#[test]
+fn a_corrupt_chunk_index_is_refused_not_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corrupt.nc");
+    {
+        let mut f = create(&path, Kind::Netcdf4);
+        f.add_unlimited_dimension("time").unwrap();
+        f.add_dimension("x", 64).unwrap();
+        let mut v = f.add_variable::<f32>("v", &["time", "x"]).unwrap();
+        v.set_chunking(&[1, 64]).unwrap();
+        v.set_compression(1, true).unwrap();
+        let data: Vec<f32> = (0..128).map(|i| i as f32).collect();
+        v.put_values(&data, (0..2, 0..64)).unwrap();
+    }
+    let (size, addr) = chunk_info(&path, "v");
+    // In the v1 B-tree a chunk's key is: stored size (u32), filter mask (u32), offsets
+    // (u64 per dimension + 1); the child address (u64) follows.
+    let mut key = (size as u32).to_le_bytes().to_vec();
+    key.extend(0u32.to_le_bytes());
+    key.extend([0u8; 24]);
+    key.extend(addr.to_le_bytes());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("the chunk's B-tree key");
+    bytes[at..at + 4].copy_from_slice(&0x7fff_0000u32.to_le_bytes()); // "2 GiB"
+    std::fs::write(&path, &bytes).unwrap();
+    assert_eq!(chunk_info(&path, "v").0, 0x7fff_0000, "the index now lies");
+    let out = dir.path().join("out.zarr");
+    let r = run([
+        "convert".to_string(),
+        s(&path),
+        "-o".into(),
+        s(&out),
+        "--max-mem".into(),
+        "256MiB".into(),
+    ]);
+    r.fails_with(3, &["corrupt.nc", "'v'", "corrupt chunk index", "2147418112 bytes"]);
 }

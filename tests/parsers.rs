@@ -21,8 +21,8 @@ proptest! {
 
     #[test]
     fn sizes(s in ".{0,20}", n in 1u64..1_000_000, unit in "(|B|k|KiB|MiB|GiB|GB|TB)") {
-        let _ = nc2zarr::report::parse_size(&s);
-        let parsed = nc2zarr::report::parse_size(&format!("{n}{unit}")).unwrap();
+        let _ = nc2zarr::units::parse_size(&s);
+        let parsed = nc2zarr::units::parse_size(&format!("{n}{unit}")).unwrap();
         prop_assert!(parsed >= n);
     }
 

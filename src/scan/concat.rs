@@ -111,9 +111,9 @@ fn infer_from_coordinates(headers: &[FileHeader]) -> Result<ConcatChoice, InputE
         {
             continue;
         }
-        let first = values(&headers[0], d)?;
+        let first = comparable_values(&headers[0], d)?;
         for h in &headers[1..] {
-            if !same_values(&first, &values(h, d)?) {
+            if !same_values(&first, &comparable_values(h, d)?) {
                 differing.push(d);
                 break;
             }
@@ -212,6 +212,16 @@ fn same_values(a: &[f64], b: &[f64]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan()))
 }
 
+/// [`values`] for telling whether files differ: a time axis whose units or calendar
+/// cannot be decoded compares by its raw values (the error is reported if that
+/// dimension is chosen and its files must be ordered).
+fn comparable_values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> {
+    match values(h, dim) {
+        Err(InputError::Unsupported(_)) => Ok(h.coord(dim).map(<[f64]>::to_vec).unwrap_or_default()),
+        other => other,
+    }
+}
+
 /// Values of root coordinate `dim` of one file: time as absolute seconds (so files
 /// with different time units compare and sort right), anything else as read.
 pub(crate) fn values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> {
@@ -228,7 +238,7 @@ pub(crate) fn values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> 
     let mut values = match h.coord(dim) {
         Some(v) => v.to_vec(),
         None => {
-            let file = header::open(&h.path)?;
+            let file = crate::nc::open_input(&h.path)?;
             header::read_numbers(file.root(), dim, dtype, var.dims[0].len).map_err(|e| InputError::Read {
                 path: h.path.clone(),
                 variable: dim.into(),

@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::InputError;
+use crate::model::Format;
 use crate::model::{AttrValue, Attrs, DType, Scalar};
-use crate::nc::{self, AttrData, Format, VarType};
+use crate::nc::{self, AttrData, VarType};
 
 /// Root coordinates longer than this are not read with the header (a 1-D coordinate
 /// that long is never a concat candidate worth reading from every file).
@@ -51,7 +52,7 @@ pub(crate) struct VarHeader {
     pub dims: Vec<nc::Dim>,
     pub vartype: VarType,
     pub attrs: Vec<nc::Attribute>,
-    pub storage: nc::Storage,
+    pub storage: crate::model::Storage,
     /// blake3 of the raw values, for small variables without an unlimited dimension.
     pub hash: Option<String>,
 }
@@ -98,36 +99,6 @@ impl VarHeader {
     }
 }
 
-/// Opens a file, turning the library's complaint into a message that says what to do.
-pub fn open(path: &Path) -> Result<nc::File, InputError> {
-    nc::File::open(path).map_err(|e| InputError::Unreadable {
-        path: path.to_path_buf(),
-        message: format!("{}; {}", e.message, diagnose(path)),
-    })
-}
-
-/// A hint about why a file does not open, from its size and first bytes.
-fn diagnose(path: &Path) -> String {
-    let Ok(bytes) = std::fs::read(path).map(|b| b.into_iter().take(8).collect::<Vec<u8>>()) else {
-        return "check that the file is readable".into();
-    };
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    if size == 0 {
-        return "the file is empty".into();
-    }
-    let netcdf3 = bytes.starts_with(b"CDF") && matches!(bytes.get(3), Some(1 | 2 | 5));
-    let hdf5 = bytes.starts_with(b"\x89HDF\r\n\x1a\n");
-    if netcdf3 || hdf5 {
-        format!("the file ({size} bytes) looks truncated or corrupt; re-download or regenerate it")
-    } else if bytes.starts_with(b"\x0e\x03\x13\x01") {
-        "this is an HDF4 file, which this netCDF library cannot read; convert it to netCDF-4 first".into()
-    } else if bytes.starts_with(b"netcdf") {
-        "this looks like CDL text; turn it into NetCDF with `ncgen -k nc4`".into()
-    } else {
-        "this is not a NetCDF or HDF5 file".into()
-    }
-}
-
 pub(crate) fn io_err(path: &Path, e: nc::NcError) -> InputError {
     InputError::Unreadable {
         path: path.to_path_buf(),
@@ -143,7 +114,7 @@ pub(crate) fn read_header(path: &Path) -> Result<FileHeader, InputError> {
             message: e.to_string(),
         })?
         .len();
-    let file = open(path)?;
+    let file = nc::open_input(path)?;
     crate::cdf::check_complete(path).map_err(|message| InputError::Unreadable {
         path: path.to_path_buf(),
         message,
@@ -214,7 +185,7 @@ fn read_group(group: nc::Group<'_>) -> nc::NcResult<GroupHeader> {
 /// at `path`; `None` when the file has no such numeric coordinate. It tells apart files
 /// of equal size and layout that hold different steps.
 pub fn coordinate_hash(path: &Path, dim: &str) -> Result<Option<String>, InputError> {
-    let file = open(path)?;
+    let file = nc::open_input(path)?;
     let root = file.root();
     let Ok(var) = root.variable(dim) else {
         return Ok(None);
@@ -241,6 +212,71 @@ pub fn coordinate_hash(path: &Path, dim: &str) -> Result<Option<String>, InputEr
         hasher.update(units.1.display().as_bytes());
     }
     Ok(Some(hasher.finalize().to_hex().to_string()))
+}
+
+/// Bytes per read when hashing a whole variable.
+const HASH_BLOCK_BYTES: u64 = 64 << 20;
+
+/// blake3 (hex) of all values of variable `name` in group `group_path` (`/`-separated,
+/// empty for the root) of the file at `path`, of type `dtype` and shape `shape`, read
+/// through netCDF-C in bounded blocks along the first dimension.
+pub(crate) fn hash_values(
+    path: &Path,
+    group_path: &str,
+    name: &str,
+    dtype: DType,
+    shape: &[u64],
+) -> Result<String, InputError> {
+    let full = if group_path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{group_path}/{name}")
+    };
+    let read = |e: nc::NcError| InputError::Read {
+        path: path.to_path_buf(),
+        variable: full.clone(),
+        message: e.message,
+    };
+    let file = nc::open_input(path)?;
+    let mut group = file.root();
+    for part in group_path.split('/').filter(|p| !p.is_empty()) {
+        group = group.group(part).map_err(read)?;
+    }
+    let var = group.variable(name).map_err(read)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut hash_block = |start: &[u64], count: &[u64]| -> Result<(), InputError> {
+        match dtype.size() {
+            Some(size) => {
+                let mut buf = vec![0u8; count.iter().product::<u64>() as usize * size];
+                var.read_raw(start, count, &mut buf).map_err(read)?;
+                hasher.update(&buf);
+            }
+            None => {
+                for s in var.read_strings(start, count).map_err(read)? {
+                    hasher.update(&(s.len() as u64).to_le_bytes());
+                    hasher.update(s.as_bytes());
+                }
+            }
+        }
+        Ok(())
+    };
+    if shape.is_empty() {
+        hash_block(&[], &[])?;
+    } else {
+        let row = shape[1..].iter().product::<u64>() * dtype.planning_size();
+        let step = (HASH_BLOCK_BYTES / row.max(1)).max(1);
+        let mut i = 0;
+        while i < shape[0] {
+            let n = step.min(shape[0] - i);
+            let mut start = vec![0u64; shape.len()];
+            let mut count = shape.to_vec();
+            start[0] = i;
+            count[0] = n;
+            hash_block(&start, &count)?;
+            i += n;
+        }
+    }
+    Ok(hasher.finalize().to_hex().to_string())
 }
 
 /// Reads the values of the root group's numeric 1-D coordinate variables.

@@ -47,9 +47,7 @@ fn process_count(files: usize) -> usize {
     if WORKER_EXE.get().is_none() {
         return 1;
     }
-    let wanted = std::env::var("NC2ZARR_SCAN_PROCESSES")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
+    let wanted = crate::settings::scan_processes()
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     wanted.min(files.div_ceil(FILES_PER_PROCESS)).max(1)
 }

@@ -2,6 +2,12 @@
 
 use crate::json::Json;
 
+mod dataset;
+mod drift;
+
+pub use dataset::{DimInfo, GroupInfo, Inventory, SourceFile, VarInfo};
+pub use drift::{Action, Drift, DriftGroup};
+
 /// Element type of a variable, as stored in Zarr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DType {
@@ -317,4 +323,87 @@ pub fn attr<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a AttrValue> {
 /// Attributes as a JSON object.
 pub fn attrs_json(attrs: &Attrs) -> Json {
     Json::Obj(attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+}
+
+/// The on-disk format of a netCDF file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Format {
+    /// CDF-1.
+    Classic,
+    /// CDF-2.
+    Offset64,
+    /// CDF-5.
+    Cdf5,
+    /// HDF5-based netCDF-4.
+    Netcdf4,
+    /// HDF5-based netCDF-4 restricted to the classic model.
+    Netcdf4Classic,
+}
+
+impl Format {
+    /// The name `ncdump -k` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Classic => "classic",
+            Format::Offset64 => "64-bit offset",
+            Format::Cdf5 => "cdf5",
+            Format::Netcdf4 => "netCDF-4",
+            Format::Netcdf4Classic => "netCDF-4 classic model",
+        }
+    }
+}
+
+/// Storage settings of a variable in the source file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Storage {
+    /// HDF5 chunk shape, when chunked.
+    pub chunks: Option<Vec<u64>>,
+    /// Filters, as `name` or `name(level)` strings.
+    pub filters: Vec<String>,
+    /// Filters the library cannot decode here (no plugin).
+    pub unavailable_filters: Vec<String>,
+    /// Written without fill values: parts never written hold undefined values.
+    pub no_fill: bool,
+}
+
+/// A `scale_factor` or `add_offset`, with the precision of the attribute's type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Factor {
+    /// Its value.
+    pub value: f64,
+    /// The attribute is `float` (single precision), which xarray's arithmetic honours.
+    pub single: bool,
+}
+
+/// How one file's raw values of a variable become decoded values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoding {
+    /// Raw values that mean "missing" (`_FillValue`, `missing_value`; NaN left out).
+    pub missing: Vec<f64>,
+    /// `scale_factor`, if any.
+    pub scale: Option<Factor>,
+    /// `add_offset`, if any.
+    pub offset: Option<Factor>,
+    /// The type xarray decodes this file's values to: the raw type when there is
+    /// nothing to decode, else `F32` or `F64`.
+    pub dtype: DType,
+}
+
+/// The Zarr format written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZarrFormat {
+    /// Zarr v2 (`.zarray`, `.zattrs`, `.zgroup`, `.zmetadata`).
+    V2,
+    /// Zarr v3 (`zarr.json`).
+    V3,
+}
+
+impl ZarrFormat {
+    /// `2` or `3`.
+    pub fn number(self) -> u64 {
+        match self {
+            ZarrFormat::V2 => 2,
+            ZarrFormat::V3 => 3,
+        }
+    }
 }

@@ -1,0 +1,158 @@
+//! The merged dataset that scan produces and every later stage reads: files in concat
+//! order, the group tree with each variable's shape, type, attributes and source
+//! storage, per-file recodings, and how the files differ.
+
+use std::path::PathBuf;
+
+use super::{Attrs, DType, Decoding, Drift, Format, Storage};
+
+/// One input file in the merged dataset.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its netCDF format.
+    pub format: Format,
+    /// Its length along the concat dimension (0 when there is none).
+    pub concat_len: u64,
+    /// Where its first step lands along the concat dimension.
+    pub concat_start: u64,
+}
+
+/// A dimension of the merged dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DimInfo {
+    /// Its name.
+    pub name: String,
+    /// Its merged length.
+    pub len: u64,
+    /// Unlimited in the source.
+    pub unlimited: bool,
+    /// The dimension files are concatenated along.
+    pub concat: bool,
+}
+
+/// A variable of the merged dataset.
+#[derive(Debug, Clone)]
+pub struct VarInfo {
+    /// Its name.
+    pub name: String,
+    /// Its dimension names, outermost first.
+    pub dims: Vec<String>,
+    /// Its merged shape.
+    pub shape: Vec<u64>,
+    /// The type written to Zarr.
+    pub dtype: DType,
+    /// The type read from the files (differs only when re-encoded time becomes float64).
+    pub source_dtype: DType,
+    /// Why it cannot be converted, when it cannot.
+    pub unsupported: Option<String>,
+    /// The enum type name, for enum variables (written as their base integer type).
+    pub enum_name: Option<String>,
+    /// Attributes (of the first file, time `units` possibly unified).
+    pub attrs: Attrs,
+    /// Source chunking and filters (of the first file).
+    pub storage: Storage,
+    /// Position of the concat dimension in `dims`.
+    pub concat_axis: Option<usize>,
+    /// Per-file `(scale, offset)` re-encoding into the first file's time units.
+    pub time_fix: Option<Vec<(f64, f64)>>,
+    /// Per-file decoding, when files pack the variable differently: it is stored
+    /// unpacked (as `dtype`, a float type), each file decoded with its own attributes.
+    pub unpack: Option<Vec<Decoding>>,
+}
+
+impl VarInfo {
+    /// Elements in the whole variable.
+    pub fn len(&self) -> u64 {
+        self.shape.iter().product()
+    }
+
+    /// True when the variable holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Uncompressed bytes (strings count 16 bytes each).
+    pub fn nbytes(&self) -> u64 {
+        self.len() * self.dtype.planning_size()
+    }
+}
+
+/// A group of the merged dataset.
+#[derive(Debug, Clone)]
+pub struct GroupInfo {
+    /// Its name (empty for the root).
+    pub name: String,
+    /// Its path from the root, `/`-separated, empty for the root.
+    pub path: String,
+    /// Group attributes (of the first file).
+    pub attrs: Attrs,
+    /// Dimensions defined in this group.
+    pub dims: Vec<DimInfo>,
+    /// Variables, in definition order.
+    pub vars: Vec<VarInfo>,
+    /// Child groups.
+    pub groups: Vec<GroupInfo>,
+}
+
+impl GroupInfo {
+    /// This group and all descendants, depth first.
+    pub fn walk(&self) -> Vec<&GroupInfo> {
+        let mut out = vec![self];
+        for g in &self.groups {
+            out.extend(g.walk());
+        }
+        out
+    }
+
+    /// Full path of a variable of this group.
+    pub fn var_path(&self, var: &str) -> String {
+        if self.path.is_empty() {
+            var.to_string()
+        } else {
+            format!("{}/{}", self.path, var)
+        }
+    }
+}
+
+/// The merged view of all inputs.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    /// Files in concat order.
+    pub files: Vec<SourceFile>,
+    /// The concat dimension, if any.
+    pub concat_dim: Option<String>,
+    /// Why that dimension (or none) was chosen.
+    pub concat_reason: String,
+    /// The group tree.
+    pub root: GroupInfo,
+    /// Things the user should know (attributes that differ, enums stored as integers).
+    pub notes: Vec<String>,
+    /// Attributes that cannot be written, as (location, reason).
+    pub unsupported_attrs: Vec<(String, String)>,
+    /// How the files differ, and what the conversion does about each difference.
+    pub drift: Vec<Drift>,
+}
+
+impl Inventory {
+    /// Every variable with its group, depth first.
+    pub fn variables(&self) -> Vec<(&GroupInfo, &VarInfo)> {
+        self.root
+            .walk()
+            .into_iter()
+            .flat_map(|g| g.vars.iter().map(move |v| (g, v)))
+            .collect()
+    }
+
+    /// Total bytes of all convertible variables.
+    pub fn nbytes(&self) -> u64 {
+        self.variables()
+            .iter()
+            .filter(|(_, v)| v.unsupported.is_none())
+            .map(|(_, v)| v.nbytes())
+            .sum()
+    }
+}
