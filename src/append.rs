@@ -461,6 +461,25 @@ fn align_packing(
             if v.unpack.is_none() && a.dtype == v.dtype && packing::same_coding(&new, &stored) {
                 continue;
             }
+            if v.unpack.is_none()
+                && packing::same_coding(&new, &stored)
+                && packing::promote(v.dtype, a.dtype) == a.dtype
+            {
+                // A narrower type than the store's: converted exactly, as numpy would.
+                if v.file_dtypes.is_none() {
+                    v.file_dtypes = Some(vec![v.source_dtype; files.len()]);
+                }
+                notes.push(format!(
+                    "variable '{path}': the new files hold {}, converted to the store's {}",
+                    v.dtype.cdl_name(),
+                    a.dtype.cdl_name()
+                ));
+                v.dtype = a.dtype;
+                continue;
+            }
+            if v.unpack.is_none() && packing::same_coding(&new, &stored) {
+                continue; // only the type differs, and it cannot be converted: check_dtypes says so
+            }
             let store_unpacked =
                 a.dtype.is_float() && !stored.iter().any(|(k, _)| k == "scale_factor" || k == "add_offset");
             if !store_unpacked {

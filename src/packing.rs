@@ -126,14 +126,48 @@ fn promote_for_missing(raw: DType) -> DType {
 
 /// The type values of several files take once concatenated (numpy's promotion).
 pub fn common_type(types: &[DType]) -> DType {
-    let any = |t: DType| types.contains(&t);
-    let wide_int = types.iter().any(|t| t.is_integer() && t.size().is_some_and(|s| s >= 4));
-    if any(DType::F64) || (any(DType::F32) && wide_int) {
-        DType::F64
-    } else if any(DType::F32) {
-        DType::F32
-    } else {
-        types.first().copied().unwrap_or(DType::F64)
+    types.iter().copied().reduce(promote).unwrap_or(DType::F64)
+}
+
+/// numpy's `result_type` of two numeric types.
+pub fn promote(a: DType, b: DType) -> DType {
+    use DType::*;
+    if a == b {
+        return a;
+    }
+    let size = |t: DType| t.size().unwrap_or(8);
+    let signed = |t: DType| matches!(t, I8 | I16 | I32 | I64);
+    match (a.is_float(), b.is_float()) {
+        (true, true) => F64,
+        (true, false) | (false, true) => {
+            let (f, i) = if a.is_float() { (a, b) } else { (b, a) };
+            if f == F32 && size(i) <= 2 { F32 } else { F64 }
+        }
+        (false, false) => {
+            let int = |signed: bool, bytes: usize| match (signed, bytes) {
+                (true, 1) => I8,
+                (true, 2) => I16,
+                (true, 4) => I32,
+                (true, _) => I64,
+                (false, 1) => U8,
+                (false, 2) => U16,
+                (false, 4) => U32,
+                (false, _) => U64,
+            };
+            match (signed(a), signed(b)) {
+                (true, true) | (false, false) => int(signed(a), size(a).max(size(b))),
+                _ => {
+                    let (s, u) = if signed(a) { (a, b) } else { (b, a) };
+                    if size(s) > size(u) {
+                        s
+                    } else if size(u) < 8 {
+                        int(true, 2 * size(u))
+                    } else {
+                        F64
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -236,6 +270,17 @@ mod tests {
         let single = attrs(&[("scale_factor", DType::F32, 0.1)]);
         let d = Decoding::of(DType::I16, &single);
         assert_eq!(d.decode(3.0) as f32, 3.0f32 * 0.1f32);
+    }
+
+    #[test]
+    fn integer_promotion_is_numpys() {
+        assert_eq!(promote(DType::I16, DType::I32), DType::I32);
+        assert_eq!(promote(DType::U8, DType::I8), DType::I16);
+        assert_eq!(promote(DType::U16, DType::I32), DType::I32);
+        assert_eq!(promote(DType::U32, DType::I32), DType::I64);
+        assert_eq!(promote(DType::U64, DType::I64), DType::F64);
+        assert_eq!(promote(DType::I32, DType::F32), DType::F64);
+        assert_eq!(promote(DType::I16, DType::F32), DType::F32);
     }
 
     #[test]

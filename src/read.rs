@@ -28,21 +28,35 @@ const OPEN_FILES: usize = crate::plan::OPEN_FILES as usize;
 enum Recode<'a> {
     /// Stored as read.
     Raw,
-    /// Time values re-encoded into other units: `value * scale + offset`.
-    Time(f64, f64),
-    /// Unpacked with the file's own packing attributes.
-    Unpack(&'a Decoding),
+    /// Converted from the file's type (given) to the variable's, exactly (numpy's
+    /// promotion of types that differ between files).
+    Convert(DType),
+    /// Time values re-encoded into other units: `value * scale + offset`, from the
+    /// file's type (given).
+    Time(f64, f64, DType),
+    /// Unpacked with the file's own packing attributes, from the file's type (given).
+    Unpack(&'a Decoding, DType),
 }
 
 impl<'a> Recode<'a> {
     /// The recoding of file number `file` (in concat order) of `var`.
     fn of(var: &'a VarInfo, file: usize) -> Recode<'a> {
+        let raw = var.file_dtype(file);
         if let Some(u) = &var.unpack {
-            return Recode::Unpack(&u[file]);
+            return Recode::Unpack(&u[file], raw);
         }
         match &var.time_fix {
-            Some(f) => Recode::Time(f[file].0, f[file].1),
+            Some(f) => Recode::Time(f[file].0, f[file].1, raw),
+            None if raw != var.dtype && var.file_dtypes.is_some() => Recode::Convert(raw),
             None => Recode::Raw,
+        }
+    }
+
+    /// The type the file stores the values in.
+    fn raw(self, var: &VarInfo) -> DType {
+        match self {
+            Recode::Raw => var.source_dtype,
+            Recode::Convert(t) | Recode::Time(_, _, t) | Recode::Unpack(_, t) => t,
         }
     }
 
@@ -50,8 +64,8 @@ impl<'a> Recode<'a> {
     fn is_raw(self, var: &VarInfo) -> bool {
         match self {
             Recode::Raw => true,
-            Recode::Time(s, o) => (s, o) == (1.0, 0.0) && var.dtype == var.source_dtype,
-            Recode::Unpack(_) => false,
+            Recode::Time(s, o, t) => (s, o) == (1.0, 0.0) && var.dtype == t,
+            Recode::Convert(_) | Recode::Unpack(..) => false,
         }
     }
 }
@@ -122,6 +136,7 @@ impl Reader {
         path: &Path,
         group: &GroupInfo,
         var: &VarInfo,
+        elem: usize,
     ) -> Result<Option<Arc<ChunkedVar>>, InputError> {
         let full = group.var_path(&var.name);
         if let Some(found) = self.file(path)?.chunked.get(&full) {
@@ -131,7 +146,6 @@ impl Reader {
             Ok(h) => h.dims.iter().map(|d| d.len).collect(),
             Err(_) => Vec::new(),
         };
-        let elem = var.source_dtype.size().unwrap_or(0);
         let open = self.file(path)?;
         if open.raw.is_none() {
             open.raw = std::fs::File::open(path).ok().map(Arc::new);
@@ -145,12 +159,14 @@ impl Reader {
     }
 
     /// Reads the box `start`/`count` of a fixed-size variable of one file, in its
-    /// source type, into `out`.
+    /// stored type (of `elem` bytes), into `out`.
+    #[allow(clippy::too_many_arguments)]
     fn read_raw(
         &mut self,
         path: &Path,
         group: &GroupInfo,
         var: &VarInfo,
+        elem: usize,
         start: &[u64],
         count: &[u64],
         out: &mut [u8],
@@ -162,7 +178,7 @@ impl Reader {
         };
         if self.direct
             && var.storage.chunks.is_some()
-            && let Some(chunked) = self.chunked(path, group, var)?
+            && let Some(chunked) = self.chunked(path, group, var, elem)?
         {
             return chunked.read_into(start, count, out).map_err(read_err);
         }
@@ -266,7 +282,8 @@ impl Reader {
             out.copy_from_slice(&b);
             return Ok(());
         }
-        self.read_raw(path, group, var, start, count, out)
+        let elem = fix.raw(var).size().expect("fixed size");
+        self.read_raw(path, group, var, elem, start, count, out)
     }
 
     /// The variable `name` of `group` in the file at `path` (opened if needed).
@@ -306,13 +323,15 @@ impl Reader {
             let v = self.variable(path, group, &var.name)?;
             return Ok(Block::Strings(v.read_strings(start, count).map_err(read_err)?));
         }
-        let elem = var.source_dtype.size().expect("fixed size");
+        let raw = fix.raw(var);
+        let elem = raw.size().expect("fixed size");
         let mut buf = buffer(spare, volume(count) as usize * elem, var.storage.no_fill);
-        self.read_raw(path, group, var, start, count, &mut buf)?;
+        self.read_raw(path, group, var, elem, start, count, &mut buf)?;
         Ok(Block::Fixed(match fix {
             _ if fix.is_raw(var) => buf,
-            Recode::Unpack(d) => packing::decode_buffer(&buf, var.source_dtype, d, var.dtype),
-            Recode::Time(scale, offset) => rescale(&buf, var.source_dtype, var.dtype, scale, offset),
+            Recode::Unpack(d, raw) => packing::decode_buffer(&buf, raw, d, var.dtype),
+            Recode::Time(scale, offset, raw) => rescale(&buf, raw, var.dtype, scale, offset),
+            Recode::Convert(raw) => rescale(&buf, raw, var.dtype, 1.0, 0.0),
             Recode::Raw => buf,
         }))
     }

@@ -627,7 +627,8 @@ fn scan_reports_what_drifts_between_files_and_what_convert_does() {
     assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
     let report = r.json();
     assert!(report.get("error").and_then(|e| e.as_str()).is_some());
-    assert_eq!(action(drift_of(&report, "type", "p")), "refuse");
+    // Plain numbers along the concat dimension are promoted, as numpy concatenates them.
+    assert_eq!(action(drift_of(&report, "type", "p")), "re-encode");
     assert_eq!(action(drift_of(&report, "variables", "extra")), "refuse");
     assert_eq!(action(drift_of(&report, "coordinate values", "lat")), "refuse");
     assert_eq!(action(drift_of(&report, "calendar", "time")), "refuse");
@@ -679,4 +680,102 @@ fn headers_of_many_files_are_read_by_worker_processes_with_the_same_result() {
     let bad = scan_with("3", &dir_arg);
     bad.fails_with(3, &["part_120.nc"]);
     assert_eq!(bad.stderr, scan_with("1", &dir_arg).stderr);
+}
+
+/// A file whose `time` and `tas(time, x)` have the given types.
+fn typed_file(path: &Path, double_time: bool, wide_tas: bool, t0: i32) {
+    let mut f = create(path, Kind::Netcdf4);
+    f.add_unlimited_dimension("time").unwrap();
+    f.add_dimension("x", 3).unwrap();
+    let times = [t0, t0 + 6];
+    if double_time {
+        let mut v = f.add_variable::<f64>("time", &["time"]).unwrap();
+        v.put_attribute("units", "hours since 2000-01-01").unwrap();
+        v.put_values(&times.map(f64::from), [..2]).unwrap();
+    } else {
+        let mut v = f.add_variable::<i32>("time", &["time"]).unwrap();
+        v.put_attribute("units", "hours since 2000-01-01").unwrap();
+        v.put_values(&times, [..2]).unwrap();
+    }
+    let values: Vec<i32> = (0..6).map(|i| t0 * 100 + i).collect();
+    if wide_tas {
+        let mut v = f.add_variable::<i32>("tas", &["time", "x"]).unwrap();
+        v.put_values(&values, (0..2, 0..3)).unwrap();
+    } else {
+        let mut v = f.add_variable::<i16>("tas", &["time", "x"]).unwrap();
+        let narrow: Vec<i16> = values.iter().map(|&x| x as i16).collect();
+        v.put_values(&narrow, (0..2, 0..3)).unwrap();
+    }
+}
+
+#[test]
+fn types_that_differ_between_files_are_promoted_as_numpy_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = vec![
+        dir.path().join("a.nc"),
+        dir.path().join("b.nc"),
+        dir.path().join("c.nc"),
+    ];
+    typed_file(&files[0], false, false, 0);
+    typed_file(&files[1], true, true, 12);
+    typed_file(&files[2], false, false, 24);
+    let inputs = strings(&files);
+    let out = dir.path().join("typed.zarr");
+    let r = convert(&inputs, &out, &[]);
+    r.ok();
+    assert!(
+        r.stdout.contains("variable 'tas': its type differs between files"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        read_json(&out, "tas/zarr.json")
+            .get("data_type")
+            .and_then(|j| j.as_str()),
+        Some("int32")
+    );
+    assert_eq!(
+        read_json(&out, "time/zarr.json")
+            .get("data_type")
+            .and_then(|j| j.as_str()),
+        Some("float64")
+    );
+    verify_source(&out, &inputs).ok();
+    convert_and_compare(dir.path(), "typed", &inputs, "both");
+    // Appending narrower types to a store converts them; wider ones are refused.
+    let wide = dir.path().join("wide.zarr");
+    convert(&inputs[1..2], &wide, &[]).ok();
+    run(["append".to_string(), inputs[2].clone(), "-o".into(), s(&wide)]).ok();
+    verify_source(&wide, &inputs[1..]).ok();
+    let narrow = dir.path().join("narrow.zarr");
+    convert(&inputs[..1], &narrow, &[]).ok();
+    run(["append".to_string(), inputs[1].clone(), "-o".into(), s(&narrow)])
+        .fails_with(3, &["is int in the new files but short in the store"]);
+    // A static field of another type is refused (types are promoted only along the
+    // concat dimension).
+    let mask = |path: &Path, float: bool, t: f64| {
+        let mut f = create(path, Kind::Classic);
+        f.add_unlimited_dimension("time").unwrap();
+        f.add_dimension("x", 2).unwrap();
+        f.add_variable::<f64>("time", &["time"]).unwrap();
+        if float {
+            f.add_variable::<f32>("mask", &["x"]).unwrap();
+        } else {
+            f.add_variable::<i32>("mask", &["x"]).unwrap();
+        }
+        f.enddef().unwrap();
+        f.variable_mut("time").unwrap().put_values(&[t], [..1]).unwrap();
+    };
+    let (m1, m2) = (dir.path().join("m1.nc"), dir.path().join("m2.nc"));
+    mask(&m1, false, 0.0);
+    mask(&m2, true, 1.0);
+    convert(&[s(&m1), s(&m2)], &dir.path().join("mask.zarr"), &[])
+        .fails_with(3, &["variable 'mask' has type int in", "m1.nc but float in", "m2.nc"]);
+    // --on-encoding-drift refuse refuses type drift too.
+    convert(
+        &inputs,
+        &dir.path().join("refused.zarr"),
+        &["--on-encoding-drift", "refuse"],
+    )
+    .fails_with(3, &["variable 'time' has type int in", "double in"]);
 }

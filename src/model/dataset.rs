@@ -62,9 +62,17 @@ pub struct VarInfo {
     /// Per-file decoding, when files pack the variable differently: it is stored
     /// unpacked (as `dtype`, a float type), each file decoded with its own attributes.
     pub unpack: Option<Vec<Decoding>>,
+    /// Per-file stored types, when they differ between files (values are then
+    /// converted to `dtype`, numpy's promotion of them, or decoded via `unpack`).
+    pub file_dtypes: Option<Vec<DType>>,
 }
 
 impl VarInfo {
+    /// The type the values of file number `file` (in concat order) are stored in.
+    pub fn file_dtype(&self, file: usize) -> DType {
+        self.file_dtypes.as_ref().map_or(self.source_dtype, |t| t[file])
+    }
+
     /// Elements in the whole variable.
     pub fn len(&self) -> u64 {
         self.shape.iter().product()

@@ -193,7 +193,14 @@ fn group_drift(c: &mut Collector<'_>, path: &[String], concat_dim: Option<&str>,
         let vars: Vec<&super::header::VarHeader> = vars.into_iter().flatten().collect();
         let along_concat = path.is_empty() && concat_dim.is_some_and(|d| vars[0].dims.iter().any(|x| x.name == d));
         let types: Vec<String> = vars.iter().map(|v| type_name(&v.vartype)).collect();
-        c.add("type", &full, "type", &types, Action::Refuse);
+        // Plain numbers along the concat dimension are promoted to one type, as numpy does.
+        let promotable = along_concat
+            && !options.refuse_encoding_drift
+            && vars
+                .iter()
+                .all(|v| v.numeric_dtype().is_some_and(|t| t.is_float() || t.is_integer()));
+        let type_action = if promotable { Action::ReEncode } else { Action::Refuse };
+        c.add("type", &full, "type", &types, type_action);
         let chunks: Vec<String> = vars
             .iter()
             .map(|v| match &v.storage.chunks {

@@ -311,11 +311,18 @@ impl Merger<'_> {
             .map(|d| d.id);
         let concat_axis = v.dims.iter().position(|d| Some(d.id) == concat_dim_id);
         let mut shape: Vec<u64> = v.dims.iter().map(|d| d.len).collect();
+        // Plain numbers of different types along the concat dimension are promoted (as
+        // numpy concatenates them); anything else must have one type.
+        let plain = |t: &VarType| matches!(t, VarType::Supported { dtype, enum_name: None } if dtype.is_float() || dtype.is_integer());
+        let mut file_dtypes = vec![v.numeric_dtype().unwrap_or(DType::U8)];
         for h in &self.headers[1..] {
             let other = group_at(&h.root, path)
                 .and_then(|g| g.vars.iter().find(|x| x.name == v.name))
                 .ok_or_else(|| self.missing(&format!("variable '{full}'"), h))?;
-            if other.vartype != v.vartype {
+            file_dtypes.push(other.numeric_dtype().unwrap_or(DType::U8));
+            let promotable =
+                plain(&v.vartype) && plain(&other.vartype) && concat_axis.is_some() && !self.refuse_encoding_drift;
+            if other.vartype != v.vartype && !promotable {
                 return Err(InputError::Inconsistent(format!(
                     "variable '{full}' has type {} in {} but {} in {}",
                     type_name(&v.vartype),
@@ -384,27 +391,37 @@ impl Merger<'_> {
             Some(_) if self.headers.len() > 1 => self.time_fix(path, v, &full, &mut attrs)?,
             _ => None,
         };
+        let types_differ = file_dtypes.iter().any(|&t| t != file_dtypes[0]);
+        let file_dtypes = types_differ.then_some(file_dtypes);
         let unpack = self.unpack(
             path,
             v,
             &full,
-            dtype,
+            file_dtypes.as_deref().unwrap_or(&[dtype]),
             concat_axis.is_some(),
             time_fix.is_some(),
             &mut attrs,
         )?;
+        let promoted = file_dtypes.as_deref().map_or(dtype, packing::common_type);
+        if let (Some(types), None) = (&file_dtypes, &unpack) {
+            self.notes.push(format!(
+                "variable '{full}': its type differs between files ({}); it is stored as {}",
+                self.type_groups(types),
+                promoted.cdl_name()
+            ));
+        }
         let out_dtype = match &time_fix {
             _ if unpack.is_some() => {
                 packing::common_type(&unpack.iter().flatten().map(|d| d.dtype).collect::<Vec<_>>())
             }
-            Some(fix) if dtype.is_integer() && fix.iter().any(|&(s, o)| s.fract() != 0.0 || o.fract() != 0.0) => {
+            Some(fix) if promoted.is_integer() && fix.iter().any(|&(s, o)| s.fract() != 0.0 || o.fract() != 0.0) => {
                 self.notes.push(format!(
                     "variable '{full}': time values re-encoded to '{}' are not whole numbers, so they are stored as float64",
                     attr(&attrs, "units").and_then(AttrValue::as_text).unwrap_or("")
                 ));
                 DType::F64
             }
-            _ => dtype,
+            _ => promoted,
         };
         Ok(VarInfo {
             name: v.name.clone(),
@@ -419,7 +436,30 @@ impl Merger<'_> {
             concat_axis,
             time_fix,
             unpack,
+            file_dtypes,
         })
+    }
+
+    /// `float in a.nc, double in b.nc (and 3 more)`: the types of a variable per file.
+    fn type_groups(&self, types: &[DType]) -> String {
+        let mut seen: Vec<(DType, usize, &std::path::Path)> = Vec::new();
+        for (t, h) in types.iter().zip(self.headers) {
+            match seen.iter_mut().find(|(x, _, _)| x == t) {
+                Some(e) => e.1 += 1,
+                None => seen.push((*t, 1, &h.path)),
+            }
+        }
+        seen.iter()
+            .map(|(t, n, p)| {
+                let more = if *n > 1 {
+                    format!(" (and {} more)", n - 1)
+                } else {
+                    String::new()
+                };
+                format!("{} in {}{more}", t.cdl_name(), p.display())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The per-file decodings of `v` when its packing or fill values differ between
@@ -430,11 +470,13 @@ impl Merger<'_> {
         path: &[String],
         v: &VarHeader,
         full: &str,
-        raw: DType,
+        raw_types: &[DType],
         along_concat: bool,
         time_reencoded: bool,
         attrs: &mut Attrs,
     ) -> Result<Option<Vec<Decoding>>, InputError> {
+        let raw = raw_types[0];
+        let raw_of = |i: usize| raw_types.get(i).copied().unwrap_or(raw);
         let per_file: Vec<Attrs> = self
             .headers
             .iter()
@@ -484,7 +526,11 @@ impl Merger<'_> {
                  unpack the files first"
             )));
         }
-        let decodings: Vec<Decoding> = per_file.iter().map(|a| Decoding::of(raw, a)).collect();
+        let decodings: Vec<Decoding> = per_file
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Decoding::of(raw_of(i), a))
+            .collect();
         let out = packing::common_type(&decodings.iter().map(|d| d.dtype).collect::<Vec<_>>());
         let kinds = per_file
             .iter()
