@@ -98,20 +98,27 @@ impl ChunkedVar {
         }
         let cpath = CString::new(path.as_os_str().as_bytes()).ok()?;
         let h5file = id(
+            // SAFETY: a NUL-terminated path; the caller holds the library lock.
             unsafe { h5f::H5Fopen(cpath.as_ptr(), h5f::H5F_ACC_RDONLY, h5p::H5P_DEFAULT) },
             h5f::H5Fclose,
         )?;
+        // SAFETY: `h5file` is an open file identifier.
         let fcpl = id(unsafe { h5f::H5Fget_create_plist(h5file.0) }, h5p::H5Pclose)?;
         let mut userblock = 0;
+        // SAFETY: `fcpl` is an open property list; `userblock` is a valid out-pointer.
         if unsafe { h5p::H5Pget_userblock(fcpl.0, &mut userblock) } < 0 || userblock != 0 {
             return None;
         }
+        // SAFETY: `h5file` is an open file; the caller holds the library lock.
         let dset = unsafe { open_dataset(h5file.0, var_path) }?;
+        // SAFETY: `dset` is an open dataset.
         let dcpl = id(unsafe { h5d::H5Dget_create_plist(dset.0) }, h5p::H5Pclose)?;
+        // SAFETY: `dcpl` is an open property list.
         if unsafe { h5p::H5Pget_layout(dcpl.0) } != h5d::H5D_layout_t::H5D_CHUNKED {
             return None;
         }
         let mut chunk = vec![0u64; shape.len()];
+        // SAFETY: `chunk` has room for `chunk.len()` extents.
         if unsafe { h5p::H5Pget_chunk(dcpl.0, chunk.len() as i32, chunk.as_mut_ptr()) } != shape.len() as i32 {
             return None;
         }
@@ -119,20 +126,27 @@ impl ChunkedVar {
         if chunk.contains(&0) || chunk_bytes > MAX_CHUNK_BYTES {
             return None;
         }
+        // SAFETY: `dcpl` is an open property list; the caller holds the library lock.
         let filters = unsafe { filters(dcpl.0) }?;
+        // SAFETY: `dset` is an open dataset.
         let dtype = id(unsafe { h5d::H5Dget_type(dset.0) }, h5t::H5Tclose)?;
+        // SAFETY: `dtype` is an open datatype.
         let class = unsafe { h5t::H5Tget_class(dtype.0) };
         if !matches!(class, h5t::H5T_class_t::H5T_INTEGER | h5t::H5T_class_t::H5T_FLOAT)
+            // SAFETY: `dtype` is an open datatype.
             || unsafe { h5t::H5Tget_size(dtype.0) } != elem
         {
             return None;
         }
+        // SAFETY: `dtype` is an open datatype.
         let order = unsafe { h5t::H5Tget_order(dtype.0) };
         if order != h5t::H5T_order_t::H5T_ORDER_LE && !(elem == 1 && order == h5t::H5T_order_t::H5T_ORDER_NONE) {
             return None;
         }
+        // SAFETY: `dset` is an open dataset.
         let space = id(unsafe { h5d::H5Dget_space(dset.0) }, h5s::H5Sclose)?;
         let mut dims = vec![0u64; shape.len()];
+        // SAFETY: `dims` has room for `shape.len()` extents; a null max-dims pointer is allowed.
         let rank = unsafe { h5s::H5Sget_simple_extent_dims(space.0, dims.as_mut_ptr(), std::ptr::null_mut()) };
         if rank != shape.len() as i32 || dims != shape {
             return None;
@@ -142,6 +156,7 @@ impl ChunkedVar {
         for index in crate::slab::grid_indices(&grid) {
             let offset: Vec<u64> = index.iter().zip(&chunk).map(|(i, c)| i * c).collect();
             let (mut filter_mask, mut addr, mut size) = (0u32, 0u64, 0u64);
+            // SAFETY: `offset` has one entry per dimension; the out-pointers are valid.
             let status = unsafe {
                 h5d::H5Dget_chunk_info_by_coord(dset.0, offset.as_ptr(), &mut filter_mask, &mut addr, &mut size)
             };
@@ -382,8 +397,10 @@ unsafe fn open_dataset(file: hid_t, var_path: &str) -> Option<Id> {
     };
     for candidate in [format!("{group}_nc4_non_coord_{name}"), format!("{group}{name}")] {
         let c = CString::new(candidate).ok()?;
+        // SAFETY: `file` is an open file and `c` a NUL-terminated link name.
         if unsafe { h5l::H5Lexists(file, c.as_ptr(), h5p::H5P_DEFAULT) } > 0 {
             return id(
+                // SAFETY: the link exists (checked above).
                 unsafe { h5d::H5Dopen2(file, c.as_ptr(), h5p::H5P_DEFAULT) },
                 h5d::H5Dclose,
             );
@@ -394,6 +411,7 @@ unsafe fn open_dataset(file: hid_t, var_path: &str) -> Option<Id> {
 
 /// The dataset's filter pipeline, if every filter is one nc2zarr can undo.
 unsafe fn filters(dcpl: hid_t) -> Option<Vec<Filter>> {
+    // SAFETY: `dcpl` is an open property list.
     let n = unsafe { h5p::H5Pget_nfilters(dcpl) };
     if n < 0 {
         return None;
@@ -403,6 +421,7 @@ unsafe fn filters(dcpl: hid_t) -> Option<Vec<Filter>> {
         let (mut flags, mut nelems, mut config) = (0u32, 8usize, 0u32);
         let mut values = [0u32; 8];
         let mut name = [0 as std::ffi::c_char; 64];
+        // SAFETY: the out-pointers are valid; `values` holds `nelems` (8) and `name` 64 entries.
         let filter = unsafe {
             h5p::H5Pget_filter2(
                 dcpl,

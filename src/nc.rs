@@ -351,9 +351,9 @@ impl<'f> Variable<'f> {
         // SAFETY: count of dims for the chunk buffer.
         locked(|| unsafe { sys::nc_inq_varndims(self.ncid, self.varid, &mut ndims) })?;
         let mut chunks = vec![0usize; ndims.max(1) as usize];
-        // SAFETY: chunk buffer has room for ndims sizes.
         let status = {
             let _g = lock();
+            // SAFETY: the chunk buffer has room for ndims sizes; the library lock is held.
             unsafe { sys::nc_inq_var_chunking(self.ncid, self.varid, &mut kind, chunks.as_mut_ptr()) }
         };
         let mut no_fill = 0;
@@ -398,9 +398,9 @@ impl<'f> Variable<'f> {
 
     fn filter_ids(&self) -> NcResult<Vec<u32>> {
         let mut n = 0usize;
-        // SAFETY: count only.
         let status = {
             let _g = lock();
+            // SAFETY: count only (a null id buffer is allowed); the library lock is held.
             unsafe { sys::nc_inq_var_filter_ids(self.ncid, self.varid, &mut n, std::ptr::null_mut()) }
         };
         if status != sys::NC_NOERR || n == 0 {

@@ -779,3 +779,33 @@ fn types_that_differ_between_files_are_promoted_as_numpy_does() {
     )
     .fails_with(3, &["variable 'time' has type int in", "double in"]);
 }
+
+#[test]
+fn user_attributes_named_like_reserved_ones_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("attrs.nc");
+    {
+        let mut nc = create(&f, Kind::Netcdf4);
+        nc.add_dimension("x", 2).unwrap();
+        nc.add_attribute("_NCPROPERTIES", "a user's value").unwrap();
+        nc.add_attribute("_IsNetcdf4_note", "also data").unwrap();
+        nc.add_variable::<f32>("v", &["x"])
+            .unwrap()
+            .put_values(&[1.0f32, 2.0], ..)
+            .unwrap();
+    }
+    for format in ["3", "2"] {
+        let out = dir.path().join(format!("attrs-{format}.zarr"));
+        convert(&[s(&f)], &out, &["--zarr-format", format]).ok();
+        let attrs = if format == "3" {
+            read_json(&out, "zarr.json").get("attributes").unwrap().clone()
+        } else {
+            read_json(&out, ".zattrs")
+        };
+        assert_eq!(
+            attrs.get("_NCPROPERTIES").and_then(|j| j.as_str()),
+            Some("a user's value")
+        );
+        assert_eq!(attrs.get("_IsNetcdf4_note").and_then(|j| j.as_str()), Some("also data"));
+    }
+}
