@@ -199,6 +199,9 @@ pub struct PlanArgs {
     /// Resources.
     #[command(flatten)]
     pub resources: ResourceArgs,
+    /// Also show how the conversion splits over N tasks (bytes and objects per task).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N")]
+    pub tasks: Option<u32>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -100,13 +100,13 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Scan(a) => scan_command(&a),
         Command::Plan(a) => {
             let opts = a.options().map_err(Error::Usage)?;
-            plan_command(&a.input, &a.target.target, &opts, a.json)
+            plan_command(&a.input, &a.target.target, &opts, a.json, a.tasks.map(|n| n as usize))
         }
         Command::Convert(a) if a.dry_run => {
             // What convert would refuse (an existing target, …), it refuses here too.
             let opts = a.options().map_err(Error::Usage)?;
             write::check_target(&a.target.target, &opts)?;
-            plan_command(&a.input, &a.target.target, &opts, a.write.json)
+            plan_command(&a.input, &a.target.target, &opts, a.write.json, None)
         }
         Command::Append(a) => append_command(&a),
         Command::Convert(a) => {
@@ -224,15 +224,21 @@ fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
 }
 
 /// `plan` / `convert --dry-run`: everything convert decides, nothing written.
-fn plan_command(input: &cli::InputArgs, target: &str, opts: &write::ConvertOptions, json: bool) -> Result<Outcome> {
+fn plan_command(
+    input: &cli::InputArgs,
+    target: &str,
+    opts: &write::ConvertOptions,
+    json: bool,
+    tasks: Option<usize>,
+) -> Result<Outcome> {
     crate::store::parse_location(target)?;
     let inv = scan_inputs(input)?;
     let prepared = write::prepare(&inv, opts)?;
     let groups = inv.root.walk().len();
     Ok(Outcome::ok(emit(
         json,
-        || report::plan_json(&prepared, opts, groups),
-        || report::plan_text(&prepared, opts, groups),
+        || report::plan_json(&prepared, opts, groups, tasks),
+        || report::plan_text(&prepared, opts, groups, tasks),
     )))
 }
 

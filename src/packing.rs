@@ -55,11 +55,6 @@ impl Decoding {
         }
     }
 
-    /// True when decoding changes nothing.
-    pub fn is_identity(&self, raw: DType) -> bool {
-        self.missing.is_empty() && self.scale.is_none() && self.offset.is_none() && self.dtype == raw
-    }
-
     /// Decodes one raw value (as `f64`) into this file's decoded type (as `f64`).
     pub fn decode(&self, raw: f64) -> f64 {
         let single = self.dtype == DType::F32;
@@ -248,7 +243,9 @@ mod tests {
         )];
         assert_eq!(Decoding::of(DType::I16, &fill).dtype, DType::F32);
         assert_eq!(Decoding::of(DType::I32, &fill).dtype, DType::F64);
-        assert!(Decoding::of(DType::I16, &Vec::new()).is_identity(DType::I16));
+        let none = Decoding::of(DType::I16, &Vec::new());
+        assert!(none.missing.is_empty() && none.scale.is_none() && none.offset.is_none());
+        assert_eq!(none.dtype, DType::I16);
     }
 
     #[test]

@@ -381,6 +381,8 @@ pub struct ArrayPlan {
     pub objects: u64,
     /// Uncompressed bytes.
     pub bytes: u64,
+    /// The array's shape.
+    pub shape: Vec<u64>,
 }
 
 /// The plan of a whole conversion.
@@ -686,6 +688,7 @@ fn plan_array(
                 intermediate_bytes: c.intermediate,
                 objects,
                 bytes: a.bytes(),
+                shape: a.shape.clone(),
             });
         }
     }
@@ -746,6 +749,76 @@ fn two_pass(
         });
     }
     out
+}
+
+/// A piece of a conversion that one task of a split run writes alone: a read block of
+/// a direct array (it covers whole objects), or a whole two-pass array (its objects
+/// are assembled from intermediate chunks of the whole array).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkUnit {
+    /// Index of the array in [`JobPlan::arrays`].
+    pub array: usize,
+    /// The block, for direct arrays; `None` for a whole two-pass array.
+    pub block: Option<ReadBlock>,
+    /// Uncompressed bytes.
+    pub bytes: u64,
+    /// Objects written.
+    pub objects: u64,
+}
+
+/// Every unit of work of `plan`, in the order the engine runs them.
+pub fn work_units(plan: &JobPlan) -> Vec<WorkUnit> {
+    let mut out = Vec::new();
+    for (i, a) in plan.arrays.iter().enumerate() {
+        let elements: u64 = a.shape.iter().product();
+        if elements == 0 {
+            continue;
+        }
+        let elem = a.bytes / elements;
+        match &a.strategy {
+            Strategy::TwoPass { .. } => out.push(WorkUnit {
+                array: i,
+                block: None,
+                bytes: a.bytes,
+                objects: a.objects,
+            }),
+            Strategy::Direct { block } => {
+                for b in blocks(&a.shape, block) {
+                    let objects = b
+                        .count
+                        .iter()
+                        .zip(&a.object_shape)
+                        .map(|(c, o)| c.div_ceil(*o))
+                        .product();
+                    out.push(WorkUnit {
+                        array: i,
+                        bytes: b.count.iter().product::<u64>() * elem,
+                        block: Some(b),
+                        objects,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The task (0..`tasks`) of each unit: contiguous runs balanced by bytes, so a task
+/// reads neighbouring blocks (few source files) and no task takes more than its share
+/// plus one unit. Deterministic: every task computes the same split.
+pub fn split(units: &[WorkUnit], tasks: usize) -> Vec<usize> {
+    let tasks = tasks.max(1) as u128;
+    let total: u128 = units.iter().map(|u| u128::from(u.bytes)).sum::<u128>().max(1);
+    let mut before = 0u128;
+    units
+        .iter()
+        .map(|u| {
+            // The task whose share holds the unit's middle byte.
+            let middle = before + u128::from(u.bytes) / 2;
+            before += u128::from(u.bytes);
+            ((middle * tasks / total).min(tasks - 1)) as usize
+        })
+        .collect()
 }
 
 /// A box of an array read in one go.
@@ -1106,6 +1179,48 @@ mod tests {
                     prop_assert!(e.needed > budget);
                     prop_assert!(plan(std::slice::from_ref(&a), &policy, res(e.needed)).is_ok());
                 }
+            }
+        }
+
+        #[test]
+        fn a_split_writes_every_object_once_and_balances_bytes(
+            shape in proptest::collection::vec(1u64..30, 1..4),
+            seed in proptest::collection::vec(1u64..8, 3),
+            budget_mib in 60u64..400,
+            tasks in 1usize..=64,
+        ) {
+            let n = shape.len();
+            let a = input(&shape, &vec![Role::Other; n], 4096);
+            let request = (0..n).map(|i| format!("d{i}={}", seed[i])).collect::<Vec<_>>().join(",");
+            let policy = ChunkPolicy { request: request.parse().unwrap(), ..Default::default() };
+            let Ok(p) = plan(&[a.clone(), a], &policy, res(budget_mib << 20)) else { return Ok(()) };
+            let units = work_units(&p);
+            let owner = split(&units, tasks);
+            prop_assert_eq!(owner.len(), units.len());
+            // Contiguous: task numbers never go down.
+            prop_assert!(owner.windows(2).all(|w| w[0] <= w[1]));
+            // Every object of every array in exactly one task, checked by geometry.
+            for (ai, ap) in p.arrays.iter().enumerate() {
+                let mut seen = std::collections::HashMap::new();
+                for (u, t) in units.iter().zip(&owner).filter(|(u, _)| u.array == ai) {
+                    let objects = match &u.block {
+                        Some(b) => objects_of(b, &ap.object_shape),
+                        None => crate::slab::grid_indices(
+                            &ap.shape.iter().zip(&ap.object_shape).map(|(s, o)| s.div_ceil(*o)).collect::<Vec<_>>(),
+                        ),
+                    };
+                    for o in objects {
+                        prop_assert!(seen.insert(o, *t).is_none(), "an object in two units");
+                    }
+                }
+                prop_assert_eq!(seen.len() as u64, ap.objects);
+            }
+            // Balanced: no task over its share by more than one unit.
+            let total: u64 = units.iter().map(|u| u.bytes).sum();
+            let largest = units.iter().map(|u| u.bytes).max().unwrap_or(0);
+            for t in 0..tasks {
+                let mine: u64 = units.iter().zip(&owner).filter(|(_, o)| **o == t).map(|(u, _)| u.bytes).sum();
+                prop_assert!(mine <= total / tasks as u64 + largest + 1, "task {t}: {mine} of {total}");
             }
         }
 

@@ -204,11 +204,25 @@ fn strategy_name(s: &crate::plan::Strategy) -> &'static str {
     }
 }
 
-/// The `plan --json` document.
+/// Uncompressed bytes and objects of each task when the conversion is split into
+/// `tasks` (see [`crate::plan::split`]).
+pub fn task_split(plan: &crate::plan::JobPlan, tasks: usize) -> Vec<(u64, u64)> {
+    let units = crate::plan::work_units(plan);
+    let owner = crate::plan::split(&units, tasks);
+    let mut out = vec![(0u64, 0u64); tasks.max(1)];
+    for (u, t) in units.iter().zip(owner) {
+        out[t].0 += u.bytes;
+        out[t].1 += u.objects;
+    }
+    out
+}
+
+/// The `plan --json` document; `tasks` adds the split of a run over that many tasks.
 pub fn plan_json(
     prepared: &crate::write::Prepared,
     opts: &crate::write::ConvertOptions,
     groups: usize,
+    tasks: Option<usize>,
 ) -> crate::json::Json {
     use crate::json::Json;
     use crate::json_obj;
@@ -241,13 +255,24 @@ pub fn plan_json(
         "put_requests" => puts,
         "put_price_per_1000_usd" => PUT_PRICE_PER_1000,
         "estimated_request_cost_usd" => puts as f64 / 1000.0 * PUT_PRICE_PER_1000,
+        "tasks" => tasks.map(|n| Json::Arr(task_split(p, n).into_iter().enumerate().map(|(i, (bytes, objects))| json_obj! {
+            "index" => i,
+            "bytes" => bytes,
+            "objects" => objects,
+            "peak_memory_bytes" => p.peak_memory,
+        }).collect())),
         "notes" => prepared.notes.clone(),
         "skipped" => prepared.skipped.clone(),
     }
 }
 
-/// The human-readable plan.
-pub fn plan_text(prepared: &crate::write::Prepared, opts: &crate::write::ConvertOptions, groups: usize) -> String {
+/// The human-readable plan; `tasks` adds the split of a run over that many tasks.
+pub fn plan_text(
+    prepared: &crate::write::Prepared,
+    opts: &crate::write::ConvertOptions,
+    groups: usize,
+    tasks: Option<usize>,
+) -> String {
     use std::fmt::Write as _;
     let shape = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join("x");
     let mut s = String::new();
@@ -300,6 +325,20 @@ pub fn plan_text(prepared: &crate::write::Prepared, opts: &crate::write::Convert
         puts as f64 / 1000.0 * PUT_PRICE_PER_1000,
         PUT_PRICE_PER_1000
     );
+    if let Some(n) = tasks {
+        let _ = writeln!(
+            s,
+            "split over {n} task(s), each with the plan's predicted peak memory ({}):",
+            crate::units::human_bytes(p.peak_memory)
+        );
+        for (i, (bytes, objects)) in task_split(p, n).into_iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "  task {i}: {} uncompressed, {objects} object(s)",
+                crate::units::human_bytes(bytes)
+            );
+        }
+    }
     for n in &prepared.notes {
         let _ = writeln!(s, "note: {n}");
     }

@@ -54,7 +54,7 @@ fn each_command_has_exactly_the_flags_it_honours() {
     assert_eq!(flags("scan"), cat(&[&input, &["json"]]));
     assert_eq!(
         flags("plan"),
-        cat(&[&input, &["output"], &layout, &resources, &["json"]])
+        cat(&[&input, &["output"], &layout, &resources, &["tasks", "json"]])
     );
     assert_eq!(
         flags("convert"),
@@ -147,6 +147,7 @@ fn every_plan_flag_changes_the_plan() {
         &["--max-mem", "64MiB", "--preset", "timeseries"],
         &["--workers", "1"],
         &["--io-concurrency", "1"],
+        &["--tasks", "4"],
     ];
     for v in variants {
         let r = plan(v);

@@ -253,3 +253,55 @@ fn presets_are_listed_loaded_and_overridden() {
     assert!(dry.contains("predicted peak"), "{dry}");
     assert!(!Path::new(&out).exists());
 }
+
+#[test]
+fn plan_shows_how_a_run_splits_over_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = field(&dir.path().join("in"));
+    let plan = |tasks: &str| {
+        let mut args = vec!["plan".to_string()];
+        args.extend(files.iter().cloned());
+        args.extend([
+            "-o".into(),
+            "out.zarr".into(),
+            "--chunks".into(),
+            "time=10".into(),
+            "--json".into(),
+        ]);
+        args.extend(["--tasks".into(), tasks.to_string()]);
+        let r = run(&args);
+        r.ok();
+        r.json()
+    };
+    for n in [1usize, 3, 4, 7] {
+        let p = plan(&n.to_string());
+        let tasks = p.get("tasks").and_then(Json::as_array).unwrap();
+        assert_eq!(tasks.len(), n);
+        let field = |t: &Json, k: &str| t.get(k).and_then(Json::as_u64).unwrap();
+        let objects: u64 = tasks.iter().map(|t| field(t, "objects")).sum();
+        assert_eq!(
+            objects,
+            p.get("objects").and_then(Json::as_u64).unwrap(),
+            "every object in one task"
+        );
+        let total: u64 = p
+            .get("variables")
+            .and_then(Json::as_array)
+            .unwrap()
+            .iter()
+            .map(|v| field(v, "bytes"))
+            .sum();
+        let bytes: Vec<u64> = tasks.iter().map(|t| field(t, "bytes")).collect();
+        assert_eq!(bytes.iter().sum::<u64>(), total);
+        // 20 blocks of 10 steps (50 MB each): shares within one block of equal.
+        let block = 10 * 250 * 500 * 4;
+        for b in &bytes {
+            assert!(b.abs_diff(total / n as u64) <= block, "unbalanced split {bytes:?}");
+        }
+        assert!(
+            tasks
+                .iter()
+                .all(|t| field(t, "peak_memory_bytes") == field(&p, "peak_memory_bytes"))
+        );
+    }
+}

@@ -172,17 +172,18 @@ fn infer_from_coordinates(headers: &[FileHeader]) -> Result<ConcatChoice, InputE
             ),
         ));
     }
+    if shared.is_empty() {
+        return Err(InputError::Inconsistent(format!(
+            "the {n} files share no dimension, so they are not parts of one dataset; convert them separately"
+        )));
+    }
     Err(InputError::Inconsistent(format!(
-        "cannot tell which dimension to concatenate the {n} files along: {unlimited_note}, and {}; pass --concat-dim DIM \
-         (or remove duplicate files)",
+        "cannot tell which dimension to concatenate the {n} files along: {unlimited_note}, and {}; pass --concat-dim DIM",
         if len_differs.is_empty() {
             format!(
-                "no dimension's coordinate values or length differ between them (shared dimensions: {})",
-                if shared.is_empty() {
-                    "none".to_string()
-                } else {
-                    quoted(&shared)
-                }
+                "no dimension's coordinate values or length differ between them (shared dimensions: {}); \
+                 are some files duplicates?",
+                quoted(&shared)
             )
         } else {
             format!(
