@@ -316,7 +316,17 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
         format,
         ..copts.clone()
     };
-    let collected = crate::write::run_engine(&inv, &groups, &prepared, &store, &copts_quiet, done, segments, total)?;
+    let collected = crate::write::run_engine(
+        &inv,
+        &groups,
+        &prepared,
+        &store,
+        &copts_quiet,
+        done,
+        segments,
+        total,
+        None,
+    )?;
 
     // Commit: array documents with the new shapes, the manifest, consolidated metadata last.
     let mut manifest = manifest;

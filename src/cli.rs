@@ -21,7 +21,8 @@ pub struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 success; 1 internal error; 2 bad usage (or no plan fits --max-mem); \
-3 input problem; 4 target problem; 5 verification failed; 6 target locked by another job.";
+3 input problem; 4 target problem; 5 verification failed; 6 target locked by another job; \
+7 commit of a split run with unfinished tasks.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -52,6 +53,17 @@ nc2zarr append 'incoming/*.nc' -o era5.zarr --json   # cron: quiet, exit 0 when 
     /// Check that a store is complete and intact (and, with --source, equal to the inputs).
     #[command(after_help = "Examples:\n  nc2zarr verify out.zarr\n  nc2zarr verify out.zarr --source 'data/*.nc'")]
     Verify(VerifyArgs),
+    /// Split run, step 1: scan and plan once, save the job for N tasks in the target.
+    #[command(
+        after_help = "Example (4 tasks):\n  nc2zarr prepare 'data/*.nc' -o s3://bucket/era5.zarr --tasks 4\n  \
+nc2zarr task s3://bucket/era5.zarr --index 0   # ... to 3, anywhere, in any order (or SLURM_ARRAY_TASK_ID)\n  \
+nc2zarr commit s3://bucket/era5.zarr"
+    )]
+    Prepare(PrepareArgs),
+    /// Split run, step 2: write one task's share (index from --index or the job array's variable).
+    Task(TaskArgs),
+    /// Split run, step 3: check every task finished, then write the metadata (consolidated last).
+    Commit(CommitArgs),
     /// List the built-in chunking presets.
     Presets,
     /// Run a job file (TOML): mode, inputs, target and options, for cron.
@@ -235,6 +247,98 @@ pub struct ConvertArgs {
     /// Show the plan and what the target holds, and exit without writing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `prepare` arguments: what shapes the plan, the number of tasks, and the target.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// Inputs.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Target.
+    #[command(flatten)]
+    pub target: TargetArg,
+    /// Layout.
+    #[command(flatten)]
+    pub layout: LayoutArgs,
+    /// Resources of each task.
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+    /// Number of tasks to split the run into.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N")]
+    pub tasks: u32,
+    /// Replace an existing non-empty target.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// With --overwrite or --restart: allow deleting a filesystem root, the home directory or a whole bucket.
+    #[arg(long)]
+    pub force: bool,
+    /// Discard an interrupted run found in the target and prepare again.
+    #[arg(long)]
+    pub restart: bool,
+    /// Seconds after which another job's lock on the target counts as stale.
+    #[arg(long, default_value_t = settings::LOCK_TIMEOUT_SECS, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+    /// Object-store settings.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl PrepareArgs {
+    /// The conversion settings of the split run.
+    pub fn options(&self) -> Result<ConvertOptions, String> {
+        let mut opts = ConvertOptions::default();
+        self.layout.apply(&mut opts)?;
+        self.resources.apply(&mut opts)?;
+        let io = opts.store.io_concurrency;
+        opts.store = self.store.options();
+        opts.store.io_concurrency = io;
+        opts.overwrite = self.overwrite;
+        opts.force = self.force;
+        opts.restart = self.restart;
+        opts.stale_lock_after = std::time::Duration::from_secs(self.lock_timeout);
+        Ok(opts)
+    }
+}
+
+/// `task` arguments.
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    /// The target a split run was prepared in.
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Task index [default: SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX].
+    #[arg(long, value_name = "I")]
+    pub index: Option<usize>,
+    /// Directory for intermediate data of two-pass arrays [default: the system temp directory].
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
+    /// Object-store settings.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print a JSON summary instead of text (and no progress bar).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `commit` arguments.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// The target a split run was prepared in.
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Object-store settings.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `append` arguments: the store keeps its layout, so there are no layout flags.

@@ -19,7 +19,7 @@ use crate::model::DType;
 use crate::slab::Block;
 
 /// A compression choice from `--compression`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Compression {
     /// No compression.
     None,

@@ -18,6 +18,8 @@ pub mod exit_code {
     pub const VERIFY_FAILED: i32 = 5;
     /// Another nc2zarr job holds the target's lock.
     pub const LOCKED: i32 = 6;
+    /// `commit` of a split run: some tasks have not finished (the message names them).
+    pub const TASKS_UNFINISHED: i32 = 7;
 }
 
 /// A problem with the input files.
@@ -142,6 +144,9 @@ pub enum Error {
     /// Another job holds the target's lock.
     #[error("{0}")]
     Locked(String),
+    /// A split run's commit found tasks that have not finished.
+    #[error("{0}")]
+    TasksUnfinished(String),
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -156,6 +161,7 @@ impl Error {
             Error::Usage(_) => exit_code::USAGE,
             Error::VerifyFailed(_) => exit_code::VERIFY_FAILED,
             Error::Locked(_) => exit_code::LOCKED,
+            Error::TasksUnfinished(_) => exit_code::TASKS_UNFINISHED,
             Error::Internal(_) => exit_code::INTERNAL,
         }
     }

@@ -40,6 +40,7 @@ pub struct Entry {
 /// Buffers entries and writes them as journal segments.
 pub struct Journal {
     target: Target,
+    prefix: String,
     state: Mutex<State>,
 }
 
@@ -52,8 +53,14 @@ struct State {
 impl Journal {
     /// A journal continuing after `existing_segments` segments.
     pub fn new(target: &Target, existing_segments: u64) -> Journal {
+        Self::at(target, JOURNAL_PREFIX, existing_segments)
+    }
+
+    /// A journal under `prefix` (each task of a split run keeps its own).
+    pub fn at(target: &Target, prefix: &str, existing_segments: u64) -> Journal {
         Journal {
             target: target.clone(),
+            prefix: prefix.to_string(),
             state: Mutex::new(State {
                 pending: Vec::new(),
                 next_segment: existing_segments,
@@ -89,7 +96,7 @@ impl Journal {
             text.push_str(&serde_json::to_string(&e).expect("entry serializes"));
             text.push('\n');
         }
-        let key = format!("{JOURNAL_PREFIX}/{:010}.jsonl", state.next_segment);
+        let key = format!("{}/{:010}.jsonl", self.prefix, state.next_segment);
         state.next_segment += 1;
         self.target.put(&key, Bytes::from(text))
     }
@@ -97,7 +104,12 @@ impl Journal {
 
 /// What an interrupted run finished: entries by key, and how many segments exist.
 pub fn load(target: &Target) -> Result<(HashMap<String, Entry>, u64), TargetError> {
-    let mut segments: Vec<String> = target.list(JOURNAL_PREFIX)?.into_iter().map(|l| l.key).collect();
+    load_at(target, JOURNAL_PREFIX)
+}
+
+/// [`load`] for the journal under `prefix`.
+pub fn load_at(target: &Target, prefix: &str) -> Result<(HashMap<String, Entry>, u64), TargetError> {
+    let mut segments: Vec<String> = target.list(prefix)?.into_iter().map(|l| l.key).collect();
     segments.sort();
     let mut entries = HashMap::new();
     let mut next = 0;

@@ -48,6 +48,7 @@ pub mod report;
 pub mod scan;
 pub mod settings;
 pub mod slab;
+pub mod split;
 pub mod store;
 pub mod units;
 pub mod verify;
@@ -109,6 +110,39 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             plan_command(&a.input, &a.target.target, &opts, a.write.json, None)
         }
         Command::Append(a) => append_command(&a),
+        Command::Prepare(a) => {
+            let opts = a.options().map_err(Error::Usage)?;
+            let inv = scan_inputs(&a.input)?;
+            let s = split::prepare(&inv, &a.target.target, &opts, a.tasks as usize)?;
+            Ok(Outcome::ok(emit(
+                a.json,
+                || report::prepare_json(&s),
+                || report::prepare_text(&s),
+            )))
+        }
+        Command::Task(a) => {
+            let index = split::task_index(a.index, |k| std::env::var(k).ok())?;
+            let local = split::TaskOptions {
+                store: a.store.options(),
+                temp_dir: a.temp_dir.clone(),
+                quiet: a.quiet,
+                json: a.json,
+            };
+            let s = split::run_task(&a.target, index, &local)?;
+            Ok(Outcome::ok(emit(
+                a.json,
+                || report::task_json(&s),
+                || report::task_text(&s),
+            )))
+        }
+        Command::Commit(a) => {
+            let s = split::commit(&a.target, &a.store.options())?;
+            Ok(Outcome::ok(emit(
+                a.json,
+                || report::commit_json(&s),
+                || report::commit_text(&s),
+            )))
+        }
         Command::Convert(a) => {
             let opts = a.options().map_err(Error::Usage)?;
             let inv = scan_inputs(&a.input)?;

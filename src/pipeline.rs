@@ -11,7 +11,7 @@
 //! reader into intermediate chunks in a local temporary directory; once every block is
 //! read, their objects are assembled from those chunks in parallel.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -275,11 +275,19 @@ pub struct Engine<'a> {
     pub inflight_bytes: u64,
     /// Where intermediate chunks of two-pass arrays go.
     pub temp_dir: &'a Path,
+    /// For one task of a split run: the work units it owns, as (job, block index) for
+    /// direct arrays and (job, `None`) for whole two-pass arrays. `None`: everything.
+    pub owned: Option<&'a HashSet<(usize, Option<usize>)>>,
 }
 
 impl Engine<'_> {
     fn var(&self, job: &ArrayJob) -> &VarInfo {
         &self.groups[job.group].vars[job.var]
+    }
+
+    /// True when this run writes work unit (`job`, `block`).
+    fn owns(&self, job: usize, block: Option<usize>) -> bool {
+        self.owned.is_none_or(|o| o.contains(&(job, block)))
     }
 
     /// Runs the conversion's reads, encodes and uploads; outcomes go to `shared`.
@@ -330,10 +338,13 @@ impl Engine<'_> {
                         Strategy::Direct { block } => (block, false),
                         Strategy::TwoPass { stage_block, .. } => (stage_block, true),
                     };
-                    if stage && self.report_if_all_done(ji, job, shared) {
+                    if stage && (!self.owns(ji, None) || self.report_if_all_done(ji, job, shared)) {
                         continue;
                     }
-                    for block in plan::blocks(&v.shape, block_shape) {
+                    for (bi, block) in plan::blocks(&v.shape, block_shape).into_iter().enumerate() {
+                        if !stage && !self.owns(ji, Some(bi)) {
+                            continue; // another task's
+                        }
                         if shared.cancelled() {
                             return;
                         }
@@ -411,6 +422,9 @@ impl Engine<'_> {
             let Strategy::TwoPass { inter, .. } = &job.plan.strategy else {
                 continue;
             };
+            if !self.owns(ji, None) {
+                continue;
+            }
             let v = self.var(job);
             let counts: Vec<u64> = v
                 .shape

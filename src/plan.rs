@@ -49,7 +49,7 @@ const TEMP_IO_COST: f64 = 0.2;
 const RAW_READ_COST: f64 = 0.25;
 
 /// What a dimension means, from CF attributes and names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// Time (`axis = "T"`, `units = "… since …"`).
     Time,
@@ -75,7 +75,7 @@ impl Role {
 }
 
 /// How to size chunks along a dimension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DimRule {
     /// Exactly this many elements (capped by the dimension).
     Size(u64),
@@ -87,7 +87,7 @@ pub enum DimRule {
 }
 
 /// A [`DimRule`] per role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RoleRules {
     rules: [DimRule; 5],
 }
@@ -125,7 +125,7 @@ impl RoleRules {
 }
 
 /// A chunk length requested for one dimension on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DimChunk {
     /// This many elements.
     Size(u64),
@@ -134,7 +134,7 @@ pub enum DimChunk {
 }
 
 /// Chunk lengths requested per dimension name (`--chunks time=24,lat=full`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChunkRequest {
     /// Requested lengths by dimension name.
     pub per_dim: Vec<(String, DimChunk)>,
@@ -187,7 +187,7 @@ impl ChunkRequest {
 }
 
 /// How chunks should be shaped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChunkPolicy {
     /// Explicit `--chunks`, which win over the rules.
     pub request: ChunkRequest,

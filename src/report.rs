@@ -347,3 +347,96 @@ pub fn plan_text(
     }
     s
 }
+
+/// The `prepare --json` document.
+pub fn prepare_json(s: &crate::split::PrepareSummary) -> crate::json::Json {
+    use crate::json::Json;
+    crate::json_obj! {
+        "target" => s.target.as_str(),
+        "tasks" => Json::Arr(s.tasks.iter().enumerate().map(|(i, (bytes, objects))| crate::json_obj! {
+            "index" => i,
+            "bytes" => *bytes,
+            "objects" => *objects,
+            "peak_memory_bytes" => s.peak_memory,
+        }).collect()),
+        "notes" => s.notes.clone(),
+    }
+}
+
+/// What `prepare` prints.
+pub fn prepare_text(s: &crate::split::PrepareSummary) -> String {
+    use std::fmt::Write as _;
+    let n = s.tasks.len();
+    let mut out = format!(
+        "prepared {n} task(s) in {} (each at most {} of memory):\n",
+        s.target,
+        crate::units::human_bytes(s.peak_memory)
+    );
+    for (i, (bytes, objects)) in s.tasks.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  task {i}: {} uncompressed, {objects} object(s)",
+            crate::units::human_bytes(*bytes)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "next: run `nc2zarr task {} --index I` for I = 0..{} (anywhere, in any order; under a job array the index \
+         comes from SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX), then `nc2zarr commit {}`",
+        s.target,
+        n - 1,
+        s.target
+    );
+    for note in &s.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out
+}
+
+/// The `task --json` document.
+pub fn task_json(s: &crate::split::TaskSummary) -> crate::json::Json {
+    crate::json_obj! {
+        "index" => s.index,
+        "tasks" => s.tasks,
+        "status" => if s.ran { "done" } else { "already done" },
+        "objects" => s.objects,
+        "resumed_objects" => s.resumed,
+        "bytes_out" => s.bytes_out,
+    }
+}
+
+/// What `task` prints.
+pub fn task_text(s: &crate::split::TaskSummary) -> String {
+    if !s.ran {
+        return format!("task {} of {} had already finished; nothing to do\n", s.index, s.tasks);
+    }
+    let mut out = format!(
+        "task {} of {} done: {} object(s), {} written\n",
+        s.index,
+        s.tasks,
+        s.objects,
+        crate::units::human_bytes(s.bytes_out)
+    );
+    if s.resumed > 0 {
+        out.push_str(&format!("  resumed: {} object(s) were already written\n", s.resumed));
+    }
+    out
+}
+
+/// The `commit --json` document.
+pub fn commit_json(s: &crate::split::CommitSummary) -> crate::json::Json {
+    crate::json_obj! {
+        "target" => s.target.as_str(),
+        "tasks" => s.tasks,
+        "arrays" => s.arrays,
+        "objects" => s.objects,
+    }
+}
+
+/// What `commit` prints.
+pub fn commit_text(s: &crate::split::CommitSummary) -> String {
+    format!(
+        "committed {} task(s) into {}: {} array(s), {} object(s)\n",
+        s.tasks, s.target, s.arrays, s.objects
+    )
+}

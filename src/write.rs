@@ -499,6 +499,14 @@ pub fn check_target(target: &str, opts: &ConvertOptions) -> Result<()> {
     Ok(())
 }
 
+/// The part of a split run one task writes, and where its journal goes.
+pub struct TaskShare {
+    /// Work units owned, as (job, block index) or (job, `None`) for a two-pass array.
+    pub owned: std::collections::HashSet<(usize, Option<usize>)>,
+    /// Prefix of the task's own journal.
+    pub journal_prefix: String,
+}
+
 /// Runs the engine over `prepared` with a collector thread; returns what it gathered.
 #[allow(clippy::too_many_arguments)]
 pub fn run_engine(
@@ -510,9 +518,13 @@ pub fn run_engine(
     done: HashMap<String, journal::Entry>,
     segments: u64,
     total_bytes: u64,
+    share: Option<&TaskShare>,
 ) -> Result<pipeline::Collected> {
     let progress = Progress::new(total_bytes, opts.json, opts.quiet);
-    let journal = journal::Journal::new(store, segments);
+    let journal = match share {
+        Some(t) => journal::Journal::at(store, &t.journal_prefix, segments),
+        None => journal::Journal::new(store, segments),
+    };
     let (tx, rx) = crossbeam_channel::unbounded();
     let shared = Arc::new(Shared::new(tx, done));
     let engine = Engine {
@@ -525,6 +537,7 @@ pub fn run_engine(
         io_concurrency: prepared.plan.io_concurrency,
         inflight_bytes: prepared.plan.inflight_bytes,
         temp_dir: &opts.temp_dir,
+        owned: share.map(|t| &t.owned),
     };
     let mut collected = std::thread::scope(|scope| {
         let collector = scope.spawn(|| pipeline::collect(rx, &journal, prepared.jobs.len(), &progress));
@@ -562,7 +575,7 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
 
     let groups = inv.root.walk();
     let total_bytes: u64 = prepared.jobs.iter().map(|j| groups[j.group].vars[j.var].nbytes()).sum();
-    let collected = run_engine(inv, &groups, &prepared, &store, opts, done, segments, total_bytes)?;
+    let collected = run_engine(inv, &groups, &prepared, &store, opts, done, segments, total_bytes, None)?;
 
     let mut manifest = Manifest::new(opts.format.number(), inputs);
     manifest.concat_dim = inv.concat_dim.clone();
@@ -588,7 +601,7 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
 
 /// Writes array and group metadata, the manifest and, last, consolidated metadata;
 /// then removes the in-progress marker and the journal. Returns the bytes written.
-fn commit(
+pub fn commit(
     groups: &[&GroupInfo],
     jobs: &[ArrayJob],
     store: &Target,

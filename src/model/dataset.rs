@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::{Attrs, DType, Decoding, Drift, Format, Storage};
 
 /// One input file in the merged dataset.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SourceFile {
     /// Its path.
     pub path: PathBuf,
@@ -22,7 +22,7 @@ pub struct SourceFile {
 }
 
 /// A dimension of the merged dataset.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DimInfo {
     /// Its name.
     pub name: String,
@@ -35,7 +35,7 @@ pub struct DimInfo {
 }
 
 /// A variable of the merged dataset.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct VarInfo {
     /// Its name.
     pub name: String,
@@ -90,7 +90,7 @@ impl VarInfo {
 }
 
 /// A group of the merged dataset.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct GroupInfo {
     /// Its name (empty for the root).
     pub name: String,
@@ -127,7 +127,7 @@ impl GroupInfo {
 }
 
 /// The merged view of all inputs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Inventory {
     /// Files in concat order.
     pub files: Vec<SourceFile>,
@@ -141,7 +141,9 @@ pub struct Inventory {
     pub notes: Vec<String>,
     /// Attributes that cannot be written, as (location, reason).
     pub unsupported_attrs: Vec<(String, String)>,
-    /// How the files differ, and what the conversion does about each difference.
+    /// How the files differ, and what the conversion does about each difference
+    /// (not saved with a split run's inventory: only `scan` reports it).
+    #[serde(skip)]
     pub drift: Vec<Drift>,
 }
 

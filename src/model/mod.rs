@@ -252,7 +252,7 @@ impl Scalar {
 }
 
 /// An attribute value in the form nc2zarr writes it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum AttrValue {
     /// Text (`NC_CHAR`, or a single `NC_STRING`).
     Text(String),
@@ -367,18 +367,20 @@ pub struct Storage {
 }
 
 /// A `scale_factor` or `add_offset`, with the precision of the attribute's type.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Factor {
     /// Its value.
+    #[serde(with = "f64_bits")]
     pub value: f64,
     /// The attribute is `float` (single precision), which xarray's arithmetic honours.
     pub single: bool,
 }
 
 /// How one file's raw values of a variable become decoded values.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Decoding {
     /// Raw values that mean "missing" (`_FillValue`, `missing_value`; NaN left out).
+    #[serde(with = "f64s_bits")]
     pub missing: Vec<f64>,
     /// `scale_factor`, if any.
     pub scale: Option<Factor>,
@@ -390,7 +392,7 @@ pub struct Decoding {
 }
 
 /// The Zarr format written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ZarrFormat {
     /// Zarr v2 (`.zarray`, `.zattrs`, `.zgroup`, `.zmetadata`).
     V2,

@@ -1,0 +1,410 @@
+//! Split runs: one conversion written by N independent tasks, on the schedulers users
+//! already have (Slurm job arrays, Kubernetes Indexed Jobs, AWS Batch array jobs, or
+//! plain processes).
+//!
+//! `prepare` scans the inputs once, plans, and saves what every task needs in the
+//! target: the settings that shape the plan and the merged inventory, so tasks read no
+//! headers. `task I` rebuilds the same plan (planning is pure and deterministic), takes
+//! the work units [`plan::split`] gives it (contiguous read blocks balanced by bytes; a
+//! two-pass array whole), and writes their objects, journaling under its own prefix, so
+//! it resumes after a crash and can be re-run alone. No object is written by two tasks.
+//! `commit` checks that every task finished, merges their manifests and writes the
+//! metadata, consolidated metadata last: until then readers see no dataset.
+
+use std::collections::{BTreeMap, HashSet};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::Compression;
+use crate::error::{Error, Result, TargetError};
+use crate::manifest::{self, ArrayEntry, Manifest};
+use crate::model::{Inventory, ZarrFormat};
+use crate::plan::{self, ChunkPolicy};
+use crate::store::{StoreOptions, Target};
+use crate::write::{self, ConvertOptions, TaskShare};
+
+/// Prefix of a split run's files in the target.
+pub const TASKS_PREFIX: &str = ".nc2zarr/tasks";
+/// The saved job.
+const JOB_KEY: &str = ".nc2zarr/tasks/job.json";
+
+/// The settings that shape the plan, fixed by `prepare` so every task makes the same one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PlanSettings {
+    format: ZarrFormat,
+    compression: Compression,
+    policy: ChunkPolicy,
+    max_mem: u64,
+    workers: usize,
+    io_concurrency: usize,
+    skip_unsupported: bool,
+}
+
+/// What `prepare` saves in the target.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedJob {
+    tasks: usize,
+    settings: PlanSettings,
+    inventory: Inventory,
+}
+
+/// What a finished task leaves in the target.
+#[derive(Debug, Serialize, Deserialize)]
+struct TaskDone {
+    index: usize,
+    arrays: BTreeMap<String, ArrayEntry>,
+    objects: u64,
+    bytes_out: u64,
+}
+
+fn done_key(index: usize) -> String {
+    format!("{TASKS_PREFIX}/{index:05}/done.json")
+}
+
+fn journal_prefix(index: usize) -> String {
+    format!("{TASKS_PREFIX}/{index:05}/journal")
+}
+
+/// The task index from `--index`, else from the scheduler: `SLURM_ARRAY_TASK_ID`,
+/// `JOB_COMPLETION_INDEX` (Kubernetes) or `AWS_BATCH_JOB_ARRAY_INDEX`. `env` reads a
+/// variable.
+pub fn task_index(given: Option<usize>, env: impl Fn(&str) -> Option<String>) -> Result<usize> {
+    if let Some(i) = given {
+        return Ok(i);
+    }
+    for var in [
+        "SLURM_ARRAY_TASK_ID",
+        "JOB_COMPLETION_INDEX",
+        "AWS_BATCH_JOB_ARRAY_INDEX",
+    ] {
+        if let Some(v) = env(var) {
+            return v
+                .trim()
+                .parse()
+                .map_err(|_| Error::Usage(format!("{var}={v:?} is not a task index")));
+        }
+    }
+    Err(Error::Usage(
+        "no task index: pass --index I, or run under a job array (SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX, \
+         AWS_BATCH_JOB_ARRAY_INDEX)"
+            .into(),
+    ))
+}
+
+/// What `prepare` did: the target and, per task, uncompressed bytes and objects.
+#[derive(Debug, Clone)]
+pub struct PrepareSummary {
+    /// The target as shown.
+    pub target: String,
+    /// Per task: uncompressed bytes and objects.
+    pub tasks: Vec<(u64, u64)>,
+    /// Predicted peak memory of each task.
+    pub peak_memory: u64,
+    /// Notes.
+    pub notes: Vec<String>,
+}
+
+/// Scans nothing more: plans `inv` for `target` and saves the job for `tasks` tasks.
+pub fn prepare(inv: &Inventory, target: &str, opts: &ConvertOptions, tasks: usize) -> Result<PrepareSummary> {
+    let prepared = write::prepare(inv, opts)?;
+    write::check_target(target, opts)?;
+    let store = Target::open_for_write(target, &opts.store)?;
+    let _lock = crate::lock::acquire(&store, opts.stale_lock_after)?;
+    let listed: Vec<_> = store
+        .list("")?
+        .into_iter()
+        .filter(|l| l.key != crate::lock::LOCK_KEY)
+        .collect();
+    if !listed.is_empty() {
+        if !(opts.overwrite || opts.restart) {
+            return Err(TargetError::Invalid {
+                target: store.display().to_string(),
+                message: "holds an interrupted run; pass --restart to discard it and prepare again".into(),
+            }
+            .into());
+        }
+        store.delete_all_except(&[crate::lock::LOCK_KEY])?;
+    }
+    let settings = PlanSettings {
+        format: opts.format,
+        compression: opts.compression.clone(),
+        policy: opts.policy.clone(),
+        max_mem: opts.max_mem,
+        workers: opts.workers,
+        io_concurrency: opts.store.io_concurrency,
+        skip_unsupported: opts.skip_unsupported,
+    };
+    let job = SavedJob {
+        tasks,
+        settings,
+        inventory: inv.clone(),
+    };
+    let text = serde_json::to_vec(&job).map_err(|e| Error::Internal(format!("saving the job: {e}")))?;
+    let marker = crate::json_obj! {
+        "tool" => format!("nc2zarr {}", env!("CARGO_PKG_VERSION")),
+        "mode" => "tasks",
+        "tasks" => tasks,
+    };
+    store.put(manifest::IN_PROGRESS_KEY, Bytes::from(marker.to_pretty()))?;
+    store.put(JOB_KEY, Bytes::from(text))?;
+    Ok(PrepareSummary {
+        target: store.display().to_string(),
+        tasks: crate::report::task_split(&prepared.plan, tasks),
+        peak_memory: prepared.plan.peak_memory,
+        notes: prepared.notes,
+    })
+}
+
+/// Settings of one task's run that are not part of the plan.
+#[derive(Debug, Clone, Default)]
+pub struct TaskOptions {
+    /// How to reach the target.
+    pub store: StoreOptions,
+    /// Scratch space for two-pass arrays (default: the system temp directory).
+    pub temp_dir: Option<std::path::PathBuf>,
+    /// No progress bar.
+    pub quiet: bool,
+    /// Machine-readable output.
+    pub json: bool,
+}
+
+fn load_job(store: &Target) -> Result<SavedJob> {
+    let bytes = store.get(JOB_KEY)?.ok_or_else(|| TargetError::Invalid {
+        target: store.display().to_string(),
+        message: "holds no prepared split run; run `nc2zarr prepare INPUT... -o TARGET --tasks N` first".into(),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        TargetError::Invalid {
+            target: store.display().to_string(),
+            message: format!("the saved job ({JOB_KEY}) is damaged: {e}"),
+        }
+        .into()
+    })
+}
+
+fn options(settings: &PlanSettings, local: &TaskOptions) -> ConvertOptions {
+    let mut opts = ConvertOptions {
+        format: settings.format,
+        compression: settings.compression.clone(),
+        policy: settings.policy.clone(),
+        max_mem: settings.max_mem,
+        workers: settings.workers,
+        skip_unsupported: settings.skip_unsupported,
+        store: local.store.clone(),
+        quiet: local.quiet,
+        json: local.json,
+        ..ConvertOptions::default()
+    };
+    opts.store.io_concurrency = settings.io_concurrency;
+    if let Some(d) = &local.temp_dir {
+        opts.temp_dir = d.clone();
+    }
+    opts
+}
+
+/// What one task did.
+#[derive(Debug, Clone)]
+pub struct TaskSummary {
+    /// The task index and the number of tasks.
+    pub index: usize,
+    /// Tasks in the run.
+    pub tasks: usize,
+    /// False when the task had finished before (nothing done now).
+    pub ran: bool,
+    /// Objects written (or recorded as fill-only).
+    pub objects: u64,
+    /// Objects found written by an interrupted run of this task.
+    pub resumed: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+}
+
+/// Runs task `index` of the split run prepared in `target`.
+pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskSummary> {
+    let store = Target::open_existing(target, &local.store)?;
+    let job = load_job(&store)?;
+    if index >= job.tasks {
+        return Err(Error::Usage(format!(
+            "task index {index} is out of range: the run was prepared for {} tasks (0..{})",
+            job.tasks,
+            job.tasks - 1
+        )));
+    }
+    if let Some(bytes) = store.get(&done_key(index))? {
+        let done: TaskDone = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Internal(format!("the record of task {index} is damaged: {e}")))?;
+        return Ok(TaskSummary {
+            index,
+            tasks: job.tasks,
+            ran: false,
+            objects: done.objects,
+            resumed: 0,
+            bytes_out: 0,
+        });
+    }
+    let opts = options(&job.settings, local);
+    let inv = &job.inventory;
+    let prepared = write::prepare(inv, &opts)?;
+    let units = plan::work_units(&prepared.plan);
+    let owner = plan::split(&units, job.tasks);
+    let mut owned = HashSet::new();
+    let mut next_block = vec![0usize; prepared.jobs.len()];
+    let mut total_bytes = 0;
+    for (u, t) in units.iter().zip(&owner) {
+        let key = match u.block {
+            Some(_) => {
+                next_block[u.array] += 1;
+                (u.array, Some(next_block[u.array] - 1))
+            }
+            None => (u.array, None),
+        };
+        if *t == index {
+            owned.insert(key);
+            total_bytes += u.bytes;
+        }
+    }
+    let share = TaskShare {
+        owned,
+        journal_prefix: journal_prefix(index),
+    };
+    let (done, segments) = crate::journal::load_at(&store, &share.journal_prefix)?;
+    let groups = inv.root.walk();
+    let collected = write::run_engine(
+        inv,
+        &groups,
+        &prepared,
+        &store,
+        &opts,
+        done,
+        segments,
+        total_bytes,
+        Some(&share),
+    )?;
+    let mut arrays = BTreeMap::new();
+    for (job, mut entry) in prepared.jobs.iter().zip(collected.arrays) {
+        if entry.objects.is_empty() && entry.empty.is_empty() {
+            continue;
+        }
+        entry.empty.sort();
+        arrays.insert(job.path.clone(), entry);
+    }
+    let record = TaskDone {
+        index,
+        arrays,
+        objects: collected.objects,
+        bytes_out: collected.bytes_out,
+    };
+    let text = serde_json::to_vec(&record).map_err(|e| Error::Internal(format!("recording task {index}: {e}")))?;
+    store.put(&done_key(index), Bytes::from(text))?;
+    Ok(TaskSummary {
+        index,
+        tasks: job.tasks,
+        ran: true,
+        objects: collected.objects,
+        resumed: collected.resumed,
+        bytes_out: collected.bytes_out,
+    })
+}
+
+/// What the commit did.
+#[derive(Debug, Clone)]
+pub struct CommitSummary {
+    /// The target as shown.
+    pub target: String,
+    /// Tasks merged.
+    pub tasks: usize,
+    /// Arrays committed.
+    pub arrays: usize,
+    /// Objects in the manifest.
+    pub objects: u64,
+}
+
+/// Commits the split run in `target` once every task has finished.
+pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummary> {
+    let store = Target::open_existing(target, store_options)?;
+    let job = load_job(&store)?;
+    let mut records = Vec::new();
+    let mut missing = Vec::new();
+    for i in 0..job.tasks {
+        match store.get(&done_key(i))? {
+            Some(b) => records.push(
+                serde_json::from_slice::<TaskDone>(&b)
+                    .map_err(|e| Error::Internal(format!("the record of task {i} is damaged: {e}")))?,
+            ),
+            None => missing.push(i),
+        }
+    }
+    if !missing.is_empty() {
+        let list = missing.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+        let csv = missing.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+        return Err(Error::TasksUnfinished(format!(
+            "{}: task(s) {list} of {} have not finished; run `nc2zarr task {target} --index I` for each \
+             (on Slurm: sbatch --array={csv} …), then commit again",
+            store.display(),
+            job.tasks
+        )));
+    }
+    let _lock = crate::lock::acquire(&store, crate::lock::DEFAULT_STALE_AFTER)?;
+    let local = TaskOptions {
+        store: store_options.clone(),
+        ..Default::default()
+    };
+    let opts = options(&job.settings, &local);
+    let inv = &job.inventory;
+    let prepared = write::prepare(inv, &opts)?;
+    let mut manifest = Manifest::new(opts.format.number(), write::input_entries(inv)?);
+    manifest.concat_dim = inv.concat_dim.clone();
+    for job in &prepared.jobs {
+        manifest.arrays.insert(job.path.clone(), ArrayEntry::default());
+    }
+    for r in records {
+        for (path, entry) in r.arrays {
+            let m = manifest.arrays.entry(path).or_default();
+            m.objects.extend(entry.objects);
+            m.empty.extend(entry.empty);
+        }
+    }
+    for m in manifest.arrays.values_mut() {
+        m.empty.sort();
+    }
+    let objects = manifest.arrays.values().map(|a| a.objects.len() as u64).sum();
+    let groups = inv.root.walk();
+    write::commit(&groups, &prepared.jobs, &store, opts.format, &manifest)?;
+    for f in store.list(TASKS_PREFIX)? {
+        store.delete(&f.key)?;
+    }
+    Ok(CommitSummary {
+        target: store.display().to_string(),
+        tasks: job.tasks,
+        arrays: prepared.jobs.len(),
+        objects,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_comes_from_the_flag_or_the_scheduler() {
+        let none = |_: &str| None;
+        assert_eq!(task_index(Some(3), none).unwrap(), 3);
+        for var in [
+            "SLURM_ARRAY_TASK_ID",
+            "JOB_COMPLETION_INDEX",
+            "AWS_BATCH_JOB_ARRAY_INDEX",
+        ] {
+            let env = |k: &str| (k == var).then(|| "7".to_string());
+            assert_eq!(task_index(None, env).unwrap(), 7, "{var}");
+        }
+        let bad = |k: &str| (k == "SLURM_ARRAY_TASK_ID").then(|| "x".to_string());
+        assert!(
+            task_index(None, bad)
+                .unwrap_err()
+                .to_string()
+                .contains("not a task index")
+        );
+        assert!(task_index(None, none).unwrap_err().to_string().contains("--index"));
+    }
+}
