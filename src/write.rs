@@ -425,15 +425,11 @@ pub fn input_entries(inv: &Inventory) -> Result<Vec<InputEntry>> {
                 path: f.path.clone(),
                 message: e.to_string(),
             })?;
-            let coordinate = match &inv.concat_dim {
-                Some(dim) => crate::scan::coordinate_hash(&f.path, dim)?,
-                None => None,
-            };
             Ok(InputEntry {
                 path: f.path.display().to_string(),
                 size: f.size,
                 fingerprint,
-                coordinate,
+                coordinate: f.coordinate_digest.clone(),
             })
         })
         .collect()

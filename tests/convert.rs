@@ -487,7 +487,7 @@ fn unsupported_types_are_refused_or_skipped_with_a_warning() {
     let devset = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/devset/netcdf-c/ncdump/ref_tst_compounds3.nc");
     if !devset.exists() {
-        missing_prerequisite(&format!("devset not found at {}", devset.display()));
+        missing_devset(&devset);
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -24,10 +24,8 @@ fn devset() -> Option<PathBuf> {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/devset"));
     if dir.is_dir() {
         Some(dir)
-    } else if std::env::var_os("NC2ZARR_REQUIRE_DEVSET").is_some() {
-        panic!("devset not found at {}", dir.display())
     } else {
-        missing_prerequisite(&format!("devset not found at {}", dir.display()));
+        missing_devset(&dir);
         None
     }
 }

@@ -190,7 +190,7 @@ fn variables_it_cannot_read_are_left_to_netcdf_c() {
 fn devset_chunked_variables_match_netcdf_c() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/devset");
     if !dir.is_dir() {
-        missing_prerequisite(&format!("devset not found at {}", dir.display()));
+        missing_devset(&dir);
         return;
     }
     let mut files = Vec::new();
@@ -269,4 +269,34 @@ fn a_corrupt_chunk_index_is_refused_not_allocated() {
         "256MiB".into(),
     ]);
     r.fails_with(3, &["corrupt.nc", "'v'", "corrupt chunk index", "2147418112 bytes"]);
+}
+
+#[test]
+fn library_reads_check_buffer_and_slab_sizes_before_calling_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sizes.nc");
+    {
+        let mut f = create(&path, Kind::Netcdf4);
+        f.add_dimension("x", 4).unwrap();
+        f.add_variable::<f64>("v", &["x"])
+            .unwrap()
+            .put_values(&[1.0f64, 2.0, 3.0, 4.0], ..)
+            .unwrap();
+        f.add_string_variable("s", &["x"]).unwrap();
+    }
+    let file = nc2zarr::nc::File::open(&path).unwrap();
+    let v = file.root().variable("v").unwrap();
+    // Too small for 4 doubles: refused, nothing written past the buffer.
+    let mut small = vec![0u8; 31];
+    let e = v.read_raw(&[0], &[4], &mut small).unwrap_err();
+    assert!(e.message.contains("cannot hold a slab"), "{}", e.message);
+    // A slab of the wrong rank.
+    let mut ok = vec![0u8; 32];
+    let e = v.read_raw(&[0, 0], &[4, 1], &mut ok).unwrap_err();
+    assert!(e.message.contains("for a variable of 1 dimensions"), "{}", e.message);
+    let e = file.root().variable("s").unwrap().read_strings(&[], &[]).unwrap_err();
+    assert!(e.message.contains("for a variable of 1 dimensions"), "{}", e.message);
+    // The right sizes read.
+    v.read_raw(&[0], &[4], &mut ok).unwrap();
+    assert_eq!(f64::from_ne_bytes(ok[24..32].try_into().unwrap()), 4.0);
 }

@@ -19,6 +19,9 @@ pub struct SourceFile {
     pub concat_len: u64,
     /// Where its first step lands along the concat dimension.
     pub concat_start: u64,
+    /// Digest of its concat coordinate's values and units (recorded in the manifest,
+    /// so that append tells apart files of equal size and layout).
+    pub coordinate_digest: Option<String>,
 }
 
 /// A dimension of the merged dataset.

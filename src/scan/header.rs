@@ -181,9 +181,39 @@ fn read_group(group: nc::Group<'_>) -> nc::NcResult<GroupHeader> {
     })
 }
 
-/// blake3 (hex) of the raw values and the `units` of root coordinate `dim` of the file
-/// at `path`; `None` when the file has no such numeric coordinate. It tells apart files
-/// of equal size and layout that hold different steps.
+/// blake3 (hex) of a coordinate's values (as read, widened to `f64`) and its `units`:
+/// tells apart input files of equal size and layout that hold different steps.
+fn coordinate_digest(values: &[f64], attrs: &Attrs) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for v in values {
+        hasher.update(&v.to_le_bytes());
+    }
+    if let Some(units) = attrs.iter().find(|(k, _)| k == "units") {
+        hasher.update(units.1.display().as_bytes());
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+impl FileHeader {
+    /// The digest of root coordinate `dim` from the values read with the header (the
+    /// file is read again only for a coordinate too long to be read with it); `None`
+    /// when the file has no such numeric coordinate.
+    pub(crate) fn coordinate_digest(&self, dim: &str) -> Result<Option<String>, InputError> {
+        let Some(var) = self.root.var(dim).filter(|_| self.root.has_coordinate(dim)) else {
+            return Ok(None);
+        };
+        if var.numeric_dtype().is_none() {
+            return Ok(None);
+        }
+        match self.coord(dim) {
+            Some(values) => Ok(Some(coordinate_digest(values, &var.attrs()))),
+            None => coordinate_hash(&self.path, dim),
+        }
+    }
+}
+
+/// The digest of root coordinate `dim` of the file at `path` (see [`FileHeader::coordinate_digest`]),
+/// for files not scanned yet (append recognises the files it already has by it).
 pub fn coordinate_hash(path: &Path, dim: &str) -> Result<Option<String>, InputError> {
     let file = nc::open_input(path)?;
     let root = file.root();
@@ -197,21 +227,16 @@ pub fn coordinate_hash(path: &Path, dim: &str) -> Result<Option<String>, InputEr
     };
     let h = var.header().map_err(read)?;
     let dtype = match h.vartype {
-        VarType::Supported { dtype, .. } if dtype.size().is_some() && h.dims.len() == 1 && h.dims[0].name == dim => {
+        VarType::Supported { dtype, enum_name: None }
+            if (dtype.is_float() || dtype.is_integer()) && h.dims.len() == 1 && h.dims[0].name == dim =>
+        {
             dtype
         }
         _ => return Ok(None),
     };
-    let len = h.dims[0].len;
-    let mut buf = vec![0u8; len as usize * dtype.size().expect("fixed size")];
-    var.read_raw(&[0], &[len], &mut buf).map_err(read)?;
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&buf);
+    let values = read_numbers(root, dim, dtype, h.dims[0].len).map_err(read)?;
     let attrs = convert_attrs(&var.attributes().map_err(read)?);
-    if let Some(units) = attrs.iter().find(|(k, _)| k == "units") {
-        hasher.update(units.1.display().as_bytes());
-    }
-    Ok(Some(hasher.finalize().to_hex().to_string()))
+    Ok(Some(coordinate_digest(&values, &attrs)))
 }
 
 /// Bytes per read when hashing a whole variable.

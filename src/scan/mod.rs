@@ -121,17 +121,22 @@ fn merge(
                 .as_deref()
                 .and_then(|d| h.root.dims.iter().find(|x| x.name == d))
                 .map_or(0, |d| d.len);
+            let coordinate_digest = match concat_dim.as_deref() {
+                Some(d) => h.coordinate_digest(d)?,
+                None => None,
+            };
             let f = SourceFile {
                 path: h.path.clone(),
                 size: h.size,
                 format: h.format,
                 concat_len,
                 concat_start,
+                coordinate_digest,
             };
             concat_start += concat_len;
-            f
+            Ok(f)
         })
-        .collect();
+        .collect::<Result<_, InputError>>()?;
     let mut inventory = Inventory {
         files,
         concat_dim,
