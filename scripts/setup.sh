@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what nc2zarr needs to build and test, idempotently:
-#   - Debian packages: libnetcdf-dev (netCDF-C + HDF5), pkg-config, GNU time;
+#   - Debian packages: libnetcdf-dev (netCDF-C + HDF5), pkg-config, GNU time, and Slurm
+#     (slurmctld, slurmd, sbatch, munge) for a one-node test cluster;
 #   - a Python venv at .venv with xarray, zarr, netCDF4, moto, s3fs (scripts/requirements.txt);
 #   - Azurite (npm) in .tools/ for the Azure tests.
 # Usage: scripts/setup.sh [--no-python]
@@ -13,12 +14,23 @@ dpkg -s libhdf5-dev >/dev/null 2>&1 || need_apt+=(libhdf5-dev)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 [ -x /usr/bin/time ] || need_apt+=(time)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "setup: installing ${need_apt[*]}" >&2
+# A one-node Slurm cluster for the split-run tests (scripts/slurm-cluster.sh).
+need_slurm=()
+command -v slurmctld >/dev/null 2>&1 || need_slurm+=(slurmctld)
+command -v slurmd >/dev/null 2>&1 || need_slurm+=(slurmd)
+command -v sbatch >/dev/null 2>&1 || need_slurm+=(slurm-client)
+dpkg -s slurm-wlm-basic-plugins >/dev/null 2>&1 || need_slurm+=(slurm-wlm-basic-plugins)
+if [ $((${#need_apt[@]} + ${#need_slurm[@]})) -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} ${need_slurm[*]}" >&2
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  if [ ${#need_apt[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  fi
+  if [ ${#need_slurm[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_slurm[@]}" >/dev/null
+  fi
 fi
 
 if [ "${1:-}" != "--no-python" ]; then

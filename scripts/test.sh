@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs nc2zarr's whole test suite: formatting, lints, unit and integration tests,
 # the devset (../shared/data/devset), the xarray/zarr-python interop tests and the
-# object-store tests against moto (S3 API) and Azurite on 127.0.0.1.
+# object-store tests against moto (S3 API) and Azurite on 127.0.0.1, and the split-run
+# tests against a one-node Slurm cluster on 127.0.0.1.
 # Installs what it needs first (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,9 @@ cargo fmt --all -- --check
 cargo build --release --all-targets
 cargo clippy --release --all-targets -- -D warnings
 
+slurm_dir=$(mktemp -d /tmp/nc2zarr-slurm.XXXXXX)
+trap 'kill $(cat target/test-servers.pids 2>/dev/null) 2>/dev/null || true; scripts/slurm-cluster.sh stop "$slurm_dir"' EXIT
 eval "$(scripts/test-servers.sh)"
-trap 'kill $(cat target/test-servers.pids) 2>/dev/null || true' EXIT
+eval "$(scripts/slurm-cluster.sh start "$slurm_dir")"
 cargo test --release -- --test-threads "$(nproc)"
 echo "test.sh: all tests passed"

@@ -47,6 +47,9 @@ pub struct AppendOptions {
     pub refuse_encoding_drift: bool,
     /// Check everything and report what would be appended, writing nothing.
     pub dry_run: bool,
+    /// Prepare a split append for this many tasks (`nc2zarr task`, `nc2zarr commit`)
+    /// instead of writing.
+    pub tasks: Option<usize>,
 }
 
 /// What an append did.
@@ -76,6 +79,8 @@ pub struct AppendSummary {
     pub notes: Vec<String>,
     /// Nothing was written: this says what an append would do.
     pub dry_run: bool,
+    /// A split append was prepared for this many tasks; nothing else was written.
+    pub prepared_tasks: Option<usize>,
 }
 
 impl AppendSummary {
@@ -87,12 +92,14 @@ impl AppendSummary {
     /// The `--json` form.
     pub fn to_json(&self) -> Json {
         crate::json_obj! {
-            "status" => match (self.nothing_to_do(), self.dry_run) {
-                (true, _) => "nothing to append",
-                (false, true) => "dry run",
-                (false, false) => "ok",
+            "status" => match (self.nothing_to_do(), self.dry_run, self.prepared_tasks) {
+                (true, _, _) => "nothing to append",
+                (false, true, _) => "dry run",
+                (false, false, Some(_)) => "prepared",
+                (false, false, None) => "ok",
             },
             "dry_run" => self.dry_run,
+            "tasks" => self.prepared_tasks,
             "target" => self.target.as_str(),
             "files_appended" => self.appended.clone(),
             "files_already_present" => self.already_present,
@@ -120,7 +127,11 @@ impl AppendSummary {
         }
         let mut s = format!(
             "{} {} file(s) to {}: length {} -> {}",
-            if self.dry_run { "would append" } else { "appended" },
+            if self.dry_run || self.prepared_tasks.is_some() {
+                "would append"
+            } else {
+                "appended"
+            },
             self.appended.len(),
             self.target,
             self.length.0,
@@ -129,7 +140,14 @@ impl AppendSummary {
         if let Some((a, b, units)) = &self.range {
             s.push_str(&format!(", new values {a} .. {b} ({units})"));
         }
-        if self.dry_run {
+        if let Some(n) = self.prepared_tasks {
+            s.push_str(&format!(
+                "\n  prepared for {n} task(s): run `nc2zarr task {t} --index I` for I in 0..{last} (or as a job array), \
+                 then `nc2zarr commit {t}`; until the commit readers see the store as it was\n",
+                t = self.target,
+                last = n - 1
+            ));
+        } else if self.dry_run {
             s.push_str("\n  dry run: nothing was written\n");
             for f in &self.appended {
                 s.push_str(&format!("  + {f}\n"));
@@ -171,25 +189,25 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
     } else {
         Some(crate::lock::acquire(&store, copts.stale_lock_after)?)
     };
-    let manifest = existing::read_json(&store, manifest::MANIFEST_KEY)?
-        .ok_or_else(|| {
-            existing::invalid(
-                store.display(),
-                "has no nc2zarr manifest; append works on stores nc2zarr wrote".into(),
-            )
-        })
-        .and_then(|j| {
-            Manifest::from_bytes(j.to_compact().as_bytes())
-                .map_err(|e| existing::invalid(store.display(), format!("manifest is damaged: {e}")))
-        })?;
+    let manifest = existing::read_manifest(&store)?;
     let marker = existing::read_json(&store, manifest::IN_PROGRESS_KEY)?;
-    if let Some(m) = &marker
-        && m.get("mode").and_then(Json::as_str) != Some("append")
-    {
-        return Err(existing::invalid(
-            store.display(),
-            "holds an interrupted conversion; finish it by re-running convert before appending".into(),
-        ));
+    match marker.as_ref().and_then(|m| m.get("mode")).and_then(Json::as_str) {
+        None | Some("append") => {}
+        Some("tasks") if copts.restart && opts.tasks.is_some() => {}
+        Some("tasks") => {
+            return Err(existing::invalid(
+                store.display(),
+                "holds a prepared split run; finish it with `nc2zarr task` and `nc2zarr commit` (or pass --tasks N \
+                 --restart to prepare this append instead)"
+                    .into(),
+            ));
+        }
+        Some(_) => {
+            return Err(existing::invalid(
+                store.display(),
+                "holds an interrupted conversion; finish it by re-running convert before appending".into(),
+            ));
+        }
     }
 
     // Which inputs are new?
@@ -263,6 +281,31 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
         return Ok(summary);
     }
     let inputs = crate::write::input_entries(&inv)?;
+    if let Some(tasks) = opts.tasks {
+        if marker.is_some() && !copts.restart {
+            return Err(existing::invalid(
+                store.display(),
+                "holds an interrupted append; finish it by running the same append again, or pass --restart to \
+                 discard it"
+                    .into(),
+            ));
+        }
+        let settings = ConvertOptions {
+            format: stored_format(&store),
+            ..copts.clone()
+        };
+        crate::split::save_append(&store, &inv, inputs, existing_len, &settings, tasks)?;
+        summary.prepared_tasks = Some(tasks);
+        summary.appended = inv.files.iter().map(|f| f.path.display().to_string()).collect();
+        summary.length = (
+            existing_len,
+            existing_len + inv.files.iter().map(|f| f.concat_len).sum::<u64>(),
+        );
+        summary.range = range;
+        summary.notes.extend(prepared.notes);
+        summary.seconds = started.elapsed().as_secs_f64();
+        return Ok(summary);
+    }
     let inputs_fp = crate::write::inputs_fingerprint(&inputs);
     let plan_fp = blake3::hash(format!("{existing_len}:{reencoded}:{}", prepared.jobs.len()).as_bytes())
         .to_hex()
@@ -331,27 +374,11 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
     // Commit: array documents with the new shapes, the manifest, consolidated metadata last.
     let mut manifest = manifest;
     for (job, entry) in prepared.jobs.iter().zip(collected.arrays) {
-        let m = manifest.arrays.entry(job.path.clone()).or_default();
-        for (k, o) in entry.objects {
-            m.empty.retain(|e| e != &k);
-            m.objects.insert(k, o);
-        }
-        for k in entry.empty {
-            m.objects.remove(&k);
-            if !m.empty.contains(&k) {
-                m.empty.push(k);
-            }
-        }
-        m.empty.sort();
+        merge_entry(&mut manifest, &job.path, entry);
     }
     manifest.inputs.extend(inputs);
     let new_len = existing_len + inv.files.iter().map(|f| f.concat_len).sum::<u64>();
-    let shapes: HashMap<String, Vec<u64>> = prepared
-        .jobs
-        .iter()
-        .map(|j| (j.path.clone(), groups[j.group].vars[j.var].shape.clone()))
-        .collect();
-    let meta_bytes = commit(&store, format, &groups, &shapes, &manifest)?;
+    let meta_bytes = commit(&store, format, &inv, &prepared, &manifest)?;
     summary.appended = inv.files.iter().map(|f| f.path.display().to_string()).collect();
     summary.length = (existing_len, new_len);
     summary.range = range;
@@ -724,14 +751,6 @@ fn check_continuation(
     Ok(Some((first, end, units)))
 }
 
-fn stored_format(store: &Target) -> ZarrFormat {
-    if store.get("zarr.json").ok().flatten().is_some() {
-        ZarrFormat::V3
-    } else {
-        ZarrFormat::V2
-    }
-}
-
 /// Shifts the new files behind the existing data and grows the concat dimension.
 fn extend(inv: &mut Inventory, existing_len: u64) {
     for f in &mut inv.files {
@@ -751,6 +770,29 @@ fn extend(inv: &mut Inventory, existing_len: u64) {
         }
     }
     grow(&mut inv.root, existing_len);
+}
+
+/// The append jobs of `inv` (new files already shifted behind the `existing_len` steps
+/// of `store`), with the layouts and codecs the store's metadata gives: what a task of
+/// a split append writes. The store's metadata does not change until the commit.
+pub fn prepare_from_store(
+    inv: &Inventory,
+    store: &Target,
+    existing_len: u64,
+    opts: &ConvertOptions,
+) -> Result<Prepared> {
+    let (_, found) = existing::read_arrays(store)?;
+    let found: HashMap<String, FoundArray> = found.into_iter().map(|a| (a.path.clone(), a)).collect();
+    prepare(inv, &inv.root.walk(), &found, existing_len, opts)
+}
+
+/// The format of the store nc2zarr wrote in `store`.
+pub fn stored_format(store: &Target) -> ZarrFormat {
+    if store.get("zarr.json").ok().flatten().is_some() {
+        ZarrFormat::V3
+    } else {
+        ZarrFormat::V2
+    }
 }
 
 /// Jobs for the arrays along the concat dimension, with the store's layout and codecs.
@@ -895,15 +937,40 @@ fn with_shape(doc: &Json, shape: &[u64]) -> Json {
     replace_field(doc, "shape", Json::from(shape.to_vec()))
 }
 
-/// Writes the grown array documents, the manifest and, last, the consolidated metadata
-/// (deepest groups first, the root last); removes the marker and journal.
-fn commit(
+/// Records the objects an append wrote for array `path` in `manifest`: rewritten and
+/// new objects replace their old entries.
+pub fn merge_entry(manifest: &mut Manifest, path: &str, entry: manifest::ArrayEntry) {
+    let m = manifest.arrays.entry(path.to_string()).or_default();
+    for (k, o) in entry.objects {
+        m.empty.retain(|e| e != &k);
+        m.objects.insert(k, o);
+    }
+    for k in entry.empty {
+        m.objects.remove(&k);
+        if !m.empty.contains(&k) {
+            m.empty.push(k);
+        }
+    }
+    m.empty.sort();
+}
+
+/// Writes the grown array documents of `prepared`'s arrays (shapes from `inv`), the
+/// manifest and, last, the consolidated metadata (deepest groups first, the root
+/// last); removes the marker and journal. Returns the bytes written.
+pub fn commit(
     store: &Target,
     format: ZarrFormat,
-    groups: &[&GroupInfo],
-    shapes: &HashMap<String, Vec<u64>>,
+    inv: &Inventory,
+    prepared: &Prepared,
     manifest: &Manifest,
 ) -> Result<u64> {
+    let groups = inv.root.walk();
+    let shapes: HashMap<String, Vec<u64>> = prepared
+        .jobs
+        .iter()
+        .map(|j| (j.path.clone(), groups[j.group].vars[j.var].shape.clone()))
+        .collect();
+    let shapes = &shapes;
     let mut written = 0u64;
     let mut put = |key: &str, doc: &Json| -> Result<()> {
         let text = doc.to_pretty();

@@ -282,9 +282,34 @@ pub struct PrepareArgs {
     /// Object-store settings.
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Slurm scripts.
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Slurm batch scripts for a split run (`prepare`, `append --tasks`).
+#[derive(Debug, Args)]
+pub struct SlurmArgs {
+    /// Write Slurm batch scripts into DIR: tasks.sbatch (a job array of the tasks) and commit.sbatch.
+    #[arg(long, value_name = "DIR")]
+    pub slurm: Option<PathBuf>,
+    /// With --slurm: submit them with sbatch, the commit after every task succeeded (afterok).
+    #[arg(long, requires = "slurm")]
+    pub submit: bool,
+    /// With --slurm: an extra #SBATCH option for both scripts, e.g. --sbatch=--partition=compute (repeatable).
+    #[arg(
+        long = "sbatch",
+        value_name = "OPTION",
+        requires = "slurm",
+        allow_hyphen_values = true
+    )]
+    pub sbatch_options: Vec<String>,
+    /// With --slurm: the tasks' --temp-dir (scratch for two-pass arrays) [default: each node's temp directory].
+    #[arg(long, value_name = "DIR", requires = "slurm")]
+    pub task_temp_dir: Option<PathBuf>,
 }
 
 impl PrepareArgs {
@@ -360,8 +385,15 @@ pub struct AppendArgs {
     #[arg(long)]
     pub allow_gaps: bool,
     /// Show which files would be appended and the new length, and exit without writing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tasks")]
     pub dry_run: bool,
+    /// Check the new files and prepare the append as a split run of N tasks (`nc2zarr task`,
+    /// `nc2zarr commit`) instead of writing it.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N")]
+    pub tasks: Option<u32>,
+    /// Slurm scripts (with --tasks).
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
 }
 
 impl LayoutArgs {

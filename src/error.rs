@@ -20,6 +20,9 @@ pub mod exit_code {
     pub const LOCKED: i32 = 6;
     /// `commit` of a split run: some tasks have not finished (the message names them).
     pub const TASKS_UNFINISHED: i32 = 7;
+    /// The scheduler refused a submission (`sbatch` missing or failing); the job is
+    /// prepared and its scripts are written.
+    pub const SCHEDULER: i32 = 8;
 }
 
 /// A problem with the input files.
@@ -147,6 +150,9 @@ pub enum Error {
     /// A split run's commit found tasks that have not finished.
     #[error("{0}")]
     TasksUnfinished(String),
+    /// The scheduler refused a submission.
+    #[error("{0}")]
+    Scheduler(String),
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
@@ -162,6 +168,7 @@ impl Error {
             Error::VerifyFailed(_) => exit_code::VERIFY_FAILED,
             Error::Locked(_) => exit_code::LOCKED,
             Error::TasksUnfinished(_) => exit_code::TASKS_UNFINISHED,
+            Error::Scheduler(_) => exit_code::SCHEDULER,
             Error::Internal(_) => exit_code::INTERNAL,
         }
     }

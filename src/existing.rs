@@ -48,6 +48,18 @@ pub fn read_json(store: &Target, key: &str) -> Result<Option<Json>> {
         .map_err(|e| invalid(store.display(), format!("{key} is not valid JSON: {e}")))
 }
 
+/// Reads the manifest of a store nc2zarr wrote.
+pub fn read_manifest(store: &Target) -> Result<crate::manifest::Manifest> {
+    let json = read_json(store, crate::manifest::MANIFEST_KEY)?.ok_or_else(|| {
+        invalid(
+            store.display(),
+            "has no nc2zarr manifest; append works on stores nc2zarr wrote".into(),
+        )
+    })?;
+    crate::manifest::Manifest::from_bytes(json.to_compact().as_bytes())
+        .map_err(|e| invalid(store.display(), format!("manifest is damaged: {e}")))
+}
+
 /// Reads the consolidated metadata and returns the arrays it describes.
 pub fn read_arrays(store: &Target) -> Result<(ZarrFormat, Vec<FoundArray>)> {
     let t = store.display();

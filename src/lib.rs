@@ -48,6 +48,7 @@ pub mod report;
 pub mod scan;
 pub mod settings;
 pub mod slab;
+pub mod slurm;
 pub mod split;
 pub mod store;
 pub mod units;
@@ -113,12 +114,10 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Prepare(a) => {
             let opts = a.options().map_err(Error::Usage)?;
             let inv = scan_inputs(&a.input)?;
-            let s = split::prepare(&inv, &a.target.target, &opts, a.tasks as usize)?;
-            Ok(Outcome::ok(emit(
-                a.json,
-                || report::prepare_json(&s),
-                || report::prepare_text(&s),
-            )))
+            let tasks = a.tasks as usize;
+            let s = split::prepare(&inv, &a.target.target, &opts, tasks)?;
+            let stdout = emit(a.json, || report::prepare_json(&s), || report::prepare_text(&s));
+            slurm_step(&a.slurm, &a.target.target, tasks, &opts, a.json, stdout)
         }
         Command::Task(a) => {
             let index = split::task_index(a.index, |k| std::env::var(k).ok())?;
@@ -248,13 +247,72 @@ fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
         concat_dim: a.input.concat_dim.clone(),
         refuse_encoding_drift: a.input.on_encoding_drift == cli::EncodingDrift::Refuse,
         dry_run: a.dry_run,
+        tasks: a.tasks.map(|n| n as usize),
     };
+    if a.slurm.slurm.is_some() && a.tasks.is_none() {
+        return Err(Error::Usage(
+            "--slurm needs --tasks N: it writes the scripts of a split append".into(),
+        ));
+    }
     let summary = append::append(&a.input.inputs, &a.target.target, &opts)?;
-    Ok(Outcome::ok(emit(
-        a.write.json,
-        || summary.to_json(),
-        || summary.to_text(),
-    )))
+    let stdout = emit(a.write.json, || summary.to_json(), || summary.to_text());
+    match summary.prepared_tasks {
+        Some(tasks) => slurm_step(&a.slurm, &a.target.target, tasks, &opts.convert, a.write.json, stdout),
+        None => Ok(Outcome::ok(stdout)),
+    }
+}
+
+/// After a split run was prepared (its report in `stdout`): with `--slurm DIR`, writes
+/// the batch scripts and, with `--submit`, submits them. The report gains what was
+/// written and submitted (under `"slurm"` in JSON); a failed submission leaves the
+/// prepared job and the scripts, and exits with the scheduler's code.
+fn slurm_step(
+    args: &cli::SlurmArgs,
+    target: &str,
+    tasks: usize,
+    opts: &write::ConvertOptions,
+    json: bool,
+    stdout: String,
+) -> Result<Outcome> {
+    let Some(dir) = &args.slurm else {
+        return Ok(Outcome::ok(stdout));
+    };
+    let target = match store::parse_location(target)? {
+        store::Location::Local(p) => std::path::absolute(&p)
+            .map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?
+            .display()
+            .to_string(),
+        _ => target.to_string(),
+    };
+    let job = slurm::SlurmJob {
+        target,
+        tasks,
+        workers: opts.workers,
+        max_mem: opts.max_mem,
+        store: opts.store.clone(),
+        temp_dir: args.task_temp_dir.clone(),
+        sbatch_options: args.sbatch_options.clone(),
+    };
+    let mut scripts = slurm::write_scripts(dir, &job)?;
+    let error = if args.submit {
+        slurm::submit(&mut scripts).err()
+    } else {
+        None
+    };
+    let stdout = if json {
+        let mut doc = json::Json::parse(&stdout).map_err(|e| Error::Internal(format!("report: {e}")))?;
+        if let json::Json::Obj(fields) = &mut doc {
+            fields.push(("slurm".into(), report::slurm_json(&scripts)));
+        }
+        doc.to_pretty() + "\n"
+    } else {
+        stdout + &slurm::describe(&scripts)
+    };
+    Ok(Outcome {
+        stdout,
+        code: error.as_ref().map_or(error::exit_code::OK, Error::exit_code),
+        error,
+    })
 }
 
 /// `plan` / `convert --dry-run`: everything convert decides, nothing written.

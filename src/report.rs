@@ -206,9 +206,8 @@ fn strategy_name(s: &crate::plan::Strategy) -> &'static str {
 
 /// Uncompressed bytes and objects of each task when the conversion is split into
 /// `tasks` (see [`crate::plan::split`]).
-pub fn task_split(plan: &crate::plan::JobPlan, tasks: usize) -> Vec<(u64, u64)> {
-    let units = crate::plan::work_units(plan);
-    let owner = crate::plan::split(&units, tasks);
+pub fn task_split(units: &[crate::plan::WorkUnit], tasks: usize) -> Vec<(u64, u64)> {
+    let owner = crate::plan::split(units, tasks);
     let mut out = vec![(0u64, 0u64); tasks.max(1)];
     for (u, t) in units.iter().zip(owner) {
         out[t].0 += u.bytes;
@@ -255,7 +254,7 @@ pub fn plan_json(
         "put_requests" => puts,
         "put_price_per_1000_usd" => PUT_PRICE_PER_1000,
         "estimated_request_cost_usd" => puts as f64 / 1000.0 * PUT_PRICE_PER_1000,
-        "tasks" => tasks.map(|n| Json::Arr(task_split(p, n).into_iter().enumerate().map(|(i, (bytes, objects))| json_obj! {
+        "tasks" => tasks.map(|n| Json::Arr(task_split(&crate::plan::work_units(p), n).into_iter().enumerate().map(|(i, (bytes, objects))| json_obj! {
             "index" => i,
             "bytes" => bytes,
             "objects" => objects,
@@ -331,7 +330,7 @@ pub fn plan_text(
             "split over {n} task(s), each with the plan's predicted peak memory ({}):",
             crate::units::human_bytes(p.peak_memory)
         );
-        for (i, (bytes, objects)) in task_split(p, n).into_iter().enumerate() {
+        for (i, (bytes, objects)) in task_split(&crate::plan::work_units(p), n).into_iter().enumerate() {
             let _ = writeln!(
                 s,
                 "  task {i}: {} uncompressed, {objects} object(s)",
@@ -360,6 +359,16 @@ pub fn prepare_json(s: &crate::split::PrepareSummary) -> crate::json::Json {
             "peak_memory_bytes" => s.peak_memory,
         }).collect()),
         "notes" => s.notes.clone(),
+    }
+}
+
+/// The `"slurm"` part of a `prepare --slurm` report: the scripts and submitted job ids.
+pub fn slurm_json(s: &crate::slurm::Scripts) -> crate::json::Json {
+    crate::json_obj! {
+        "tasks_script" => s.tasks.display().to_string(),
+        "commit_script" => s.commit.display().to_string(),
+        "array_job" => s.submitted.as_ref().map(|(a, _)| a.clone()),
+        "commit_job" => s.submitted.as_ref().map(|(_, c)| c.clone()),
     }
 }
 

@@ -40,7 +40,8 @@ pub fn test_put_delay() -> Option<Duration> {
         .map(Duration::from_millis)
 }
 
-/// `NC2ZARR_FAILPOINT=NAME` (tests): the code at failpoint NAME panics.
+/// `NC2ZARR_FAILPOINT=NAME` (tests): the code at failpoint NAME fails (`encode-panic`
+/// panics in an encoding worker; `task-I` fails task I of a split run after its writes).
 pub fn failpoint_is(name: &str) -> bool {
     std::env::var("NC2ZARR_FAILPOINT").is_ok_and(|v| v == name)
 }

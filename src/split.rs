@@ -18,11 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::Compression;
 use crate::error::{Error, Result, TargetError};
-use crate::manifest::{self, ArrayEntry, Manifest};
+use crate::manifest::{self, ArrayEntry, InputEntry, Manifest};
 use crate::model::{Inventory, ZarrFormat};
-use crate::plan::{self, ChunkPolicy};
+use crate::plan::{self, ChunkPolicy, WorkUnit};
 use crate::store::{StoreOptions, Target};
-use crate::write::{self, ConvertOptions, TaskShare};
+use crate::write::{self, ConvertOptions, Prepared, TaskShare};
 
 /// Prefix of a split run's files in the target.
 pub const TASKS_PREFIX: &str = ".nc2zarr/tasks";
@@ -41,12 +41,26 @@ struct PlanSettings {
     skip_unsupported: bool,
 }
 
-/// What `prepare` saves in the target.
+/// What a split run writes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum JobKind {
+    /// A new store.
+    Convert,
+    /// New files appended behind the `existing_len` steps of the store.
+    Append { existing_len: u64 },
+}
+
+/// What `prepare` (or `append --tasks`) saves in the target.
 #[derive(Debug, Serialize, Deserialize)]
 struct SavedJob {
     tasks: usize,
+    kind: JobKind,
     settings: PlanSettings,
+    /// The merged inventory; for an append, of the new files, shifted behind the store's data.
     inventory: Inventory,
+    /// The manifest's entries of the inputs, taken at prepare time (the commit reads no input).
+    inputs: Vec<InputEntry>,
 }
 
 /// What a finished task leaves in the target.
@@ -126,6 +140,43 @@ pub fn prepare(inv: &Inventory, target: &str, opts: &ConvertOptions, tasks: usiz
         }
         store.delete_all_except(&[crate::lock::LOCK_KEY])?;
     }
+    save(&store, JobKind::Convert, inv, write::input_entries(inv)?, opts, tasks)?;
+    Ok(PrepareSummary {
+        target: store.display().to_string(),
+        tasks: per_task(&live_units(&prepared), tasks),
+        peak_memory: prepared.plan.peak_memory,
+        notes: prepared.notes,
+    })
+}
+
+/// Saves a split append of `inv` (new files, shifted behind the `existing_len` steps of
+/// the store, checked by the caller, who holds the store's lock): the marker that keeps
+/// other writers out, then the job. `opts.format` is the store's format.
+pub fn save_append(
+    store: &Target,
+    inv: &Inventory,
+    inputs: Vec<InputEntry>,
+    existing_len: u64,
+    opts: &ConvertOptions,
+    tasks: usize,
+) -> Result<()> {
+    for f in store.list(TASKS_PREFIX)? {
+        store.delete(&f.key)?;
+    }
+    for f in store.list(crate::journal::JOURNAL_PREFIX)? {
+        store.delete(&f.key)?;
+    }
+    save(store, JobKind::Append { existing_len }, inv, inputs, opts, tasks)
+}
+
+fn save(
+    store: &Target,
+    kind: JobKind,
+    inv: &Inventory,
+    inputs: Vec<InputEntry>,
+    opts: &ConvertOptions,
+    tasks: usize,
+) -> Result<()> {
     let settings = PlanSettings {
         format: opts.format,
         compression: opts.compression.clone(),
@@ -137,23 +188,62 @@ pub fn prepare(inv: &Inventory, target: &str, opts: &ConvertOptions, tasks: usiz
     };
     let job = SavedJob {
         tasks,
+        kind,
         settings,
         inventory: inv.clone(),
+        inputs,
     };
     let text = serde_json::to_vec(&job).map_err(|e| Error::Internal(format!("saving the job: {e}")))?;
     let marker = crate::json_obj! {
         "tool" => format!("nc2zarr {}", env!("CARGO_PKG_VERSION")),
         "mode" => "tasks",
+        "kind" => match kind { JobKind::Convert => "convert", JobKind::Append { .. } => "append" },
         "tasks" => tasks,
     };
     store.put(manifest::IN_PROGRESS_KEY, Bytes::from(marker.to_pretty()))?;
     store.put(JOB_KEY, Bytes::from(text))?;
-    Ok(PrepareSummary {
-        target: store.display().to_string(),
-        tasks: crate::report::task_split(&prepared.plan, tasks),
-        peak_memory: prepared.plan.peak_memory,
-        notes: prepared.notes,
-    })
+    Ok(())
+}
+
+/// The plan of the saved job, made again (planning is deterministic).
+fn prepared(job: &SavedJob, store: &Target, opts: &ConvertOptions) -> Result<Prepared> {
+    match job.kind {
+        JobKind::Convert => write::prepare(&job.inventory, opts),
+        JobKind::Append { existing_len } => {
+            crate::append::prepare_from_store(&job.inventory, store, existing_len, opts)
+        }
+    }
+}
+
+/// The work units of a run that write something, each with the key the engine knows it
+/// by: (job, block index) or (job, `None`) for a two-pass array. An append's blocks
+/// wholly inside the existing data are left out.
+fn live_units(prepared: &Prepared) -> Vec<((usize, Option<usize>), WorkUnit)> {
+    let mut next_block = vec![0usize; prepared.jobs.len()];
+    let mut out = Vec::new();
+    for u in plan::work_units(&prepared.plan) {
+        let key = match &u.block {
+            Some(_) => {
+                next_block[u.array] += 1;
+                (u.array, Some(next_block[u.array] - 1))
+            }
+            None => (u.array, None),
+        };
+        let before_append = match (&u.block, prepared.jobs[u.array].append) {
+            (Some(b), Some(a)) => b.start[a.axis] + b.count[a.axis] <= a.from,
+            _ => false,
+        };
+        if !before_append {
+            out.push((key, u));
+        }
+    }
+    out
+}
+
+/// Uncompressed bytes and objects of each of `tasks` tasks.
+fn per_task(units: &[((usize, Option<usize>), WorkUnit)], tasks: usize) -> Vec<(u64, u64)> {
+    let units: Vec<WorkUnit> = units.iter().map(|(_, u)| u.clone()).collect();
+    crate::report::task_split(&units, tasks)
 }
 
 /// Settings of one task's run that are not part of the plan.
@@ -245,22 +335,14 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
     }
     let opts = options(&job.settings, local);
     let inv = &job.inventory;
-    let prepared = write::prepare(inv, &opts)?;
-    let units = plan::work_units(&prepared.plan);
-    let owner = plan::split(&units, job.tasks);
+    let prepared = prepared(&job, &store, &opts)?;
+    let units = live_units(&prepared);
+    let owner = plan::split(&units.iter().map(|(_, u)| u.clone()).collect::<Vec<_>>(), job.tasks);
     let mut owned = HashSet::new();
-    let mut next_block = vec![0usize; prepared.jobs.len()];
     let mut total_bytes = 0;
-    for (u, t) in units.iter().zip(&owner) {
-        let key = match u.block {
-            Some(_) => {
-                next_block[u.array] += 1;
-                (u.array, Some(next_block[u.array] - 1))
-            }
-            None => (u.array, None),
-        };
+    for ((key, u), t) in units.iter().zip(&owner) {
         if *t == index {
-            owned.insert(key);
+            owned.insert(*key);
             total_bytes += u.bytes;
         }
     }
@@ -281,6 +363,9 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
         total_bytes,
         Some(&share),
     )?;
+    if crate::settings::failpoint_is(&format!("task-{index}")) {
+        return Err(Error::Internal(format!("failpoint task-{index}")));
+    }
     let mut arrays = BTreeMap::new();
     for (job, mut entry) in prepared.jobs.iter().zip(collected.arrays) {
         if entry.objects.is_empty() && entry.empty.is_empty() {
@@ -351,12 +436,34 @@ pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummar
         ..Default::default()
     };
     let opts = options(&job.settings, &local);
+    let prepared = prepared(&job, &store, &opts)?;
+    let committed = store.get(manifest::IN_PROGRESS_KEY)?.is_none();
+    let mut objects = 0;
+    if !committed {
+        objects = match job.kind {
+            JobKind::Convert => commit_convert(&store, &job, &prepared, records)?,
+            JobKind::Append { .. } => commit_append(&store, &job, &prepared, records)?,
+        };
+    }
+    // A commit interrupted after its metadata (the marker gone) only cleans up when run again.
+    for f in store.list(TASKS_PREFIX)? {
+        store.delete(&f.key)?;
+    }
+    Ok(CommitSummary {
+        target: store.display().to_string(),
+        tasks: job.tasks,
+        arrays: prepared.jobs.len(),
+        objects,
+    })
+}
+
+/// Writes a new store's manifest and metadata from the tasks' records; returns the objects.
+fn commit_convert(store: &Target, job: &SavedJob, prepared: &Prepared, records: Vec<TaskDone>) -> Result<u64> {
     let inv = &job.inventory;
-    let prepared = write::prepare(inv, &opts)?;
-    let mut manifest = Manifest::new(opts.format.number(), write::input_entries(inv)?);
+    let mut manifest = Manifest::new(job.settings.format.number(), job.inputs.clone());
     manifest.concat_dim = inv.concat_dim.clone();
-    for job in &prepared.jobs {
-        manifest.arrays.insert(job.path.clone(), ArrayEntry::default());
+    for j in &prepared.jobs {
+        manifest.arrays.insert(j.path.clone(), ArrayEntry::default());
     }
     for r in records {
         for (path, entry) in r.arrays {
@@ -368,18 +475,26 @@ pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummar
     for m in manifest.arrays.values_mut() {
         m.empty.sort();
     }
-    let objects = manifest.arrays.values().map(|a| a.objects.len() as u64).sum();
     let groups = inv.root.walk();
-    write::commit(&groups, &prepared.jobs, &store, opts.format, &manifest)?;
-    for f in store.list(TASKS_PREFIX)? {
-        store.delete(&f.key)?;
+    write::commit(&groups, &prepared.jobs, store, job.settings.format, &manifest)?;
+    Ok(manifest.arrays.values().map(|a| a.objects.len() as u64).sum())
+}
+
+/// Grows the store by the appended data: its manifest takes the tasks' objects and the
+/// new inputs, then the metadata is rewritten, consolidated last; returns the objects
+/// written by the tasks.
+fn commit_append(store: &Target, job: &SavedJob, prepared: &Prepared, records: Vec<TaskDone>) -> Result<u64> {
+    let mut manifest = crate::existing::read_manifest(store)?;
+    let mut objects = 0;
+    for r in records {
+        objects += r.objects;
+        for (path, entry) in r.arrays {
+            crate::append::merge_entry(&mut manifest, &path, entry);
+        }
     }
-    Ok(CommitSummary {
-        target: store.display().to_string(),
-        tasks: job.tasks,
-        arrays: prepared.jobs.len(),
-        objects,
-    })
+    manifest.inputs.extend(job.inputs.iter().cloned());
+    crate::append::commit(store, job.settings.format, &job.inventory, prepared, &manifest)?;
+    Ok(objects)
 }
 
 #[cfg(test)]

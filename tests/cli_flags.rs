@@ -67,10 +67,33 @@ fn each_command_has_exactly_the_flags_it_honours() {
             &["overwrite", "force", "dry-run"]
         ])
     );
+    let slurm = ["slurm", "submit", "sbatch", "task-temp-dir"];
+    let store = ["endpoint", "storage-option", "retry-timeout"];
     assert_eq!(
         flags("append"),
-        cat(&[&input, &["output"], &resources, &write, &["allow-gaps", "dry-run"]])
+        cat(&[
+            &input,
+            &["output"],
+            &resources,
+            &write,
+            &["allow-gaps", "dry-run", "tasks"],
+            &slurm
+        ])
     );
+    assert_eq!(
+        flags("prepare"),
+        cat(&[
+            &input,
+            &["output"],
+            &layout,
+            &resources,
+            &store,
+            &slurm,
+            &["tasks", "overwrite", "force", "restart", "lock-timeout", "json"]
+        ])
+    );
+    assert_eq!(flags("task"), cat(&[&store, &["index", "temp-dir", "json", "quiet"]]));
+    assert_eq!(flags("commit"), cat(&[&store, &["json"]]));
     assert_eq!(
         flags("verify"),
         sorted(&[

@@ -291,3 +291,74 @@ fn a_split_run_on_s3_writes_what_one_process_writes() {
     };
     assert_eq!(manifest(&single), manifest(&split));
 }
+
+#[test]
+fn an_append_split_over_two_tasks_writes_what_one_append_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3 files of 10 steps; chunks of 4 steps: the store's last object is partly filled
+    // and is rewritten by the append.
+    let files: Vec<String> = era_set(&dir.path().join("in"), Kind::Netcdf4, &three_months(10), 6, 8)
+        .iter()
+        .map(|p| s(p))
+        .collect();
+    let (old, new) = files.split_at(1);
+    for v in ["3", "2"] {
+        let plain = dir.path().join(format!("plain-v{v}.zarr"));
+        let split = dir.path().join(format!("split-v{v}.zarr"));
+        for out in [&plain, &split] {
+            run(args(
+                &["convert"],
+                old,
+                &["-o", &s(out), "--chunks", "time=4", "--zarr-format", v, "--quiet"],
+            ))
+            .ok();
+        }
+        run(args(&["append"], new, &["-o", &s(&plain), "--quiet"])).ok();
+        let before = store_files(&split);
+        let r = run(args(&["append"], new, &["-o", &s(&split), "--tasks", "2", "--json"]));
+        r.ok();
+        let j = r.json();
+        assert_eq!(j.get("status").and_then(Json::as_str), Some("prepared"), "{}", r.stdout);
+        assert_eq!(j.get("length_after").and_then(Json::as_u64), Some(30));
+        assert!(store_files(&split) == before, "preparing writes no data");
+        // While prepared, a plain append is refused; so is preparing again without --restart.
+        run(args(&["append"], new, &["-o", &s(&split)])).fails_with(4, &["prepared split run", "nc2zarr commit"]);
+        for i in [1, 0] {
+            Run::from_output(&task(&split, i, i).output().unwrap()).ok();
+        }
+        // The tasks wrote new objects and the rewritten last one, but readers still see
+        // the old store: its metadata has not changed.
+        let meta = if v == "3" { "zarr.json" } else { ".zmetadata" };
+        let meta_before = &before.iter().find(|(k, _)| k == meta).unwrap().1;
+        assert!(
+            &std::fs::read(split.join(meta)).unwrap() == meta_before,
+            "v{v}: metadata changed before the commit"
+        );
+        let c = run(["commit".to_string(), s(&split), "--json".to_string()]);
+        c.ok();
+        assert!(store_files(&plain) == store_files(&split), "v{v}: the stores differ");
+        assert_eq!(
+            manifest_arrays(&plain),
+            manifest_arrays(&split),
+            "v{v}: the manifests differ"
+        );
+        assert_eq!(
+            read_json(&plain, ".nc2zarr/manifest.json").get("inputs"),
+            read_json(&split, ".nc2zarr/manifest.json").get("inputs")
+        );
+        verify_source(&split, &files).ok();
+        assert!(snapshot(&split.join(".nc2zarr/tasks")).is_empty());
+        // Everything is in: the same append again has nothing to do.
+        let again = run(args(&["append"], new, &["-o", &s(&split), "--tasks", "2", "--json"]));
+        again.ok();
+        assert_eq!(
+            again.json().get("status").and_then(Json::as_str),
+            Some("nothing to append")
+        );
+    }
+    // --dry-run and --tasks do not go together; --slurm needs --tasks.
+    let r = run(args(&["append"], new, &["-o", "x.zarr", "--tasks", "2", "--dry-run"]));
+    r.fails_with(2, &["--dry-run"]);
+    let r = run(args(&["append"], new, &["-o", "x.zarr", "--slurm", "jobs"]));
+    r.fails_with(2, &["--slurm needs --tasks"]);
+}
