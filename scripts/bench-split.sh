@@ -26,19 +26,20 @@ cleanup() {
   rm -rf "$scratch"
 }
 trap cleanup EXIT
-mb=$(du -sb --apparent-size "$data" | awk '{printf "%.1f", $1 / 1e6}')
+# Throughput is MB/s of uncompressed input, as the converter reports it.
+mb=$("$bin" plan "$data" -o "$scratch/x.zarr" --json | python3 -c 'import json, sys; p = json.load(sys.stdin); print(round(sum(v["bytes"] for v in p["variables"]) / 1e6, 1))')
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
 
-echo "# Split runs: $data ($mb MB of files), $(nproc) CPUs, medians of $reps" | tee target/bench-split.md
+echo "# Split runs: $data ($mb MB uncompressed), $(nproc) CPUs, medians of $reps" | tee target/bench-split.md
 echo | tee -a target/bench-split.md
 
 # 1. Same cores: 1 process x 2 workers vs 2 tasks x 1 worker.
 single=() split=()
 for _ in $(seq "$reps"); do
   rm -rf "$scratch/one.zarr" "$scratch/split.zarr"
-  t=$(now); "$bin" convert "$data" -o "$scratch/one.zarr" --workers 2 --quiet; single+=("$(since "$t")")
+  t=$(now); "$bin" convert "$data" -o "$scratch/one.zarr" --workers 2 --quiet >/dev/null; single+=("$(since "$t")")
   t=$(now)
   "$bin" prepare "$data" -o "$scratch/split.zarr" --tasks 2 --workers 1 >/dev/null
   taskset -c 0 "$bin" task "$scratch/split.zarr" --index 0 --quiet >/dev/null &

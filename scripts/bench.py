@@ -182,8 +182,11 @@ def main():
         res["nc2zarr"] = repeat("nc2zarr, zstd:3", a.reps,
                                 lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet"] + ingest, rm, output=out)
         default_codec = ingest[:2]
-        res["nc2zarr_default"] = repeat("nc2zarr, default shuffle-zstd:3", a.reps,
+        res["nc2zarr_default"] = repeat("nc2zarr, default blosc-zstd:2 (shuffle)", a.reps,
                                         lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet"] + default_codec, rm, output=out)
+        res["nc2zarr_shuffle_zstd"] = repeat("nc2zarr, shuffle-zstd:3 (numcodecs.shuffle)", a.reps,
+                                             lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet", "--compression",
+                                                      "shuffle-zstd:3"] + default_codec, rm, output=out)
         res["xarray"] = repeat("xarray+dask, zstd:3", a.reps,
                                lambda: [PY, "-c", XARRAY_TO_ZARR] + files + [out, "'ingest'", "zstd"], rm, output=out)
         blosc = ["--chunks", "time=24,latitude=full,longitude=full", "--compression", "blosc-zstd:3"]
@@ -221,7 +224,8 @@ def main():
                                        lambda: [NCVAR2ZARR, "-f", '"NaN"', "-c", "24,0,0", "--bytes-to-bytes-codecs",
                                                 zstd3, a.data, "t2m", out], rm, output=out)
             res["ncvar2zarr"]["mb"] = next(v["bytes"] for v in inv["root"]["variables"] if v["name"] == "t2m") / 1e6
-        rows = [("nc2zarr", "xarray"), ("nc2zarr_w1", "nc2zarr"), ("nc2zarr_default", "xarray"), ("nc2zarr_netcdf_c", "xarray"),
+        rows = [("nc2zarr", "xarray"), ("nc2zarr_w1", "nc2zarr"), ("nc2zarr_default", "xarray"),
+                ("nc2zarr_shuffle_zstd", "xarray"), ("nc2zarr_netcdf_c", "xarray"),
                 ("xarray", "xarray"), ("nc2zarr_blosc", "xarray_blosc"), ("xarray_blosc", "xarray_blosc"),
                 ("direct1", "xarray"), ("read1", "xarray"), ("read2", "xarray"), ("encode", "xarray")]
         if "ncvar2zarr" in res:

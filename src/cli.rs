@@ -151,7 +151,7 @@ pub struct LayoutArgs {
     /// Target uncompressed shard size (Zarr v3 sharding); 0 turns sharding off [default: from the preset, else off].
     #[arg(long, value_parser = parse_size_or_zero, value_name = "SIZE")]
     pub shard_size: Option<u64>,
-    /// Compression: shuffle-zstd:LEVEL, zstd:LEVEL, gzip:LEVEL, shuffle-gzip:LEVEL, blosc-zstd:LEVEL, none [default: shuffle-zstd:3].
+    /// Compression: blosc-zstd:LEVEL, shuffle-zstd:LEVEL (v3: zarr-python only), zstd:LEVEL, gzip:LEVEL, none [default: blosc-zstd:2].
     #[arg(long, value_parser = parse_compression, value_name = "CODEC")]
     pub compression: Option<Compression>,
     /// Skip variables and attributes whose types Zarr cannot hold (compound, opaque, vlen), with a warning.
@@ -669,9 +669,9 @@ mod tests {
         assert_eq!(o.format, ZarrFormat::V3);
         assert_eq!(
             o.compression,
-            Compression::Zstd {
-                level: 3,
-                shuffle: true
+            Compression::Blosc {
+                cname: "zstd".into(),
+                level: 2
             }
         );
         assert_eq!(o.policy.shard_bytes, None);
