@@ -25,7 +25,7 @@ use crate::meta::{self, Fill};
 use crate::model::Decoding;
 use crate::model::ZarrFormat;
 use crate::model::{AttrValue, DType, attr};
-use crate::model::{GroupInfo, Inventory, VarInfo};
+use crate::model::{GroupInfo, Inventory, SourceFile, VarInfo};
 use crate::packing;
 use crate::pipeline::{AppendRegion, ArrayJob};
 use crate::plan::{self, Resources};
@@ -50,6 +50,8 @@ pub struct AppendOptions {
     /// Prepare a split append for this many tasks (`nc2zarr task`, `nc2zarr commit`)
     /// instead of writing.
     pub tasks: Option<usize>,
+    /// How remote inputs are reached and where they are staged.
+    pub remote: crate::inputs::RemoteSettings,
 }
 
 /// What an append did.
@@ -177,11 +179,40 @@ fn inconsistent(message: String) -> Error {
     Error::Input(InputError::Inconsistent(message))
 }
 
-/// Appends the files named by `args` to `target`.
+/// Appends the files named by `args` to `target`. Remote inputs the manifest holds (by
+/// URL, size and ETag) are skipped without being downloaded.
 pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<AppendSummary> {
+    let (urls, local): (Vec<String>, Vec<String>) = args.iter().cloned().partition(|a| crate::remote::is_remote(a));
+    let local = if local.is_empty() {
+        Vec::new()
+    } else {
+        crate::inputs::expand(&local)?
+    };
+    let listed = if urls.is_empty() {
+        Vec::new()
+    } else {
+        crate::remote::list(&urls, &opts.remote.store)?
+    };
+    let mut resolved = crate::inputs::Resolved::default();
+    match append_files(local, listed, &mut resolved, target, opts) {
+        Ok(mut summary) => {
+            summary.notes = summary.notes.iter().map(|n| resolved.name_urls(n)).collect();
+            Ok(summary)
+        }
+        Err(e) => Err(resolved.explain(e)),
+    }
+}
+
+fn append_files(
+    files: Vec<std::path::PathBuf>,
+    listed: Vec<crate::remote::RemoteFile>,
+    resolved: &mut crate::inputs::Resolved,
+    target: &str,
+    opts: &AppendOptions,
+) -> Result<AppendSummary> {
     let started = Instant::now();
     let copts = &opts.convert;
-    let files = crate::inputs::expand(args)?;
+    let mut files = files;
     let store = Target::open_existing(target, &copts.store)?;
     // A dry run writes nothing, so it needs no lock (and works while a job holds it).
     let _lock = if opts.dry_run {
@@ -210,10 +241,35 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
         }
     }
 
-    // Which inputs are new?
+    // Which inputs are new? Remote ones the manifest lists by URL, size and ETag are not
+    // even downloaded; the others are staged and checked like local files.
     let mut summary = AppendSummary {
         target: store.display().to_string(),
         ..Default::default()
+    };
+    let (known, unknown): (Vec<_>, Vec<_>) = listed.into_iter().partition(|r| {
+        manifest
+            .inputs
+            .iter()
+            .any(|i| i.path == r.url && i.size == r.size && (i.etag.is_none() || r.etag.is_none() || i.etag == r.etag))
+    });
+    summary.already_present += known.len();
+    if !unknown.is_empty() {
+        let (staging, staged) = crate::remote::stage(
+            &unknown,
+            &opts.remote.staging_parent,
+            &opts.remote.store,
+            opts.remote.store.io_concurrency,
+        )?;
+        files.extend(staged);
+        resolved.staging = Some(staging);
+    }
+    let origin = |f: &std::path::Path| {
+        resolved
+            .staging
+            .as_ref()
+            .and_then(|s| s.origin(f))
+            .map(|r| r.url.clone())
     };
     let mut new_files = Vec::new();
     for f in &files {
@@ -225,7 +281,7 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
             Some(dim) => scan::coordinate_hash(f, dim)?,
             None => None,
         };
-        let path = f.display().to_string();
+        let path = origin(f).unwrap_or_else(|| f.display().to_string());
         let known = manifest.inputs.iter().find(|i| i.is(&fp, coordinate.as_deref()));
         match (known, manifest.inputs.iter().find(|i| i.path == path)) {
             (Some(_), _) => summary.already_present += 1,
@@ -260,6 +316,7 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
     let existing_len = check_structure(&inv_new, &found, &concat_dim)?;
     check_static_values(&store, &inv_new, &found)?;
     let mut inv = inv_new.clone();
+    resolved.annotate(&mut inv);
     let reencoded = align_time_units(&mut inv, &found, &mut summary.notes)?;
     align_packing(&mut inv, &found, stored_format(&store), &mut summary.notes)?;
     check_dtypes(&inv, &found)?;
@@ -270,7 +327,7 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
     let prepared = prepare(&inv, &groups, &found, existing_len, copts)?;
     if opts.dry_run {
         summary.dry_run = true;
-        summary.appended = inv.files.iter().map(|f| f.path.display().to_string()).collect();
+        summary.appended = inv.files.iter().map(SourceFile::shown).collect();
         summary.length = (
             existing_len,
             existing_len + inv.files.iter().map(|f| f.concat_len).sum::<u64>(),
@@ -296,7 +353,7 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
         };
         crate::split::save_append(&store, &inv, inputs, existing_len, &settings, tasks)?;
         summary.prepared_tasks = Some(tasks);
-        summary.appended = inv.files.iter().map(|f| f.path.display().to_string()).collect();
+        summary.appended = inv.files.iter().map(SourceFile::shown).collect();
         summary.length = (
             existing_len,
             existing_len + inv.files.iter().map(|f| f.concat_len).sum::<u64>(),
@@ -379,7 +436,7 @@ pub fn append(args: &[String], target: &str, opts: &AppendOptions) -> Result<App
     manifest.inputs.extend(inputs);
     let new_len = existing_len + inv.files.iter().map(|f| f.concat_len).sum::<u64>();
     let meta_bytes = commit(&store, format, &inv, &prepared, &manifest)?;
-    summary.appended = inv.files.iter().map(|f| f.path.display().to_string()).collect();
+    summary.appended = inv.files.iter().map(SourceFile::shown).collect();
     summary.length = (existing_len, new_len);
     summary.range = range;
     summary.objects = collected.objects;

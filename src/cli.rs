@@ -93,6 +93,13 @@ pub struct InputArgs {
     /// attributes (as xarray does); `refuse` stops with an error.
     #[arg(long, value_enum, default_value_t = EncodingDrift::Unpack, value_name = "unpack|refuse")]
     pub on_encoding_drift: EncodingDrift,
+    /// Endpoint of the object store remote inputs (s3://…) are in [default: the target's --endpoint].
+    #[arg(long, value_name = "URL")]
+    pub input_endpoint: Option<String>,
+    /// Backend setting for the store remote inputs are in, e.g. aws_skip_signature=true for a
+    /// public bucket (repeatable) [default: the target's --storage-option].
+    #[arg(long = "input-storage-option", value_parser = parse_key_value, value_name = "KEY=VALUE")]
+    pub input_storage_options: Vec<(String, String)>,
 }
 
 /// What to do with a variable whose packing differs between files.
@@ -105,6 +112,16 @@ pub enum EncodingDrift {
 }
 
 impl InputArgs {
+    /// How to reach remote inputs: the input flags, else the target's store settings.
+    pub fn store_options(&self, target: Option<&StoreArgs>) -> crate::store::StoreOptions {
+        let mut o = target.map(StoreArgs::options).unwrap_or_default();
+        if self.input_endpoint.is_some() || !self.input_storage_options.is_empty() {
+            o.endpoint = self.input_endpoint.clone();
+            o.options = self.input_storage_options.clone();
+        }
+        o
+    }
+
     /// The scan settings these arguments ask for.
     pub fn scan_options(&self) -> crate::scan::ScanOptions {
         crate::scan::ScanOptions {

@@ -88,6 +88,9 @@ pub enum InputError {
     /// A variable or attribute cannot be written to Zarr.
     #[error("{0}")]
     Unsupported(String),
+    /// An input error whose message names remote inputs by their URLs.
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// A problem with the target store.

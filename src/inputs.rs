@@ -8,6 +8,91 @@ use crate::error::InputError;
 /// File extensions taken from a directory.
 pub const NETCDF_EXTENSIONS: &[&str] = &["nc", "nc4", "cdf", "netcdf", "h5", "hdf5"];
 
+/// The files of a run: local paths to read, remote inputs among them staged on local
+/// disk, and the staging that holds those (removed when this is dropped).
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// Local paths, in argument order (remote inputs after local ones).
+    pub files: Vec<PathBuf>,
+    /// The staged remote inputs, if any.
+    pub staging: Option<crate::remote::Staging>,
+}
+
+impl Resolved {
+    /// Marks the inventory's staged files with their URLs and ETags.
+    pub fn annotate(&self, inv: &mut crate::model::Inventory) {
+        if let Some(staging) = &self.staging {
+            for f in &mut inv.files {
+                if let Some(r) = staging.origin(&f.path) {
+                    f.origin = Some((r.url.clone(), r.etag.clone()));
+                }
+            }
+        }
+    }
+
+    /// `text` naming remote inputs by their URLs instead of their staged copies.
+    pub fn name_urls(&self, text: &str) -> String {
+        match &self.staging {
+            Some(s) => s.name_urls(text),
+            None => text.to_string(),
+        }
+    }
+
+    /// `e` with remote inputs named by their URLs (same kind of error, same exit code).
+    pub fn explain(&self, e: crate::error::Error) -> crate::error::Error {
+        use crate::error::Error;
+        if self.staging.is_none() {
+            return e;
+        }
+        match e {
+            Error::Input(i) => Error::Input(InputError::Remote(self.name_urls(&i.to_string()))),
+            Error::Usage(m) => Error::Usage(self.name_urls(&m)),
+            Error::Internal(m) => Error::Internal(self.name_urls(&m)),
+            other => other,
+        }
+    }
+}
+
+/// Where remote inputs are staged, and how to reach them.
+#[derive(Debug, Clone)]
+pub struct RemoteSettings {
+    /// Store settings of the inputs' stores.
+    pub store: crate::store::StoreOptions,
+    /// Parent of the staging directory.
+    pub staging_parent: PathBuf,
+}
+
+impl Default for RemoteSettings {
+    fn default() -> Self {
+        RemoteSettings {
+            store: crate::store::StoreOptions::default(),
+            staging_parent: std::env::temp_dir(),
+        }
+    }
+}
+
+/// Expands INPUT arguments, local (see [`expand`]) and remote (URLs: listed, then
+/// downloaded to a staging directory, see [`crate::remote`]).
+pub fn resolve(args: &[String], remote: &RemoteSettings) -> Result<Resolved, InputError> {
+    let (urls, local): (Vec<String>, Vec<String>) = args.iter().cloned().partition(|a| crate::remote::is_remote(a));
+    let mut files = if local.is_empty() { Vec::new() } else { expand(&local)? };
+    if urls.is_empty() {
+        return Ok(Resolved { files, staging: None });
+    }
+    let listed = crate::remote::list(&urls, &remote.store)?;
+    let (staging, staged) = crate::remote::stage(
+        &listed,
+        &remote.staging_parent,
+        &remote.store,
+        remote.store.io_concurrency,
+    )?;
+    files.extend(staged);
+    Ok(Resolved {
+        files,
+        staging: Some(staging),
+    })
+}
+
 /// Expands INPUT arguments into files, in argument order (directories and globs sorted).
 ///
 /// A directory contributes its files with a NetCDF extension (not recursive); a glob

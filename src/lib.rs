@@ -44,6 +44,7 @@ pub mod plan;
 pub mod preset;
 pub mod progress;
 pub mod read;
+pub mod remote;
 pub mod report;
 pub mod scan;
 pub mod settings;
@@ -83,13 +84,42 @@ fn emit(json: bool, as_json: impl FnOnce() -> json::Json, as_text: impl FnOnce()
     if json { as_json().to_pretty() + "\n" } else { as_text() }
 }
 
-fn scan_inputs(input: &cli::InputArgs) -> Result<model::Inventory> {
-    scan_paths(&input.inputs, &input.scan_options())
+/// Where remote inputs of a command are staged and how they are reached: the input
+/// flags, else the target's store settings (`target`), staged under `temp_dir`.
+fn remote_settings(
+    input: &cli::InputArgs,
+    target: Option<&cli::StoreArgs>,
+    temp_dir: Option<&std::path::Path>,
+) -> inputs::RemoteSettings {
+    inputs::RemoteSettings {
+        store: input.store_options(target),
+        staging_parent: temp_dir.map_or_else(std::env::temp_dir, std::path::Path::to_path_buf),
+    }
 }
 
-fn scan_paths(args: &[String], options: &scan::ScanOptions) -> Result<model::Inventory> {
-    let files = inputs::expand(args)?;
-    Ok(scan::scan(&files, options)?)
+/// Resolves and scans the inputs; the returned [`inputs::Resolved`] keeps staged remote
+/// inputs on disk while they are read.
+fn scan_inputs(
+    args: &[String],
+    options: &scan::ScanOptions,
+    remote: &inputs::RemoteSettings,
+) -> Result<(model::Inventory, inputs::Resolved)> {
+    let resolved = inputs::resolve(args, remote)?;
+    let mut inv = scan::scan(&resolved.files, options).map_err(|e| resolved.explain(e.into()))?;
+    resolved.annotate(&mut inv);
+    Ok((inv, resolved))
+}
+
+/// `result` with remote inputs named by their URLs.
+fn named(resolved: &inputs::Resolved, result: Result<Outcome>) -> Result<Outcome> {
+    match result {
+        Ok(mut o) => {
+            o.stdout = resolved.name_urls(&o.stdout);
+            o.error = o.error.map(|e| resolved.explain(e));
+            Ok(o)
+        }
+        Err(e) => Err(resolved.explain(e)),
+    }
 }
 
 /// Runs a parsed command line.
@@ -102,18 +132,39 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Scan(a) => scan_command(&a),
         Command::Plan(a) => {
             let opts = a.options().map_err(Error::Usage)?;
-            plan_command(&a.input, &a.target.target, &opts, a.json, a.tasks.map(|n| n as usize))
+            let remote = remote_settings(&a.input, None, None);
+            plan_command(
+                &a.input,
+                &remote,
+                &a.target.target,
+                &opts,
+                a.json,
+                a.tasks.map(|n| n as usize),
+            )
         }
         Command::Convert(a) if a.dry_run => {
             // What convert would refuse (an existing target, …), it refuses here too.
             let opts = a.options().map_err(Error::Usage)?;
             write::check_target(&a.target.target, &opts)?;
-            plan_command(&a.input, &a.target.target, &opts, a.write.json, None)
+            let remote = remote_settings(&a.input, Some(&a.write.store), Some(&opts.temp_dir));
+            plan_command(&a.input, &remote, &a.target.target, &opts, a.write.json, None)
         }
         Command::Append(a) => append_command(&a),
         Command::Prepare(a) => {
             let opts = a.options().map_err(Error::Usage)?;
-            let inv = scan_inputs(&a.input)?;
+            if a.input.inputs.iter().any(|i| remote::is_remote(i)) {
+                return Err(Error::Usage(
+                    "split runs read their inputs in every task, so they need inputs every task can reach on a \
+                     file system; remote inputs are staged per process (copy them to shared storage first, or use \
+                     convert)"
+                        .into(),
+                ));
+            }
+            let (inv, _) = scan_inputs(
+                &a.input.inputs,
+                &a.input.scan_options(),
+                &inputs::RemoteSettings::default(),
+            )?;
             let tasks = a.tasks as usize;
             let s = split::prepare(&inv, &a.target.target, &opts, tasks)?;
             let stdout = emit(a.json, || report::prepare_json(&s), || report::prepare_text(&s));
@@ -144,13 +195,11 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Convert(a) => {
             let opts = a.options().map_err(Error::Usage)?;
-            let inv = scan_inputs(&a.input)?;
-            let summary = write::convert(&inv, &a.target.target, &opts)?;
-            Ok(Outcome::ok(emit(
-                a.write.json,
-                || summary.to_json(),
-                || summary.to_text(),
-            )))
+            let remote = remote_settings(&a.input, Some(&a.write.store), Some(&opts.temp_dir));
+            let (inv, resolved) = scan_inputs(&a.input.inputs, &a.input.scan_options(), &remote)?;
+            let result = write::convert(&inv, &a.target.target, &opts)
+                .map(|summary| Outcome::ok(emit(a.write.json, || summary.to_json(), || summary.to_text())));
+            named(&resolved, result)
         }
         Command::Run(r) => {
             let argv = cli::job_command_line(&r.job).map_err(Error::Usage)?;
@@ -177,25 +226,29 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::ok(s))
         }
         Command::Verify(a) => {
-            let inv = if a.source.is_empty() {
-                None
+            let (inv, resolved) = if a.source.is_empty() {
+                (None, inputs::Resolved::default())
             } else {
-                Some(scan_paths(
-                    &a.source,
-                    &scan::ScanOptions {
-                        concat_dim: a.concat_dim.clone(),
-                        ..Default::default()
-                    },
-                )?)
+                let remote = inputs::RemoteSettings {
+                    store: a.store.options(),
+                    ..Default::default()
+                };
+                let options = scan::ScanOptions {
+                    concat_dim: a.concat_dim.clone(),
+                    ..Default::default()
+                };
+                let (inv, resolved) = scan_inputs(&a.source, &options, &remote)?;
+                (Some(inv), resolved)
             };
-            let report = verify::verify(&a.target, &a.store.options(), inv.as_ref())?;
+            let report =
+                verify::verify(&a.target, &a.store.options(), inv.as_ref()).map_err(|e| resolved.explain(e))?;
             let code = if report.ok() {
                 error::exit_code::OK
             } else {
                 error::exit_code::VERIFY_FAILED
             };
             Ok(Outcome {
-                stdout: emit(a.json, || report.to_json(), || report.to_text()),
+                stdout: resolved.name_urls(&emit(a.json, || report.to_json(), || report.to_text())),
                 error: None,
                 code,
             })
@@ -206,11 +259,16 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 /// `scan`: the merged dataset and how the files differ; when they do not form one
 /// dataset, the differences on stdout and the reason on stderr (exit 3).
 fn scan_command(a: &cli::ScanArgs) -> Result<Outcome> {
-    let files = inputs::expand(&a.input.inputs)?;
-    let survey = scan::survey(&files, &a.input.scan_options())?;
+    let resolved = inputs::resolve(&a.input.inputs, &remote_settings(&a.input, None, None))?;
+    named(&resolved, survey_command(a, &resolved))
+}
+
+fn survey_command(a: &cli::ScanArgs, resolved: &inputs::Resolved) -> Result<Outcome> {
+    let survey = scan::survey(&resolved.files, &a.input.scan_options())?;
     match survey.result {
         Ok(mut inv) => {
             inv.drift = survey.drift;
+            resolved.annotate(&mut inv);
             Ok(Outcome::ok(emit(
                 a.json,
                 || report::inventory_json(&inv),
@@ -248,7 +306,15 @@ fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
         refuse_encoding_drift: a.input.on_encoding_drift == cli::EncodingDrift::Refuse,
         dry_run: a.dry_run,
         tasks: a.tasks.map(|n| n as usize),
+        remote: remote_settings(&a.input, Some(&a.write.store), a.write.temp_dir.as_deref()),
     };
+    if opts.tasks.is_some() && a.input.inputs.iter().any(|i| remote::is_remote(i)) {
+        return Err(Error::Usage(
+            "split appends read their inputs in every task, so they need inputs every task can reach on a file \
+             system; remote inputs are staged per process (use a plain append)"
+                .into(),
+        ));
+    }
     if a.slurm.slurm.is_some() && a.tasks.is_none() {
         return Err(Error::Usage(
             "--slurm needs --tasks N: it writes the scripts of a split append".into(),
@@ -318,20 +384,23 @@ fn slurm_step(
 /// `plan` / `convert --dry-run`: everything convert decides, nothing written.
 fn plan_command(
     input: &cli::InputArgs,
+    remote: &inputs::RemoteSettings,
     target: &str,
     opts: &write::ConvertOptions,
     json: bool,
     tasks: Option<usize>,
 ) -> Result<Outcome> {
     crate::store::parse_location(target)?;
-    let inv = scan_inputs(input)?;
-    let prepared = write::prepare(&inv, opts)?;
-    let groups = inv.root.walk().len();
-    Ok(Outcome::ok(emit(
-        json,
-        || report::plan_json(&prepared, opts, groups, tasks),
-        || report::plan_text(&prepared, opts, groups, tasks),
-    )))
+    let (inv, resolved) = scan_inputs(&input.inputs, &input.scan_options(), remote)?;
+    let result = write::prepare(&inv, opts).map(|prepared| {
+        let groups = inv.root.walk().len();
+        Outcome::ok(emit(
+            json,
+            || report::plan_json(&prepared, opts, groups, tasks),
+            || report::plan_text(&prepared, opts, groups, tasks),
+        ))
+    });
+    named(&resolved, result)
 }
 
 /// Formats an error for stderr (one line, no backtrace) and picks its exit code.

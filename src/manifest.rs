@@ -26,6 +26,9 @@ pub struct InputEntry {
     /// files of equal size and layout hold different steps. Absent in older manifests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coordinate: Option<String>,
+    /// The ETag of a remote input when it was read (`path` is then its URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 impl InputEntry {

@@ -133,7 +133,8 @@ impl Default for StoreOptions {
 }
 
 impl StoreOptions {
-    fn retry(&self) -> RetryConfig {
+    /// Retry settings of requests.
+    pub(crate) fn retry(&self) -> RetryConfig {
         RetryConfig {
             backoff: BackoffConfig {
                 init_backoff: Duration::from_millis(100),
@@ -145,7 +146,8 @@ impl StoreOptions {
         }
     }
 
-    fn client(&self) -> ClientOptions {
+    /// HTTP client settings of requests.
+    pub(crate) fn client(&self) -> ClientOptions {
         ClientOptions::new()
             .with_timeout(self.request_timeout)
             .with_connect_timeout(self.connect_timeout)
@@ -214,7 +216,8 @@ impl std::fmt::Debug for Target {
     }
 }
 
-fn runtime() -> Result<Arc<tokio::runtime::Runtime>, TargetError> {
+/// The process's runtime for object-store requests.
+pub(crate) fn runtime() -> Result<Arc<tokio::runtime::Runtime>, TargetError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -367,6 +370,11 @@ impl Target {
             runtime: runtime()?,
             options: options.clone(),
         })
+    }
+
+    /// The underlying object store and the prefix of the target in it.
+    pub(crate) fn object_store(&self) -> (Arc<dyn ObjectStore>, &str) {
+        (self.store.clone(), &self.prefix)
     }
 
     /// The target as shown to users (credentials redacted).

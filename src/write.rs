@@ -425,11 +425,16 @@ pub fn input_entries(inv: &Inventory) -> Result<Vec<InputEntry>> {
                 path: f.path.clone(),
                 message: e.to_string(),
             })?;
+            let (path, etag) = match &f.origin {
+                Some((url, etag)) => (url.clone(), etag.clone()),
+                None => (f.path.display().to_string(), None),
+            };
             Ok(InputEntry {
-                path: f.path.display().to_string(),
+                path,
                 size: f.size,
                 fingerprint,
                 coordinate: f.coordinate_digest.clone(),
+                etag,
             })
         })
         .collect()

@@ -29,7 +29,12 @@ fn sorted(list: &[&str]) -> Vec<String> {
 
 #[test]
 fn each_command_has_exactly_the_flags_it_honours() {
-    let input = ["concat-dim", "on-encoding-drift"];
+    let input = [
+        "concat-dim",
+        "on-encoding-drift",
+        "input-endpoint",
+        "input-storage-option",
+    ];
     let layout = [
         "preset",
         "zarr-format",

@@ -352,3 +352,65 @@ fn faults_beyond_the_retry_budget_stop_cleanly_and_the_rerun_resumes() {
     verify.extend(files.iter().map(String::as_str));
     run_s3(&verify, &moto_endpoint).ok();
 }
+
+#[test]
+fn ten_percent_faults_on_remote_inputs_still_give_the_same_store() {
+    let Some(upstream) = moto() else { return };
+    let Some(py) = python() else {
+        missing_prerequisite("python with boto3 (NC2ZARR_PYTHON)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // 40 one-step files: a listing and 40 ranged GETs, so 10% means a few faults.
+    let months: Vec<Month> = (0..40)
+        .map(|m| Month {
+            times: vec![1_051_896 + 6 * m],
+            units: "hours since 1900-01-01 00:00:00",
+        })
+        .collect();
+    let files = era_set(&dir.path().join("in"), Kind::Netcdf4, &months, 6, 8);
+    let key = prefix("inputs")
+        .trim_start_matches(&format!("s3://{BUCKET}/"))
+        .to_string();
+    let up = std::process::Command::new(py)
+        .args([
+            "-c",
+            "import os, sys, boto3\n\
+             c = boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='nc2zarr-test', \
+             aws_secret_access_key='secret', region_name='us-east-1')\n\
+             for f in sys.argv[3:]:\n\
+             \x20   c.upload_file(f, 'nc2zarr-test', sys.argv[2] + '/' + os.path.basename(f))\n",
+            &format!("http://{upstream}"),
+            &key,
+        ])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let local = dir.path().join("local.zarr");
+    let mut args = vec!["convert".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    args.extend(["-o".into(), local.display().to_string(), "--quiet".into()]);
+    run(&args).ok();
+    let proxy = FaultProxy::start(upstream, 0x5eed_0003);
+    proxy.fault_percent.store(10, Ordering::SeqCst);
+    let remote = dir.path().join("remote.zarr");
+    let url = format!("s3://{BUCKET}/{key}/*.nc");
+    let r = Run::from_output(
+        &s3_command("nc2zarr-test-secret")
+            .args(["convert", &url, "-o", &remote.display().to_string(), "--quiet"])
+            .args(["--input-endpoint", &proxy.endpoint(), "--retry-timeout", "60"])
+            .output()
+            .unwrap(),
+    );
+    r.ok();
+    eprintln!("faults injected on the input side: {:?}", proxy.counts.lock().unwrap());
+    assert!(proxy.faults() >= 1, "no fault was injected");
+    let own = |p: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        snapshot(p)
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(".nc2zarr"))
+            .collect()
+    };
+    assert!(own(&local) == own(&remote), "the stores differ");
+}

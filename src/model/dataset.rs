@@ -22,6 +22,19 @@ pub struct SourceFile {
     /// Digest of its concat coordinate's values and units (recorded in the manifest,
     /// so that append tells apart files of equal size and layout).
     pub coordinate_digest: Option<String>,
+    /// For a remote input (staged at `path`): its URL and the ETag it was read at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<(String, Option<String>)>,
+}
+
+impl SourceFile {
+    /// How the file is named to users: its URL when it is a staged remote input.
+    pub fn shown(&self) -> String {
+        match &self.origin {
+            Some((url, _)) => url.clone(),
+            None => self.path.display().to_string(),
+        }
+    }
 }
 
 /// A dimension of the merged dataset.

@@ -132,6 +132,7 @@ fn merge(
                 concat_len,
                 concat_start,
                 coordinate_digest,
+                origin: None,
             };
             concat_start += concat_len;
             Ok(f)

@@ -1,0 +1,405 @@
+//! Remote inputs: NetCDF files in object stores (`s3://`, `gs://`, `az://`) and on HTTP
+//! servers (`http(s)://`), staged on local disk before they are read.
+//!
+//! Inputs are listed first (a glob needs a listing; an explicit URL a HEAD), which gives
+//! each file's size and ETag without reading it, so `append` recognises files it has
+//! converted without downloading them. New files are then downloaded with concurrent
+//! ranged GETs, each conditional on the ETag seen at listing (`If-Match`): a file replaced
+//! during the run is an error, not a mix of two versions. The staged copies live in a
+//! temporary directory (under `--temp-dir`, or the system's) that is removed when the run
+//! ends, and nothing is staged unless that disk has room for all of it.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::{GetOptions, ObjectStore, ObjectStoreExt, path::Path as ObjectPath};
+
+use crate::error::InputError;
+use crate::store::{StoreOptions, Target, redact};
+
+/// Bytes per ranged GET.
+const PART_BYTES: u64 = 8 << 20;
+
+/// One remote input as listed: its URL, size and ETag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteFile {
+    /// The URL, as `scheme://bucket/key` or `https://host/path`.
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The version seen when listed; downloads require it still.
+    pub etag: Option<String>,
+}
+
+/// True when `arg` names a remote input.
+pub fn is_remote(arg: &str) -> bool {
+    [
+        "s3://", "gs://", "az://", "azure://", "abfs://", "abfss://", "http://", "https://",
+    ]
+    .iter()
+    .any(|p| arg.starts_with(p))
+}
+
+/// A store that holds inputs, and the object prefix under it.
+struct Source {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    base: String,
+}
+
+impl Source {
+    fn open(base: &str, options: &StoreOptions) -> Result<Source, InputError> {
+        let unreachable = |message: String| InputError::Unreadable {
+            path: PathBuf::from(redact(base)),
+            message,
+        };
+        if base.starts_with("http://") || base.starts_with("https://") {
+            let store = object_store::http::HttpBuilder::new()
+                .with_url(base)
+                .with_client_options(options.client().with_allow_http(base.starts_with("http://")))
+                .with_retry(options.retry())
+                .build()
+                .map_err(|e| unreachable(format!("cannot reach the server: {}", redact(&e.to_string()))))?;
+            return Ok(Source {
+                store: Arc::new(store),
+                prefix: String::new(),
+                base: base.to_string(),
+            });
+        }
+        let target = Target::open_existing(base, options).map_err(|e| unreachable(e.to_string()))?;
+        let (store, prefix) = target.object_store();
+        Ok(Source {
+            store,
+            prefix: prefix.to_string(),
+            base: base.to_string(),
+        })
+    }
+
+    fn path(&self, name: &str) -> ObjectPath {
+        if self.prefix.is_empty() {
+            ObjectPath::from(name)
+        } else {
+            ObjectPath::from(format!("{}/{name}", self.prefix.trim_end_matches('/')))
+        }
+    }
+
+    fn url(&self, name: &str) -> String {
+        format!("{}/{name}", self.base.trim_end_matches('/'))
+    }
+}
+
+/// Splits `url` into the store to open and what to find there: a glob pattern, or one
+/// object's name.
+fn split(url: &str) -> (String, String) {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let glob_at = url[scheme_end..].find(['*', '?', '[']).map(|i| i + scheme_end);
+    let cut = match glob_at {
+        Some(g) => url[..g].rfind('/').unwrap_or(scheme_end),
+        None => url.rfind('/').unwrap_or(scheme_end),
+    };
+    (url[..cut].to_string(), url[cut..].trim_start_matches('/').to_string())
+}
+
+/// What went wrong with `url`, for the user.
+fn explain(url: &str, e: &object_store::Error) -> InputError {
+    let message = match e {
+        object_store::Error::NotFound { .. } => "no such object (check the URL and the --input-endpoint)".into(),
+        object_store::Error::Precondition { .. } => {
+            "it changed since it was listed (its ETag differs): it was replaced during the run; run again to \
+             convert the new version"
+                .into()
+        }
+        object_store::Error::NotModified { .. } => "it changed since it was listed".into(),
+        other => {
+            let text = other.to_string();
+            if text.contains("Range") || text.contains("range") || text.contains("NotPartial") {
+                format!(
+                    "the server does not honour Range requests, which reading in parts needs ({})",
+                    redact(&text)
+                )
+            } else {
+                crate::store::explain(other)
+            }
+        }
+    };
+    InputError::Io {
+        path: PathBuf::from(redact(url)),
+        message,
+    }
+}
+
+/// Lists the remote inputs `args` name, in argument order (a glob's matches sorted by
+/// name). Fails on a URL that names nothing.
+pub fn list(args: &[String], options: &StoreOptions) -> Result<Vec<RemoteFile>, InputError> {
+    let runtime = crate::store::runtime().map_err(|e| InputError::Unreadable {
+        path: PathBuf::from("(remote inputs)"),
+        message: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for arg in args {
+        let (base, rest) = split(arg);
+        let source = Source::open(&base, options)?;
+        if rest.contains(['*', '?', '[']) {
+            if arg.starts_with("http") {
+                return Err(InputError::BadGlob {
+                    arg: redact(arg),
+                    message: "HTTP servers cannot be listed: name each file".into(),
+                });
+            }
+            let pattern = glob::Pattern::new(&rest).map_err(|e| InputError::BadGlob {
+                arg: redact(arg),
+                message: e.msg.to_string(),
+            })?;
+            let listed = runtime.block_on(async {
+                let prefix = (!source.prefix.is_empty()).then(|| ObjectPath::from(source.prefix.as_str()));
+                source.store.list(prefix.as_ref()).try_collect::<Vec<_>>().await
+            });
+            let listed = listed.map_err(|e| explain(arg, &e))?;
+            let strip = source.prefix.trim_end_matches('/').len();
+            let mut found: Vec<RemoteFile> = listed
+                .into_iter()
+                .filter_map(|m| {
+                    let full = m.location.as_ref();
+                    let name = if strip == 0 {
+                        full
+                    } else {
+                        full.get(strip..)?.trim_start_matches('/')
+                    };
+                    let options = glob::MatchOptions {
+                        require_literal_separator: true,
+                        ..Default::default()
+                    };
+                    pattern.matches_with(name, options).then(|| RemoteFile {
+                        url: source.url(name),
+                        size: m.size,
+                        etag: m.e_tag.clone(),
+                    })
+                })
+                .collect();
+            if found.is_empty() {
+                return Err(InputError::NothingMatched {
+                    arg: redact(arg),
+                    hint: "the pattern matched no objects".into(),
+                });
+            }
+            found.sort_by(|a, b| a.url.cmp(&b.url));
+            out.extend(found);
+        } else {
+            let meta = runtime
+                .block_on(source.store.head(&source.path(&rest)))
+                .map_err(|e| explain(arg, &e))?;
+            out.push(RemoteFile {
+                url: arg.clone(),
+                size: meta.size,
+                etag: meta.e_tag,
+            });
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for f in &out {
+        if !seen.insert(f.url.clone()) {
+            return Err(InputError::Duplicate {
+                path: PathBuf::from(redact(&f.url)),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Remote inputs downloaded to a temporary directory, removed on drop.
+#[derive(Debug)]
+pub struct Staging {
+    dir: tempfile::TempDir,
+    /// Local copy → the remote file it holds.
+    origins: HashMap<PathBuf, RemoteFile>,
+}
+
+impl Staging {
+    /// The remote file a staged path holds, if it is one.
+    pub fn origin(&self, local: &Path) -> Option<&RemoteFile> {
+        self.origins.get(local)
+    }
+
+    /// `text` with staged paths replaced by their URLs (for messages).
+    pub fn name_urls(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (local, remote) in &self.origins {
+            out = out.replace(&local.display().to_string(), &redact(&remote.url));
+        }
+        out.replace(&self.dir.path().display().to_string(), "(staged inputs)")
+    }
+}
+
+/// Free bytes on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated path; `st` is a plain struct statvfs fills.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; statvfs only writes into `st`.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// The file name a staged copy keeps (the last part of its URL).
+fn file_name(url: &str) -> String {
+    let name = url.rsplit('/').next().unwrap_or("input.nc");
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if clean.is_empty() { "input.nc".into() } else { clean }
+}
+
+/// One ranged GET of a download, and where its bytes go.
+struct Part {
+    file: RemoteFile,
+    source: Arc<Source>,
+    path: ObjectPath,
+    out: Arc<std::fs::File>,
+    local: PathBuf,
+    range: Range<u64>,
+}
+
+/// Fetches one part, pinned to the ETag its file was listed with, and writes it in place.
+async fn fetch_part(p: Part) -> Result<(), InputError> {
+    let opts = GetOptions {
+        range: Some(p.range.clone().into()),
+        if_match: p.file.etag.clone(),
+        ..Default::default()
+    };
+    let got = p
+        .source
+        .store
+        .get_opts(&p.path, opts)
+        .await
+        .map_err(|e| explain(&p.file.url, &e))?;
+    let bytes = got.bytes().await.map_err(|e| explain(&p.file.url, &e))?;
+    let want = p.range.end - p.range.start;
+    if bytes.len() as u64 != want {
+        return Err(InputError::Io {
+            path: PathBuf::from(redact(&p.file.url)),
+            message: format!(
+                "the server returned {} bytes for a range of {want}: it does not honour Range requests",
+                bytes.len()
+            ),
+        });
+    }
+    use std::os::unix::fs::FileExt;
+    p.out.write_all_at(&bytes, p.range.start).map_err(|e| InputError::Io {
+        path: p.local.clone(),
+        message: format!("staging remote inputs: {e}"),
+    })
+}
+
+/// Downloads `files` under `parent` (`concurrency` ranged GETs in flight), each pinned to
+/// the ETag it was listed with.
+pub fn stage(
+    files: &[RemoteFile],
+    parent: &Path,
+    options: &StoreOptions,
+    concurrency: usize,
+) -> Result<(Staging, Vec<PathBuf>), InputError> {
+    let io = |path: &Path, e: std::io::Error| InputError::Io {
+        path: path.to_path_buf(),
+        message: format!("staging remote inputs: {e}"),
+    };
+    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    let dir = tempfile::Builder::new()
+        .prefix("nc2zarr-inputs-")
+        .tempdir_in(parent)
+        .map_err(|e| io(parent, e))?;
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    if let Some(free) = free_bytes(dir.path())
+        && free < total + (64 << 20)
+    {
+        return Err(InputError::Io {
+            path: parent.to_path_buf(),
+            message: format!(
+                "the remote inputs ({}) are staged on local disk before reading, but this directory has {} free; \
+                 point --temp-dir at a larger disk, or convert fewer files and append the rest",
+                crate::units::human_bytes(total),
+                crate::units::human_bytes(free)
+            ),
+        });
+    }
+    let runtime = crate::store::runtime().map_err(|e| io(parent, std::io::Error::other(e.to_string())))?;
+    let mut sources: HashMap<String, Arc<Source>> = HashMap::new();
+    let mut locals = Vec::new();
+    let mut parts = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let (base, name) = split(&f.url);
+        let source = match sources.get(&base) {
+            Some(s) => s.clone(),
+            None => {
+                let s = Arc::new(Source::open(&base, options)?);
+                sources.insert(base, s.clone());
+                s
+            }
+        };
+        let local = dir.path().join(format!("{i:05}")).join(file_name(&f.url));
+        std::fs::create_dir_all(local.parent().unwrap_or(dir.path())).map_err(|e| io(&local, e))?;
+        let file = std::fs::File::create(&local).map_err(|e| io(&local, e))?;
+        file.set_len(f.size).map_err(|e| io(&local, e))?;
+        let file = Arc::new(file);
+        let mut start = 0;
+        while start < f.size {
+            let end = (start + PART_BYTES).min(f.size);
+            parts.push(Part {
+                file: f.clone(),
+                source: source.clone(),
+                path: source.path(&name),
+                out: file.clone(),
+                local: local.clone(),
+                range: start..end,
+            });
+            start = end;
+        }
+        locals.push(local);
+    }
+    runtime.block_on(async {
+        futures::stream::iter(parts)
+            .map(fetch_part)
+            .buffer_unordered(concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await
+    })?;
+    let origins = locals.iter().cloned().zip(files.iter().cloned()).collect();
+    Ok((Staging { dir, origins }, locals))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split_into_a_store_and_what_to_find_there() {
+        assert_eq!(
+            split("s3://bucket/era5/*.nc"),
+            ("s3://bucket/era5".to_string(), "*.nc".to_string())
+        );
+        assert_eq!(
+            split("s3://bucket/era5/2020-*/day.nc"),
+            ("s3://bucket/era5".to_string(), "2020-*/day.nc".to_string())
+        );
+        assert_eq!(
+            split("https://host/data/a.nc"),
+            ("https://host/data".to_string(), "a.nc".to_string())
+        );
+        assert_eq!(
+            split("s3://bucket/a.nc"),
+            ("s3://bucket".to_string(), "a.nc".to_string())
+        );
+        assert!(is_remote("gs://b/x.nc") && is_remote("https://h/x.nc") && !is_remote("/data/x.nc"));
+        assert_eq!(file_name("s3://b/dir/era5 2020?.nc"), "era5_2020_.nc");
+    }
+}

@@ -1,0 +1,363 @@
+//! Remote inputs: NetCDF files in S3 (moto on 127.0.0.1) and on an HTTP server convert,
+//! append and verify as the same files do locally, byte for byte; errors name the URL.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nc2zarr::json::Json;
+
+fn store_files(store: &Path) -> Vec<(String, Vec<u8>)> {
+    snapshot(store)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with(".nc2zarr"))
+        .collect()
+}
+
+fn endpoint() -> Option<String> {
+    match std::env::var("NC2ZARR_TEST_S3_ENDPOINT") {
+        Ok(e) => Some(e),
+        Err(_) => {
+            missing_prerequisite("NC2ZARR_TEST_S3_ENDPOINT not set (scripts/test.sh starts moto)");
+            None
+        }
+    }
+}
+
+/// Uploads `files` under `s3://nc2zarr-test/PREFIX/` (boto3 from the test venv).
+fn upload(endpoint: &str, prefix: &str, files: &[PathBuf]) {
+    let py = python().expect("python with boto3 (NC2ZARR_PYTHON)");
+    let mut c = Command::new(py);
+    c.args([
+        "-c",
+        "import os, sys, boto3\n\
+         c = boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='nc2zarr-test', \
+         aws_secret_access_key='secret', region_name='us-east-1')\n\
+         for f in sys.argv[3:]:\n\
+         \x20   c.upload_file(f, 'nc2zarr-test', sys.argv[2] + '/' + os.path.basename(f))\n",
+        endpoint,
+        prefix,
+    ]);
+    c.args(files);
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn s3(args: &[String]) -> Run {
+    Run::from_output(&s3_command("secret").args(args).output().unwrap())
+}
+
+fn strings(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+#[test]
+fn inputs_in_s3_convert_append_and_verify_as_local_files_do() {
+    let Some(endpoint) = endpoint() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let months = three_months(6);
+    let nc4 = era_set(&dir.path().join("nc4"), Kind::Netcdf4, &months, 7, 9);
+    let classic = era_set(&dir.path().join("classic"), Kind::Classic, &months, 7, 9);
+    let prefix = format!("remote-{}", nanos());
+    upload(&endpoint, &format!("{prefix}/nc4"), &nc4[..2]);
+    upload(&endpoint, &format!("{prefix}/classic"), &classic);
+    let staging = dir.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    for (name, local, url) in [
+        ("nc4", &nc4[..2], format!("s3://nc2zarr-test/{prefix}/nc4/*.nc")),
+        (
+            "classic",
+            &classic[..],
+            format!("s3://nc2zarr-test/{prefix}/classic/part_*.nc"),
+        ),
+    ] {
+        let here = dir.path().join(format!("{name}-local.zarr"));
+        let mut a = strings(&["convert", "-o", &s(&here), "--quiet", "--chunks", "time=4"]);
+        a.extend(local.iter().map(|p| s(p)));
+        run(&a).ok();
+        let there = dir.path().join(format!("{name}-remote.zarr"));
+        let r = s3(&strings(&[
+            "convert",
+            &url,
+            "-o",
+            &s(&there),
+            "--chunks",
+            "time=4",
+            "--input-endpoint",
+            &endpoint,
+            "--temp-dir",
+            &s(&staging),
+        ]));
+        r.ok();
+        assert!(store_files(&here) == store_files(&there), "{name}: the stores differ");
+        assert!(!r.stdout.contains("nc2zarr-inputs-"), "staged paths leak: {}", r.stdout);
+        let inputs = read_json(&there, ".nc2zarr/manifest.json")
+            .get("inputs")
+            .unwrap()
+            .clone();
+        let inputs = inputs.as_array().unwrap();
+        assert_eq!(inputs.len(), local.len());
+        for (i, f) in inputs.iter().zip(local) {
+            let url = f.file_name().unwrap().to_string_lossy();
+            assert!(
+                i.get("path")
+                    .and_then(Json::as_str)
+                    .unwrap()
+                    .ends_with(&format!("{prefix}/{name}/{url}")),
+                "{i:?}"
+            );
+            assert!(
+                i.get("etag").and_then(Json::as_str).is_some_and(|e| !e.is_empty()),
+                "{i:?}"
+            );
+        }
+        // Staged copies are gone when the run ends.
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0, "staging left behind");
+        // verify --source reads the same remote inputs.
+        let v = s3(&strings(&[
+            "verify",
+            &s(&there),
+            "--source",
+            &url,
+            "--endpoint",
+            &endpoint,
+        ]));
+        v.ok();
+        assert!(v.stdout.contains("values equal to the source"), "{}", v.stdout);
+    }
+    // A cron append over a prefix that grew: the files already in the store are listed,
+    // not downloaded; the new one is appended, as locally.
+    upload(&endpoint, &format!("{prefix}/nc4"), &nc4[2..]);
+    let there = dir.path().join("nc4-remote.zarr");
+    let url = format!("s3://nc2zarr-test/{prefix}/nc4/*.nc");
+    let r = s3(&strings(&[
+        "append",
+        &url,
+        "-o",
+        &s(&there),
+        "--input-endpoint",
+        &endpoint,
+        "--json",
+    ]));
+    r.ok();
+    let j = r.json();
+    assert_eq!(
+        j.get("files_already_present").and_then(Json::as_u64),
+        Some(2),
+        "{}",
+        r.stdout
+    );
+    let appended = j.get("files_appended").and_then(Json::as_array).unwrap();
+    assert_eq!(appended.len(), 1);
+    assert!(appended[0].as_str().unwrap().starts_with("s3://"), "{appended:?}");
+    let here = dir.path().join("nc4-local.zarr");
+    run(strings(&["append", &s(&nc4[2]), "-o", &s(&here), "--quiet"])).ok();
+    assert!(store_files(&here) == store_files(&there), "the appended stores differ");
+    let again = s3(&strings(&[
+        "append",
+        &url,
+        "-o",
+        &s(&there),
+        "--input-endpoint",
+        &endpoint,
+        "--json",
+    ]));
+    again.ok();
+    assert_eq!(
+        again.json().get("status").and_then(Json::as_str),
+        Some("nothing to append")
+    );
+}
+
+#[test]
+fn remote_errors_name_the_url_and_a_replaced_input_is_refused() {
+    let Some(endpoint) = endpoint() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let files = era_set(&dir.path().join("in"), Kind::Netcdf4, &three_months(2), 3, 4);
+    let prefix = format!("remote-errors-{}", nanos());
+    upload(&endpoint, &prefix, &files[..1]);
+    let out = s(&dir.path().join("out.zarr"));
+    let missing = format!("s3://nc2zarr-test/{prefix}/nope.nc");
+    s3(&strings(&["scan", &missing, "--input-endpoint", &endpoint])).fails_with(3, &[&missing, "no such object"]);
+    let nothing = format!("s3://nc2zarr-test/{prefix}/*.nc4");
+    s3(&strings(&["scan", &nothing, "--input-endpoint", &endpoint])).fails_with(3, &["matched no objects"]);
+    // Not a netCDF file: the error names the URL, not the staged copy.
+    let junk = dir.path().join("junk.nc");
+    std::fs::write(&junk, b"not netcdf at all").unwrap();
+    upload(&endpoint, &prefix, &[junk]);
+    let junk_url = format!("s3://nc2zarr-test/{prefix}/junk.nc");
+    let r = s3(&strings(&[
+        "convert",
+        &junk_url,
+        "-o",
+        &out,
+        "--input-endpoint",
+        &endpoint,
+    ]));
+    r.fails_with(3, &[&junk_url]);
+    assert!(!r.stderr.contains("nc2zarr-inputs-"), "{}", r.stderr);
+    assert!(!Path::new(&out).join("zarr.json").exists());
+    // Wrong credentials: refused, and the secret is not printed.
+    let r = Run::from_output(
+        &s3_command("wrong-secret-value")
+            .args(strings(&[
+                "scan",
+                &format!("s3://nc2zarr-test/{prefix}/*.nc"),
+                "--input-endpoint",
+                &endpoint,
+            ]))
+            .output()
+            .unwrap(),
+    );
+    // moto accepts any secret; the run must at least not leak it.
+    assert!(!r.stderr.contains("wrong-secret-value") && !r.stdout.contains("wrong-secret-value"));
+    // A public bucket: no credentials, unsigned requests (--input-storage-option); without
+    // the option the missing credentials are named.
+    let public = format!("s3://nc2zarr-test/{prefix}/part_*.nc");
+    let anonymous = |extra: &[&str]| {
+        let mut c = Command::new(bin());
+        c.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["scan", &public, "--input-endpoint", &endpoint])
+            .args(extra);
+        Run::from_output(&c.output().unwrap())
+    };
+    let py = python().unwrap();
+    let acl = Command::new(py)
+        .args([
+            "-c",
+            "import sys, boto3; boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='nc2zarr-test', \
+             aws_secret_access_key='secret', region_name='us-east-1').put_object_acl(Bucket='nc2zarr-test', \
+             Key=sys.argv[2], ACL='public-read')",
+            &endpoint,
+            &format!("{prefix}/part_00.nc"),
+        ])
+        .output()
+        .unwrap();
+    assert!(acl.status.success(), "{}", String::from_utf8_lossy(&acl.stderr));
+    anonymous(&["--input-storage-option", "aws_skip_signature=true"]).ok();
+    anonymous(&[]).fails_with(3, &["no S3 credentials"]);
+    // A file replaced after it was listed is refused, not mixed.
+    let options = nc2zarr::store::StoreOptions {
+        endpoint: Some(endpoint.clone()),
+        ..Default::default()
+    };
+    // SAFETY of the environment: the library reads credentials from it; set for this process.
+    let url = format!("s3://nc2zarr-test/{prefix}/part_00.nc");
+    let listed = with_s3_env(|| nc2zarr::remote::list(std::slice::from_ref(&url), &options).unwrap());
+    upload(&endpoint, &prefix, &files[1..2]); // a different file under another name…
+    let twin = dir.path().join("twin");
+    std::fs::create_dir_all(&twin).unwrap();
+    std::fs::copy(&files[1], twin.join("part_00.nc")).unwrap();
+    upload(&endpoint, &prefix, &[twin.join("part_00.nc")]); // …and over part_00.nc
+    let e = with_s3_env(|| nc2zarr::remote::stage(&listed, dir.path(), &options, 4).unwrap_err());
+    assert!(e.to_string().contains("changed since it was listed"), "{e}");
+    assert!(e.to_string().contains(&url), "{e}");
+}
+
+/// Runs `f` with the test credentials in this process's environment (the tests in this
+/// file that need them run one at a time through this lock).
+fn with_s3_env<T>(f: impl FnOnce() -> T) -> T {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().unwrap();
+    // SAFETY: set_var is unsafe because other threads may read the environment at once;
+    // every test thread of this binary that touches it holds LOCK.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "nc2zarr-test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "secret");
+        std::env::set_var("AWS_REGION", "us-east-1");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    }
+    f()
+}
+
+/// A local HTTP server for `dir`, killed on drop.
+struct Http {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_server(dir: &Path, honour_range: bool) -> Option<Http> {
+    let py = python()?;
+    let port_file = dir.join(format!("port-{honour_range}"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/http_server.py");
+    let mut c = Command::new(py);
+    c.arg(script).arg(dir).arg(&port_file);
+    if !honour_range {
+        c.arg("--no-range");
+    }
+    let child = c.spawn().unwrap();
+    let started = Instant::now();
+    while !port_file.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the HTTP server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let port = std::fs::read_to_string(&port_file).unwrap().trim().parse().unwrap();
+    Some(Http { child, port })
+}
+
+#[test]
+fn inputs_on_an_http_server_convert_as_local_files_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = era_set(&dir.path().join("in"), Kind::Classic, &three_months(5), 6, 8);
+    let Some(server) = http_server(&dir.path().join("in"), true) else {
+        missing_prerequisite("python (NC2ZARR_PYTHON) for the HTTP server");
+        return;
+    };
+    let here = dir.path().join("local.zarr");
+    let mut a = strings(&["convert", "-o", &s(&here), "--quiet"]);
+    a.extend(files.iter().map(|p| s(p)));
+    run(&a).ok();
+    let there = dir.path().join("http.zarr");
+    let mut a = strings(&["convert", "-o", &s(&there), "--quiet"]);
+    let urls: Vec<String> = files
+        .iter()
+        .map(|f| {
+            format!(
+                "http://127.0.0.1:{}/{}",
+                server.port,
+                f.file_name().unwrap().to_string_lossy()
+            )
+        })
+        .collect();
+    a.extend(urls.iter().cloned());
+    run(&a).ok();
+    assert!(store_files(&here) == store_files(&there), "the stores differ");
+    // Globs need a listing, which HTTP servers do not have.
+    let glob = format!("http://127.0.0.1:{}/*.nc", server.port);
+    run(strings(&["scan", &glob])).fails_with(3, &["name each file"]);
+    // A server that ignores Range is reported as such (files above one part are read in parts).
+    let big = dir.path().join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    let big_file = era_set(&big, Kind::Classic, &three_months(100), 90, 180).remove(0);
+    assert!(std::fs::metadata(&big_file).unwrap().len() > 8 << 20);
+    let plain = http_server(&big, false).unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/{}",
+        plain.port,
+        big_file.file_name().unwrap().to_string_lossy()
+    );
+    run(strings(&["scan", &url])).fails_with(3, &[&url, "Range"]);
+}
