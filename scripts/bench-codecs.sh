@@ -20,7 +20,7 @@ trap 'rm -rf "$out"' EXIT
 echo "# Codecs on $data, $(nproc) CPUs, medians of $reps" | tee target/bench-codecs.md
 echo "| codec | wall s | MB/s | peak RSS MiB | ratio |" | tee -a target/bench-codecs.md
 echo "|---|---|---|---|---|" | tee -a target/bench-codecs.md
-for codec in blosc-zstd:2 shuffle-zstd:3 blosc-zstd:3 blosc-zstd:1 zstd:3; do
+for codec in ${CODECS:-blosc-zstd:1 blosc-zstd:2 shuffle-zstd:3 blosc-zstd:3 blosc-lz4:5 zstd:3}; do
   rows=()
   for _ in $(seq "$reps"); do
     rm -rf "$out/s.zarr"

@@ -182,7 +182,7 @@ def main():
         res["nc2zarr"] = repeat("nc2zarr, zstd:3", a.reps,
                                 lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet"] + ingest, rm, output=out)
         default_codec = ingest[:2]
-        res["nc2zarr_default"] = repeat("nc2zarr, default blosc-zstd:2 (shuffle)", a.reps,
+        res["nc2zarr_default"] = repeat("nc2zarr, default blosc-lz4:9 (shuffle)", a.reps,
                                         lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet"] + default_codec, rm, output=out)
         res["nc2zarr_shuffle_zstd"] = repeat("nc2zarr, shuffle-zstd:3 (numcodecs.shuffle)", a.reps,
                                              lambda: [NC2ZARR, "convert"] + files + ["-o", out, "--quiet", "--compression",

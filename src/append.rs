@@ -10,7 +10,7 @@
 //! the store as it was: rewritten objects keep their old values inside the old shape,
 //! and new objects lie outside it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -220,6 +220,8 @@ fn append_files(
     } else {
         Some(crate::lock::acquire(&store, copts.stale_lock_after)?)
     };
+    // An append killed during its commit left its intent: finish that commit first.
+    let finished_commit = !opts.dry_run && finish_commit(&store)? > 0;
     let manifest = existing::read_manifest(&store)?;
     let marker = existing::read_json(&store, manifest::IN_PROGRESS_KEY)?;
     match marker.as_ref().and_then(|m| m.get("mode")).and_then(Json::as_str) {
@@ -247,6 +249,11 @@ fn append_files(
         target: store.display().to_string(),
         ..Default::default()
     };
+    if finished_commit {
+        summary
+            .notes
+            .push("an earlier append was interrupted during its commit; its commit was finished first".into());
+    }
     let (known, unknown): (Vec<_>, Vec<_>) = listed.into_iter().partition(|r| {
         manifest
             .inputs
@@ -1011,9 +1018,16 @@ pub fn merge_entry(manifest: &mut Manifest, path: &str, entry: manifest::ArrayEn
     m.empty.sort();
 }
 
-/// Writes the grown array documents of `prepared`'s arrays (shapes from `inv`), the
-/// manifest and, last, the consolidated metadata (deepest groups first, the root
-/// last); removes the marker and journal. Returns the bytes written.
+/// Where an append's commit records what it is about to write, so that a run killed
+/// part-way through the commit is finished by the next one.
+const COMMIT_KEY: &str = ".nc2zarr/commit.json";
+/// The manifest the commit will write, saved before it starts.
+const NEXT_MANIFEST_KEY: &str = ".nc2zarr/manifest.next.json";
+
+/// Commits an append: records the intent (the new manifest, the arrays' new shapes and
+/// the groups), then writes the grown array documents, the manifest and, last, the
+/// consolidated metadata (deepest groups first, the root last), and removes the marker,
+/// journal and intent. Shapes come from `inv`. Returns the bytes written.
 pub fn commit(
     store: &Target,
     format: ZarrFormat,
@@ -1022,11 +1036,61 @@ pub fn commit(
     manifest: &Manifest,
 ) -> Result<u64> {
     let groups = inv.root.walk();
-    let shapes: HashMap<String, Vec<u64>> = prepared
+    let shapes: BTreeMap<String, Json> = prepared
         .jobs
         .iter()
-        .map(|j| (j.path.clone(), groups[j.group].vars[j.var].shape.clone()))
+        .map(|j| {
+            let shape = &groups[j.group].vars[j.var].shape;
+            (
+                j.path.clone(),
+                Json::Arr(shape.iter().map(|&n| Json::from(n)).collect()),
+            )
+        })
         .collect();
+    let manifest_bytes = manifest.to_bytes();
+    let written = manifest_bytes.len() as u64;
+    store.put(NEXT_MANIFEST_KEY, Bytes::from(manifest_bytes))?;
+    let intent = crate::json_obj! {
+        "zarr_format" => format.number(),
+        "shapes" => Json::Obj(shapes.into_iter().collect()),
+        "groups" => groups.iter().map(|g| g.path.clone()).collect::<Vec<String>>(),
+    };
+    store.put(COMMIT_KEY, Bytes::from(intent.to_pretty()))?;
+    Ok(written + finish_commit(store)?)
+}
+
+/// Finishes a commit whose intent is recorded in the store (a no-op returning 0 when
+/// there is none). Every step writes absolute values, so running it again after a
+/// crash part-way gives the same store.
+pub fn finish_commit(store: &Target) -> Result<u64> {
+    let Some(intent) = existing::read_json(store, COMMIT_KEY)? else {
+        return Ok(0);
+    };
+    let damaged = || {
+        existing::invalid(
+            store.display(),
+            format!("{COMMIT_KEY} is damaged; convert again with --overwrite"),
+        )
+    };
+    let format = match intent.get("zarr_format").and_then(Json::as_u64) {
+        Some(2) => ZarrFormat::V2,
+        Some(3) => ZarrFormat::V3,
+        _ => return Err(damaged()),
+    };
+    let mut shapes: HashMap<String, Vec<u64>> = HashMap::new();
+    if let Some(Json::Obj(fields)) = intent.get("shapes") {
+        for (path, shape) in fields {
+            let dims = shape.as_array().ok_or_else(damaged)?;
+            shapes.insert(
+                path.clone(),
+                dims.iter()
+                    .map(|d| d.as_u64().ok_or_else(damaged))
+                    .collect::<Result<_>>()?,
+            );
+        }
+    }
+    let group_list = intent.get("groups").and_then(Json::as_array).ok_or_else(damaged)?;
+    let mut group_paths: Vec<&str> = group_list.iter().filter_map(Json::as_str).collect();
     let shapes = &shapes;
     let mut written = 0u64;
     let mut put = |key: &str, doc: &Json| -> Result<()> {
@@ -1048,14 +1112,16 @@ pub fn commit(
         })?;
         put(&key, &with_shape(&doc, shape))?;
     }
-    let manifest_bytes = manifest.to_bytes();
-    let manifest_len = manifest_bytes.len() as u64;
-    store.put(manifest::MANIFEST_KEY, Bytes::from(manifest_bytes))?;
+    if let Some(next) = store.get(NEXT_MANIFEST_KEY)? {
+        store.put(manifest::MANIFEST_KEY, next)?;
+    }
+    if crate::settings::failpoint_is("append-commit") {
+        std::process::abort(); // a kill between the manifest and the consolidated metadata
+    }
     let consolidated = match format {
         ZarrFormat::V3 => "zarr.json",
         ZarrFormat::V2 => ".zmetadata",
     };
-    let mut group_paths: Vec<&str> = groups.iter().map(|g| g.path.as_str()).collect();
     group_paths.sort_by_key(|p| std::cmp::Reverse(if p.is_empty() { 0 } else { p.matches('/').count() + 1 }));
     for gp in group_paths {
         let key = meta::join(gp, consolidated);
@@ -1067,5 +1133,7 @@ pub fn commit(
     for seg in store.list(journal::JOURNAL_PREFIX)? {
         store.delete(&seg.key)?;
     }
-    Ok(written + manifest_len)
+    store.delete(NEXT_MANIFEST_KEY)?;
+    store.delete(COMMIT_KEY)?;
+    Ok(written)
 }

@@ -168,7 +168,7 @@ pub struct LayoutArgs {
     /// Target uncompressed shard size (Zarr v3 sharding); 0 turns sharding off [default: from the preset, else off].
     #[arg(long, value_parser = parse_size_or_zero, value_name = "SIZE")]
     pub shard_size: Option<u64>,
-    /// Compression: blosc-zstd:LEVEL, shuffle-zstd:LEVEL (v3: zarr-python only), zstd:LEVEL, gzip:LEVEL, none [default: blosc-zstd:2].
+    /// Compression: blosc-lz4:LEVEL, blosc-zstd:LEVEL, shuffle-zstd:LEVEL (v3: zarr-python only), zstd:LEVEL, gzip:LEVEL, none [default: blosc-lz4:9].
     #[arg(long, value_parser = parse_compression, value_name = "CODEC")]
     pub compression: Option<Compression>,
     /// Skip variables and attributes whose types Zarr cannot hold (compound, opaque, vlen), with a warning.
@@ -687,8 +687,8 @@ mod tests {
         assert_eq!(
             o.compression,
             Compression::Blosc {
-                cname: "zstd".into(),
-                level: 2
+                cname: "lz4".into(),
+                level: 9
             }
         );
         assert_eq!(o.policy.shard_bytes, None);

@@ -437,6 +437,10 @@ pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummar
     };
     let opts = options(&job.settings, &local);
     let prepared = prepared(&job, &store, &opts)?;
+    // An append's commit killed part-way left its intent: finishing it is the commit.
+    if matches!(job.kind, JobKind::Append { .. }) {
+        crate::append::finish_commit(&store)?;
+    }
     let committed = store.get(manifest::IN_PROGRESS_KEY)?.is_none();
     let mut objects = 0;
     if !committed {

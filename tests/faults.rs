@@ -409,7 +409,10 @@ fn ten_percent_faults_on_remote_inputs_still_give_the_same_store() {
     // Requests that got through: one listing and one ranged GET per (small) file, never
     // a second pass over a file.
     let forwarded = proxy.counts.lock().unwrap().get(&Action::Forward).copied().unwrap_or(0);
-    assert!(forwarded <= 1 + 40, "{forwarded} requests reached the server for 40 files");
+    assert!(
+        forwarded <= 1 + 40,
+        "{forwarded} requests reached the server for 40 files"
+    );
     let own = |p: &std::path::Path| -> Vec<(String, Vec<u8>)> {
         snapshot(p)
             .into_iter()

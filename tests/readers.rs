@@ -159,7 +159,7 @@ fn the_default_v3_chain_is_in_the_specification() {
     let blosc = &codecs[1];
     assert_eq!(blosc.get("name").and_then(Json::as_str), Some("blosc"));
     let conf = blosc.get("configuration").unwrap();
-    assert_eq!(conf.get("cname").and_then(Json::as_str), Some("zstd"));
+    assert_eq!(conf.get("cname").and_then(Json::as_str), Some("lz4"));
     assert_eq!(conf.get("shuffle").and_then(Json::as_str), Some("shuffle"));
     assert_eq!(conf.get("typesize").and_then(Json::as_u64), Some(4));
 }

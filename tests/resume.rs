@@ -310,3 +310,52 @@ fn kills_at_random_points_of_an_append_never_lose_or_expose_data() {
         "no kill landed while the append was running: the test proved nothing"
     );
 }
+
+#[test]
+fn an_append_killed_during_its_commit_is_finished_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = era_set(&dir.path().join("in"), Kind::Netcdf4, &three_months(4), 6, 8)
+        .iter()
+        .map(|p| s(p))
+        .collect();
+    let out = dir.path().join("store.zarr");
+    run([
+        "convert".to_string(),
+        files[0].clone(),
+        "-o".into(),
+        s(&out),
+        "--quiet".into(),
+    ])
+    .ok();
+    let root_before = std::fs::read(out.join("zarr.json")).unwrap();
+    let mut append = vec!["append".to_string()];
+    append.extend(files[1..].iter().cloned());
+    append.extend(["-o".into(), s(&out), "--json".into()]);
+    // Killed after the new manifest is written, before the consolidated metadata.
+    let killed = Command::new(bin())
+        .args(&append)
+        .env("NC2ZARR_FAILPOINT", "append-commit")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    assert!(out.join(".nc2zarr/in-progress.json").exists());
+    assert_eq!(
+        std::fs::read(out.join("zarr.json")).unwrap(),
+        root_before,
+        "readers still see the old store"
+    );
+    // The next run finishes that commit (the files are in by then) and says so.
+    let r = run(&append);
+    r.ok();
+    let j = r.json();
+    assert_eq!(
+        j.get("status").and_then(Json::as_str),
+        Some("nothing to append"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("interrupted during its commit"), "{}", r.stdout);
+    assert!(!out.join(".nc2zarr/in-progress.json").exists());
+    assert!(!out.join(".nc2zarr/commit.json").exists());
+    verify_source(&out, &files).ok();
+}
