@@ -73,12 +73,15 @@ pub enum InputError {
         message: String,
     },
     /// Reading data from a variable failed.
-    #[error("{}: reading variable '{variable}' failed: {message}", path.display())]
+    #[error("{}: reading variable '{variable}'{region} failed: {message}", path.display())]
     Read {
         /// The path.
         path: PathBuf,
-        /// The variable's full name.
+        /// The variable's full name (group path included).
         variable: String,
+        /// The box being read, in the file's indices, as ` (time 24..48, lat 0..721)`;
+        /// empty for whole-variable reads of headers and coordinates.
+        region: String,
         /// The library's message.
         message: String,
     },

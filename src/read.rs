@@ -174,6 +174,7 @@ impl Reader {
         let read_err = |message: String| InputError::Read {
             path: path.to_path_buf(),
             variable: group.var_path(&var.name),
+            region: region(var, start, count),
             message,
         };
         if self.direct
@@ -292,6 +293,7 @@ impl Reader {
         let err = |e: nc::NcError| InputError::Read {
             path: path.to_path_buf(),
             variable: full.clone(),
+            region: String::new(),
             message: e.message,
         };
         let file = &self.file(path)?.nc;
@@ -317,6 +319,7 @@ impl Reader {
         let read_err = |e: nc::NcError| InputError::Read {
             path: path.to_path_buf(),
             variable: full.clone(),
+            region: region(var, start, count),
             message: e.message,
         };
         if var.source_dtype == DType::String {
@@ -368,4 +371,21 @@ fn rescale(buf: &[u8], from: DType, to: DType, scale: f64, offset: f64) -> Vec<u
         out.extend(new.to_le_bytes(to));
     }
     out
+}
+
+/// The box `start`/`count` of `var` for messages: ` (time 24..48, lat 0..721)`.
+fn region(var: &VarInfo, start: &[u64], count: &[u64]) -> String {
+    if start.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = start
+        .iter()
+        .zip(count)
+        .enumerate()
+        .map(|(i, (s, c))| {
+            let name = var.dims.get(i).map_or("?", String::as_str);
+            format!("{name} {s}..{}", s + c)
+        })
+        .collect();
+    format!(" ({})", parts.join(", "))
 }

@@ -273,6 +273,59 @@ mod tests {
         );
     }
 
+    fn job(sbatch_options: Vec<String>) -> SlurmJob {
+        SlurmJob {
+            target: "s3://bucket/era5.zarr".into(),
+            tasks: 16,
+            workers: 4,
+            max_mem: 8 << 30,
+            store: StoreOptions {
+                endpoint: Some("http://127.0.0.1:9000".into()),
+                ..Default::default()
+            },
+            temp_dir: Some(PathBuf::from("/scratch/nc2zarr tmp")),
+            sbatch_options,
+        }
+    }
+
+    #[test]
+    fn scripts_carry_the_array_resources_options_and_scratch() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = vec!["--partition=compute".to_string(), "--time=02:00:00".to_string()];
+        let scripts = write_scripts(dir.path(), &job(opts)).unwrap();
+        let tasks = std::fs::read_to_string(&scripts.tasks).unwrap();
+        for line in [
+            "#SBATCH --array=0-15",
+            "#SBATCH --cpus-per-task=4",
+            &format!("#SBATCH --mem={}M", mem_mib(8 << 30)),
+            "#SBATCH --partition=compute",
+            "#SBATCH --time=02:00:00",
+        ] {
+            assert!(tasks.lines().any(|l| l == line), "{line} missing:\n{tasks}");
+        }
+        let exec = tasks.lines().find(|l| l.starts_with("exec ")).unwrap();
+        assert!(
+            exec.ends_with(
+                "task s3://bucket/era5.zarr --quiet --endpoint http://127.0.0.1:9000 --retry-timeout 45 --temp-dir \
+                 '/scratch/nc2zarr tmp'"
+            ),
+            "{exec}"
+        );
+        let commit = std::fs::read_to_string(&scripts.commit).unwrap();
+        assert!(commit.contains("#SBATCH --partition=compute"), "{commit}");
+        assert!(
+            commit
+                .lines()
+                .any(|l| l.starts_with("exec ") && l.contains(" commit s3://bucket/era5.zarr --endpoint")),
+            "{commit}"
+        );
+        // Something that is not an sbatch option is refused, and so is a line break.
+        for bad in ["partition=compute", "--time=1\n#SBATCH --x"] {
+            let e = write_scripts(dir.path(), &job(vec![bad.to_string()])).unwrap_err();
+            assert!(e.to_string().contains("is not an sbatch option"), "{e}");
+        }
+    }
+
     #[test]
     fn tasks_reserve_their_budget_and_headroom() {
         assert_eq!(mem_mib(1 << 30), 1127 + 128); // 1.1 GiB rounded up, plus 128 MiB

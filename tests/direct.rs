@@ -268,7 +268,15 @@ fn a_corrupt_chunk_index_is_refused_not_allocated() {
         "--max-mem".into(),
         "256MiB".into(),
     ]);
-    r.fails_with(3, &["corrupt.nc", "'v'", "corrupt chunk index", "2147418112 bytes"]);
+    r.fails_with(
+        3,
+        &[
+            "corrupt.nc",
+            "'v' (time 0..2, x 0..64)",
+            "corrupt chunk index",
+            "2147418112 bytes",
+        ],
+    );
 }
 
 #[test]

@@ -243,6 +243,7 @@ pub(crate) fn values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> 
             header::read_numbers(file.root(), dim, dtype, var.dims[0].len).map_err(|e| InputError::Read {
                 path: h.path.clone(),
                 variable: dim.into(),
+                region: String::new(),
                 message: e.message,
             })?
         }

@@ -124,6 +124,7 @@ pub(crate) fn read_header(path: &Path) -> Result<FileHeader, InputError> {
     let coords = read_coords(&file, &root).map_err(|(name, e)| InputError::Read {
         path: path.to_path_buf(),
         variable: name,
+        region: String::new(),
         message: e.message,
     })?;
     Ok(FileHeader {
@@ -223,6 +224,7 @@ pub fn coordinate_hash(path: &Path, dim: &str) -> Result<Option<String>, InputEr
     let read = |e: nc::NcError| InputError::Read {
         path: path.to_path_buf(),
         variable: dim.to_string(),
+        region: String::new(),
         message: e.message,
     };
     let h = var.header().map_err(read)?;
@@ -260,6 +262,7 @@ pub(crate) fn hash_values(
     let read = |e: nc::NcError| InputError::Read {
         path: path.to_path_buf(),
         variable: full.clone(),
+        region: String::new(),
         message: e.message,
     };
     let file = nc::open_input(path)?;
