@@ -68,7 +68,7 @@ nc2zarr commit s3://bucket/era5.zarr"
     Presets,
     /// Run a job file (TOML): mode, inputs, target and options, for cron.
     #[command(
-        after_help = "Example job file:\n  mode = \"append\"            # or \"convert\"\n  \
+        after_help = "Example job file:\n  mode = \"append\"            # or \"convert\", \"prepare\" (split runs: tasks = 16, slurm = \"jobs/\")\n  \
 inputs = [\"/data/incoming/*.nc\"]\n  target = \"s3://bucket/era5.zarr\"\n  [options]                  # any flag of that command, without the dashes\n  \
 max-mem = \"2GiB\"\n  json = true"
     )]
@@ -569,9 +569,9 @@ struct Job {
 pub fn job_command_line(path: &std::path::Path) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("job file {}: {e}", path.display()))?;
     let job: Job = toml::from_str(&text).map_err(|e| format!("job file {}: {}", path.display(), e.message()))?;
-    if !matches!(job.mode.as_str(), "convert" | "append") {
+    if !matches!(job.mode.as_str(), "convert" | "append" | "prepare") {
         return Err(format!(
-            "job file {}: mode must be \"convert\" or \"append\", not {:?}",
+            "job file {}: mode must be \"convert\", \"append\" or \"prepare\", not {:?}",
             path.display(),
             job.mode
         ));

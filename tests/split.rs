@@ -362,3 +362,47 @@ fn an_append_split_over_two_tasks_writes_what_one_append_writes() {
     let r = run(args(&["append"], new, &["-o", "x.zarr", "--slurm", "jobs"]));
     r.fails_with(2, &["--slurm needs --tasks"]);
 }
+
+#[test]
+fn a_job_file_prepares_a_split_run_and_writes_its_slurm_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = era_set(&dir.path().join("in"), Kind::Netcdf4, &three_months(6), 6, 8)
+        .iter()
+        .map(|p| s(p))
+        .collect();
+    let single = dir.path().join("single.zarr");
+    run(args(
+        &["convert"],
+        &files,
+        &["-o", &s(&single), "--chunks", "time=3", "--quiet"],
+    ))
+    .ok();
+    let out = dir.path().join("split.zarr");
+    let jobs = dir.path().join("jobs");
+    let job = dir.path().join("job.toml");
+    let inputs: Vec<String> = files.iter().map(|f| format!("{f:?}")).collect();
+    std::fs::write(
+        &job,
+        format!(
+            "mode = \"prepare\"\ninputs = [{}]\ntarget = {:?}\n[options]\ntasks = 3\nchunks = \"time=3\"\n\
+             slurm = {:?}\nsbatch = [\"--partition=compute\"]\njson = true\n",
+            inputs.join(", "),
+            s(&out),
+            s(&jobs)
+        ),
+    )
+    .unwrap();
+    let r = run(["run".to_string(), s(&job)]);
+    r.ok();
+    assert_eq!(r.json().get("tasks").and_then(Json::as_array).map(|t| t.len()), Some(3));
+    let script = std::fs::read_to_string(jobs.join("tasks.sbatch")).unwrap();
+    assert!(
+        script.contains("#SBATCH --array=0-2") && script.contains("#SBATCH --partition=compute"),
+        "{script}"
+    );
+    for i in 0..3 {
+        Run::from_output(&task(&out, i, i).output().unwrap()).ok();
+    }
+    run(["commit".to_string(), s(&out)]).ok();
+    assert!(store_files(&single) == store_files(&out), "the stores differ");
+}
