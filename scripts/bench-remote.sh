@@ -57,15 +57,18 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}'; }
 stats() { sleep 1.1; cat "$work/proxy.stats"; }
 
-local_t=() remote_t=() dl_t=() reqs=() bytes=()
+local_t=() remote_t=() dl_t=() reqs=() bytes=() local_rss=() remote_rss=()
 for _ in $(seq "$reps"); do
   rm -rf "$work/out.zarr"
-  t=$(now); "$bin" convert "$data" -o "$work/out.zarr" --quiet >/dev/null; local_t+=("$(since "$t")")
+  t=$(now)
+  /usr/bin/time -f %M -o "$work/rss" "$bin" convert "$data" -o "$work/out.zarr" --quiet >/dev/null
+  local_t+=("$(since "$t")") local_rss+=("$(cat "$work/rss")")
   rm -rf "$work/out.zarr"
   read -r r0 b0 < <(stats)
   t=$(now)
-  "$bin" convert 's3://bench/era5/*.nc' -o "$work/out.zarr" --input-endpoint "$endpoint" --temp-dir "$work" --quiet >/dev/null
-  remote_t+=("$(since "$t")")
+  /usr/bin/time -f %M -o "$work/rss" "$bin" convert 's3://bench/era5/*.nc' -o "$work/out.zarr" \
+    --input-endpoint "$endpoint" --temp-dir "$work" --quiet >/dev/null
+  remote_t+=("$(since "$t")") remote_rss+=("$(cat "$work/rss")")
   read -r r1 b1 < <(stats)
   reqs+=("$((r1 - r0))") bytes+=("$((b1 - b0))")
   rm -rf "$work/out.zarr" "$work/dl"
@@ -87,14 +90,16 @@ r=$(printf '%s\n' "${remote_t[@]}" | median)
 d=$(printf '%s\n' "${dl_t[@]}" | median)
 rq=$(printf '%s\n' "${reqs[@]}" | median)
 by=$(printf '%s\n' "${bytes[@]}" | median)
+lr=$(printf '%s\n' "${local_rss[@]}" | median)
+rr=$(printf '%s\n' "${remote_rss[@]}" | median)
 {
   echo "# Remote inputs: $data ($files files, $(awk -v b="$file_bytes" 'BEGIN {printf "%.0f", b / 1e6}') MB of files, $(printf '%.0f' "$mb") MB uncompressed), moto + ${latency} ms per request, medians of $reps"
   echo
-  echo "| run | wall s | MB/s | vs local |"
-  echo "|---|---|---|---|"
-  echo "| local files | $l | $(awk -v m="$mb" -v t="$l" 'BEGIN {printf "%.0f", m / t}') | 1.00 |"
-  echo "| s3:// inputs (staged, ranged GETs) | $r | $(awk -v m="$mb" -v t="$r" 'BEGIN {printf "%.0f", m / t}') | $(awk -v a="$l" -v b="$r" 'BEGIN {printf "%.2f", a / b}') |"
-  echo "| boto3 download (16 threads), then convert | $d | $(awk -v m="$mb" -v t="$d" 'BEGIN {printf "%.0f", m / t}') | $(awk -v a="$l" -v b="$d" 'BEGIN {printf "%.2f", a / b}') |"
+  echo "| run | wall s | MB/s | vs local | nc2zarr peak RSS MiB |"
+  echo "|---|---|---|---|---|"
+  echo "| local files | $l | $(awk -v m="$mb" -v t="$l" 'BEGIN {printf "%.0f", m / t}') | 1.00 | $((lr / 1024)) |"
+  echo "| s3:// inputs (staged, ranged GETs) | $r | $(awk -v m="$mb" -v t="$r" 'BEGIN {printf "%.0f", m / t}') | $(awk -v a="$l" -v b="$r" 'BEGIN {printf "%.2f", a / b}') | $((rr / 1024)) |"
+  echo "| boto3 download (16 threads), then convert | $d | $(awk -v m="$mb" -v t="$d" 'BEGIN {printf "%.0f", m / t}') | $(awk -v a="$l" -v b="$d" 'BEGIN {printf "%.2f", a / b}') | - |"
   echo
   echo "s3:// run: $rq requests ($(awk -v r="$rq" -v f="$files" 'BEGIN {printf "%.1f", r / f}') per file), $(awk -v b="$by" -v f="$file_bytes" 'BEGIN {printf "%.3f", b / f}')x the bytes of the files"
 } | tee target/bench-remote.md

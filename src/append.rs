@@ -332,15 +332,16 @@ fn append_files(
 
     let groups = inv.root.walk();
     let prepared = prepare(&inv, &groups, &found, existing_len, copts)?;
+    // What is appended, the same whether it is written, prepared for tasks or a dry run.
+    summary.appended = inv.files.iter().map(SourceFile::shown).collect();
+    summary.length = (
+        existing_len,
+        existing_len + inv.files.iter().map(|f| f.concat_len).sum::<u64>(),
+    );
+    summary.range = range;
+    summary.notes.extend(prepared.notes.iter().cloned());
     if opts.dry_run {
         summary.dry_run = true;
-        summary.appended = inv.files.iter().map(SourceFile::shown).collect();
-        summary.length = (
-            existing_len,
-            existing_len + inv.files.iter().map(|f| f.concat_len).sum::<u64>(),
-        );
-        summary.range = range;
-        summary.notes.extend(prepared.notes);
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
@@ -360,13 +361,6 @@ fn append_files(
         };
         crate::split::save_append(&store, &inv, inputs, existing_len, &settings, tasks)?;
         summary.prepared_tasks = Some(tasks);
-        summary.appended = inv.files.iter().map(SourceFile::shown).collect();
-        summary.length = (
-            existing_len,
-            existing_len + inv.files.iter().map(|f| f.concat_len).sum::<u64>(),
-        );
-        summary.range = range;
-        summary.notes.extend(prepared.notes);
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
@@ -441,16 +435,11 @@ fn append_files(
         merge_entry(&mut manifest, &job.path, entry);
     }
     manifest.inputs.extend(inputs);
-    let new_len = existing_len + inv.files.iter().map(|f| f.concat_len).sum::<u64>();
     let meta_bytes = commit(&store, format, &inv, &prepared, &manifest)?;
-    summary.appended = inv.files.iter().map(SourceFile::shown).collect();
-    summary.length = (existing_len, new_len);
-    summary.range = range;
     summary.objects = collected.objects;
     summary.resumed_objects = collected.resumed;
     summary.bytes_out = collected.bytes_out + meta_bytes;
     summary.bytes_in = total;
-    summary.notes.extend(prepared.notes);
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }

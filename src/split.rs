@@ -143,7 +143,7 @@ pub fn prepare(inv: &Inventory, target: &str, opts: &ConvertOptions, tasks: usiz
     save(&store, JobKind::Convert, inv, write::input_entries(inv)?, opts, tasks)?;
     Ok(PrepareSummary {
         target: store.display().to_string(),
-        tasks: per_task(&live_units(&prepared), tasks),
+        tasks: crate::report::task_split(&live_units(&prepared).1, tasks),
         peak_memory: prepared.plan.peak_memory,
         notes: prepared.notes,
     })
@@ -218,9 +218,9 @@ fn prepared(job: &SavedJob, store: &Target, opts: &ConvertOptions) -> Result<Pre
 /// The work units of a run that write something, each with the key the engine knows it
 /// by: (job, block index) or (job, `None`) for a two-pass array. An append's blocks
 /// wholly inside the existing data are left out.
-fn live_units(prepared: &Prepared) -> Vec<((usize, Option<usize>), WorkUnit)> {
+fn live_units(prepared: &Prepared) -> (Vec<(usize, Option<usize>)>, Vec<WorkUnit>) {
     let mut next_block = vec![0usize; prepared.jobs.len()];
-    let mut out = Vec::new();
+    let (mut keys, mut units) = (Vec::new(), Vec::new());
     for u in plan::work_units(&prepared.plan) {
         let key = match &u.block {
             Some(_) => {
@@ -234,16 +234,11 @@ fn live_units(prepared: &Prepared) -> Vec<((usize, Option<usize>), WorkUnit)> {
             _ => false,
         };
         if !before_append {
-            out.push((key, u));
+            keys.push(key);
+            units.push(u);
         }
     }
-    out
-}
-
-/// Uncompressed bytes and objects of each of `tasks` tasks.
-fn per_task(units: &[((usize, Option<usize>), WorkUnit)], tasks: usize) -> Vec<(u64, u64)> {
-    let units: Vec<WorkUnit> = units.iter().map(|(_, u)| u.clone()).collect();
-    crate::report::task_split(&units, tasks)
+    (keys, units)
 }
 
 /// Settings of one task's run that are not part of the plan.
@@ -336,11 +331,11 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
     let opts = options(&job.settings, local);
     let inv = &job.inventory;
     let prepared = prepared(&job, &store, &opts)?;
-    let units = live_units(&prepared);
-    let owner = plan::split(&units.iter().map(|(_, u)| u.clone()).collect::<Vec<_>>(), job.tasks);
+    let (keys, units) = live_units(&prepared);
+    let owner = plan::split(&units, job.tasks);
     let mut owned = HashSet::new();
     let mut total_bytes = 0;
-    for ((key, u), t) in units.iter().zip(&owner) {
+    for ((key, u), t) in keys.iter().zip(&units).zip(&owner) {
         if *t == index {
             owned.insert(*key);
             total_bytes += u.bytes;
