@@ -334,10 +334,7 @@ fn append_files(
     let prepared = prepare(&inv, &groups, &found, existing_len, copts)?;
     // What is appended, the same whether it is written, prepared for tasks or a dry run.
     summary.appended = inv.files.iter().map(SourceFile::shown).collect();
-    summary.length = (
-        existing_len,
-        existing_len + inv.files.iter().map(|f| f.concat_len).sum::<u64>(),
-    );
+    summary.length = (existing_len, existing_len + inv.concat_extent());
     summary.range = range;
     summary.notes.extend(prepared.notes.iter().cloned());
     if opts.dry_run {
@@ -447,7 +444,6 @@ fn append_files(
 /// Checks the new files against the store; returns the store's length along the concat dim.
 fn check_structure(inv: &Inventory, found: &HashMap<String, FoundArray>, concat_dim: &str) -> Result<u64> {
     let mut existing_len = None;
-    let mut seen = 0;
     for (g, v) in inv.variables() {
         let path = g.var_path(&v.name);
         if v.unsupported.is_some() {
@@ -459,7 +455,6 @@ fn check_structure(inv: &Inventory, found: &HashMap<String, FoundArray>, concat_
                 inv.files[0].path.display()
             )));
         };
-        seen += 1;
         if a.dims != v.dims {
             return Err(inconsistent(format!(
                 "variable '{path}' has dimensions ({}) in the new files but ({}) in the store",
@@ -487,11 +482,17 @@ fn check_structure(inv: &Inventory, found: &HashMap<String, FoundArray>, concat_
             }
         }
     }
-    if seen != found.len() {
-        let missing: Vec<&String> = found
-            .keys()
-            .filter(|p| !inv.variables().iter().any(|(g, v)| &g.var_path(&v.name) == *p))
-            .collect();
+    // Arrays without the concat dimension (a grid or mask from a file of its own) stay
+    // as they are; every array along it must grow.
+    let mut missing: Vec<&String> = found
+        .iter()
+        .filter(|(p, a)| {
+            a.dims.iter().any(|d| d == concat_dim) && !inv.variables().iter().any(|(g, v)| &g.var_path(&v.name) == *p)
+        })
+        .map(|(p, _)| p)
+        .collect();
+    missing.sort();
+    if !missing.is_empty() {
         return Err(inconsistent(format!(
             "the store has variable(s) {} that the new files lack",
             missing.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ")
@@ -557,7 +558,7 @@ fn align_packing(
             {
                 // A narrower type than the store's: converted exactly, as numpy would.
                 if v.file_dtypes.is_none() {
-                    v.file_dtypes = Some(vec![v.source_dtype; files.len()]);
+                    v.file_dtypes = Some(vec![v.source_dtype; held_by(v, files.len())]);
                 }
                 notes.push(format!(
                     "variable '{path}': the new files hold {}, converted to the store's {}",
@@ -578,13 +579,13 @@ fn align_packing(
                      would change meaning. Convert the store again from all files (differently packed files are \
                      then stored unpacked)",
                     packing::describe(&stored),
-                    files[0],
+                    files[v.files.as_ref().map_or(0, |f| f[0])],
                     packing::describe(&new)
                 )));
             }
             if v.unpack.is_none() {
                 let decoding = Decoding::of(v.source_dtype, &new);
-                v.unpack = Some(vec![decoding; files.len()]);
+                v.unpack = Some(vec![decoding; held_by(v, files.len())]);
             }
             v.dtype = a.dtype;
             notes.push(format!(
@@ -594,6 +595,11 @@ fn align_packing(
         }
     }
     Ok(())
+}
+
+/// How many of the `all` new files hold `v` (the length of its per-file lists).
+fn held_by(v: &VarInfo, all: usize) -> usize {
+    v.files.as_ref().map_or(all, Vec::len)
 }
 
 /// Every variable must have the store's element type (time already aligned).
@@ -680,7 +686,7 @@ fn align_time_units(
             if to_store == (1.0, 0.0) && v.time_fix.is_none() && store_dtype == v.dtype {
                 continue;
             }
-            let per_file: Vec<(f64, f64)> = (0..inv.files.len())
+            let per_file: Vec<(f64, f64)> = (0..held_by(v, inv.files.len()))
                 .map(|i| {
                     let (s1, o1) = v.time_fix.as_ref().map_or((1.0, 0.0), |f| f[i]);
                     (s1 * to_store.0, o1 * to_store.0 + to_store.1)
@@ -780,7 +786,7 @@ fn check_continuation(
     // The new values, in the store's units.
     let group = inv.root.clone();
     let mut reader = crate::read::Reader::new();
-    let n: u64 = inv.files.iter().map(|f| f.concat_len).sum();
+    let n = inv.concat_extent();
     let block = reader.read(inv, &group, &var, &[0], &[n])?;
     let new = values(&block, var.dtype);
     let (Some(&first), Some(&end)) = (new.first(), new.last()) else {

@@ -39,7 +39,7 @@ enum Recode<'a> {
 }
 
 impl<'a> Recode<'a> {
-    /// The recoding of file number `file` (in concat order) of `var`.
+    /// The recoding of the `file`-th file holding `var` (in concat order).
     fn of(var: &'a VarInfo, file: usize) -> Recode<'a> {
         let raw = var.file_dtype(file);
         if let Some(u) = &var.unpack {
@@ -210,11 +210,12 @@ impl Reader {
         count: &[u64],
         spare: Vec<u8>,
     ) -> Result<Block, InputError> {
+        let files = inv.files_of(var);
         let Some(axis) = var.concat_axis else {
-            return self.read_file(&inv.files[0].path, group, var, start, count, Recode::of(var, 0), spare);
+            return self.read_file(&files[0].path, group, var, start, count, Recode::of(var, 0), spare);
         };
-        if inv.files.len() == 1 && inv.files[0].concat_start == 0 {
-            return self.read_file(&inv.files[0].path, group, var, start, count, Recode::of(var, 0), spare);
+        if files.len() == 1 && files[0].concat_start == 0 {
+            return self.read_file(&files[0].path, group, var, start, count, Recode::of(var, 0), spare);
         }
         let n = volume(count) as usize;
         let elem = var.dtype.size().unwrap_or(1);
@@ -227,7 +228,7 @@ impl Reader {
         // output: read it in place instead of through a temporary buffer.
         let contiguous = count[..axis].iter().all(|&c| c == 1);
         let inner: u64 = count[axis + 1..].iter().product();
-        for (i, f) in inv.files.iter().enumerate() {
+        for (i, f) in files.into_iter().enumerate() {
             let (f_lo, f_hi) = (f.concat_start, f.concat_start + f.concat_len);
             let (a, b) = (lo.max(f_lo), hi.min(f_hi));
             if a >= b {

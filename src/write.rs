@@ -314,7 +314,7 @@ pub fn array_input(inv: &Inventory, groups: &[&GroupInfo], g: &GroupInfo, v: &Va
         is_dim_coordinate: v.dims.len() == 1 && v.dims[0] == v.name,
         concat_axis: v.concat_axis,
         file_lengths: if v.concat_axis.is_some() {
-            inv.files.iter().map(|f| f.concat_len).collect()
+            inv.files_of(v).iter().map(|f| f.concat_len).collect()
         } else {
             Vec::new()
         },

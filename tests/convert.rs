@@ -411,8 +411,14 @@ fn inconsistent_inputs_are_refused_before_anything_is_written() {
         v.put_attribute("units", "hours since 1900-01-01 00:00:00").unwrap();
         v.put_values(&[2_000_000], [..1]).unwrap();
     }
-    convert(&[s(&base[0]), s(&missing)], &out, &[])
-        .fails_with(3, &["variable 'lat' is in", "but not in", "missing.nc"]);
+    convert(&[s(&base[0]), s(&missing)], &out, &[]).fails_with(
+        3,
+        &[
+            "sets cover different 'time' steps",
+            "the files lacking 'orog', 't2m', 'tp'",
+            "missing.nc",
+        ],
+    );
     // Different static fields (orog differs) mean different grids.
     let orog = dir.path().join("orog.nc");
     era_file(

@@ -192,6 +192,182 @@ fn files_of_different_lengths_without_coordinates_concatenate_in_the_order_given
     verify_source(&out, &inputs).ok();
 }
 
+/// A grid file of its own: `orog(lat, lon)` on the grid of [`cmip_file`] at `lat0`.
+fn grid_file(path: &Path, kind: Kind, lat0: f32) {
+    let mut f = create(path, kind);
+    f.add_dimension("lat", 3).unwrap();
+    f.add_dimension("lon", 4).unwrap();
+    f.add_variable::<f32>("lat", &["lat"]).unwrap();
+    f.add_variable::<f32>("lon", &["lon"]).unwrap();
+    f.add_variable::<f32>("orog", &["lat", "lon"])
+        .unwrap()
+        .put_attribute("units", "m")
+        .unwrap();
+    f.enddef().unwrap();
+    let lat: Vec<f32> = (0..3).map(|i| lat0 + 10.0 * i as f32).collect();
+    f.variable_mut("lat").unwrap().put_values(&lat, ..).unwrap();
+    let lon: Vec<f32> = (0..4).map(|i| 90.0 * i as f32).collect();
+    f.variable_mut("lon").unwrap().put_values(&lon, ..).unwrap();
+    let orog: Vec<f32> = (0..12).map(|i| i as f32 * 100.0).collect();
+    f.variable_mut("orog").unwrap().put_values(&orog, (0..3, 0..4)).unwrap();
+}
+
+/// Notes of a scan, joined.
+fn notes(inv: &nc2zarr::json::Json) -> String {
+    inv.get("notes")
+        .and_then(|n| n.as_array())
+        .map(|n| n.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
+}
+
+#[test]
+fn files_that_split_variables_between_them_merge_as_open_mfdataset_does() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [Kind::Netcdf4, Kind::Classic] {
+        let d = dir.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(&d).unwrap();
+        // CMIP6-like: one variable per file, split at different steps per variable, time
+        // units differing between files, and the grid's orography in a file of its own.
+        let p = |n: &str| d.join(n);
+        cmip_file(&p("tas_1.nc"), kind, "tas", "days since 2000-01-01", &[0.0, 1.0], 0.0);
+        cmip_file(
+            &p("tas_2.nc"),
+            kind,
+            "tas",
+            "days since 2000-01-03",
+            &[0.0, 1.0, 2.0],
+            0.0,
+        );
+        cmip_file(&p("tas_3.nc"), kind, "tas", "days since 2000-01-01", &[5.0, 6.0], 0.0);
+        cmip_file(
+            &p("pr_1.nc"),
+            kind,
+            "pr",
+            "days since 2000-01-01",
+            &[0.0, 1.0, 2.0, 3.0],
+            0.0,
+        );
+        cmip_file(
+            &p("pr_2.nc"),
+            kind,
+            "pr",
+            "days since 2000-01-01",
+            &[4.0, 5.0, 6.0],
+            0.0,
+        );
+        grid_file(&p("orog.nc"), kind, 0.0);
+        let names = ["tas_3.nc", "pr_2.nc", "orog.nc", "tas_1.nc", "pr_1.nc", "tas_2.nc"];
+        let inputs: Vec<String> = names.iter().map(|n| s(&p(n))).collect();
+        let inv = scan_json(&inputs);
+        assert_eq!(inv.get("concat_dim").and_then(|j| j.as_str()), Some("time"));
+        let text = notes(&inv);
+        assert!(text.contains("3 sets of variables"), "{text}");
+        assert!(text.contains("'tas' (3 files"), "{text}");
+        assert!(text.contains("'orog' (1 file"), "{text}");
+        // scan reports the split as merged; each variable's own drift still shows.
+        let present = drift_of(&inv, "variables", "tas");
+        assert_eq!(action(present), "merge");
+        assert_eq!(file_counts(present), vec![3, 3]);
+        assert_eq!(file_counts(drift_of(&inv, "units", "time")), vec![2, 1]);
+        convert_and_compare(&d, "split-vars", &inputs, "decoded");
+        // The merged store holds every variable over the 7 steps.
+        let out = d.join("split-vars-v3.zarr");
+        for (array, shape) in [
+            ("tas", "[7, 3, 4]"),
+            ("pr", "[7, 3, 4]"),
+            ("time", "[7]"),
+            ("orog", "[3, 4]"),
+        ] {
+            let meta = read_json(&out, &format!("{array}/zarr.json"));
+            let got = meta.get("shape").map(|j| j.to_compact());
+            assert_eq!(got.as_deref(), Some(shape), "{array}");
+        }
+        // A split run gives the same store.
+        let split = d.join("split-run.zarr");
+        let mut args = vec!["prepare".to_string()];
+        args.extend(inputs.iter().cloned());
+        args.extend(["-o".into(), s(&split), "--tasks".into(), "3".into()]);
+        run(args).ok();
+        for i in 0..3 {
+            run(["task", &s(&split), "--index", &i.to_string()]).ok();
+        }
+        run(["commit", &s(&split)]).ok();
+        let strip = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+            snapshot(dir)
+                .into_iter()
+                .filter(|(k, _)| !k.starts_with(".nc2zarr"))
+                .collect()
+        };
+        assert!(strip(&split) == strip(&out), "a split run must write the same store");
+    }
+}
+
+#[test]
+fn split_variable_sets_append_and_mismatched_sets_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let kind = Kind::Netcdf4;
+    cmip_file(
+        &p("tas_1.nc"),
+        kind,
+        "tas",
+        "days since 2000-01-01",
+        &[0.0, 1.0, 2.0],
+        0.0,
+    );
+    cmip_file(
+        &p("pr_1.nc"),
+        kind,
+        "pr",
+        "days since 2000-01-01",
+        &[0.0, 1.0, 2.0],
+        0.0,
+    );
+    cmip_file(&p("tas_2.nc"), kind, "tas", "days since 2000-01-01", &[3.0, 4.0], 0.0);
+    cmip_file(&p("pr_2.nc"), kind, "pr", "hours since 2000-01-01", &[72.0, 96.0], 0.0);
+    grid_file(&p("orog.nc"), kind, 0.0);
+    let first: Vec<String> = ["orog.nc", "tas_1.nc", "pr_1.nc"].iter().map(|n| s(&p(n))).collect();
+    let new: Vec<String> = ["tas_2.nc", "pr_2.nc"].iter().map(|n| s(&p(n))).collect();
+    let all: Vec<String> = first.iter().chain(&new).cloned().collect();
+
+    // A cron append of the next files of each variable (the grid file is not repeated).
+    let out = p("append.zarr");
+    convert(&first, &out, &[]).ok();
+    let mut args = vec!["append".to_string()];
+    args.extend(new.iter().cloned());
+    args.extend(["-o".into(), s(&out), "--quiet".into()]);
+    run(args).ok();
+    verify_source(&out, &all).ok();
+    if let Some(py) = python()
+        && let Err(text) = xarray_compare(&py, &out, &all, &["--mode", "decoded"])
+    {
+        panic!("xarray sees a difference after the append:\n{text}");
+    }
+
+    // Sets that cover different steps: refused, naming both, and nothing is written.
+    let bad = p("bad.zarr");
+    let uneven: Vec<String> = ["tas_1.nc", "tas_2.nc", "pr_1.nc"].iter().map(|n| s(&p(n))).collect();
+    convert(&uneven, &bad, &[]).fails_with(
+        3,
+        &[
+            "sets cover different 'time' steps",
+            "'pr' (1 file, e.g.",
+            "3 steps from 0 (days since 2000-01-01) to 2 (days since 2000-01-01)",
+            "'tas' (2 files, e.g.",
+            "5 steps",
+        ],
+    );
+    assert!(!bad.exists(), "nothing may be written for refused inputs");
+    // A grid file on another grid: refused, naming the variable.
+    grid_file(&p("orog_shifted.nc"), kind, 5.0);
+    let other_grid: Vec<String> = ["orog_shifted.nc", "tas_1.nc", "pr_1.nc"]
+        .iter()
+        .map(|n| s(&p(n)))
+        .collect();
+    convert(&other_grid, &bad, &[]).fails_with(3, &["variable 'lat'", "values differ between"]);
+    assert!(!bad.exists(), "nothing may be written for refused inputs");
+}
+
 const HOURS: [f64; 2] = [0.0, 6.0];
 
 fn packing(scale: f64, offset: f64, single: bool) -> Packing {

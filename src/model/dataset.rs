@@ -81,10 +81,16 @@ pub struct VarInfo {
     /// Per-file stored types, when they differ between files (values are then
     /// converted to `dtype`, numpy's promotion of them, or decoded via `unpack`).
     pub file_dtypes: Option<Vec<DType>>,
+    /// The files that hold the variable, as indices into [`Inventory::files`] in concat
+    /// order, when the inputs split their variables between files (merged as
+    /// `xarray.open_mfdataset` does); `None` when every file holds it. The per-file
+    /// lists above (`time_fix`, `unpack`, `file_dtypes`) follow this list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<usize>>,
 }
 
 impl VarInfo {
-    /// The type the values of file number `file` (in concat order) are stored in.
+    /// The type the values of the `file`-th file holding the variable are stored in.
     pub fn file_dtype(&self, file: usize) -> DType {
         self.file_dtypes.as_ref().map_or(self.source_dtype, |t| t[file])
     }
@@ -171,6 +177,26 @@ impl Inventory {
             .into_iter()
             .flat_map(|g| g.vars.iter().map(move |v| (g, v)))
             .collect()
+    }
+
+    /// The files that hold `var`, in concat order (see [`VarInfo::files`]).
+    pub fn files_of<'a>(&'a self, var: &VarInfo) -> Vec<&'a SourceFile> {
+        match &var.files {
+            Some(indices) => indices.iter().map(|&i| &self.files[i]).collect(),
+            None => self.files.iter().collect(),
+        }
+    }
+
+    /// How many steps the files cover along the concat dimension (0 without one).
+    pub fn concat_extent(&self) -> u64 {
+        let start = self.files.iter().map(|f| f.concat_start).min().unwrap_or(0);
+        let end = self
+            .files
+            .iter()
+            .map(|f| f.concat_start + f.concat_len)
+            .max()
+            .unwrap_or(0);
+        end - start
     }
 
     /// Total bytes of all convertible variables.

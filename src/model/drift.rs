@@ -11,6 +11,8 @@ pub enum Action {
     ReEncode,
     /// The variable is stored unpacked, each file decoded with its own attributes.
     Unpack,
+    /// The files hold different variables: each set is concatenated and the sets merged.
+    Merge,
     /// The files are refused: they do not form one dataset this way.
     Refuse,
 }
@@ -23,6 +25,7 @@ impl Action {
             Action::KeepFirst => "keep first",
             Action::ReEncode => "re-encode",
             Action::Unpack => "unpack",
+            Action::Merge => "merge",
             Action::Refuse => "refuse",
         }
     }

@@ -216,7 +216,7 @@ fn same_values(a: &[f64], b: &[f64]) -> bool {
 /// [`values`] for telling whether files differ: a time axis whose units or calendar
 /// cannot be decoded compares by its raw values (the error is reported if that
 /// dimension is chosen and its files must be ordered).
-fn comparable_values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> {
+pub(crate) fn comparable_values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> {
     match values(h, dim) {
         Err(InputError::Unsupported(_)) => Ok(h.coord(dim).map(<[f64]>::to_vec).unwrap_or_default()),
         other => other,

@@ -17,7 +17,7 @@ use super::header::{FileHeader, GroupHeader, convert_attrs};
 use super::{ScanOptions, group_at, type_name};
 
 /// File names shown per value.
-const EXAMPLES: usize = 3;
+pub(super) const EXAMPLES: usize = 3;
 
 /// Groups `values` (one per file, in file order) by value; `None` when all are equal.
 fn group(headers: &[FileHeader], values: &[String]) -> Option<Vec<DriftGroup>> {

@@ -5,6 +5,7 @@
 //! and per-file time re-encoding where the files' time units differ. Nothing is
 //! written anywhere until scan has accepted every input.
 
+mod combine;
 mod concat;
 mod drift;
 mod header;
@@ -64,17 +65,36 @@ pub fn survey(paths: &[PathBuf], options: &ScanOptions) -> Result<Survey, InputE
         });
     }
     let headers = workers::read_headers(paths)?;
-    let choice = match concat::choose(&headers, options.concat_dim.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            return Ok(Survey {
-                drift: drift::analyze(&headers, None, options),
-                result: Err(e),
-            });
-        }
+    let sets = combine::variable_sets(&headers);
+    if sets.len() > 1 {
+        return Ok(combine::survey_sets(&headers, &sets, options));
+    }
+    let (drift, result) = survey_set(&headers, None, options);
+    Ok(Survey {
+        drift,
+        result: result.map(|(inventory, _)| inventory),
+    })
+}
+
+/// What [`survey_set`] finds: the merged dataset with its headers in concat order.
+type SetResult = Result<(Inventory, Vec<FileHeader>), InputError>;
+
+/// Surveys files that hold the same variables: chooses the concat dimension (unless
+/// `forced`), orders the files along it and merges them.
+fn survey_set(
+    headers: &[FileHeader],
+    forced: Option<concat::ConcatChoice>,
+    options: &ScanOptions,
+) -> (Vec<Drift>, SetResult) {
+    let choice = match forced {
+        Some(c) => c,
+        None => match concat::choose(headers, options.concat_dim.as_deref()) {
+            Ok(c) => c,
+            Err(e) => return (drift::analyze(headers, None, options), Err(e)),
+        },
     };
     let order = match &choice.dim {
-        Some(dim) if headers.len() > 1 => concat::order_files(&headers, dim),
+        Some(dim) if headers.len() > 1 => concat::order_files(headers, dim),
         _ => Ok(concat::FileOrder {
             order: (0..headers.len()).collect(),
             note: None,
@@ -82,18 +102,12 @@ pub fn survey(paths: &[PathBuf], options: &ScanOptions) -> Result<Survey, InputE
     };
     let order = match order {
         Ok(o) => o,
-        Err(e) => {
-            return Ok(Survey {
-                drift: drift::analyze(&headers, choice.dim.as_deref(), options),
-                result: Err(e),
-            });
-        }
+        Err(e) => return (drift::analyze(headers, choice.dim.as_deref(), options), Err(e)),
     };
     let headers: Vec<FileHeader> = order.order.iter().map(|&i| headers[i].clone()).collect();
-    Ok(Survey {
-        drift: drift::analyze(&headers, choice.dim.as_deref(), options),
-        result: merge(&headers, choice, order.note, options),
-    })
+    let drift = drift::analyze(&headers, choice.dim.as_deref(), options);
+    let result = merge(&headers, choice, order.note, options).map(|inventory| (inventory, headers));
+    (drift, result)
 }
 
 /// Merges headers (in concat order) into one dataset, or says why they are not one.
@@ -443,6 +457,7 @@ impl Merger<'_> {
             time_fix,
             unpack,
             file_dtypes,
+            files: None,
         })
     }
 
@@ -679,8 +694,13 @@ fn check_static_variables(inv: &Inventory, headers: &[FileHeader]) -> Result<(),
                 .and_then(|x| x.var(&v.name))
                 .and_then(|x| x.hash.clone())
         };
-        let hashed = headers.iter().all(|h| header_hash(h).is_some());
-        let from_coords = g.path.is_empty() && headers.iter().all(|h| h.coord(&v.name).is_some());
+        // Every file that holds the variable (all of them, unless the inputs split
+        // their variables between files).
+        let holding: Vec<usize> = (0..headers.len())
+            .filter(|&i| group_at(&headers[i].root, &parts).is_some_and(|x| x.var(&v.name).is_some()))
+            .collect();
+        let hashed = holding.iter().all(|&i| header_hash(&headers[i]).is_some());
+        let from_coords = g.path.is_empty() && holding.iter().all(|&i| headers[i].coord(&v.name).is_some());
         let key = |i: usize, f: &SourceFile| -> Result<String, InputError> {
             Ok(if hashed {
                 header_hash(&headers[i]).unwrap_or_default()
@@ -690,13 +710,18 @@ fn check_static_variables(inv: &Inventory, headers: &[FileHeader]) -> Result<(),
                 header::hash_values(&f.path, &g.path, &v.name, v.source_dtype, &v.shape)?
             })
         };
-        let first = key(0, &inv.files[0])?;
-        for (i, f) in inv.files.iter().enumerate().skip(1) {
+        let Some((&first_index, rest)) = holding.split_first() else {
+            continue;
+        };
+        let first_file = &inv.files[first_index];
+        let first = key(first_index, first_file)?;
+        for &i in rest {
+            let f = &inv.files[i];
             if key(i, f)? != first {
                 return Err(InputError::Inconsistent(format!(
                     "variable '{full}' does not depend on the concat dimension but its values differ between {} and {}; \
                      the files do not share one grid (or pass --concat-dim to concatenate along another dimension)",
-                    inv.files[0].path.display(),
+                    first_file.path.display(),
                     f.path.display()
                 )));
             }

@@ -286,6 +286,11 @@ pub fn calendar_file(path: &Path, calendar: &str, units: &str, times: &[f64]) {
 /// A CMIP6-style file: `time` is a fixed (not unlimited) dimension with bounds, on a
 /// `lat` × `lon` grid, with float32 `tas`. `lat0` shifts the grid (for tiles).
 pub fn fixed_time_file(path: &Path, kind: Kind, units: &str, times: &[f64], lat0: f32) {
+    cmip_file(path, kind, "tas", units, times, lat0);
+}
+
+/// [`fixed_time_file`] holding the float32 variable `var` (CMIP6 keeps one per file).
+pub fn cmip_file(path: &Path, kind: Kind, var: &str, units: &str, times: &[f64], lat0: f32) {
     let (nlat, nlon) = (3usize, 4usize);
     let mut f = create(path, kind);
     f.add_dimension("time", times.len()).unwrap();
@@ -310,7 +315,7 @@ pub fn fixed_time_file(path: &Path, kind: Kind, units: &str, times: &[f64], lat0
         .put_attribute("units", "degrees_east")
         .unwrap();
     {
-        let mut v = f.add_variable::<f32>("tas", &["time", "lat", "lon"]).unwrap();
+        let mut v = f.add_variable::<f32>(var, &["time", "lat", "lon"]).unwrap();
         v.set_fill_value(1.0e20f32).unwrap();
         v.put_attribute("units", "K").unwrap();
     }
@@ -326,18 +331,18 @@ pub fn fixed_time_file(path: &Path, kind: Kind, units: &str, times: &[f64], lat0
     f.variable_mut("lat").unwrap().put_values(&lat, ..).unwrap();
     let lon: Vec<f32> = (0..nlon).map(|i| 90.0 * i as f32).collect();
     f.variable_mut("lon").unwrap().put_values(&lon, ..).unwrap();
-    let tas: Vec<f32> = (0..n * nlat * nlon)
+    let data: Vec<f32> = (0..n * nlat * nlon)
         .map(|i| {
             if i % 7 == 3 {
                 1.0e20
             } else {
-                250.0 + (i as f32 + times[0] as f32).sin() * 20.0 + lat0
+                250.0 + (i as f32 + times[0] as f32).sin() * 20.0 + lat0 + if var == "tas" { 0.0 } else { 3.0 }
             }
         })
         .collect();
-    f.variable_mut("tas")
+    f.variable_mut(var)
         .unwrap()
-        .put_values(&tas, (0..n, 0..nlat, 0..nlon))
+        .put_values(&data, (0..n, 0..nlat, 0..nlon))
         .unwrap();
 }
 

@@ -1,0 +1,375 @@
+//! Inputs that split their variables between files, as CMIP6 and most model archives
+//! do (`tas_2000.nc`, `pr_2000.nc`, `tas_2001.nc`, …): files holding the same
+//! variables form a set, each set is concatenated on its own, and the sets are merged,
+//! as `xarray.open_mfdataset` (`combine_by_coords`) does. The sets must share the
+//! concat axis (xarray would fill the gaps of an outer join with NaN; a migration
+//! refuses instead) and agree on everything they both hold.
+
+use std::collections::BTreeSet;
+
+use crate::error::InputError;
+use crate::model::{Action, AttrValue, Drift, GroupInfo, Inventory, VarInfo, attr};
+
+use super::concat::{self, ConcatChoice};
+use super::header::{FileHeader, GroupHeader};
+use super::{ScanOptions, SetResult, Survey, check_static_variables, join_path, survey_set};
+
+/// The variables that tell sets apart: every variable (by full path) except the 1-D
+/// coordinate variables, which the sets share.
+fn variable_key(h: &FileHeader) -> BTreeSet<String> {
+    fn walk(g: &GroupHeader, path: &str, out: &mut BTreeSet<String>) {
+        for v in g
+            .vars
+            .iter()
+            .filter(|v| !(v.dims.len() == 1 && v.dims[0].name == v.name))
+        {
+            out.insert(join_path(path, &v.name));
+        }
+        for c in &g.groups {
+            walk(c, &join_path(path, &c.name), out);
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&h.root, "", &mut out);
+    out
+}
+
+/// Indices of the headers grouped by the variables they hold, in order of first
+/// appearance. One set when every file holds the same variables.
+pub(super) fn variable_sets(headers: &[FileHeader]) -> Vec<Vec<usize>> {
+    let mut keys: Vec<BTreeSet<String>> = Vec::new();
+    let mut sets: Vec<Vec<usize>> = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        let key = variable_key(h);
+        match keys.iter().position(|k| *k == key) {
+            Some(s) => sets[s].push(i),
+            None => {
+                keys.push(key);
+                sets.push(vec![i]);
+            }
+        }
+    }
+    sets
+}
+
+/// How a set is named in messages: the variables only it holds, and its files.
+fn describe(sets: &[Vec<&FileHeader>], s: usize) -> String {
+    let keys: Vec<BTreeSet<String>> = sets.iter().map(|set| variable_key(set[0])).collect();
+    let own: Vec<String> = keys[s]
+        .iter()
+        .filter(|v| keys.iter().enumerate().all(|(o, k)| o == s || !k.contains(*v)))
+        .map(|v| format!("'{v}'"))
+        .collect();
+    let vars = if own.is_empty() {
+        let lacking: BTreeSet<&String> = keys.iter().flatten().filter(|v| !keys[s].contains(*v)).collect();
+        let lacking: Vec<String> = lacking.iter().map(|v| format!("'{v}'")).collect();
+        format!("the files lacking {}", lacking.join(", "))
+    } else {
+        own.join(", ")
+    };
+    let n = sets[s].len();
+    format!(
+        "{vars} ({n} file{}, e.g. {})",
+        if n == 1 { "" } else { "s" },
+        sets[s][0].path.display()
+    )
+}
+
+/// Surveys inputs whose files hold different sets of variables.
+pub(super) fn survey_sets(headers: &[FileHeader], sets: &[Vec<usize>], options: &ScanOptions) -> Survey {
+    let members: Vec<Vec<&FileHeader>> = sets.iter().map(|s| s.iter().map(|&i| &headers[i]).collect()).collect();
+    let owned = |s: usize| -> Vec<FileHeader> { members[s].iter().map(|&h| h.clone()).collect() };
+    // One concat dimension for all sets: given, or chosen on the first set with several
+    // files (a set of one file cannot tell its concat dimension from its others), else
+    // the first lone file's time axis.
+    let choice = match &options.concat_dim {
+        Some(dim) => Ok(ConcatChoice {
+            dim: Some(dim.clone()),
+            reason: "given with --concat-dim".into(),
+        }),
+        None => match (0..sets.len()).find(|&s| sets[s].len() > 1) {
+            Some(s) => concat::choose(&owned(s), None),
+            None => (0..sets.len())
+                .map(|s| concat::choose(&owned(s), None))
+                .find(|c| c.as_ref().map_or(true, |c| c.dim.is_some()))
+                .unwrap_or_else(|| concat::choose(&owned(0), None)),
+        },
+    };
+    let choice = match choice {
+        Ok(c) => c,
+        Err(e) => {
+            return Survey {
+                drift: Vec::new(),
+                result: Err(e),
+            };
+        }
+    };
+    let mut drift: Vec<Drift> = Vec::new();
+    let mut parts = Vec::new();
+    for s in 0..sets.len() {
+        let set = owned(s);
+        // A lone file without the concat dimension (a grid or mask file) is merged as is.
+        let lacks_dim = choice
+            .dim
+            .as_deref()
+            .is_some_and(|d| set.len() == 1 && set[0].root.dim(d).is_none());
+        let forced = ConcatChoice {
+            dim: if lacks_dim { None } else { choice.dim.clone() },
+            reason: choice.reason.clone(),
+        };
+        let (set_drift, result): (Vec<Drift>, SetResult) = survey_set(&set, Some(forced), options);
+        drift.extend(set_drift);
+        match result {
+            Ok(part) => parts.push(part),
+            Err(e) => {
+                return Survey { drift, result: Err(e) };
+            }
+        }
+    }
+    let result = check_axes(&parts, &members, choice.dim.as_deref()).and_then(|()| combine(parts, &members));
+    let drift = drift_across_sets(headers, drift, choice.dim.as_deref(), options, result.is_ok());
+    Survey { drift, result }
+}
+
+/// How all the files differ: every aspect compared across all files, except what only
+/// the files of one set can tell (a variable's own aspects, the concat axis), taken
+/// from each set's survey. Variables or groups missing from some files are merged
+/// (`merged`) or the reason for refusing.
+fn drift_across_sets(
+    headers: &[FileHeader],
+    per_set: Vec<Drift>,
+    dim: Option<&str>,
+    options: &ScanOptions,
+    merged: bool,
+) -> Vec<Drift> {
+    let mut out: Vec<Drift> = super::drift::analyze(headers, dim, options)
+        .into_iter()
+        .filter(|d| d.category != "concat axis")
+        .map(|mut d| {
+            if merged && d.item == "present" {
+                d.action = Action::Merge;
+            }
+            d
+        })
+        .collect();
+    for d in per_set {
+        let same = |o: &&mut Drift| {
+            (o.category, &o.location, &o.item, o.action) == (d.category, &d.location, &d.item, d.action)
+        };
+        match out.iter_mut().find(|o| same(o)) {
+            Some(o) => {
+                for g in d.groups {
+                    match o.groups.iter_mut().find(|x| x.value == g.value) {
+                        Some(x) => {
+                            x.files += g.files;
+                            x.examples.extend(g.examples);
+                            x.examples.truncate(super::drift::EXAMPLES);
+                        }
+                        None => o.groups.push(g),
+                    }
+                }
+                o.groups.sort_by_key(|g| std::cmp::Reverse(g.files));
+            }
+            None => out.push(d),
+        }
+    }
+    out
+}
+
+/// The sets must cover the same steps of the concat dimension.
+fn check_axes(
+    parts: &[(Inventory, Vec<FileHeader>)],
+    members: &[Vec<&FileHeader>],
+    dim: Option<&str>,
+) -> Result<(), InputError> {
+    let Some(dim) = dim else { return Ok(()) };
+    let mut reference: Option<(usize, Vec<f64>, u64)> = None;
+    for (s, (inv, headers)) in parts.iter().enumerate() {
+        if inv.concat_dim.is_none() {
+            continue;
+        }
+        let mut values = Vec::new();
+        if headers.iter().all(|h| h.root.has_coordinate(dim)) {
+            for h in headers {
+                values.extend(concat::comparable_values(h, dim)?);
+            }
+        }
+        let len = inv.concat_extent();
+        let Some((r, ref_values, ref_len)) = &reference else {
+            reference = Some((s, values, len));
+            continue;
+        };
+        let same = *ref_len == len && (values.is_empty() || ref_values.is_empty() || values == *ref_values);
+        if !same {
+            return Err(InputError::Inconsistent(format!(
+                "the inputs split their variables between files, and the sets cover different '{dim}' steps: \
+                 {} has {} but {} has {}. nc2zarr merges such sets only when they share the concat axis \
+                 (xarray would fill the gaps with NaN); give files that cover the same range, or convert each \
+                 set to its own store",
+                describe(members, *r),
+                span(&parts[*r].1, dim, *ref_len),
+                describe(members, s),
+                span(headers, dim, len)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `1 step`, `5 steps`.
+fn steps(n: u64) -> String {
+    format!("{n} step{}", if n == 1 { "" } else { "s" })
+}
+
+/// `5 steps from 0 (days since 2000-01-01) to 4 (days since 2000-01-01)`: a set's extent
+/// along `dim`, with values as the files store them.
+fn span(headers: &[FileHeader], dim: &str, len: u64) -> String {
+    let shown = |h: &FileHeader, last: bool| -> Option<String> {
+        let values = h.coord(dim)?;
+        let v = if last { values.last()? } else { values.first()? };
+        let attrs = h.root.var(dim)?.attrs();
+        Some(match attr(&attrs, "units").and_then(AttrValue::as_text) {
+            Some(u) => format!("{v} ({u})"),
+            None => v.to_string(),
+        })
+    };
+    let ends = headers
+        .first()
+        .and_then(|h| shown(h, false))
+        .zip(headers.last().and_then(|h| shown(h, true)));
+    match ends {
+        Some((a, b)) => format!("{} from {a} to {b}", steps(len)),
+        None => steps(len),
+    }
+}
+
+/// Merges the sets' datasets into one: files of all sets in concat order, every
+/// variable pointing to the files that hold it.
+fn combine(parts: Vec<(Inventory, Vec<FileHeader>)>, members: &[Vec<&FileHeader>]) -> Result<Inventory, InputError> {
+    let mut slots: Vec<(u64, usize, usize)> = Vec::new();
+    for (s, (inv, _)) in parts.iter().enumerate() {
+        slots.extend(inv.files.iter().enumerate().map(|(k, f)| (f.concat_start, s, k)));
+    }
+    slots.sort_unstable();
+    let mut global: Vec<Vec<usize>> = parts.iter().map(|(inv, _)| vec![0; inv.files.len()]).collect();
+    for (g, &(_, s, k)) in slots.iter().enumerate() {
+        global[s][k] = g;
+    }
+    let files = slots.iter().map(|&(_, s, k)| parts[s].0.files[k].clone()).collect();
+    let headers: Vec<FileHeader> = slots.iter().map(|&(_, s, k)| parts[s].1[k].clone()).collect();
+
+    let mut parts = parts.into_iter().map(|(inv, _)| inv).enumerate();
+    let (_, mut first) = parts.next().expect("at least two sets");
+    point_to_files(&mut first.root, &global[0]);
+    let mut notes = std::mem::take(&mut first.notes);
+    let mut unsupported_attrs = std::mem::take(&mut first.unsupported_attrs);
+    for (s, mut inv) in parts {
+        point_to_files(&mut inv.root, &global[s]);
+        merge_group(&mut first.root, inv.root, members, s)?;
+        for n in inv.notes {
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
+        for u in inv.unsupported_attrs {
+            if !unsupported_attrs.contains(&u) {
+                unsupported_attrs.push(u);
+            }
+        }
+        if first.concat_dim.is_none() {
+            first.concat_dim = inv.concat_dim;
+        }
+    }
+    let sets: Vec<String> = (0..members.len()).map(|s| describe(members, s)).collect();
+    notes.insert(
+        0,
+        format!(
+            "the files hold {} sets of variables: {}; each set is concatenated on its own and the sets are merged, \
+             as xarray.open_mfdataset does",
+            sets.len(),
+            sets.join("; ")
+        ),
+    );
+    let inventory = Inventory {
+        files,
+        notes,
+        unsupported_attrs,
+        ..first
+    };
+    check_static_variables(&inventory, &headers)?;
+    Ok(inventory)
+}
+
+/// Points every variable of `g` (and below) at the files of its set.
+fn point_to_files(g: &mut GroupInfo, files: &[usize]) {
+    for v in &mut g.vars {
+        v.files = Some(files.to_vec());
+    }
+    for c in &mut g.groups {
+        point_to_files(c, files);
+    }
+}
+
+/// Merges group `from` of set `s` into `into`: new dimensions, variables and groups are
+/// added; shared ones must agree (the first set's are kept).
+fn merge_group(
+    into: &mut GroupInfo,
+    from: GroupInfo,
+    members: &[Vec<&FileHeader>],
+    s: usize,
+) -> Result<(), InputError> {
+    let differ = |what: String, a: String, b: String| {
+        InputError::Inconsistent(format!(
+            "{what} is {a} in the files of {} but {b} in those of {}; the files do not hold one dataset",
+            describe(members, 0),
+            describe(members, s)
+        ))
+    };
+    for d in from.dims {
+        match into.dims.iter().find(|x| x.name == d.name) {
+            Some(x) if x.len != d.len => {
+                return Err(differ(
+                    format!("dimension '{}'", join_path(&into.path, &d.name)),
+                    format!("{} long", x.len),
+                    format!("{} long", d.len),
+                ));
+            }
+            Some(_) => {}
+            None => into.dims.push(d),
+        }
+    }
+    for v in from.vars {
+        match into.vars.iter().find(|x| x.name == v.name) {
+            Some(x) => agree(x, &v, &into.path, &differ)?,
+            None => into.vars.push(v),
+        }
+    }
+    for c in from.groups {
+        match into.groups.iter_mut().find(|x| x.name == c.name) {
+            Some(x) => merge_group(x, c, members, s)?,
+            None => into.groups.push(c),
+        }
+    }
+    Ok(())
+}
+
+/// A variable both sets hold must have the same dimensions and type in both.
+fn agree(
+    a: &VarInfo,
+    b: &VarInfo,
+    gpath: &str,
+    differ: &dyn Fn(String, String, String) -> InputError,
+) -> Result<(), InputError> {
+    let what = format!("variable '{}'", join_path(gpath, &a.name));
+    if a.dims != b.dims {
+        return Err(differ(
+            what,
+            format!("({})", a.dims.join(", ")),
+            format!("({})", b.dims.join(", ")),
+        ));
+    }
+    if a.dtype != b.dtype {
+        return Err(differ(what, a.dtype.cdl_name().into(), b.dtype.cdl_name().into()));
+    }
+    Ok(())
+}
