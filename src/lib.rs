@@ -22,11 +22,14 @@
 //! # Ok::<(), nc2zarr::error::Error>(())
 //! ```
 
+#![deny(unsafe_code)]
+
 pub mod append;
 pub mod cdf;
 pub mod cftime;
 pub mod cli;
 pub mod codec;
+#[allow(unsafe_code)]
 pub mod direct;
 pub mod error;
 pub mod existing;
@@ -37,7 +40,10 @@ pub mod lock;
 pub mod manifest;
 pub mod meta;
 pub mod model;
+#[allow(unsafe_code)]
 pub mod nc;
+#[allow(unsafe_code)]
+pub mod os;
 pub mod packing;
 pub mod pipeline;
 pub mod plan;

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use crate::error::{Error, Result};
 use crate::json::Json;
 use crate::json_obj;
+use crate::os::hostname;
 use crate::store::Target;
 
 /// Key of the lock object.
@@ -35,17 +36,6 @@ pub struct Lock<'t> {
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// This machine's name, from gethostname(2).
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is writable for its whole length.
-    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// How often a held lock is refreshed: a quarter of the stale timeout, 1 s to 60 s.
@@ -92,7 +82,7 @@ pub fn acquire(target: &Target, stale_after: Duration) -> Result<Lock<'_>> {
             .and_then(Json::as_str)
             .unwrap_or("?");
         let pid = field("pid").unwrap_or(0);
-        let holder_gone = holder_host == host && !process_alive(pid);
+        let holder_gone = holder_host == host && !crate::os::process_alive(pid);
         if age >= stale_after.as_secs() || holder_gone {
             // Left behind by a job that died: take over exactly the version judged stale.
             if target.replace_if_unchanged(LOCK_KEY, &version, body(&token, &host, started))? {
@@ -159,19 +149,6 @@ fn is_ours(bytes: &[u8], token: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Whether process `pid` exists on this host.
-fn process_alive(pid: u64) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks for existence and permission.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 impl Drop for Lock<'_> {
     fn drop(&mut self) {
         drop(self.stop.take());
@@ -207,8 +184,8 @@ mod tests {
         assert_eq!(e.exit_code(), crate::error::exit_code::LOCKED);
         // A zero timeout makes any existing lock stale.
         let taken = acquire(&t, Duration::ZERO).unwrap();
-        assert!(!process_alive(u64::from(u32::MAX)));
-        assert!(process_alive(u64::from(std::process::id())));
+        assert!(!crate::os::process_alive(u64::from(u32::MAX)));
+        assert!(crate::os::process_alive(u64::from(std::process::id())));
         drop(lock); // not ours any more: must not remove the new holder's lock
         assert!(t.get(LOCK_KEY).unwrap().is_some());
         drop(taken);

@@ -1,31 +1,15 @@
 //! The `nc2zarr` binary: parse arguments, run, map errors to exit codes.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 
 use clap::Parser;
 
-/// Keeps freed memory from lingering: glibc raises its mmap threshold after large frees,
-/// after which multi-megabyte blocks come from arenas that keep their pages. A fixed
-/// threshold makes every block buffer an mmap that goes back to the OS when dropped,
-/// so peak RSS follows what is live (the `--max-mem` contract depends on it).
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; called before other threads exist.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        libc::mallopt(libc::M_ARENA_MAX, 4);
-    }
-}
-
 fn main() {
-    // nc2zarr only reads NetCDF files. HDF5's file locks only get in the way of that
-    // (network filesystems, files still open elsewhere), so they are off unless the
-    // user asks for them. Set before any thread starts or HDF5 call is made.
-    if std::env::var_os("HDF5_USE_FILE_LOCKING").is_none() {
-        // SAFETY: single-threaded at this point.
-        unsafe { std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE") };
-    }
-    tune_allocator();
+    // Both before any thread starts or HDF5 call is made.
+    nc2zarr::os::disable_hdf5_file_locking();
+    nc2zarr::os::tune_allocator();
     // A panic is a bug: say so in one line, without a backtrace. The panic then unwinds
     // (from a worker thread to the thread that waits for it, up to `main`), so the lock
     // and staging directories are cleaned up on the way, and `main` exits 1.

@@ -233,17 +233,6 @@ impl Staging {
     }
 }
 
-/// Free bytes on the file system holding `dir`.
-fn free_bytes(dir: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-    // SAFETY: `c` is a valid NUL-terminated path; `st` is a plain struct statvfs fills.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; statvfs only writes into `st`.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
-}
-
 /// The file name a staged copy keeps (the last part of its URL).
 fn file_name(url: &str) -> String {
     let name = url.rsplit('/').next().unwrap_or("input.nc");
@@ -319,7 +308,7 @@ pub fn stage(
         .tempdir_in(parent)
         .map_err(|e| io(parent, e))?;
     let total: u64 = files.iter().map(|f| f.size).sum();
-    if let Some(free) = free_bytes(dir.path())
+    if let Some(free) = crate::os::free_bytes(dir.path())
         && free < total + (64 << 20)
     {
         return Err(InputError::Io {

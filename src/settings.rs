@@ -51,13 +51,7 @@ pub fn failpoint_is(name: &str) -> bool {
 /// The default memory budget: a quarter of the memory this process may use (physical
 /// memory, or the cgroup's limit in a container or batch job when lower), at most 4 GiB.
 pub fn default_max_mem() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
-    let physical = if pages > 0 && page > 0 {
-        pages as u64 * page as u64
-    } else {
-        8 << 30
-    };
+    let physical = crate::os::physical_memory().unwrap_or(8 << 30);
     let limit = std::fs::read_to_string("/proc/self/cgroup")
         .ok()
         .and_then(|c| cgroup_memory_limit(&c, |p| std::fs::read_to_string(p).ok()));

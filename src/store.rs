@@ -188,16 +188,12 @@ pub struct Version {
 /// `flock`, in place (so that every process locks the same inode).
 fn local_replace_if_unchanged(path: &FsPath, seen: &[u8], new: &[u8]) -> std::io::Result<bool> {
     use std::io::{Read, Seek, Write};
-    use std::os::fd::AsRawFd;
     let mut file = match std::fs::OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e),
     };
-    // SAFETY: flock on an open descriptor; released when `file` is closed.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    crate::os::lock_exclusive(&file)?;
     let mut current = Vec::new();
     file.read_to_end(&mut current)?;
     if current != seen {
