@@ -24,7 +24,7 @@ use crate::manifest::{self, Manifest};
 use crate::meta::{self, Fill};
 use crate::model::Decoding;
 use crate::model::ZarrFormat;
-use crate::model::{AttrValue, DType, attr};
+use crate::model::{AttrValue, attr};
 use crate::model::{GroupInfo, Inventory, SourceFile, VarInfo};
 use crate::packing;
 use crate::pipeline::{AppendRegion, ArrayJob};
@@ -757,15 +757,7 @@ fn check_continuation(
         return Ok(None);
     }
     // The store's last two values.
-    let values = |block: &Block, dtype: DType| -> Vec<f64> {
-        match block {
-            Block::Fixed(b) => b
-                .chunks_exact(dtype.size().unwrap_or(1))
-                .map(|x| crate::model::Scalar::from_ne_bytes(dtype, x).as_f64())
-                .collect(),
-            Block::Strings(_) => Vec::new(),
-        }
-    };
+    let values = existing::numbers;
     let os = stored.object_shape[0];
     let format = stored_format(store);
     let value_at = |i: u64| -> Result<f64> {

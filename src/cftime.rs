@@ -64,6 +64,31 @@ impl Calendar {
         })
     }
 
+    /// The date of a day number ([`Calendar::day_number`]'s inverse).
+    fn date_of(self, day: i64) -> (i64, i64, i64) {
+        let in_fixed_year = |day: i64, months: &[i64; 12], year_len: i64| {
+            let (y, mut rest) = (day.div_euclid(year_len), day.rem_euclid(year_len));
+            let mut m = 0;
+            while rest >= months[m] {
+                rest -= months[m];
+                m += 1;
+            }
+            (y, m as i64 + 1, rest + 1)
+        };
+        match self {
+            Calendar::Day360 => (
+                day.div_euclid(360),
+                day.rem_euclid(360) / 30 + 1,
+                day.rem_euclid(30) + 1,
+            ),
+            Calendar::NoLeap => in_fixed_year(day, &NOLEAP_MONTHS, 365),
+            Calendar::AllLeap => in_fixed_year(day, &LEAP_MONTHS, 366),
+            Calendar::ProlepticGregorian => jdn_date(day, true),
+            Calendar::Julian => jdn_date(day, false),
+            Calendar::Standard => jdn_date(day, day >= gregorian_jdn(1582, 10, 15)),
+        }
+    }
+
     fn month_len(self, y: i64, m: i64) -> i64 {
         let idx = (m - 1) as usize;
         match self {
@@ -127,6 +152,21 @@ fn julian_jdn(y: i64, m: i64, d: i64) -> i64 {
     d + (153 * mm + 2) / 5 + 365 * yy + yy.div_euclid(4) - 32083
 }
 
+/// The Gregorian (or Julian) date of a Julian day number (Richards' algorithm).
+fn jdn_date(jdn: i64, gregorian: bool) -> (i64, i64, i64) {
+    let mut f = jdn + 1401;
+    if gregorian {
+        f += ((4 * jdn + 274_277).div_euclid(146_097) * 3).div_euclid(4) - 38;
+    }
+    let e = 4 * f + 3;
+    let g = e.rem_euclid(1461).div_euclid(4);
+    let h = 5 * g + 2;
+    let d = h.rem_euclid(153).div_euclid(5) + 1;
+    let m = (h.div_euclid(153) + 2).rem_euclid(12) + 1;
+    let y = e.div_euclid(1461) - 4716 + (14 - m).div_euclid(12);
+    (y, m, d)
+}
+
 /// Parsed CF time units: a step length and a reference instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimeUnits {
@@ -172,6 +212,31 @@ impl TimeUnits {
         let scale = self.step_seconds / target.step_seconds;
         let offset = (self.origin_seconds(calendar)? - target.origin_seconds(calendar)?) / target.step_seconds;
         Ok((scale, offset))
+    }
+
+    /// The instant of `value` in `calendar` as an RFC 3339 timestamp
+    /// (`2000-01-01T06:00:00Z`), for catalogs that speak Gregorian dates. A date the
+    /// Gregorian calendar lacks (`360_day`'s February 30) becomes the month's last day.
+    pub fn timestamp(&self, value: f64, calendar: Calendar) -> Result<String, String> {
+        let seconds = self.absolute_seconds(value, calendar)?;
+        if !seconds.is_finite() {
+            return Err(format!("time value {value} is not finite"));
+        }
+        let day = (seconds / 86_400.0).floor();
+        let of_day = (seconds - day * 86_400.0).round() as i64;
+        let (day, of_day) = if of_day >= 86_400 {
+            (day as i64 + 1, of_day - 86_400)
+        } else {
+            (day as i64, of_day)
+        };
+        let (y, m, d) = calendar.date_of(day);
+        let d = d.min(gregorian_month_len(y, (m - 1) as usize));
+        Ok(format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            of_day / 3600,
+            of_day % 3600 / 60,
+            of_day % 60
+        ))
     }
 
     /// The instant of `value` as seconds since the calendar-wide origin (for ordering).
@@ -256,6 +321,42 @@ fn parse_zone(zone: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_numbers_turn_back_into_their_dates_in_every_calendar() {
+        use Calendar::*;
+        for cal in [Standard, ProlepticGregorian, Julian, NoLeap, AllLeap, Day360] {
+            for y in [-100, 0, 1, 1582, 1600, 1900, 1999, 2000, 2001, 2024, 2100] {
+                for m in 1..=12 {
+                    for d in 1..=cal.month_len(y, m) {
+                        let Ok(n) = cal.day_number(y, m, d) else { continue };
+                        assert_eq!(cal.date_of(n), (y, m, d), "{cal} {y}-{m}-{d}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_in_each_calendar() {
+        let hours = tu("hours since 2000-01-01");
+        assert_eq!(
+            hours.timestamp(30.5, Calendar::Standard).unwrap(),
+            "2000-01-02T06:30:00Z"
+        );
+        let days = tu("days since 1850-01-01");
+        // Day 59 of a noleap year is March 1st; in 360_day it is February 30th, which
+        // Gregorian 1850 lacks: its last February day stands in.
+        assert_eq!(days.timestamp(59.0, Calendar::NoLeap).unwrap(), "1850-03-01T00:00:00Z");
+        assert_eq!(days.timestamp(59.0, Calendar::Day360).unwrap(), "1850-02-28T00:00:00Z");
+        assert_eq!(
+            tu("seconds since 1970-01-01")
+                .timestamp(1_700_000_000.0, Calendar::ProlepticGregorian)
+                .unwrap(),
+            "2023-11-14T22:13:20Z"
+        );
+        assert!(days.timestamp(f64::NAN, Calendar::Standard).is_err());
+    }
 
     fn tu(s: &str) -> TimeUnits {
         TimeUnits::parse(s).unwrap()

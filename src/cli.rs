@@ -53,6 +53,9 @@ nc2zarr append 'incoming/*.nc' -o era5.zarr --json   # cron: quiet, exit 0 when 
     /// Check that a store is complete and intact (and, with --source, equal to the inputs).
     #[command(after_help = "Examples:\n  nc2zarr verify out.zarr\n  nc2zarr verify out.zarr --source 'data/*.nc'")]
     Verify(VerifyArgs),
+    /// Describe a store for catalogs: a STAC Collection and Item (datacube extension).
+    #[command(after_help = "Example:\n  nc2zarr stac s3://bucket/era5.zarr --dir catalog/era5 --id era5-single-levels")]
+    Stac(StacArgs),
     /// Split run, step 1: scan and plan once, save the job for N tasks in the target.
     #[command(
         after_help = "Example (4 tasks):\n  nc2zarr prepare 'data/*.nc' -o s3://bucket/era5.zarr --tasks 4\n  \
@@ -211,6 +214,10 @@ pub struct WriteArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// After writing, describe the store in DIR/collection.json and DIR/item.json (STAC
+    /// with the datacube extension; see `nc2zarr stac`).
+    #[arg(long, value_name = "DIR")]
+    pub stac: Option<PathBuf>,
 }
 
 /// `plan` arguments: everything that shapes a conversion, nothing that only writing uses.
@@ -604,6 +611,26 @@ pub fn job_command_line(path: &std::path::Path) -> Result<Vec<String>, String> {
         }
     }
     Ok(argv)
+}
+
+/// `stac` arguments.
+#[derive(Debug, Args)]
+pub struct StacArgs {
+    /// The store to describe.
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// Directory for collection.json and item.json (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The Collection's and Item's id [default: the store's name without .zarr].
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Object-store settings.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `verify` arguments.

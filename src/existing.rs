@@ -5,6 +5,7 @@ use crate::error::{Error, Result, TargetError};
 use crate::json::Json;
 use crate::model::ZarrFormat;
 use crate::model::{AttrValue, Attrs, DType, Scalar};
+use crate::slab::Block;
 use crate::store::Target;
 
 /// One array found in the target's metadata.
@@ -108,6 +109,45 @@ pub fn read_arrays(store: &Target) -> Result<(ZarrFormat, Vec<FoundArray>)> {
         .map(|(path, doc, attrs)| found_array(t, format, path, &doc, attrs))
         .collect::<Result<Vec<_>>>()?;
     Ok((format, arrays))
+}
+
+/// The root group's attributes, from the consolidated metadata.
+pub fn read_root_attrs(store: &Target) -> Result<Json> {
+    let empty = || Json::Obj(vec![]);
+    if let Some(root) = read_json(store, "zarr.json")? {
+        return Ok(root.get("attributes").cloned().unwrap_or_else(empty));
+    }
+    Ok(read_json(store, ".zmetadata")?
+        .and_then(|z| z.get("metadata").and_then(|m| m.get(".zattrs")).cloned())
+        .unwrap_or_else(empty))
+}
+
+/// The values of a fixed-size block as numbers (empty for strings).
+pub fn numbers(block: &Block, dtype: DType) -> Vec<f64> {
+    match block {
+        Block::Fixed(b) => b
+            .chunks_exact(dtype.size().unwrap_or(1))
+            .map(|x| Scalar::from_ne_bytes(dtype, x).as_f64())
+            .collect(),
+        Block::Strings(_) => Vec::new(),
+    }
+}
+
+/// Every value of a 1-D numeric array (a coordinate), read object by object.
+pub fn read_numbers(store: &Target, format: ZarrFormat, array: &FoundArray) -> Result<Vec<f64>> {
+    let (len, per_object) = (array.shape[0], array.object_shape[0].max(1));
+    let mut out = Vec::with_capacity(len as usize);
+    for i in 0..len.div_ceil(per_object) {
+        let key = crate::meta::chunk_key(format, &array.path, &[i]);
+        let block = match store.get(&key)? {
+            Some(b) => array.codec.decode(&b, &array.object_shape),
+            None => array.codec.decode_fill(&array.object_shape),
+        }
+        .map_err(|e| invalid(store.display(), format!("cannot decode {key}: {e}")))?;
+        out.extend(numbers(&block, array.dtype));
+    }
+    out.truncate(len as usize);
+    Ok(out)
 }
 
 /// An array's layout and codec, from its metadata document.

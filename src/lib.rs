@@ -57,6 +57,7 @@ pub mod settings;
 pub mod slab;
 pub mod slurm;
 pub mod split;
+pub mod stac;
 pub mod store;
 pub mod units;
 pub mod verify;
@@ -204,8 +205,18 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             let remote = remote_settings(&a.input, Some(&a.write.store), Some(&opts.temp_dir));
             let (inv, resolved) = scan_inputs(&a.input.inputs, &a.input.scan_options(), &remote)?;
             let result = write::convert(&inv, &a.target.target, &opts)
-                .map(|summary| Outcome::ok(emit(a.write.json, || summary.to_json(), || summary.to_text())));
+                .map(|summary| emit(a.write.json, || summary.to_json(), || summary.to_text()))
+                .and_then(|stdout| stac_step(&a.write, &a.target.target, stdout))
+                .map(Outcome::ok);
             named(&resolved, result)
+        }
+        Command::Stac(a) => {
+            let files = stac::write(&a.target, &a.store.options(), &a.dir, a.id.as_deref())?;
+            Ok(Outcome::ok(emit(
+                a.json,
+                || report::stac_json(&files),
+                || report::stac_text(&files),
+            )))
         }
         Command::Run(r) => {
             let argv = cli::job_command_line(&r.job).map_err(Error::Usage)?;
@@ -321,6 +332,13 @@ fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
                 .into(),
         ));
     }
+    if a.write.stac.is_some() && a.tasks.is_some() {
+        return Err(Error::Usage(
+            "--stac describes a finished store, and a split append finishes at its commit: run \
+             `nc2zarr stac TARGET --dir DIR` after `nc2zarr commit`"
+                .into(),
+        ));
+    }
     if a.slurm.slurm.is_some() && a.tasks.is_none() {
         return Err(Error::Usage(
             "--slurm needs --tasks N: it writes the scripts of a split append".into(),
@@ -330,8 +348,37 @@ fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
     let stdout = emit(a.write.json, || summary.to_json(), || summary.to_text());
     match summary.prepared_tasks {
         Some(tasks) => slurm_step(&a.slurm, &a.target.target, tasks, &opts.convert, a.write.json, stdout),
-        None => Ok(Outcome::ok(stdout)),
+        None if a.dry_run => Ok(Outcome::ok(stdout)),
+        None => stac_step(&a.write, &a.target.target, stdout).map(Outcome::ok),
     }
+}
+
+/// After a write (its report in `stdout`): with `--stac DIR`, describes the store there.
+/// The report gains the files written (under `"stac"` in JSON).
+fn stac_step(args: &cli::WriteArgs, target: &str, stdout: String) -> Result<String> {
+    let Some(dir) = &args.stac else {
+        return Ok(stdout);
+    };
+    let files = stac::write(target, &args.store.options(), dir, None)?;
+    add_to_report(
+        args.json,
+        stdout,
+        "stac",
+        report::stac_json(&files),
+        &report::stac_text(&files),
+    )
+}
+
+/// A report (`stdout`) with one more part: a field of the JSON object, or text lines.
+fn add_to_report(json: bool, stdout: String, key: &str, as_json: json::Json, as_text: &str) -> Result<String> {
+    if !json {
+        return Ok(stdout + as_text);
+    }
+    let mut doc = json::Json::parse(&stdout).map_err(|e| Error::Internal(format!("report: {e}")))?;
+    if let json::Json::Obj(fields) = &mut doc {
+        fields.push((key.into(), as_json));
+    }
+    Ok(doc.to_pretty() + "\n")
 }
 
 /// After a split run was prepared (its report in `stdout`): with `--slurm DIR`, writes
@@ -371,15 +418,13 @@ fn slurm_step(
     } else {
         None
     };
-    let stdout = if json {
-        let mut doc = json::Json::parse(&stdout).map_err(|e| Error::Internal(format!("report: {e}")))?;
-        if let json::Json::Obj(fields) = &mut doc {
-            fields.push(("slurm".into(), report::slurm_json(&scripts)));
-        }
-        doc.to_pretty() + "\n"
-    } else {
-        stdout + &slurm::describe(&scripts)
-    };
+    let stdout = add_to_report(
+        json,
+        stdout,
+        "slurm",
+        report::slurm_json(&scripts),
+        &slurm::describe(&scripts),
+    )?;
     Ok(Outcome {
         stdout,
         code: error.as_ref().map_or(error::exit_code::OK, Error::exit_code),

@@ -372,6 +372,23 @@ pub fn slurm_json(s: &crate::slurm::Scripts) -> crate::json::Json {
     }
 }
 
+/// The STAC documents written (`stac`, `--stac`).
+pub fn stac_json(f: &crate::stac::StacFiles) -> crate::json::Json {
+    crate::json_obj! {
+        "collection" => f.collection.display().to_string(),
+        "item" => f.item.display().to_string(),
+    }
+}
+
+/// The STAC documents written, as text lines.
+pub fn stac_text(f: &crate::stac::StacFiles) -> String {
+    format!(
+        "STAC: {} and {} describe the store\n",
+        f.collection.display(),
+        f.item.display()
+    )
+}
+
 /// What `prepare` prints.
 pub fn prepare_text(s: &crate::split::PrepareSummary) -> String {
     use std::fmt::Write as _;

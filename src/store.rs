@@ -373,6 +373,14 @@ impl Target {
         (self.store.clone(), &self.prefix)
     }
 
+    /// The directory of a local target.
+    pub fn local_dir(&self) -> Option<&FsPath> {
+        match &self.location {
+            Location::Local(dir) => Some(dir),
+            _ => None,
+        }
+    }
+
     /// The target as shown to users (credentials redacted).
     pub fn display(&self) -> &str {
         &self.display

@@ -54,6 +54,7 @@ fn each_command_has_exactly_the_flags_it_honours() {
         "retry-timeout",
         "json",
         "quiet",
+        "stac",
     ];
     let cat = |parts: &[&[&str]]| sorted(&parts.concat());
     assert_eq!(flags("scan"), cat(&[&input, &["json"]]));
@@ -99,6 +100,7 @@ fn each_command_has_exactly_the_flags_it_honours() {
     );
     assert_eq!(flags("task"), cat(&[&store, &["index", "temp-dir", "json", "quiet"]]));
     assert_eq!(flags("commit"), cat(&[&store, &["json"]]));
+    assert_eq!(flags("stac"), cat(&[&store, &["dir", "id", "json"]]));
     assert_eq!(
         flags("verify"),
         sorted(&[
@@ -145,6 +147,10 @@ fn flags_a_command_would_ignore_are_rejected() {
         );
         assert!(r.stderr.contains("unexpected argument"), "{}", r.stderr);
     }
+    // A split append finishes at its commit, so it cannot describe the store yet.
+    let stac = s(&dir.path().join("stac"));
+    run(["append", &s(&files[0]), "-o", &out, "--tasks", "2", "--stac", &stac])
+        .fails_with(2, &["--stac describes a finished store", "nc2zarr stac TARGET"]);
     assert!(!dir.path().join("out.zarr").exists());
 }
 
