@@ -269,6 +269,79 @@ fn remote_errors_name_the_url_and_a_replaced_input_is_refused() {
 
 /// Runs `f` with the test credentials in this process's environment (the tests in this
 /// file that need them run one at a time through this lock).
+/// Azurite's well-known development key (not a secret).
+const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// Uploads `files` to Azurite's `nc2zarr` container under PREFIX (azure-storage-blob).
+fn upload_azure(prefix: &str, files: &[PathBuf]) {
+    let py = python().expect("python with azure-storage-blob (NC2ZARR_PYTHON)");
+    let url = std::env::var("AZURITE_BLOB_STORAGE_URL").expect("AZURITE_BLOB_STORAGE_URL (scripts/test-servers.sh)");
+    let o = Command::new(py)
+        .args([
+            "-c",
+            "import os, sys\n\
+             from azure.storage.blob import BlobServiceClient\n\
+             conn = ('DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=' + sys.argv[2] + \
+             ';BlobEndpoint=' + sys.argv[1] + '/devstoreaccount1;')\n\
+             c = BlobServiceClient.from_connection_string(conn, api_version='2021-08-06').get_container_client('nc2zarr')\n\
+             for f in sys.argv[4:]:\n\
+             \x20   c.upload_blob(sys.argv[3] + '/' + os.path.basename(f), open(f, 'rb').read(), overwrite=True)\n",
+            &url,
+            AZURITE_KEY,
+            prefix,
+        ])
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn inputs_in_azure_blob_storage_convert_and_append_as_local_files_do() {
+    if std::env::var_os("NC2ZARR_TEST_AZURITE").is_none() {
+        if std::env::var_os("NC2ZARR_REQUIRE_SERVERS").is_some() {
+            panic!("NC2ZARR_TEST_AZURITE not set");
+        }
+        missing_prerequisite("NC2ZARR_TEST_AZURITE not set (scripts/test.sh starts Azurite)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = era_set(&dir.path().join("in"), Kind::Netcdf4, &three_months(4), 5, 6);
+    let prefix = format!("inputs-{}", nanos());
+    upload_azure(&prefix, &files[..2]);
+    let az = |args: &[String]| {
+        let out = Command::new(bin())
+            .args(args)
+            .env("AZURITE", "1")
+            .env("AZURE_STORAGE_ACCOUNT_NAME", "devstoreaccount1")
+            .env("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY)
+            .output()
+            .unwrap();
+        Run::from_output(&out)
+    };
+    let url = format!("az://nc2zarr/{prefix}/*.nc");
+    let here = dir.path().join("local.zarr");
+    let mut a = strings(&["convert", "-o", &s(&here), "--quiet"]);
+    a.extend(files[..2].iter().map(|p| s(p)));
+    run(&a).ok();
+    let there = dir.path().join("azure.zarr");
+    az(&strings(&["convert", &url, "-o", &s(&there), "--quiet"])).ok();
+    assert!(store_files(&here) == store_files(&there), "the stores differ");
+    let v = az(&strings(&["verify", &s(&there), "--source", &url]));
+    v.ok();
+    assert!(v.stdout.contains("values equal to the source"), "{}", v.stdout);
+    // The container grows; a cron append takes only the new file.
+    upload_azure(&prefix, &files[2..]);
+    let r = az(&strings(&["append", &url, "-o", &s(&there), "--json"]));
+    r.ok();
+    assert_eq!(r.json().get("files_already_present").and_then(Json::as_u64), Some(2));
+    run(strings(&["append", &s(&files[2]), "-o", &s(&here), "--quiet"])).ok();
+    assert!(store_files(&here) == store_files(&there), "the appended stores differ");
+    // A missing blob is named by its URL.
+    let missing = format!("az://nc2zarr/{prefix}/nothing-*.nc");
+    az(&strings(&["scan", &missing])).fails_with(3, &[&missing]);
+}
+
 fn with_s3_env<T>(f: impl FnOnce() -> T) -> T {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = LOCK.lock().unwrap();
