@@ -13,14 +13,14 @@ export NC2ZARR_REQUIRE_INTEROP=1 NC2ZARR_REQUIRE_SERVERS=1
 if [ -d ../shared/data/devset ]; then export NC2ZARR_REQUIRE_DEVSET=1; fi
 
 cargo fmt --all -- --check
-cargo build --release --all-targets
-cargo clippy --release --all-targets -- -D warnings
+cargo build --release --workspace --all-targets
+cargo clippy --release --workspace --all-targets -- -D warnings
 
 slurm_dir=$(mktemp -d /tmp/nc2zarr-slurm.XXXXXX)
 trap 'kill $(cat target/test-servers.pids 2>/dev/null) 2>/dev/null || true; scripts/slurm-cluster.sh stop "$slurm_dir"' EXIT
 eval "$(scripts/test-servers.sh)"
 eval "$(scripts/slurm-cluster.sh start "$slurm_dir")"
-cargo test --release -- --test-threads "$(nproc)"
+cargo test --release --workspace -- --test-threads "$(nproc)"
 # The reader matrix and the xarray interop tests again, with the newest zarr-python.
 if [ -x .venv-current/bin/python ]; then
   NC2ZARR_PYTHON="$PWD/.venv-current/bin/python" cargo test --release --test readers --test interop -- --test-threads "$(nproc)"

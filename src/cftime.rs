@@ -219,8 +219,9 @@ impl TimeUnits {
     /// Gregorian calendar lacks (`360_day`'s February 30) becomes the month's last day.
     pub fn timestamp(&self, value: f64, calendar: Calendar) -> Result<String, String> {
         let seconds = self.absolute_seconds(value, calendar)?;
-        if !seconds.is_finite() {
-            return Err(format!("time value {value} is not finite"));
+        // About ±300 million years of days: far beyond RFC 3339, and safe from overflow.
+        if !seconds.is_finite() || seconds.abs() > 1e16 {
+            return Err(format!("time value {value} is not a date"));
         }
         let day = (seconds / 86_400.0).floor();
         let of_day = (seconds - day * 86_400.0).round() as i64;
@@ -230,6 +231,9 @@ impl TimeUnits {
             (day as i64, of_day)
         };
         let (y, m, d) = calendar.date_of(day);
+        if !(0..=9999).contains(&y) {
+            return Err(format!("year {y} cannot be written as an RFC 3339 timestamp"));
+        }
         let d = d.min(gregorian_month_len(y, (m - 1) as usize));
         Ok(format!(
             "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
@@ -356,6 +360,8 @@ mod tests {
             "2023-11-14T22:13:20Z"
         );
         assert!(days.timestamp(f64::NAN, Calendar::Standard).is_err());
+        assert!(days.timestamp(9.96921e36, Calendar::Standard).is_err());
+        assert!(days.timestamp(-1e6, Calendar::Standard).is_err(), "year -888");
     }
 
     fn tu(s: &str) -> TimeUnits {

@@ -46,7 +46,7 @@ pub mod nc;
 pub mod os;
 pub mod packing;
 pub mod pipeline;
-pub mod plan;
+pub use nc2zarr_plan::plan;
 pub mod preset;
 pub mod progress;
 pub mod read;
@@ -54,12 +54,12 @@ pub mod remote;
 pub mod report;
 pub mod scan;
 pub mod settings;
-pub mod slab;
+pub use nc2zarr_plan::slab;
 pub mod slurm;
 pub mod split;
 pub mod stac;
 pub mod store;
-pub mod units;
+pub use nc2zarr_plan::units;
 pub mod verify;
 pub mod write;
 
@@ -206,8 +206,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             let (inv, resolved) = scan_inputs(&a.input.inputs, &a.input.scan_options(), &remote)?;
             let result = write::convert(&inv, &a.target.target, &opts)
                 .map(|summary| emit(a.write.json, || summary.to_json(), || summary.to_text()))
-                .and_then(|stdout| stac_step(&a.write, &a.target.target, stdout))
-                .map(Outcome::ok);
+                .map(|stdout| stac_step(&a.write, &a.target.target, stdout));
             named(&resolved, result)
         }
         Command::Stac(a) => {
@@ -349,24 +348,34 @@ fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
     match summary.prepared_tasks {
         Some(tasks) => slurm_step(&a.slurm, &a.target.target, tasks, &opts.convert, a.write.json, stdout),
         None if a.dry_run => Ok(Outcome::ok(stdout)),
-        None => stac_step(&a.write, &a.target.target, stdout).map(Outcome::ok),
+        None => Ok(stac_step(&a.write, &a.target.target, stdout)),
     }
 }
 
 /// After a write (its report in `stdout`): with `--stac DIR`, describes the store there.
-/// The report gains the files written (under `"stac"` in JSON).
-fn stac_step(args: &cli::WriteArgs, target: &str, stdout: String) -> Result<String> {
+/// The report gains the files written (under `"stac"` in JSON). When that fails, the
+/// write's report is still printed, with the error and its exit code.
+fn stac_step(args: &cli::WriteArgs, target: &str, stdout: String) -> Outcome {
     let Some(dir) = &args.stac else {
-        return Ok(stdout);
+        return Outcome::ok(stdout);
     };
-    let files = stac::write(target, &args.store.options(), dir, None)?;
-    add_to_report(
-        args.json,
-        stdout,
-        "stac",
-        report::stac_json(&files),
-        &report::stac_text(&files),
-    )
+    let described = stac::write(target, &args.store.options(), dir, None).and_then(|files| {
+        add_to_report(
+            args.json,
+            stdout.clone(),
+            "stac",
+            report::stac_json(&files),
+            &report::stac_text(&files),
+        )
+    });
+    match described {
+        Ok(stdout) => Outcome::ok(stdout),
+        Err(e) => Outcome {
+            stdout,
+            code: e.exit_code(),
+            error: Some(e),
+        },
+    }
 }
 
 /// A report (`stdout`) with one more part: a field of the JSON object, or text lines.

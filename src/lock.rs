@@ -158,10 +158,10 @@ impl Drop for Lock<'_> {
         // Remove only our own lock (a stale-lock takeover may have replaced it).
         let ours = self
             .target
-            .get(LOCK_KEY)
+            .get_versioned(LOCK_KEY)
             .ok()
             .flatten()
-            .is_some_and(|b| is_ours(&b, &self.token));
+            .is_some_and(|(b, _)| is_ours(&b, &self.token));
         if ours {
             let _ = self.target.delete(LOCK_KEY);
         }

@@ -1,6 +1,6 @@
 //! The `nc2zarr` binary: parse arguments, run, map errors to exit codes.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 use std::io::Write;
 
@@ -8,7 +8,11 @@ use clap::Parser;
 
 fn main() {
     // Both before any thread starts or HDF5 call is made.
-    nc2zarr::os::disable_hdf5_file_locking();
+    // SAFETY: the process has one thread here.
+    #[allow(unsafe_code)]
+    unsafe {
+        nc2zarr::os::disable_hdf5_file_locking()
+    };
     nc2zarr::os::tune_allocator();
     // A panic is a bug: say so in one line, without a backtrace. The panic then unwinds
     // (from a worker thread to the thread that waits for it, up to `main`), so the lock

@@ -58,6 +58,17 @@ pub fn lock_exclusive(file: &File) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Takes a shared `flock` on `file`, waiting while someone holds it exclusively;
+/// released when `file` closes.
+pub fn lock_shared(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor that `file` keeps open for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Keeps freed memory from lingering: glibc raises its mmap threshold after large frees,
 /// after which multi-megabyte blocks come from arenas that keep their pages. A fixed
 /// threshold makes every block buffer an mmap that goes back to the OS when dropped,
@@ -77,11 +88,13 @@ pub fn tune_allocator() {
 /// only reads NetCDF files, and the locks only get in the way of that (network
 /// filesystems, files still open elsewhere).
 ///
-/// Call it first thing in `main`, before other threads exist or HDF5 is used.
-pub fn disable_hdf5_file_locking() {
+/// # Safety
+///
+/// It changes the process environment: call it while the process has one thread
+/// (first thing in `main`), before HDF5 is used.
+pub unsafe fn disable_hdf5_file_locking() {
     if std::env::var_os("HDF5_USE_FILE_LOCKING").is_none() {
-        // SAFETY: called while the process has one thread, so nothing reads the
-        // environment concurrently.
+        // SAFETY: the caller guarantees no other thread reads the environment now.
         unsafe { std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE") };
     }
 }

@@ -219,6 +219,36 @@ pub fn detect_role(dim: &str, coord_attrs: Option<&Attrs>) -> Role {
 mod tests {
     use super::*;
     use crate::model::DType;
+    use crate::plan::{ArrayInput, ChunkPolicy, DEFAULT_CHUNK_BYTES, choose_chunks};
+
+    #[test]
+    fn the_timeseries_preset_keeps_every_step_in_square_tiles() {
+        // The full ERA5-like benchmark variable: 12 monthly files, chunks of one step.
+        let a = ArrayInput {
+            path: "t2m".into(),
+            dims: vec!["time".into(), "latitude".into(), "longitude".into()],
+            roles: vec![Role::Time, Role::Y, Role::X],
+            shape: vec![1464, 361, 720],
+            elem_bytes: 4,
+            is_dim_coordinate: false,
+            concat_axis: Some(0),
+            file_lengths: vec![124, 116, 124, 120, 124, 120, 124, 124, 120, 124, 120, 124],
+            source_chunks: Some(vec![1, 361, 720]),
+            source_compressed: true,
+            variable_length: false,
+            fixed_layout: None,
+        };
+        let p = ChunkPolicy {
+            rules: load("timeseries").unwrap().rules,
+            ..Default::default()
+        };
+        let c = choose_chunks(&a, &p);
+        assert_eq!(c[0], 1464);
+        assert!(
+            c[1] * c[2] * 1464 * 4 <= DEFAULT_CHUNK_BYTES && c[1] > 20 && c[2] > 20,
+            "{c:?}"
+        );
+    }
 
     fn text_attrs(pairs: &[(&str, &str)]) -> Attrs {
         pairs

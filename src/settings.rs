@@ -1,5 +1,5 @@
 //! Every default of nc2zarr and every `NC2ZARR_*` environment setting, in one place.
-//! A leaf: it uses no other module.
+//! A leaf: it uses no other module (the planner's defaults are re-exported from its crate).
 
 use std::time::Duration;
 
@@ -12,8 +12,8 @@ pub const RETRY_TIMEOUT_SECS: u64 = 45;
 /// Seconds without a heartbeat after which a target lock counts as stale (`--lock-timeout`).
 pub const LOCK_TIMEOUT_SECS: u64 = 6 * 3600;
 
-/// Target size of one uncompressed chunk (`--chunk-size`).
-pub const CHUNK_BYTES: u64 = 16 << 20;
+/// Target size of one uncompressed chunk (`--chunk-size`); the planner crate owns it.
+pub use crate::plan::DEFAULT_CHUNK_BYTES as CHUNK_BYTES;
 
 /// The default `--max-mem` is a quarter of the memory available, at most this.
 pub const MAX_MEM_CAP: u64 = 4 << 30;

@@ -182,9 +182,13 @@ fn regular_step(values: &[f64]) -> Option<f64> {
     even.then_some(step)
 }
 
-/// `PT6H`, `P1D`, `PT90S`: an ISO 8601 duration of `seconds`.
+/// `PT6H`, `P1D`, `PT90S`, `PT0.5S`: an ISO 8601 duration of `seconds`.
 fn duration(seconds: f64) -> String {
-    let s = seconds.abs().round() as u64;
+    let seconds = seconds.abs();
+    if seconds.fract() != 0.0 || seconds < 1.0 {
+        return format!("PT{seconds}S");
+    }
+    let s = seconds as u64;
     if s.is_multiple_of(86_400) {
         format!("P{}D", s / 86_400)
     } else if s.is_multiple_of(3600) {
@@ -196,48 +200,55 @@ fn duration(seconds: f64) -> String {
     }
 }
 
-/// Which spatial axis a coordinate is: by CF attributes, else by the usual names.
-fn spatial_axis(c: &FoundArray) -> Option<&'static str> {
+/// Which spatial axis a coordinate is (by CF attributes, else by the usual names), and
+/// whether it is a geographic longitude or latitude (WGS 84 degrees) rather than a
+/// projected or rotated one.
+fn spatial_axis(c: &FoundArray) -> Option<(&'static str, bool)> {
     let axis = text(c, "axis").unwrap_or("").to_ascii_uppercase();
     let standard = text(c, "standard_name").unwrap_or("");
     let units = text(c, "units").unwrap_or("");
     let name = c.path.to_ascii_lowercase();
     let named = |names: &[&str]| names.contains(&name.as_str());
-    if axis == "X"
-        || standard == "longitude"
+    let lon = standard == "longitude"
         || units.starts_with("degrees_east")
         || units == "degree_east"
-        || named(&["lon", "longitude"])
-    {
-        Some("x")
-    } else if axis == "Y"
-        || standard == "latitude"
+        || (standard.is_empty() && named(&["lon", "longitude"]));
+    let lat = standard == "latitude"
         || units.starts_with("degrees_north")
         || units == "degree_north"
-        || named(&["lat", "latitude"])
-    {
-        Some("y")
+        || (standard.is_empty() && named(&["lat", "latitude"]));
+    if lon || axis == "X" {
+        Some(("x", lon))
+    } else if lat || axis == "Y" {
+        Some(("y", lat))
     } else if axis == "Z" || c.attrs.get("positive").is_some() {
-        Some("z")
+        Some(("z", false))
     } else {
         None
     }
 }
 
+/// Coordinate values without fill values (`_FillValue`, `missing_value`, netCDF's
+/// default fill) or non-finite ones.
+fn valid_values(c: &FoundArray, values: &[f64]) -> Vec<f64> {
+    let fills: Vec<f64> = ["_FillValue", "missing_value"]
+        .iter()
+        .filter_map(|k| c.attrs.get(k).and_then(Json::as_f64))
+        .collect();
+    values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite() && v.abs() < 9.9e36 && !fills.contains(v))
+        .collect()
+}
+
 /// The `cube:dimensions` entry of one dimension.
 fn dimension(name: &str, len: u64, coord: Option<&FoundArray>, values: &[f64]) -> Dimension {
-    let lo = values
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::INFINITY, f64::min);
-    let hi = values
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::NEG_INFINITY, f64::max);
+    let values = coord.map_or_else(Vec::new, |c| valid_values(c, values));
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let has_range = lo <= hi;
-    let step = regular_step(values);
+    let step = regular_step(&values);
     let index = || Dimension {
         name: name.into(),
         doc: json_obj! {
@@ -266,7 +277,7 @@ fn dimension(name: &str, len: u64, coord: Option<&FoundArray>, values: &[f64]) -
     let step_json = step.map_or(Json::Null, Json::from);
     let unit = text(c, "units");
     match spatial_axis(c) {
-        Some(axis) => {
+        Some((axis, geographic)) => {
             let mut doc = json_obj! {
                 "type" => "spatial",
                 "axis" => axis,
@@ -274,17 +285,16 @@ fn dimension(name: &str, len: u64, coord: Option<&FoundArray>, values: &[f64]) -
                 "step" => step_json,
             };
             if let Json::Obj(fields) = &mut doc {
-                if axis == "z" {
-                    if let Some(u) = unit {
-                        fields.push(("unit".into(), Json::from(u)));
-                    }
-                } else {
+                if geographic {
                     fields.push(("reference_system".into(), Json::from(4326u64)));
+                } else if let Some(u) = unit {
+                    fields.push(("unit".into(), Json::from(u)));
                 }
             }
-            let role = match axis {
-                "x" => Role::Lon(lo, hi),
-                "y" => Role::Lat(lo, hi),
+            // Only WGS 84 longitudes and latitudes say where on Earth the data is.
+            let role = match (axis, geographic) {
+                ("x", true) => Role::Lon(lo, hi),
+                ("y", true) => Role::Lat(lo, hi),
                 _ => Role::Other,
             };
             Dimension {
@@ -411,6 +421,7 @@ mod tests {
         assert_eq!(duration(86_400.0), "P1D");
         assert_eq!(duration(90.0), "PT90S");
         assert_eq!(duration(1800.0), "PT30M");
+        assert_eq!(duration(0.5), "PT0.5S");
         assert_eq!(regular_step(&[0.0, 0.25, 0.5, 0.75]), Some(0.25));
         assert_eq!(regular_step(&[0.0, 31.0, 59.0]), None);
         assert_eq!(regular_step(&[1.0]), None);

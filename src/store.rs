@@ -184,6 +184,20 @@ pub struct Version {
     bytes: Bytes,
 }
 
+/// The contents of the file at `path` (`None` when absent), read under a shared `flock`.
+fn local_read_locked(path: &FsPath) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    crate::os::lock_shared(&file)?;
+    let mut out = Vec::new();
+    file.read_to_end(&mut out)?;
+    Ok(Some(out))
+}
+
 /// Rewrites the file at `path` with `new` if it holds `seen`, under an exclusive
 /// `flock`, in place (so that every process locks the same inode).
 fn local_replace_if_unchanged(path: &FsPath, seen: &[u8], new: &[u8]) -> std::io::Result<bool> {
@@ -447,6 +461,25 @@ impl Target {
     /// Reads `key` with the version it has now; `None` when it does not exist. Pass the
     /// version to [`Target::replace_if_unchanged`] to change it only if nobody else has.
     pub fn get_versioned(&self, key: &str) -> Result<Option<(Bytes, Version)>, TargetError> {
+        if let Location::Local(dir) = &self.location {
+            // Read under a shared flock: `replace_if_unchanged` rewrites the file in
+            // place under an exclusive one, and a reader must not see it half written.
+            let found = local_read_locked(&dir.join(key)).map_err(|e| TargetError::Store {
+                target: self.display.clone(),
+                operation: "read",
+                key: key.to_string(),
+                message: e.to_string(),
+            })?;
+            return Ok(found.map(|bytes| {
+                let bytes = Bytes::from(bytes);
+                let v = Version {
+                    e_tag: None,
+                    version: None,
+                    bytes: bytes.clone(),
+                };
+                (bytes, v)
+            }));
+        }
         let path = self.path(key)?;
         let result = self.runtime.block_on(async {
             match self.store.get(&path).await {
@@ -858,6 +891,31 @@ mod tests {
         );
         assert_eq!(redact("s3://AKIA:secret@bucket/key"), "s3://bucket/key");
         assert_eq!(redact("no urls here"), "no urls here");
+    }
+
+    #[test]
+    fn a_lock_rewritten_in_place_is_never_read_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Target::open_for_write(dir.path().to_str().unwrap(), &StoreOptions::default()).unwrap();
+        let (a, b) = (Bytes::from(vec![b'a'; 64 << 10]), Bytes::from(vec![b'b'; 64 << 10]));
+        t.put("lock.json", a.clone()).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut current = a.clone();
+                for _ in 0..300 {
+                    let (_, seen) = t.get_versioned("lock.json").unwrap().unwrap();
+                    let next = if current == a { b.clone() } else { a.clone() };
+                    assert!(t.replace_if_unchanged("lock.json", &seen, next.clone()).unwrap());
+                    current = next;
+                }
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (got, _) = t.get_versioned("lock.json").unwrap().unwrap();
+                assert!(got == a || got == b, "read {} bytes of a half-written file", got.len());
+            }
+        });
     }
 
     #[test]

@@ -269,6 +269,10 @@ fn files_that_split_variables_between_them_merge_as_open_mfdataset_does() {
         assert_eq!(action(present), "merge");
         assert_eq!(file_counts(present), vec![3, 3]);
         assert_eq!(file_counts(drift_of(&inv, "units", "time")), vec![2, 1]);
+        // Without the grid file every file holds `time`: each file counts once.
+        let without_grid: Vec<String> = inputs.iter().filter(|i| !i.ends_with("orog.nc")).cloned().collect();
+        let five = scan_json(&without_grid);
+        assert_eq!(file_counts(drift_of(&five, "units", "time")), vec![4, 1]);
         convert_and_compare(&d, "split-vars", &inputs, "decoded");
         // The merged store holds every variable over the 7 steps.
         let out = d.join("split-vars-v3.zarr");
@@ -365,6 +369,49 @@ fn split_variable_sets_append_and_mismatched_sets_are_refused() {
         .map(|n| s(&p(n)))
         .collect();
     convert(&other_grid, &bad, &[]).fails_with(3, &["variable 'lat'", "values differ between"]);
+    assert!(!bad.exists(), "nothing may be written for refused inputs");
+    // Bounds only a later set holds, encoded in other time units than the first set's
+    // `time`: refused rather than stored under the wrong units.
+    let plain = p("tas_plain.nc");
+    {
+        let mut f = create(&plain, kind);
+        f.add_dimension("time", 3).unwrap();
+        f.add_dimension("lat", 3).unwrap();
+        f.add_dimension("lon", 4).unwrap();
+        let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+        t.put_attribute("units", "days since 2000-01-01").unwrap();
+        t.put_attribute("calendar", "365_day").unwrap();
+        t.put_values(&[0.0, 1.0, 2.0], ..).unwrap();
+        for (name, values) in [
+            ("lat", vec![0.0f32, 10.0, 20.0]),
+            ("lon", vec![0.0, 90.0, 180.0, 270.0]),
+        ] {
+            f.add_variable::<f32>(name, &[name])
+                .unwrap()
+                .put_values(&values, ..)
+                .unwrap();
+        }
+        f.add_variable::<f32>("tas", &["time", "lat", "lon"])
+            .unwrap()
+            .put_values(&[1.0f32; 36], ..)
+            .unwrap();
+    }
+    cmip_file(
+        &p("pr_hours.nc"),
+        kind,
+        "pr",
+        "hours since 2000-01-01",
+        &[0.0, 24.0, 48.0],
+        0.0,
+    );
+    let mixed: Vec<String> = ["tas_plain.nc", "pr_hours.nc"].iter().map(|n| s(&p(n))).collect();
+    convert(&mixed, &bad, &[]).fails_with(
+        3,
+        &[
+            "bounds 'time_bnds' only the second set holds",
+            "\"hours since 2000-01-01\"",
+        ],
+    );
     assert!(!bad.exists(), "nothing may be written for refused inputs");
 }
 

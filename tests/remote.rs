@@ -267,8 +267,6 @@ fn remote_errors_name_the_url_and_a_replaced_input_is_refused() {
     assert!(e.to_string().contains(&url), "{e}");
 }
 
-/// Runs `f` with the test credentials in this process's environment (the tests in this
-/// file that need them run one at a time through this lock).
 /// Azurite's well-known development key (not a secret).
 const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
@@ -342,6 +340,8 @@ fn inputs_in_azure_blob_storage_convert_and_append_as_local_files_do() {
     az(&strings(&["scan", &missing])).fails_with(3, &[&missing]);
 }
 
+/// Runs `f` with the test credentials in this process's environment (the tests in this
+/// file that need them run one at a time through this lock).
 fn with_s3_env<T>(f: impl FnOnce() -> T) -> T {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = LOCK.lock().unwrap();

@@ -149,6 +149,58 @@ fn the_stac_command_describes_any_store_and_refuses_what_is_not_one() {
     );
     python_check(&cat);
 
+    // A projected grid (x/y in metres): spatial axes, but not WGS 84 and no bbox from them.
+    let p = dir.path().join("projected.nc");
+    {
+        let mut nc = create(&p, Kind::Netcdf4);
+        nc.add_dimension("y", 2).unwrap();
+        nc.add_dimension("x", 3).unwrap();
+        for (name, n) in [("y", 2usize), ("x", 3)] {
+            let mut v = nc.add_variable::<f64>(name, &[name]).unwrap();
+            v.put_attribute("axis", name.to_uppercase()).unwrap();
+            v.put_attribute("units", "m").unwrap();
+            v.put_attribute("standard_name", format!("projection_{name}_coordinate"))
+                .unwrap();
+            let values: Vec<f64> = (0..n).map(|i| 1000.0 * i as f64 - 5e5).collect();
+            v.put_values(&values, ..).unwrap();
+        }
+        nc.add_variable::<f32>("z", &["y", "x"])
+            .unwrap()
+            .put_values(&[1.0f32; 6], ..)
+            .unwrap();
+    }
+    let projected = dir.path().join("projected.zarr");
+    run(["convert", &s(&p), "-o", &s(&projected), "--quiet"]).ok();
+    let pcat = dir.path().join("pcat");
+    run(["stac", &s(&projected), "--dir", &s(&pcat)]).ok();
+    let c = doc(&pcat, "collection");
+    assert_eq!(
+        at(&c, &["cube:dimensions", "x"]).to_compact(),
+        r#"{"type": "spatial", "axis": "x", "extent": [-500000.0, -498000.0], "step": 1000.0, "unit": "m"}"#
+    );
+    assert_eq!(
+        at(&c, &["extent", "spatial", "bbox"]).to_compact(),
+        "[[-180.0, -90.0, 180.0, 90.0]]"
+    );
+    python_check(&pcat);
+    // A STAC directory that cannot be made: the convert's report is still printed, with
+    // the error; the store is complete.
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let out2 = dir.path().join("plain2.zarr");
+    let r = run([
+        "convert",
+        &s(&f),
+        "-o",
+        &s(&out2),
+        "--stac",
+        &s(&blocker.join("stac")),
+        "--quiet",
+    ]);
+    r.fails_with(2, &["--stac"]);
+    assert!(r.stdout.contains("converted 1 file(s)"), "{}", r.stdout);
+    run(["verify", &s(&out2)]).ok();
+
     // Not a store: exit 4, naming it; nothing written.
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();

@@ -152,7 +152,16 @@ fn drift_across_sets(
             d
         })
         .collect();
+    // Aspects the comparison of all files covers are not counted again per set.
+    let global: Vec<(&'static str, String, String)> = out
+        .iter()
+        .map(|d| (d.category, d.location.clone(), d.item.clone()))
+        .collect();
     for d in per_set {
+        if global.contains(&(d.category, d.location.clone(), d.item.clone())) {
+            continue;
+        }
+        // Sets hold disjoint files, so their counts add up.
         let same = |o: &&mut Drift| {
             (o.category, &o.location, &o.item, o.action) == (d.category, &d.location, &d.item, d.action)
         };
@@ -336,6 +345,26 @@ fn merge_group(
             }
             Some(_) => {}
             None => into.dims.push(d),
+        }
+    }
+    // A bounds variable only a later set holds was encoded in that set's units for its
+    // coordinate; under the first set's other units it would mean other instants.
+    let text = |v: &VarInfo, k: &str| attr(&v.attrs, k).and_then(AttrValue::as_text).map(str::to_string);
+    for v in &from.vars {
+        let Some(x) = into.vars.iter().find(|x| x.name == v.name) else {
+            continue;
+        };
+        let bounds = text(v, "bounds").filter(|b| !into.vars.iter().any(|x| &x.name == b));
+        let encoded_alike = ["units", "calendar"].iter().all(|k| text(x, k) == text(v, k));
+        if let (Some(b), false) = (bounds, encoded_alike) {
+            return Err(differ(
+                format!(
+                    "the encoding of '{}', whose bounds '{b}' only the second set holds,",
+                    join_path(&into.path, &v.name)
+                ),
+                format!("{:?}", text(x, "units").unwrap_or_default()),
+                format!("{:?}", text(v, "units").unwrap_or_default()),
+            ));
         }
     }
     for v in from.vars {
