@@ -28,13 +28,15 @@ pub fn inventory_json(inv: &crate::model::Inventory) -> crate::json::Json {
             "groups" => Json::Arr(g.groups.iter().map(group).collect()),
         }
     }
+    let supplied = inv.supplied();
     json_obj! {
-        "files" => Json::Arr(inv.files.iter().map(|f| json_obj! {
+        "files" => Json::Arr(inv.files.iter().enumerate().map(|(i, f)| json_obj! {
             "path" => f.path.display().to_string(),
             "size" => f.size,
             "format" => f.format.as_str(),
             "concat_start" => f.concat_start,
             "concat_length" => f.concat_len,
+            "supplies" => supplied.as_ref().map(|s| s[i].clone()),
         }).collect()),
         "concat_dim" => inv.concat_dim.clone(),
         "concat_reason" => inv.concat_reason.as_str(),
@@ -62,10 +64,11 @@ pub fn inventory_text(inv: &crate::model::Inventory) -> String {
             None => format!(" ({})", inv.concat_reason),
         }
     );
-    for f in &inv.files {
+    let supplied = inv.supplied();
+    for (i, f) in inv.files.iter().enumerate() {
         let _ = writeln!(
             s,
-            "  {}  {}  {}{}",
+            "  {}  {}  {}{}{}",
             f.path.display(),
             f.format.as_str(),
             crate::units::human_bytes(f.size),
@@ -73,6 +76,10 @@ pub fn inventory_text(inv: &crate::model::Inventory) -> String {
                 format!("  [{}..{})", f.concat_start, f.concat_start + f.concat_len)
             } else {
                 String::new()
+            },
+            match &supplied {
+                Some(vars) if !vars[i].is_empty() => format!("  supplies {}", vars[i].join(", ")),
+                _ => String::new(),
             }
         );
     }

@@ -264,6 +264,18 @@ fn files_that_split_variables_between_them_merge_as_open_mfdataset_does() {
         assert!(text.contains("3 sets of variables"), "{text}");
         assert!(text.contains("'tas' (3 files"), "{text}");
         assert!(text.contains("'orog' (1 file"), "{text}");
+        // Each file says which variables are read from it.
+        let files = inv.get("files").and_then(|f| f.as_array()).unwrap();
+        let supplies = |name: &str| {
+            let f = files
+                .iter()
+                .find(|f| f.get("path").and_then(|p| p.as_str()).unwrap().ends_with(name))
+                .unwrap();
+            f.get("supplies").unwrap().to_compact()
+        };
+        assert_eq!(supplies("orog.nc"), r#"["orog"]"#);
+        assert_eq!(supplies("pr_2.nc"), r#"["pr"]"#);
+        assert!(supplies("tas_1.nc").contains(r#""tas""#), "{}", supplies("tas_1.nc"));
         // scan reports the split as merged; each variable's own drift still shows.
         let present = drift_of(&inv, "variables", "tas");
         assert_eq!(action(present), "merge");

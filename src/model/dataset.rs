@@ -187,6 +187,25 @@ impl Inventory {
         }
     }
 
+    /// When the inputs split their variables between files: for each file, the variables
+    /// (full paths, dimension coordinates left out) whose values are read from it.
+    pub fn supplied(&self) -> Option<Vec<Vec<String>>> {
+        let vars = self.variables();
+        if vars.iter().all(|(_, v)| v.files.is_none()) {
+            return None;
+        }
+        let mut out = vec![Vec::new(); self.files.len()];
+        for (g, v) in vars {
+            if v.dims.len() == 1 && v.dims[0] == v.name {
+                continue;
+            }
+            for i in v.files.clone().unwrap_or_else(|| (0..self.files.len()).collect()) {
+                out[i].push(g.var_path(&v.name));
+            }
+        }
+        Some(out)
+    }
+
     /// How many steps the files cover along the concat dimension (0 without one).
     pub fn concat_extent(&self) -> u64 {
         let start = self.files.iter().map(|f| f.concat_start).min().unwrap_or(0);
