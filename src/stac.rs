@@ -60,7 +60,8 @@ fn asset_href(target: &str, store: &Target) -> String {
 
 /// `era5` for `…/era5.zarr`.
 fn default_id(href: &str) -> String {
-    let name = href.trim_end_matches('/').rsplit('/').next().unwrap_or("store");
+    let path = href.split('?').next().unwrap_or(href);
+    let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("store");
     let name = name.strip_suffix(".zarr").unwrap_or(name);
     if name.is_empty() { "store".into() } else { name.into() }
 }
@@ -431,6 +432,7 @@ mod tests {
     fn ids_and_licences() {
         assert_eq!(default_id("/data/era5.zarr"), "era5");
         assert_eq!(default_id("s3://bucket/cmip6/tas.zarr/"), "tas");
+        assert_eq!(default_id("az://c/era5.zarr?[redacted]"), "era5");
         assert_eq!(license(&json_obj! { "license" => "CC-BY-4.0" }), "CC-BY-4.0");
         assert_eq!(
             license(&json_obj! { "license" => "Data may be used freely with attribution" }),

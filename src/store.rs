@@ -775,7 +775,9 @@ fn xml_field(text: &str, tag: &str) -> Option<String> {
 }
 
 /// Removes credentials from text: URL user-info and query strings (SAS tokens,
-/// signatures) and the values of well-known secret environment variables.
+/// signatures) and the values of well-known secret environment variables. The part
+/// before `@` in `abfs(s)://container@account…` is the container, not a credential, and
+/// stays.
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -786,8 +788,13 @@ pub fn redact(text: &str) -> String {
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '>' | ','))
             .unwrap_or(after.len());
         let (url, tail) = after.split_at(end);
+        let scheme = before[..i]
+            .rsplit(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or("");
+        let keeps_user = scheme.eq_ignore_ascii_case("abfs") || scheme.eq_ignore_ascii_case("abfss");
         let url = match url.find('@') {
-            Some(at) if !url[..at].contains('/') => &url[at + 1..],
+            Some(at) if !url[..at].contains('/') && (!keeps_user || url[..at].contains(':')) => &url[at + 1..],
             _ => url,
         };
         match url.find('?') {
@@ -890,6 +897,12 @@ mod tests {
             "GET https://acct.blob.core.windows.net/c/x?[redacted] failed"
         );
         assert_eq!(redact("s3://AKIA:secret@bucket/key"), "s3://bucket/key");
+        assert_eq!(redact("https://token@host/x.nc"), "https://host/x.nc");
+        assert_eq!(
+            redact("target abfss://data@acct.dfs.core.windows.net/era5.zarr: failed"),
+            "target abfss://data@acct.dfs.core.windows.net/era5.zarr: failed"
+        );
+        assert_eq!(redact("abfs://c:key@acct/x"), "abfs://acct/x");
         assert_eq!(redact("no urls here"), "no urls here");
     }
 
