@@ -295,15 +295,7 @@ fn a_task_killed_with_sigkill_resumes_when_resubmitted() {
     let array = String::from_utf8_lossy(&slow.stdout).trim().to_string();
     let journal = out.join(".nc2zarr/tasks/00000/journal");
     let started = Instant::now();
-    // Finished segments only: object_store writes a temporary file first, then renames it.
-    let segments = || {
-        std::fs::read_dir(&journal).map_or(0, |d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".jsonl"))
-                .count()
-        })
-    };
-    while segments() == 0 {
+    while journal_segments(&journal) == 0 {
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "task 0 never wrote: {:?}",

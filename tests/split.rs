@@ -196,15 +196,7 @@ fn a_killed_task_resumes_from_its_own_journal() {
     let mut child = task(&out, 0, 0).env("NC2ZARR_TEST_PUT_DELAY_MS", "20").spawn().unwrap();
     let journal = out.join(".nc2zarr/tasks/00000/journal");
     let started = std::time::Instant::now();
-    // Finished segments only: object_store writes a temporary file first, then renames it.
-    let segments = || {
-        std::fs::read_dir(&journal).map_or(0, |d| {
-            d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".jsonl"))
-                .count()
-        })
-    };
-    while segments() == 0 && started.elapsed() < Duration::from_secs(30) {
+    while journal_segments(&journal) == 0 && started.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();

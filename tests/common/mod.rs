@@ -127,6 +127,16 @@ pub fn missing_devset(dir: &Path) {
     eprintln!("devset not found at {}: skipping", dir.display());
 }
 
+/// Finished segments in a write journal directory (object_store writes a temporary
+/// file first, then renames it, so a listed file may not be a segment yet).
+pub fn journal_segments(journal: &Path) -> usize {
+    std::fs::read_dir(journal).map_or(0, |d| {
+        d.flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".jsonl"))
+            .count()
+    })
+}
+
 /// A snapshot of every file under `dir`: relative path and contents.
 pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
