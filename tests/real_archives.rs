@@ -144,14 +144,7 @@ fn ambiguous_or_identical_sets_are_refused_naming_the_candidates() {
 fn a_single_file_needs_no_concat_dimension() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("one.nc");
-    {
-        let mut nc = create(&f, Kind::Netcdf4);
-        nc.add_dimension("station", 3).unwrap();
-        nc.add_variable::<f32>("height", &["station"])
-            .unwrap()
-            .put_values(&[1.0f32, 2.0, 3.0], ..)
-            .unwrap();
-    }
+    station_file(&f);
     let inv = scan_json(&[s(&f)]);
     assert!(matches!(inv.get("concat_dim"), Some(nc2zarr::json::Json::Null)));
     assert!(

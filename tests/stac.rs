@@ -117,14 +117,7 @@ fn the_stac_command_describes_any_store_and_refuses_what_is_not_one() {
     let dir = tempfile::tempdir().unwrap();
     // A file without time or CF attributes: index dimensions, and the catalogue time.
     let f = dir.path().join("plain.nc");
-    {
-        let mut nc = create(&f, Kind::Netcdf4);
-        nc.add_dimension("station", 3).unwrap();
-        nc.add_variable::<f32>("height", &["station"])
-            .unwrap()
-            .put_values(&[1.0f32, 2.0, 3.0], ..)
-            .unwrap();
-    }
+    station_file(&f);
     let out = dir.path().join("plain.zarr");
     run(["convert", &s(&f), "-o", &s(&out), "--quiet"]).ok();
     let cat = dir.path().join("cat");

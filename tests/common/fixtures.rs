@@ -346,6 +346,16 @@ pub fn cmip_file(path: &Path, kind: Kind, var: &str, units: &str, times: &[f64],
         .unwrap();
 }
 
+/// A netCDF-4 file without time or CF attributes: `height(station)`, 3 values.
+pub fn station_file(path: &Path) {
+    let mut nc = create(path, Kind::Netcdf4);
+    nc.add_dimension("station", 3).unwrap();
+    nc.add_variable::<f32>("height", &["station"])
+        .unwrap()
+        .put_values(&[1.0f32, 2.0, 3.0], ..)
+        .unwrap();
+}
+
 /// How one file packs its `tp` variable.
 #[derive(Clone, Copy)]
 pub struct Packing {
