@@ -122,10 +122,14 @@ impl AppendSummary {
     /// Human-readable lines.
     pub fn to_text(&self) -> String {
         if self.nothing_to_do() {
-            return format!(
+            let mut s = format!(
                 "nothing to append: all {} input file(s) are already in {}\n",
                 self.already_present, self.target
             );
+            for n in &self.notes {
+                s.push_str(&format!("  note: {n}\n"));
+            }
+            return s;
         }
         let mut s = format!(
             "{} {} file(s) to {}: length {} -> {}",
@@ -371,13 +375,22 @@ fn append_files(
                 && m.get("inputs_fingerprint").and_then(Json::as_str) == Some(inputs_fp.as_str())
                 && m.get("plan_fingerprint").and_then(Json::as_str) == Some(plan_fp.as_str()) =>
         {
-            let (entries, segments) = journal::load(&store)?;
-            let sizes: HashMap<String, u64> = store.list("")?.into_iter().map(|l| (l.key, l.size)).collect();
-            let done = entries
-                .into_iter()
-                .filter(|(k, e)| e.blake3.is_none() || sizes.get(k) == Some(&e.size))
-                .collect();
-            (done, segments)
+            if store.is_transactional() {
+                // The interrupted append committed nothing (else `finish_commit` settled
+                // it): what its journal lists went with its session. Write it all again.
+                for seg in store.list(journal::JOURNAL_PREFIX)? {
+                    store.delete(&seg.key)?;
+                }
+                (HashMap::new(), 0)
+            } else {
+                let (entries, segments) = journal::load(&store)?;
+                let sizes: HashMap<String, u64> = store.list("")?.into_iter().map(|l| (l.key, l.size)).collect();
+                let done = entries
+                    .into_iter()
+                    .filter(|(k, e)| e.blake3.is_none() || sizes.get(k) == Some(&e.size))
+                    .collect();
+                (done, segments)
+            }
         }
         Some(_) if !copts.restart => {
             return Err(existing::invalid(
@@ -414,6 +427,15 @@ fn append_files(
         format,
         ..copts.clone()
     };
+    if store.is_transactional() {
+        // An Icechunk session takes chunks only inside an array's shape: grow it first.
+        for (path, shape) in grown_shapes(&inv, &prepared) {
+            let key = meta::join(&path, "zarr.json");
+            if let Some(doc) = existing::read_json(&store, &key)? {
+                store.put(&key, Bytes::from(with_shape(&doc, &shape).to_pretty()))?;
+            }
+        }
+    }
     let collected = crate::write::run_engine(
         &inv,
         &groups,
@@ -432,7 +454,8 @@ fn append_files(
         merge_entry(&mut manifest, &job.path, entry);
     }
     manifest.inputs.extend(inputs);
-    let meta_bytes = commit(&store, format, &inv, &prepared, &manifest)?;
+    let run = crate::write::run_id(&inputs_fp, &plan_fp);
+    let meta_bytes = commit(&store, format, &inv, &prepared, &manifest, &run)?;
     summary.objects = collected.objects;
     summary.resumed_objects = collected.resumed;
     summary.bytes_out = collected.bytes_out + meta_bytes;
@@ -1021,18 +1044,12 @@ pub fn commit(
     inv: &Inventory,
     prepared: &Prepared,
     manifest: &Manifest,
+    run: &str,
 ) -> Result<u64> {
     let groups = inv.root.walk();
-    let shapes: BTreeMap<String, Json> = prepared
-        .jobs
-        .iter()
-        .map(|j| {
-            let shape = &groups[j.group].vars[j.var].shape;
-            (
-                j.path.clone(),
-                Json::Arr(shape.iter().map(|&n| Json::from(n)).collect()),
-            )
-        })
+    let shapes: BTreeMap<String, Json> = grown_shapes(inv, prepared)
+        .into_iter()
+        .map(|(path, shape)| (path, Json::Arr(shape.iter().map(|&n| Json::from(n)).collect())))
         .collect();
     let manifest_bytes = manifest.to_bytes();
     let written = manifest_bytes.len() as u64;
@@ -1043,13 +1060,69 @@ pub fn commit(
         "groups" => groups.iter().map(|g| g.path.clone()).collect::<Vec<String>>(),
     };
     store.put(COMMIT_KEY, Bytes::from(intent.to_pretty()))?;
-    Ok(written + finish_commit(store)?)
+    let new_inputs = &manifest.inputs[manifest.inputs.len().saturating_sub(inv.files.len())..];
+    let message = crate::write::commit_message("append", new_inputs);
+    Ok(written + apply_commit(store, Some((&message, run)))?)
 }
 
-/// Finishes a commit whose intent is recorded in the store (a no-op returning 0 when
-/// there is none). Every step writes absolute values, so running it again after a
-/// crash part-way gives the same store.
+/// Every appended array's path and shape after the append.
+fn grown_shapes(inv: &Inventory, prepared: &Prepared) -> Vec<(String, Vec<u64>)> {
+    let groups = inv.root.walk();
+    prepared
+        .jobs
+        .iter()
+        .map(|j| (j.path.clone(), groups[j.group].vars[j.var].shape.clone()))
+        .collect()
+}
+
+/// Finishes a commit that an earlier append started and did not finish (a no-op
+/// returning 0 when there is none); returns the bytes written.
+///
+/// On a plain store the recorded intent is applied again: every step writes absolute
+/// values, so running it after a crash part-way gives the same store. On an Icechunk
+/// target the commit either happened (the tip of `main` names the run: only the records
+/// beside the repository are left to update) or did not (nothing of the append is in the
+/// repository, and the append runs again).
 pub fn finish_commit(store: &Target) -> Result<u64> {
+    if !store.is_transactional() {
+        return apply_commit(store, None);
+    }
+    let Some(marker) = existing::read_json(store, manifest::IN_PROGRESS_KEY)? else {
+        return Ok(0);
+    };
+    if !store.committed_by(&crate::write::run_of_marker(&marker))? {
+        store.delete(NEXT_MANIFEST_KEY)?;
+        store.delete(COMMIT_KEY)?;
+        return Ok(0);
+    }
+    let written = match store.get(NEXT_MANIFEST_KEY)? {
+        Some(next) => {
+            let n = next.len() as u64;
+            store.put(manifest::MANIFEST_KEY, next)?;
+            n
+        }
+        None => 0,
+    };
+    clear_records(store)?;
+    Ok(written.max(1))
+}
+
+/// Removes an append's in-progress marker, journal and intent.
+fn clear_records(store: &Target) -> Result<()> {
+    store.delete(manifest::IN_PROGRESS_KEY)?;
+    for seg in store.list(journal::JOURNAL_PREFIX)? {
+        store.delete(&seg.key)?;
+    }
+    store.delete(NEXT_MANIFEST_KEY)?;
+    store.delete(COMMIT_KEY)?;
+    Ok(())
+}
+
+/// Applies the commit intent recorded in the store (a no-op returning 0 when there is
+/// none): the grown array documents, the manifest and the consolidated metadata; for an
+/// Icechunk target, commits the session as `commit_as` (message, run) and only then
+/// writes the manifest, which must not list inputs the branch does not hold.
+fn apply_commit(store: &Target, commit_as: Option<(&str, &str)>) -> Result<u64> {
     let Some(intent) = existing::read_json(store, COMMIT_KEY)? else {
         return Ok(0);
     };
@@ -1099,7 +1172,8 @@ pub fn finish_commit(store: &Target) -> Result<u64> {
         })?;
         put(&key, &with_shape(&doc, shape))?;
     }
-    if let Some(next) = store.get(NEXT_MANIFEST_KEY)? {
+    let next_manifest = store.get(NEXT_MANIFEST_KEY)?;
+    if let Some(next) = next_manifest.clone().filter(|_| !store.is_transactional()) {
         store.put(manifest::MANIFEST_KEY, next)?;
     }
     if crate::settings::failpoint_is("append-commit") {
@@ -1116,11 +1190,15 @@ pub fn finish_commit(store: &Target) -> Result<u64> {
             put(&key, &patch_shapes(&doc, format, gp, shapes))?;
         }
     }
-    store.delete(manifest::IN_PROGRESS_KEY)?;
-    for seg in store.list(journal::JOURNAL_PREFIX)? {
-        store.delete(&seg.key)?;
+    if let Some((message, run)) = commit_as {
+        store.commit(message, run)?;
     }
-    store.delete(NEXT_MANIFEST_KEY)?;
-    store.delete(COMMIT_KEY)?;
+    if crate::settings::failpoint_is("after-commit") {
+        std::process::abort(); // a kill after the commit, before the records beside it
+    }
+    if let Some(next) = next_manifest.filter(|_| store.is_transactional()) {
+        store.put(manifest::MANIFEST_KEY, next)?;
+    }
+    clear_records(store)?;
     Ok(written)
 }

@@ -148,7 +148,8 @@ pub struct ScanArgs {
 /// Where the store goes.
 #[derive(Debug, Args)]
 pub struct TargetArg {
-    /// Target: a local directory, file://, s3://bucket/prefix, gs://…, az://container/prefix, abfs://…
+    /// Target: a local directory, file://, s3://bucket/prefix, gs://…, az://container/prefix, abfs://…;
+    /// prefixed with icechunk+ (icechunk+s3://bucket/era5), an Icechunk repository (feature `icechunk`)
     #[arg(short = 'o', long = "output", value_name = "TARGET")]
     pub target: String,
 }

@@ -98,6 +98,11 @@ pub fn read_arrays(store: &Target) -> Result<(ZarrFormat, Vec<FoundArray>)> {
             }
         }
         ZarrFormat::V2
+    } else if !store.is_transactional() && store.get("repo")?.is_some() && !store.list("snapshots")?.is_empty() {
+        return Err(invalid(
+            t,
+            format!("is an Icechunk repository: name it {}{t}", crate::icechunk::SCHEME),
+        ));
     } else {
         return Err(invalid(
             t,

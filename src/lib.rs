@@ -33,6 +33,7 @@ pub mod codec;
 pub mod direct;
 pub mod error;
 pub mod existing;
+pub mod icechunk;
 pub mod inputs;
 pub mod journal;
 pub mod json;
@@ -202,6 +203,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Convert(a) => {
             let opts = a.options().map_err(Error::Usage)?;
+            if a.write.stac.is_some() {
+                stac::check_target(&a.target.target)?;
+            }
             let remote = remote_settings(&a.input, Some(&a.write.store), Some(&opts.temp_dir));
             let (inv, resolved) = scan_inputs(&a.input.inputs, &a.input.scan_options(), &remote)?;
             let result = write::convert(&inv, &a.target.target, &opts)
@@ -330,6 +334,9 @@ fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
              system; remote inputs are staged per process (use a plain append)"
                 .into(),
         ));
+    }
+    if a.write.stac.is_some() {
+        stac::check_target(&a.target.target)?;
     }
     if a.write.stac.is_some() && a.tasks.is_some() {
         return Err(Error::Usage(

@@ -43,7 +43,8 @@ pub fn test_put_delay() -> Option<Duration> {
 /// `NC2ZARR_FAILPOINT=NAME` (tests): the code at failpoint NAME fails (`encode-panic`
 /// panics in an encoding worker; `task-I` fails task I of a split run after its writes;
 /// `append-commit` aborts an append's commit after the manifest, before the consolidated
-/// metadata).
+/// metadata; `after-commit` aborts a convert or append right after it commits to an
+/// Icechunk repository, before it updates its records beside it).
 pub fn failpoint_is(name: &str) -> bool {
     std::env::var("NC2ZARR_FAILPOINT").is_ok_and(|v| v == name)
 }

@@ -119,8 +119,22 @@ pub struct PrepareSummary {
     pub notes: Vec<String>,
 }
 
+/// Refuses an Icechunk target: split runs write plain stores only (for now).
+fn refuse_icechunk(target: &str) -> Result<()> {
+    if crate::icechunk::strip_scheme(target).is_none() {
+        return Ok(());
+    }
+    Err(TargetError::Invalid {
+        target: crate::store::redact(target),
+        message: "split runs (--tasks, --slurm) do not write Icechunk repositories yet; convert or append on one node"
+            .into(),
+    }
+    .into())
+}
+
 /// Scans nothing more: plans `inv` for `target` and saves the job for `tasks` tasks.
 pub fn prepare(inv: &Inventory, target: &str, opts: &ConvertOptions, tasks: usize) -> Result<PrepareSummary> {
+    refuse_icechunk(target)?;
     let prepared = write::prepare(inv, opts)?;
     write::check_target(target, opts)?;
     let store = Target::open_for_write(target, &opts.store)?;
@@ -160,6 +174,7 @@ pub fn save_append(
     opts: &ConvertOptions,
     tasks: usize,
 ) -> Result<()> {
+    refuse_icechunk(store.display())?;
     for f in store.list(TASKS_PREFIX)? {
         store.delete(&f.key)?;
     }
@@ -475,7 +490,8 @@ fn commit_convert(store: &Target, job: &SavedJob, prepared: &Prepared, records: 
         m.empty.sort();
     }
     let groups = inv.root.walk();
-    write::commit(&groups, &prepared.jobs, store, job.settings.format, &manifest)?;
+    // Split runs write plain stores only, which record no run in a commit.
+    write::commit(&groups, &prepared.jobs, store, job.settings.format, &manifest, "")?;
     Ok(manifest.arrays.values().map(|a| a.objects.len() as u64).sum())
 }
 
@@ -492,7 +508,8 @@ fn commit_append(store: &Target, job: &SavedJob, prepared: &Prepared, records: V
         }
     }
     manifest.inputs.extend(job.inputs.iter().cloned());
-    crate::append::commit(store, job.settings.format, &job.inventory, prepared, &manifest)?;
+    // Split runs write plain stores only, which record no run in a commit.
+    crate::append::commit(store, job.settings.format, &job.inventory, prepared, &manifest, "")?;
     Ok(objects)
 }
 

@@ -28,9 +28,21 @@ pub struct StacFiles {
     pub item: PathBuf,
 }
 
+/// Refuses a target STAC documents cannot describe yet: an Icechunk repository (its
+/// asset conventions are not settled).
+pub fn check_target(target: &str) -> Result<()> {
+    if crate::icechunk::strip_scheme(target).is_some() {
+        return Err(Error::Usage(
+            "--stac and `nc2zarr stac` describe plain Zarr stores; Icechunk repositories are not supported yet".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Writes `collection.json` and `item.json` describing the store at `target` into `dir`
 /// (created if needed). `id` defaults to the store's name without `.zarr`.
 pub fn write(target: &str, options: &StoreOptions, dir: &Path, id: Option<&str>) -> Result<StacFiles> {
+    check_target(target)?;
     let store = Target::open_existing(target, options)?;
     let (format, arrays) = existing::read_arrays(&store)?;
     let attrs = existing::read_root_attrs(&store)?;

@@ -28,6 +28,7 @@ use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, Re
 use tokio::sync::Semaphore;
 
 use crate::error::TargetError;
+use crate::icechunk::{self, Repo, StorageKind};
 
 /// Where a target lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,12 +54,14 @@ pub enum Location {
     },
 }
 
-/// Parses a TARGET argument.
+/// Parses a TARGET argument: where it is stored (for `icechunk+TARGET`, where the
+/// repository is).
 pub fn parse_location(target: &str) -> Result<Location, TargetError> {
     let bad = |message: String| TargetError::BadUrl {
         target: redact(target),
         message,
     };
+    let target = crate::icechunk::strip_scheme(target).unwrap_or(target);
     if target.is_empty() {
         return Err(bad("empty target".into()));
     }
@@ -173,6 +176,8 @@ pub struct Target {
     location: Location,
     runtime: Arc<tokio::runtime::Runtime>,
     options: StoreOptions,
+    /// The Icechunk repository that holds the Zarr keys of an `icechunk+` target.
+    repo: Option<Arc<Repo>>,
 }
 
 /// The version of an object as read: what a conditional replace must still find.
@@ -263,7 +268,7 @@ impl Target {
                 message: "no such directory".into(),
             });
         }
-        Self::connect(target, location, options)
+        Self::connect(target, location, options, icechunk::Mode::Existing)
     }
 
     /// Opens `target` for writing, creating a local directory if needed.
@@ -281,7 +286,7 @@ impl Target {
                 message: format!("cannot create the directory: {e}"),
             })?;
         }
-        Self::connect(target, location, options)
+        Self::connect(target, location, options, icechunk::Mode::CreateIfAbsent)
     }
 
     /// True when a local target path does not exist yet.
@@ -289,7 +294,12 @@ impl Target {
         matches!(parse_location(target), Ok(Location::Local(dir)) if !dir.exists())
     }
 
-    fn connect(target: &str, location: Location, options: &StoreOptions) -> Result<Target, TargetError> {
+    fn connect(
+        target: &str,
+        location: Location,
+        options: &StoreOptions,
+        mode: icechunk::Mode,
+    ) -> Result<Target, TargetError> {
         let build_err = |e: object_store::Error| TargetError::Invalid {
             target: redact(target),
             message: format!("cannot configure the store: {}", redact(&e.to_string())),
@@ -371,15 +381,82 @@ impl Target {
             }
         };
         let put_delay = crate::settings::test_put_delay();
+        let runtime = runtime()?;
+        let repo = match icechunk::strip_scheme(target) {
+            None => None,
+            Some(_) => {
+                let kind = match &location {
+                    Location::Local(_) => StorageKind::Local,
+                    Location::Memory(_) => StorageKind::Memory,
+                    _ => StorageKind::Cloud,
+                };
+                let opened = runtime.block_on(Repo::open(store.clone(), &prefix, kind, mode));
+                Some(Arc::new(opened.map_err(|message| TargetError::Invalid {
+                    target: redact(target),
+                    message,
+                })?))
+            }
+        };
         Ok(Target {
             store,
             put_delay,
             prefix,
             display: redact(target),
             location,
-            runtime: runtime()?,
+            runtime,
             options: options.clone(),
+            repo,
         })
+    }
+
+    /// True for an Icechunk target: nothing it writes is visible before [`Target::commit`].
+    pub fn is_transactional(&self) -> bool {
+        self.repo.is_some()
+    }
+
+    /// The repository that holds `key`, when it is a Zarr key of an Icechunk target
+    /// (nc2zarr's own records, under `.nc2zarr/`, live beside the repository).
+    fn repo_for(&self, key: &str) -> Option<&Repo> {
+        let own = key == crate::manifest::PREFIX || key.starts_with(".nc2zarr/");
+        self.repo.as_deref().filter(|_| !own)
+    }
+
+    fn repo_err(&self, operation: &'static str, key: &str, message: String) -> TargetError {
+        TargetError::Store {
+            target: self.display.clone(),
+            operation,
+            key: key.to_string(),
+            message,
+        }
+    }
+
+    /// Makes what was written visible: for an Icechunk target, commits the session to
+    /// `main` with `message`, recording `run` (the in-progress marker's fingerprints), and
+    /// returns the snapshot (the current one when nothing changed); `None` for a plain
+    /// target, whose writes are visible as they land.
+    pub fn commit(&self, message: &str, run: &str) -> Result<Option<String>, TargetError> {
+        let Some(repo) = &self.repo else { return Ok(None) };
+        let id = self.runtime.block_on(repo.commit(message, run));
+        id.map(Some).map_err(|m| self.repo_err("commit", "(session)", m))
+    }
+
+    /// The snapshot at the tip of `main` of an Icechunk target; `None` for a plain one.
+    pub fn snapshot(&self) -> Result<Option<String>, TargetError> {
+        let Some(repo) = &self.repo else { return Ok(None) };
+        let id = self.runtime.block_on(repo.tip());
+        id.map(Some).map_err(|m| self.repo_err("read", "(branch main)", m))
+    }
+
+    /// True when the tip of `main` of an Icechunk target was committed by `run`: the
+    /// run it names finished its commit (and was stopped, if at all, after it).
+    /// Always false for a plain target.
+    pub fn committed_by(&self, run: &str) -> Result<bool, TargetError> {
+        let Some(repo) = &self.repo else { return Ok(false) };
+        let found = self.runtime.block_on(repo.tip_run());
+        Ok(found
+            .map_err(|m| self.repo_err("read", "(history of main)", m))?
+            .as_deref()
+            == Some(run))
     }
 
     /// The underlying object store and the prefix of the target in it.
@@ -431,16 +508,18 @@ impl Target {
     /// Stores `bytes` at `key`, replacing what is there.
     pub fn put(&self, key: &str, bytes: Bytes) -> Result<(), TargetError> {
         let path = self.path(key)?;
-        self.runtime
-            .block_on(self.put_async(&path, bytes))
-            .map_err(|e| self.err("write", key, &e))
+        self.runtime.block_on(self.put_async(key, &path, bytes))
     }
 
-    async fn put_async(&self, path: &Path, bytes: Bytes) -> object_store::Result<()> {
+    async fn put_async(&self, key: &str, path: &Path, bytes: Bytes) -> Result<(), TargetError> {
         if let Some(delay) = self.put_delay {
             tokio::time::sleep(delay).await;
         }
-        self.store.put(path, bytes.into()).await.map(|_| ())
+        if let Some(repo) = self.repo_for(key) {
+            return repo.set(key, bytes).await.map_err(|m| self.repo_err("write", key, m));
+        }
+        let stored = self.store.put(path, bytes.into()).await;
+        stored.map(|_| ()).map_err(|e| self.err("write", key, &e))
     }
 
     /// Stores `bytes` at `key` only if nothing is there (O_EXCL locally, If-None-Match
@@ -532,6 +611,10 @@ impl Target {
 
     /// Reads `key`; `None` when it does not exist.
     pub fn get(&self, key: &str) -> Result<Option<Bytes>, TargetError> {
+        if let Some(repo) = self.repo_for(key) {
+            let found = self.runtime.block_on(repo.get(key));
+            return found.map_err(|m| self.repo_err("read", key, m));
+        }
         let path = self.path(key)?;
         let result = self.runtime.block_on(async {
             match self.store.get(&path).await {
@@ -545,6 +628,10 @@ impl Target {
 
     /// Deletes `key` (no error when it is absent).
     pub fn delete(&self, key: &str) -> Result<(), TargetError> {
+        if let Some(repo) = self.repo_for(key) {
+            let done = self.runtime.block_on(repo.delete(key));
+            return done.map_err(|m| self.repo_err("delete", key, m));
+        }
         let path = self.path(key)?;
         match self.runtime.block_on(self.store.delete(&path)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -554,6 +641,30 @@ impl Target {
 
     /// Every key under `prefix` (relative to the target), with sizes.
     pub fn list(&self, prefix: &str) -> Result<Vec<Listed>, TargetError> {
+        let Some(repo) = &self.repo else {
+            return self.list_objects(prefix);
+        };
+        // An Icechunk target: the repository's Zarr keys and nc2zarr's records beside it
+        // (never the repository's own objects).
+        let mut listed = Vec::new();
+        if self.repo_for(prefix).is_some() {
+            let keys = self.runtime.block_on(repo.list(prefix));
+            let keys = keys.map_err(|m| self.repo_err("list", if prefix.is_empty() { "(all)" } else { prefix }, m))?;
+            listed.extend(keys.into_iter().map(|(key, size)| Listed { key, size }));
+        }
+        let own = if prefix.is_empty() {
+            crate::manifest::PREFIX
+        } else {
+            prefix
+        };
+        if own.starts_with(crate::manifest::PREFIX) {
+            listed.extend(self.list_objects(own)?);
+        }
+        Ok(listed)
+    }
+
+    /// Every object under `prefix` in the underlying store, with sizes.
+    fn list_objects(&self, prefix: &str) -> Result<Vec<Listed>, TargetError> {
         let base = match (prefix.is_empty(), self.prefix.is_empty()) {
             (false, _) => Some(self.path(prefix)?),
             (true, true) => None,
@@ -581,6 +692,25 @@ impl Target {
         listed.map_err(|e| self.err("list", if prefix.is_empty() { "(all)" } else { prefix }, &e))
     }
 
+    /// True when the underlying store holds anything under the target's prefix other
+    /// than nc2zarr's records (`.nc2zarr/…`); stops listing at the first such object.
+    pub fn holds_more_than_records(&self) -> Result<bool, TargetError> {
+        let base = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
+        let strip = self.prefix.len();
+        let found = self.runtime.block_on(async {
+            let mut stream = self.store.list(base.as_ref());
+            while let Some(item) = stream.next().await {
+                let meta = item?;
+                let key = meta.location.as_ref()[strip..].trim_start_matches('/');
+                if !key.starts_with(".nc2zarr/") {
+                    return Ok(true);
+                }
+            }
+            Ok::<_, object_store::Error>(false)
+        });
+        found.map_err(|e| self.err("list", "(all)", &e))
+    }
+
     /// True when nothing is stored under the target.
     pub fn is_empty(&self) -> Result<bool, TargetError> {
         Ok(self.list("")?.is_empty())
@@ -592,7 +722,21 @@ impl Target {
     }
 
     /// Deletes everything under the target prefix but `keep`; returns how many went.
+    /// For an Icechunk target, the repository's nodes are deleted in the session (the
+    /// next commit records it; earlier snapshots keep them).
     pub fn delete_all_except(&self, keep: &[&str]) -> Result<usize, TargetError> {
+        if let Some(repo) = &self.repo {
+            let nodes = self.runtime.block_on(repo.list(""));
+            let nodes = nodes.map_err(|m| self.repo_err("list", "(all)", m))?.len();
+            let cleared = self.runtime.block_on(repo.clear());
+            cleared.map_err(|m| self.repo_err("delete", "(all)", m))?;
+            let own: Vec<Listed> = self.list_objects(crate::manifest::PREFIX)?;
+            let own: Vec<&Listed> = own.iter().filter(|l| !keep.contains(&l.key.as_str())).collect();
+            for l in &own {
+                self.delete(&l.key)?;
+            }
+            return Ok(nodes + own.len());
+        }
         let keys: Vec<Listed> = self
             .list("")?
             .into_iter()
@@ -686,10 +830,7 @@ impl Uploader {
             .expect("semaphore is never closed");
         let target = self.target.clone();
         self.target.runtime.spawn(async move {
-            let result = target
-                .put_async(&path, bytes)
-                .await
-                .map_err(|e| target.err("write", &key, &e));
+            let result = target.put_async(&key, &path, bytes).await;
             // Report before freeing the slot, so `wait` returns only after every callback.
             done(result);
             drop(permit);

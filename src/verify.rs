@@ -48,6 +48,10 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
     /// Total number of problems.
     pub problem_count: usize,
+    /// The snapshot checked, for an Icechunk target (the tip of `main`).
+    pub snapshot: Option<String>,
+    /// Things the user should know that are not problems.
+    pub notes: Vec<String>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -77,6 +81,8 @@ impl VerifyReport {
             "compared_with_source" => self.compared_with_source,
             "problem_count" => self.problem_count,
             "problems" => self.problems.clone(),
+            "snapshot" => self.snapshot.clone().map_or(Json::Null, Json::from),
+            "notes" => self.notes.clone(),
             "seconds" => self.seconds,
         }
     }
@@ -95,6 +101,12 @@ impl VerifyReport {
                 ""
             }
         );
+        if let Some(id) = &self.snapshot {
+            s.push_str(&format!("  snapshot {id} (tip of main)\n"));
+        }
+        for n in &self.notes {
+            s.push_str(&format!("  note: {n}\n"));
+        }
         if self.ok() {
             s.push_str("verify: OK\n");
         } else {
@@ -121,7 +133,21 @@ pub fn verify(target: &str, store_options: &StoreOptions, source: Option<&Invent
         target: store.display().to_string(),
         ..Default::default()
     };
-    let interrupted = store.get(manifest::IN_PROGRESS_KEY)?.is_some();
+    report.snapshot = store.snapshot()?;
+    let marker = crate::existing::read_json(&store, manifest::IN_PROGRESS_KEY)?;
+    // On an Icechunk target, a run that did not commit changed nothing readers see.
+    let uncommitted = match &marker {
+        Some(m) if store.is_transactional() => !store.committed_by(&crate::write::run_of_marker(m))?,
+        _ => false,
+    };
+    let interrupted = marker.is_some() && !uncommitted;
+    if uncommitted {
+        report.notes.push(
+            "a write was interrupted before its commit (or is running): the repository does not hold any of it; \
+             the last snapshot is what was checked. Re-run the command to finish it"
+                .into(),
+        );
+    }
     if interrupted {
         report.problem(
             "a write is in progress or was interrupted (.nc2zarr/in-progress.json exists); re-run the conversion to finish it"
@@ -131,6 +157,11 @@ pub fn verify(target: &str, store_options: &StoreOptions, source: Option<&Invent
     let (format, arrays) = match read_arrays(&store) {
         Ok(found) => found,
         // An unfinished conversion has no root metadata yet: that is the problem to report.
+        Err(_) if uncommitted => {
+            report.problem("nothing is committed yet: the conversion was interrupted; re-run it to finish it".into());
+            report.seconds = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
         Err(_) if interrupted => {
             report.seconds = started.elapsed().as_secs_f64();
             return Ok(report);

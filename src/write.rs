@@ -406,6 +406,13 @@ fn decide_start(store: &Target, target: &str, opts: &ConvertOptions, inputs_fp: 
         }
         .into());
     }
+    if store.is_transactional() && !store.committed_by(&run_id(inputs_fp, plan_fp))? {
+        // Nothing the interrupted run wrote was committed: its session is gone, and with
+        // it every object its journal lists (the branch may even hold the objects an
+        // overwrite was replacing, under the same keys). Start again from an empty tree.
+        store.delete_all_except(&[crate::lock::LOCK_KEY, manifest::IN_PROGRESS_KEY])?;
+        return Ok(Start::Resume(HashMap::new(), 0));
+    }
     let (entries, segments) = journal::load(store)?;
     // Only objects that are still there, at the recorded size, count as done.
     let sizes: HashMap<&str, u64> = listed.iter().map(|l| (l.key.as_str(), l.size)).collect();
@@ -414,6 +421,34 @@ fn decide_start(store: &Target, target: &str, opts: &ConvertOptions, inputs_fp: 
         .filter(|(k, e)| e.blake3.is_none() || sizes.get(k.as_str()) == Some(&e.size))
         .collect();
     Ok(Start::Resume(done, segments))
+}
+
+/// What names a run in an Icechunk commit: its in-progress marker's fingerprints.
+pub fn run_id(inputs_fp: &str, plan_fp: &str) -> String {
+    format!("{inputs_fp}:{plan_fp}")
+}
+
+/// The run an in-progress marker names (see [`run_id`]).
+pub fn run_of_marker(marker: &Json) -> String {
+    let fingerprint = |k: &str| marker.get(k).and_then(Json::as_str).unwrap_or_default();
+    run_id(fingerprint("inputs_fingerprint"), fingerprint("plan_fingerprint"))
+}
+
+/// A commit message naming the inputs (the first and last few of a long list).
+pub fn commit_message(command: &str, inputs: &[InputEntry]) -> String {
+    let names: Vec<&str> = inputs.iter().map(|i| i.path.as_str()).collect();
+    let shown = if names.len() <= 6 {
+        names.join(", ")
+    } else {
+        format!(
+            "{}, … {} more …, {}",
+            names[..3].join(", "),
+            names.len() - 6,
+            names[names.len() - 3..].join(", ")
+        )
+    };
+    let plural = if names.len() == 1 { "" } else { "s" };
+    format!("nc2zarr {command}: {} file{plural}: {shown}", names.len())
 }
 
 /// Every input with its fingerprint, in concat order.
@@ -468,12 +503,33 @@ fn plan_fingerprint(jobs: &[ArrayJob], format: ZarrFormat) -> String {
 /// Checks a target before anything is read: refuses a non-empty one unless `overwrite`
 /// or it holds an interrupted conversion. Touches nothing.
 pub fn check_target(target: &str, opts: &ConvertOptions) -> Result<()> {
+    if crate::icechunk::strip_scheme(target).is_some() && opts.format == ZarrFormat::V2 {
+        return Err(TargetError::BadUrl {
+            target: crate::store::redact(target),
+            message: "Icechunk repositories hold Zarr v3 only; drop --zarr-format 2".into(),
+        }
+        .into());
+    }
     // Before anything else (listing a filesystem root would walk the whole disk).
     if (opts.overwrite || opts.restart) && !opts.force {
         crate::store::check_overwrite_allowed(target)?;
     }
     if Target::is_absent(target) {
         return Ok(());
+    }
+    if let Some(location) = crate::icechunk::strip_scheme(target) {
+        // No repository yet: the location must hold nothing but nc2zarr's records.
+        let plain = Target::open_existing(location, &opts.store)?;
+        if plain.get("repo")?.is_none() {
+            if plain.holds_more_than_records()? {
+                return Err(TargetError::Invalid {
+                    target: plain.display().to_string(),
+                    message: "is not an Icechunk repository but holds other objects; choose an empty location".into(),
+                }
+                .into());
+            }
+            return Ok(());
+        }
     }
     if let Ok(crate::store::Location::Local(dir)) = crate::store::parse_location(target)
         && !dir.is_dir()
@@ -575,6 +631,10 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
     };
 
     let groups = inv.root.walk();
+    if store.is_transactional() {
+        // An Icechunk session takes an array's chunks only once it knows the array.
+        write_structure(&groups, &prepared.jobs, &store, opts.format)?;
+    }
     let total_bytes: u64 = prepared.jobs.iter().map(|j| groups[j.group].vars[j.var].nbytes()).sum();
     let collected = run_engine(inv, &groups, &prepared, &store, opts, done, segments, total_bytes, None)?;
 
@@ -584,7 +644,8 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
         entry.empty.sort();
         manifest.arrays.insert(job.path.clone(), entry);
     }
-    let meta_bytes = commit(&groups, &prepared.jobs, &store, opts.format, &manifest)?;
+    let run = run_id(&inputs_fp, &plan_fp);
+    let meta_bytes = commit(&groups, &prepared.jobs, &store, opts.format, &manifest, &run)?;
     Ok(Summary {
         target: store.display().to_string(),
         files: inv.files.len(),
@@ -600,14 +661,39 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
     })
 }
 
+/// Writes each group's and array's own document that is not there yet, parents
+/// first. An Icechunk session needs them before the chunks (plain stores get them in
+/// [`commit`]); a re-run of a committed conversion finds them all, and changes nothing.
+fn write_structure(groups: &[&GroupInfo], jobs: &[ArrayJob], store: &Target, format: ZarrFormat) -> Result<()> {
+    let group_docs = groups.iter().flat_map(|g| {
+        meta::group_documents(format, attrs_json(&g.attrs))
+            .into_iter()
+            .map(|(k, doc)| (meta::join(&g.path, &k), doc))
+    });
+    let array_docs = jobs.iter().flat_map(|j| {
+        j.meta
+            .documents
+            .iter()
+            .map(|(k, doc)| (meta::join(&j.path, k), doc.clone()))
+    });
+    for (key, doc) in group_docs.chain(array_docs) {
+        if store.get(&key)?.is_none() {
+            store.put(&key, Bytes::from(doc.to_pretty()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes array and group metadata, the manifest and, last, consolidated metadata;
-/// then removes the in-progress marker and the journal. Returns the bytes written.
+/// commits an Icechunk target's session (as `run`); then removes the in-progress marker
+/// and the journal. Returns the bytes written.
 pub fn commit(
     groups: &[&GroupInfo],
     jobs: &[ArrayJob],
     store: &Target,
     format: ZarrFormat,
     manifest: &Manifest,
+    run: &str,
 ) -> Result<u64> {
     let mut written = 0u64;
     let mut put = |key: String, doc: &Json| -> Result<()> {
@@ -657,6 +743,10 @@ pub fn commit(
         for (k, doc) in meta::consolidated(format, gp, &subtree) {
             put(meta::join(gp, &k), &doc)?;
         }
+    }
+    store.commit(&commit_message("convert", &manifest.inputs), run)?;
+    if crate::settings::failpoint_is("after-commit") {
+        std::process::abort(); // a kill after the commit, before the records beside it
     }
     store.delete(manifest::IN_PROGRESS_KEY)?;
     for segment in store.list(journal::JOURNAL_PREFIX)? {

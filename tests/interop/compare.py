@@ -2,6 +2,11 @@
 """Checks that xarray cannot tell a Zarr store from the NetCDF files it came from.
 
     compare.py ZARR NETCDF... [--group G] [--concat-dim DIM] [--mode decoded|raw|both]
+               [--s3-endpoint URL] [--snapshot ID]
+
+ZARR may be an Icechunk repository, named as nc2zarr names it (``icechunk+PATH`` or
+``icechunk+s3://bucket/prefix``); it is read through an ``icechunk`` session at the tip
+of ``main`` or at ``--snapshot``.
 
 Opens the store with ``xarray.open_zarr`` and the sources with ``xarray.open_dataset``
 (one file) or ``xarray.open_mfdataset`` (several, combined by coordinates), once with
@@ -37,10 +42,40 @@ def open_netcdf(files, group, decode, concat_dim):
 
 
 S3_ENDPOINT = None
+SNAPSHOT = None
+
+
+def icechunk_storage(location):
+    """Icechunk storage for a repository nc2zarr names ``icechunk+LOCATION``."""
+    import os
+    import icechunk
+    if location.startswith("s3://"):
+        bucket, _, prefix = location[len("s3://"):].partition("/")
+        return icechunk.s3_storage(
+            bucket=bucket, prefix=prefix, endpoint_url=S3_ENDPOINT, allow_http=True,
+            force_path_style=True, region="us-east-1",
+            access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+            secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"])
+    return icechunk.local_filesystem_storage(location.removeprefix("file://"))
+
+
+def open_icechunk(location):
+    """A read-only session's store at the tip of main, or at SNAPSHOT."""
+    import icechunk
+    repo = icechunk.Repository.open(icechunk_storage(location))
+    if SNAPSHOT:
+        return repo.readonly_session(snapshot_id=SNAPSHOT).store
+    return repo.readonly_session(branch="main").store
 
 
 def open_store(path, group, decode):
     kw = dict(decode_cf=decode, consolidated=True, group=group)
+    if path.startswith("icechunk+"):
+        # Icechunk keeps its own index of nodes: no consolidated metadata.
+        kw["consolidated"] = False
+        if decode:
+            kw["decode_times"] = xr.coders.CFDatetimeCoder(use_cftime=None)
+        return xr.open_zarr(open_icechunk(path[len("icechunk+"):]), **kw).load()
     if path.startswith("s3://"):
         import os
         kw["storage_options"] = dict(
@@ -180,9 +215,11 @@ def main():
     p.add_argument("--concat-dim", default="time")
     p.add_argument("--mode", choices=["decoded", "raw", "both"], default="both")
     p.add_argument("--s3-endpoint", default=None, help="endpoint of an S3-compatible server for s3:// stores")
+    p.add_argument("--snapshot", default=None, help="the snapshot of an Icechunk repository to read")
     a = p.parse_args()
-    global S3_ENDPOINT
+    global S3_ENDPOINT, SNAPSHOT
     S3_ENDPOINT = a.s3_endpoint
+    SNAPSHOT = a.snapshot
     problems, notes = run_one(a.zarr, a.netcdf, a.group, a.concat_dim, a.mode)
     for n in notes:
         print(n)

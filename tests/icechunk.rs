@@ -1,0 +1,436 @@
+//! Icechunk repositories as targets (`icechunk+TARGET`, Cargo feature `icechunk`): one
+//! commit per convert and per append, with the history and values the `icechunk` package
+//! and xarray read (Python ≥ 3.12, `NC2ZARR_PYTHON_CURRENT`); kills that leave the
+//! previous snapshot readable and re-runs that commit once; refusals.
+#![cfg(feature = "icechunk")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nc2zarr::json::Json;
+
+/// The test server's secret (moto accepts any).
+const SECRET: &str = "nc2zarr-test-secret-ice";
+
+/// The Python with the `icechunk` package (`NC2ZARR_PYTHON_CURRENT`, set by scripts/test.sh).
+fn icechunk_python() -> Option<PathBuf> {
+    match std::env::var_os("NC2ZARR_PYTHON_CURRENT") {
+        Some(p) => Some(PathBuf::from(p)),
+        None if std::env::var_os("NC2ZARR_REQUIRE_INTEROP").is_some() => {
+            panic!("NC2ZARR_REQUIRE_INTEROP is set but NC2ZARR_PYTHON_CURRENT is not")
+        }
+        None => {
+            missing_prerequisite("NC2ZARR_PYTHON_CURRENT (Python >= 3.12 with icechunk) not set");
+            None
+        }
+    }
+}
+
+/// `n` consecutive 6-hourly files of `steps` steps each, in hours since 1900.
+fn months(n: usize, steps: usize) -> Vec<Month> {
+    let start = 1_051_896;
+    (0..n)
+        .map(|m| Month {
+            times: (0..steps).map(|i| start + 6 * (m * steps + i) as i32).collect(),
+            units: "hours since 1900-01-01 00:00:00",
+        })
+        .collect()
+}
+
+fn inputs(dir: &Path, n: usize) -> Vec<String> {
+    era_set(&dir.join("in"), Kind::Netcdf4, &months(n, 8), 6, 10)
+        .iter()
+        .map(|p| s(p))
+        .collect()
+}
+
+fn argv(head: &[&str], files: &[String], tail: &[&str]) -> Vec<String> {
+    head.iter()
+        .map(|a| a.to_string())
+        .chain(files.iter().cloned())
+        .chain(tail.iter().map(|a| a.to_string()))
+        .collect()
+}
+
+/// Where a repository is, and how nc2zarr and Python reach it.
+struct Repo {
+    /// `icechunk+…`
+    name: String,
+    /// The moto endpoint, for an S3 repository.
+    endpoint: Option<String>,
+}
+
+impl Repo {
+    fn local(dir: &Path) -> Repo {
+        Repo {
+            name: format!("icechunk+{}", s(dir)),
+            endpoint: None,
+        }
+    }
+
+    /// nc2zarr with `args` (and the endpoint and credentials of an S3 repository).
+    fn command(&self, args: &[String]) -> Command {
+        let mut cmd = match &self.endpoint {
+            Some(_) => s3_command(SECRET),
+            None => Command::new(bin()),
+        };
+        cmd.args(args).env_remove("CI").env_remove("NC2ZARR_FAILPOINT");
+        if let Some(e) = &self.endpoint {
+            cmd.args(["--endpoint", e]);
+        }
+        cmd
+    }
+
+    fn run(&self, args: &[String]) -> Run {
+        Run::from_output(&self.command(args).output().unwrap())
+    }
+
+    /// Runs a Python script of tests/interop on the repository.
+    fn python(&self, py: &Path, script: &str, args: &[String]) -> String {
+        let mut cmd = Command::new(py);
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop").join(script))
+            .args(args);
+        if let Some(e) = &self.endpoint {
+            cmd.args(["--s3-endpoint", e])
+                .env("AWS_ACCESS_KEY_ID", "nc2zarr-test")
+                .env("AWS_SECRET_ACCESS_KEY", SECRET);
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{script}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
+    /// The history of `main` as the `icechunk` package reads it, newest first.
+    fn history(&self, py: &Path) -> Vec<Json> {
+        self.python(py, "icechunk_history.py", std::slice::from_ref(&self.name))
+            .lines()
+            .map(|l| Json::parse(l).unwrap())
+            .collect()
+    }
+
+    /// xarray on `snapshot` (or the tip) against `open_mfdataset` on `files`.
+    fn assert_equals(&self, py: &Path, files: &[String], snapshot: Option<&str>) {
+        let mut args = vec![self.name.clone()];
+        args.extend(files.iter().cloned());
+        if let Some(id) = snapshot {
+            args.extend(["--snapshot".to_string(), id.to_string()]);
+        }
+        let out = self.python(py, "compare.py", &args);
+        assert!(out.contains("identical"), "{out}");
+    }
+}
+
+fn field<'a>(snapshot: &'a Json, key: &str) -> &'a str {
+    snapshot.get(key).and_then(Json::as_str).unwrap_or_default()
+}
+
+/// Convert two files, append one, append one: three snapshots after the initial one,
+/// each equal to `open_mfdataset` on the files it holds, with messages naming them.
+fn convert_and_append_twice(repo: &Repo, files: &[String], py: &Path) {
+    repo.run(&argv(&["convert"], &files[..2], &["-o", &repo.name, "--quiet"]))
+        .ok();
+    repo.run(&argv(&["append"], &files[2..3], &["-o", &repo.name])).ok();
+    repo.run(&argv(&["append"], &files[3..], &["-o", &repo.name])).ok();
+
+    let history = repo.history(py);
+    assert_eq!(history.len(), 4, "{history:?}");
+    assert_eq!(field(&history[3], "message"), "Repository initialized");
+    assert!(
+        field(&history[2], "message").starts_with("nc2zarr convert: 2 files: "),
+        "{history:?}"
+    );
+    assert!(field(&history[2], "message").contains("part_01.nc"));
+    assert_eq!(
+        field(&history[1], "message"),
+        format!("nc2zarr append: 1 file: {}", files[2])
+    );
+    assert_eq!(
+        field(&history[0], "message"),
+        format!("nc2zarr append: 1 file: {}", files[3])
+    );
+    for (i, n) in [(2, 2), (1, 3), (0, 4)] {
+        assert!(!field(&history[i], "run").is_empty(), "{history:?}");
+        repo.assert_equals(py, &files[..n], Some(field(&history[i], "id")));
+    }
+    repo.assert_equals(py, files, None);
+
+    // verify reads the tip through nc2zarr and names it.
+    let v = repo.run(&argv(&["verify", &repo.name, "--source"], files, &[]));
+    v.ok();
+    assert!(
+        v.stdout
+            .contains(&format!("snapshot {} (tip of main)", field(&history[0], "id"))),
+        "{}",
+        v.stdout
+    );
+    // Appending what is there commits nothing.
+    let again = repo.run(&argv(&["append"], &files[3..], &["-o", &repo.name, "--json"]));
+    assert_eq!(
+        again.ok().json().get("files_already_present").and_then(Json::as_u64),
+        Some(1)
+    );
+    assert_eq!(repo.history(py).len(), 4);
+}
+
+#[test]
+fn local_repository_convert_then_two_appends_make_three_snapshots() {
+    let Some(py) = icechunk_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path(), 4);
+    convert_and_append_twice(&Repo::local(&dir.path().join("repo")), &files, &py);
+}
+
+#[test]
+fn s3_repository_convert_then_two_appends_make_three_snapshots() {
+    let Some(py) = icechunk_python() else { return };
+    let endpoint = match std::env::var("NC2ZARR_TEST_S3_ENDPOINT") {
+        Ok(e) => e,
+        Err(_) => {
+            if std::env::var_os("NC2ZARR_REQUIRE_SERVERS").is_some() {
+                panic!("NC2ZARR_TEST_S3_ENDPOINT not set");
+            }
+            missing_prerequisite("NC2ZARR_TEST_S3_ENDPOINT not set (scripts/test.sh starts moto)");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path(), 4);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let repo = Repo {
+        name: format!("icechunk+s3://nc2zarr-test/ice-{}-{nanos}", std::process::id()),
+        endpoint: Some(endpoint),
+    };
+    convert_and_append_twice(&repo, &files, &py);
+}
+
+/// Starts `args` slowed down (every write delayed) and SIGKILLs it once its journal
+/// shows progress: part of its chunks are in the repository's storage, uncommitted.
+fn kill_during(repo: &Repo, dir: &Path, args: &[String]) {
+    let mut child = repo
+        .command(args)
+        .env("NC2ZARR_TEST_PUT_DELAY_MS", "15")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal = dir.join(".nc2zarr/journal");
+    let started = Instant::now();
+    while journal_segments(&journal) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no journal segment appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run finished before it could be interrupted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_killed_append_leaves_the_previous_snapshot_and_the_rerun_commits_once() {
+    let Some(py) = icechunk_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path(), 4);
+    let repo_dir = dir.path().join("repo");
+    let repo = Repo::local(&repo_dir);
+    repo.run(&argv(
+        &["convert"],
+        &files[..2],
+        &["-o", &repo.name, "--quiet", "--chunks", "time=1"],
+    ))
+    .ok();
+    let before = repo.history(&py);
+    assert_eq!(before.len(), 2);
+
+    kill_during(
+        &repo,
+        &repo_dir,
+        &argv(
+            &["append"],
+            &files[2..],
+            &["-o", &repo.name, "--quiet", "--io-concurrency", "1"],
+        ),
+    );
+    // Readers see the previous snapshot, whole; verify checks it and says why it passes.
+    assert_eq!(repo.history(&py), before);
+    repo.assert_equals(&py, &files[..2], None);
+    let v = repo.run(&argv(&["verify", &repo.name, "--source"], &files[..2], &[]));
+    v.ok();
+    assert!(v.stdout.contains("interrupted before its commit"), "{}", v.stdout);
+
+    // The re-run writes the append again (nothing uncommitted survives) and commits once.
+    let again = repo.run(&argv(&["append"], &files[2..], &["-o", &repo.name, "--json"]));
+    let report = again.ok().json();
+    assert_eq!(report.get("resumed_objects").and_then(Json::as_u64), Some(0));
+    let after = repo.history(&py);
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(after[1..], before[..]);
+    assert!(field(&after[0], "message").starts_with("nc2zarr append: 2 files: "));
+    repo.assert_equals(&py, &files, None);
+    repo.run(&argv(&["verify", &repo.name, "--source"], &files, &[])).ok();
+}
+
+#[test]
+fn a_killed_conversion_commits_nothing_and_the_rerun_commits_once() {
+    let Some(py) = icechunk_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path(), 3);
+    let repo_dir = dir.path().join("repo");
+    let repo = Repo::local(&repo_dir);
+    kill_during(
+        &repo,
+        &repo_dir,
+        &argv(
+            &["convert"],
+            &files,
+            &[
+                "-o",
+                &repo.name,
+                "--quiet",
+                "--io-concurrency",
+                "1",
+                "--chunks",
+                "time=1",
+            ],
+        ),
+    );
+    assert_eq!(repo.history(&py).len(), 1, "only the initial snapshot");
+    let v = repo.run(&["verify".to_string(), repo.name.clone()]);
+    assert_eq!(v.code, 5, "{}", v.stdout);
+    assert!(v.stdout.contains("nothing is committed yet"), "{}", v.stdout);
+
+    repo.run(&argv(
+        &["convert"],
+        &files,
+        &["-o", &repo.name, "--quiet", "--chunks", "time=1"],
+    ))
+    .ok();
+    let history = repo.history(&py);
+    assert_eq!(history.len(), 2, "{history:?}");
+    repo.assert_equals(&py, &files, None);
+    repo.run(&argv(&["verify", &repo.name, "--source"], &files, &[])).ok();
+}
+
+#[test]
+fn a_kill_right_after_the_commit_is_settled_without_a_second_commit() {
+    let Some(py) = icechunk_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path(), 3);
+    let repo = Repo::local(&dir.path().join("repo"));
+    let convert = argv(&["convert"], &files[..2], &["-o", &repo.name, "--quiet"]);
+    let killed = repo
+        .command(&convert)
+        .env("NC2ZARR_FAILPOINT", "after-commit")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    assert_eq!(repo.history(&py).len(), 2, "the convert committed");
+    repo.run(&convert).ok();
+    assert_eq!(repo.history(&py).len(), 2, "the re-run committed nothing more");
+    repo.run(&argv(&["verify", &repo.name, "--source"], &files[..2], &[]))
+        .ok();
+
+    let append = argv(&["append"], &files[2..], &["-o", &repo.name]);
+    let killed = repo
+        .command(&append)
+        .env("NC2ZARR_FAILPOINT", "after-commit")
+        .output()
+        .unwrap();
+    assert!(!killed.status.success());
+    assert_eq!(repo.history(&py).len(), 3, "the append committed");
+    let again = repo.run(&append);
+    again.ok();
+    assert!(
+        again.stdout.contains("its commit was finished first") && again.stdout.contains("already"),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(repo.history(&py).len(), 3, "the re-run committed nothing more");
+    repo.run(&argv(&["verify", &repo.name, "--source"], &files, &[])).ok();
+}
+
+#[test]
+fn overwrite_commits_a_new_snapshot_and_keeps_the_old_one_readable() {
+    let Some(py) = icechunk_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path(), 3);
+    let repo = Repo::local(&dir.path().join("repo"));
+    repo.run(&argv(&["convert"], &files[..1], &["-o", &repo.name, "--quiet"]))
+        .ok();
+    repo.run(&argv(&["convert"], &files[1..], &["-o", &repo.name, "--quiet"]))
+        .fails_with(4, &["already exists", "--overwrite"]);
+    repo.run(&argv(
+        &["convert"],
+        &files[1..],
+        &["-o", &repo.name, "--quiet", "--overwrite", "--force"],
+    ))
+    .ok();
+    let history = repo.history(&py);
+    assert_eq!(history.len(), 3, "{history:?}");
+    repo.assert_equals(&py, &files[1..], None);
+    repo.assert_equals(&py, &files[..1], Some(field(&history[1], "id")));
+}
+
+#[test]
+fn icechunk_targets_refuse_what_they_cannot_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path(), 2);
+    let name = |p: &str| format!("icechunk+{}", s(&dir.path().join(p)));
+    run(argv(&["convert"], &files, &["-o", &name("v2"), "--zarr-format", "2"]))
+        .fails_with(4, &["Icechunk repositories hold Zarr v3 only"]);
+    assert!(!dir.path().join("v2").exists(), "nothing written");
+    run(argv(&["prepare"], &files, &["-o", &name("split"), "--tasks", "2"]))
+        .fails_with(4, &["split runs", "do not write Icechunk repositories"]);
+    assert!(!dir.path().join("split").exists(), "nothing written");
+    run(argv(
+        &["convert"],
+        &files,
+        &["-o", &name("stac"), "--stac", &s(&dir.path().join("cat"))],
+    ))
+    .fails_with(2, &["describe plain Zarr stores"]);
+    assert!(
+        !dir.path().join("stac").exists() && !dir.path().join("cat").exists(),
+        "nothing written"
+    );
+
+    // A plain store is not a repository, and a repository is not a plain store.
+    let plain = dir.path().join("plain.zarr");
+    run(argv(&["convert"], &files[..1], &["-o", &s(&plain), "--quiet"])).ok();
+    run(argv(
+        &["append"],
+        &files[1..],
+        &["-o", &format!("icechunk+{}", s(&plain))],
+    ))
+    .fails_with(4, &["is not an Icechunk repository", "drop the icechunk+ prefix"]);
+    run(argv(
+        &["convert"],
+        &files,
+        &["-o", &format!("icechunk+{}", s(&plain)), "--overwrite", "--force"],
+    ))
+    .fails_with(4, &["is not an Icechunk repository"]);
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    run(argv(&["convert"], &files, &["-o", &format!("icechunk+{}", s(&other))]))
+        .fails_with(4, &["is not an Icechunk repository but holds other objects"]);
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1, "nothing written");
+    let repo = dir.path().join("repo");
+    run(argv(&["convert"], &files[..1], &["-o", &name("repo"), "--quiet"])).ok();
+    run(argv(&["append"], &files[1..], &["-o", &s(&repo)])).fails_with(4, &["is an Icechunk repository", "icechunk+"]);
+}
