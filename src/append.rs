@@ -375,9 +375,10 @@ fn append_files(
                 && m.get("inputs_fingerprint").and_then(Json::as_str) == Some(inputs_fp.as_str())
                 && m.get("plan_fingerprint").and_then(Json::as_str) == Some(plan_fp.as_str()) =>
         {
-            if store.is_transactional() {
+            if store.is_transactional() && !store.resume_session()? {
                 // The interrupted append committed nothing (else `finish_commit` settled
-                // it): what its journal lists went with its session. Write it all again.
+                // it) and left no session to resume: what its journal lists went with its
+                // session. Write it all again.
                 for seg in store.list(journal::JOURNAL_PREFIX)? {
                     store.delete(&seg.key)?;
                 }
@@ -404,6 +405,8 @@ fn append_files(
                     store.delete(&seg.key)?;
                 }
             }
+            // Nothing of another, interrupted run goes into this one's commit.
+            store.discard_uncommitted()?;
             let m = crate::json_obj! {
                 "tool" => format!("nc2zarr {}", env!("CARGO_PKG_VERSION")),
                 "mode" => "append",

@@ -43,6 +43,9 @@ pub enum StorageKind {
     Cloud,
 }
 
+/// Where a writing run saves its session beside the repository, for a re-run to resume.
+pub const SESSION_KEY: &str = ".nc2zarr/session.bin";
+
 /// The snapshot property that names the nc2zarr run behind a commit.
 pub const RUN_PROPERTY: &str = "nc2zarr_run";
 
@@ -65,7 +68,7 @@ mod without_icechunk {
 
     impl Repo {
         /// Refuses: this build has no Icechunk support.
-        pub async fn open(_: Arc<dyn ObjectStore>, _: &str, _: StorageKind, _: Mode) -> Result<Repo, String> {
+        pub async fn open(_: Arc<dyn ObjectStore>, _: &str, _: &str, _: StorageKind, _: Mode) -> Result<Repo, String> {
             Err("this nc2zarr was built without Icechunk support; install it with \
                  `cargo install nc2zarr --features icechunk`"
                 .into())
@@ -102,6 +105,22 @@ mod without_icechunk {
         pub async fn tip_run(&self) -> Result<Option<String>, String> {
             match *self {}
         }
+        /// Unreachable.
+        pub async fn save(&self) -> Result<(), String> {
+            match *self {}
+        }
+        /// Unreachable.
+        pub async fn resume(&self) -> Result<bool, String> {
+            match *self {}
+        }
+        /// Unreachable.
+        pub fn resumed(&self) -> bool {
+            match *self {}
+        }
+        /// Unreachable.
+        pub async fn discard(&self) -> Result<(), String> {
+            match *self {}
+        }
     }
 }
 
@@ -109,36 +128,40 @@ mod without_icechunk {
 mod with_icechunk {
     use std::fmt;
     use std::num::{NonZeroU16, NonZeroU64};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
     use bytes::Bytes;
     use futures::{StreamExt, TryStreamExt};
     use icechunk::format::ByteRange;
     use icechunk::repository::VersionInfo;
+    use icechunk::session::Session;
     use icechunk::storage::{
         ConcurrencySettings, ObjectStorage, ObjectStoreBackend, RetriesSettings, Role, Settings, StorageError,
         StorageErrorKind, StorageInfo,
     };
     use icechunk::store::StoreErrorKind;
     use icechunk::{Repository, Storage, Store};
-    use object_store::ObjectStore;
+    use object_store::{ObjectStore, ObjectStoreExt};
     use serde::{Deserialize, Serialize};
     use tokio::sync::RwLock;
 
-    use super::{Mode, RUN_PROPERTY, StorageKind};
+    use super::{Mode, RUN_PROPERTY, SESSION_KEY, StorageKind};
 
     /// The branch nc2zarr reads and commits to.
     const BRANCH: &str = "main";
 
-    /// Object stores handed to Icechunk, by index. Icechunk's storage is serialisable and
-    /// rebuilds its client from a backend description; ours names a store opened here.
-    static STORES: Mutex<Vec<Arc<dyn ObjectStore>>> = Mutex::new(Vec::new());
+    /// Object stores handed to Icechunk, by name. Icechunk's storage is serialisable (a
+    /// session saved by one process is resumed by another) and rebuilds its client from
+    /// a backend description; ours names a store that this process opened under that
+    /// name, so no endpoint or credential is ever written into a session.
+    static STORES: Mutex<Vec<(String, Arc<dyn ObjectStore>)>> = Mutex::new(Vec::new());
 
     /// An Icechunk storage backend that is one of nc2zarr's target stores.
     #[derive(Debug, Serialize, Deserialize)]
     struct TargetBackend {
-        /// Index in [`STORES`].
-        store: usize,
+        /// The store's name in [`STORES`].
+        store: String,
         /// The repository's prefix in the store.
         prefix: String,
         kind: StorageKind,
@@ -154,10 +177,12 @@ mod with_icechunk {
     impl ObjectStoreBackend for TargetBackend {
         fn mk_object_store(&self, _: &Settings, _: Role) -> Result<Arc<dyn ObjectStore>, StorageError> {
             let stores = STORES.lock().expect("icechunk stores");
-            stores.get(self.store).cloned().ok_or_else(|| {
-                StorageError::capture(StorageErrorKind::Other(
-                    "an nc2zarr target store is only usable in the process that opened it".into(),
-                ))
+            let found = stores.iter().find(|(name, _)| *name == self.store);
+            found.map(|(_, s)| s.clone()).ok_or_else(|| {
+                StorageError::capture(StorageErrorKind::Other(format!(
+                    "the target store {} is not open in this process",
+                    self.store
+                )))
             })
         }
 
@@ -211,19 +236,20 @@ mod with_icechunk {
         }
     }
 
-    /// Icechunk storage over `store` at `prefix`.
+    /// Icechunk storage over `store` (named `name`) at `prefix`.
     fn storage(
         store: Arc<dyn ObjectStore>,
+        name: &str,
         prefix: &str,
         kind: StorageKind,
     ) -> Result<Arc<dyn Storage + Send + Sync>, String> {
-        let index = {
+        {
             let mut stores = STORES.lock().expect("icechunk stores");
-            stores.push(store);
-            stores.len() - 1
-        };
+            stores.retain(|(n, _)| n != name);
+            stores.push((name.to_string(), store));
+        }
         let backend: Box<dyn ObjectStoreBackend> = Box::new(TargetBackend {
-            store: index,
+            store: name.to_string(),
             prefix: prefix.to_string(),
             kind,
         });
@@ -237,6 +263,10 @@ mod with_icechunk {
     pub struct Repo {
         repository: Repository,
         store: Store,
+        /// The repository's storage: the target's object store and prefix.
+        objects: (Arc<dyn ObjectStore>, String),
+        /// Whether the session is one an interrupted run saved (see [`Repo::resume`]).
+        resumed: AtomicBool,
     }
 
     fn text(e: impl fmt::Display) -> String {
@@ -249,13 +279,15 @@ mod with_icechunk {
         /// Opens the repository at `prefix` in `store` (creating it in `CreateIfAbsent`
         /// mode when the location holds nothing but nc2zarr's records), with a writable
         /// session on `main`, or a read-only one where the storage refuses writes.
+        /// `name` names the location the same way in every process (see [`STORES`]).
         pub async fn open(
             store: Arc<dyn ObjectStore>,
+            name: &str,
             prefix: &str,
             kind: StorageKind,
             mode: Mode,
         ) -> Result<Repo, String> {
-            let storage = storage(store.clone(), prefix, kind)?;
+            let storage = storage(store.clone(), name, prefix, kind)?;
             let exists = Repository::exists(storage.clone(), None).await.map_err(text)?;
             let repository = match (exists, mode) {
                 (true, _) => Repository::open(storage).execute().await.map_err(text)?,
@@ -283,8 +315,67 @@ mod with_icechunk {
                     .await
                     .map_err(text)?,
             };
-            let store = Store::from_session(Arc::new(RwLock::new(session))).await;
-            Ok(Repo { repository, store })
+            Ok(Repo {
+                repository,
+                store: Store::from_session(Arc::new(RwLock::new(session))).await,
+                objects: (store, prefix.to_string()),
+                resumed: AtomicBool::new(false),
+            })
+        }
+
+        /// The path of nc2zarr's record `key` in the repository's storage.
+        fn record_path(&self, key: &str) -> object_store::path::Path {
+            let (_, prefix) = &self.objects;
+            object_store::path::Path::from(if prefix.is_empty() {
+                key.to_string()
+            } else {
+                format!("{prefix}/{key}")
+            })
+        }
+
+        /// Saves the session, with every change it holds, beside the repository
+        /// ([`SESSION_KEY`]): what a re-run after a crash resumes.
+        pub async fn save(&self) -> Result<(), String> {
+            let bytes = self.store.as_bytes().await.map_err(text)?;
+            let (objects, _) = &self.objects;
+            let saved = objects.put(&self.record_path(SESSION_KEY), bytes.into()).await;
+            saved.map(|_| ()).map_err(|e| crate::store::explain(&e))
+        }
+
+        /// Takes up the session an interrupted run saved, if it still applies: saved on
+        /// `main` at the snapshot that is its tip now (a commit since makes it stale).
+        /// Returns whether it did. Its changes then count as written, so the run's journal
+        /// holds for them.
+        pub async fn resume(&self) -> Result<bool, String> {
+            let (objects, _) = &self.objects;
+            let bytes = match objects.get(&self.record_path(SESSION_KEY)).await {
+                Ok(found) => found.bytes().await.map_err(|e| crate::store::explain(&e))?,
+                Err(object_store::Error::NotFound { .. }) => return Ok(false),
+                Err(e) => return Err(crate::store::explain(&e)),
+            };
+            let Ok(saved) = Session::from_bytes(&bytes) else {
+                return Ok(false);
+            };
+            let tip = self.repository.lookup_branch(BRANCH).await.map_err(text)?;
+            if saved.read_only() || saved.branch() != Some(BRANCH) || *saved.snapshot_id() != tip {
+                return Ok(false);
+            }
+            *self.store.session().write().await = saved;
+            self.resumed.store(true, Ordering::Relaxed);
+            Ok(true)
+        }
+
+        /// True when the session is one an interrupted run saved.
+        pub fn resumed(&self) -> bool {
+            self.resumed.load(Ordering::Relaxed)
+        }
+
+        /// Drops every uncommitted change: a new session at the tip of `main`.
+        pub async fn discard(&self) -> Result<(), String> {
+            let fresh = self.repository.writable_session(BRANCH).await.map_err(text)?;
+            *self.store.session().write().await = fresh;
+            self.resumed.store(false, Ordering::Relaxed);
+            Ok(())
         }
 
         /// Sets `key` in the session. A metadata document equal to the one there is not
@@ -353,6 +444,12 @@ mod with_icechunk {
                 .execute()
                 .await
                 .map_err(text)?;
+            // The saved session is spent (its base is no longer the tip).
+            let (objects, _) = &self.objects;
+            match objects.delete(&self.record_path(SESSION_KEY)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(crate::store::explain(&e)),
+            }
             Ok(id.to_string())
         }
 

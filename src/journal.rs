@@ -22,6 +22,11 @@ pub const JOURNAL_PREFIX: &str = ".nc2zarr/journal";
 const FLUSH_ENTRIES: usize = 512;
 /// Longest time entries stay buffered.
 const FLUSH_AFTER: Duration = Duration::from_secs(2);
+/// The same for an Icechunk target, where each segment first saves the whole session
+/// (about 45 bytes per object written so far): less often, so that saving stays cheap.
+const FLUSH_ENTRIES_SESSION: usize = 8192;
+/// See [`FLUSH_ENTRIES_SESSION`].
+const FLUSH_AFTER_SESSION: Duration = Duration::from_secs(15);
 
 /// One finished object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +46,10 @@ pub struct Entry {
 pub struct Journal {
     target: Target,
     prefix: String,
+    /// Entries buffered before a segment is written.
+    flush_entries: usize,
+    /// Longest time entries stay buffered.
+    flush_after: Duration,
     state: Mutex<State>,
 }
 
@@ -58,9 +67,16 @@ impl Journal {
 
     /// A journal under `prefix` (each task of a split run keeps its own).
     pub fn at(target: &Target, prefix: &str, existing_segments: u64) -> Journal {
+        let (flush_entries, flush_after) = if target.is_transactional() {
+            (FLUSH_ENTRIES_SESSION, FLUSH_AFTER_SESSION)
+        } else {
+            (FLUSH_ENTRIES, FLUSH_AFTER)
+        };
         Journal {
             target: target.clone(),
             prefix: prefix.to_string(),
+            flush_entries,
+            flush_after,
             state: Mutex::new(State {
                 pending: Vec::new(),
                 next_segment: existing_segments,
@@ -74,7 +90,7 @@ impl Journal {
     pub fn record(&self, entry: Entry) -> Result<(), TargetError> {
         let mut state = self.state.lock().expect("journal lock");
         state.pending.push(entry);
-        if state.pending.len() >= FLUSH_ENTRIES || state.last_flush.elapsed() >= FLUSH_AFTER {
+        if state.pending.len() >= self.flush_entries || state.last_flush.elapsed() >= self.flush_after {
             self.write_segment(&mut state)?;
         }
         Ok(())
@@ -91,6 +107,9 @@ impl Journal {
         if state.pending.is_empty() {
             return Ok(());
         }
+        // An Icechunk session holds what it wrote until it commits: save it first, so
+        // that every object this segment lists survives a crash with it.
+        self.target.checkpoint()?;
         let mut text = String::new();
         for e in state.pending.drain(..) {
             text.push_str(&serde_json::to_string(&e).expect("entry serializes"));

@@ -390,7 +390,13 @@ impl Target {
                     Location::Memory(_) => StorageKind::Memory,
                     _ => StorageKind::Cloud,
                 };
-                let opened = runtime.block_on(Repo::open(store.clone(), &prefix, kind, mode));
+                // The same location has the same name in every process (a saved session
+                // names its store by it).
+                let name = match &location {
+                    Location::Local(dir) => std::fs::canonicalize(dir).unwrap_or(dir.clone()).display().to_string(),
+                    _ => redact(icechunk::strip_scheme(target).unwrap_or(target)),
+                };
+                let opened = runtime.block_on(Repo::open(store.clone(), &name, &prefix, kind, mode));
                 Some(Arc::new(opened.map_err(|message| TargetError::Invalid {
                     target: redact(target),
                     message,
@@ -438,6 +444,37 @@ impl Target {
         let Some(repo) = &self.repo else { return Ok(None) };
         let id = self.runtime.block_on(repo.commit(message, run));
         id.map(Some).map_err(|m| self.repo_err("commit", "(session)", m))
+    }
+
+    /// Saves an Icechunk target's session beside the repository, so that a re-run after a
+    /// crash resumes it (a no-op for a plain target, whose objects are there as written).
+    /// Called before each journal segment: every object a journal lists is in the saved
+    /// session.
+    pub fn checkpoint(&self) -> Result<(), TargetError> {
+        let Some(repo) = &self.repo else { return Ok(()) };
+        let saved = self.runtime.block_on(repo.save());
+        saved.map_err(|m| self.repo_err("write", icechunk::SESSION_KEY, m))
+    }
+
+    /// Takes up the session an interrupted run saved on an Icechunk target, if it still
+    /// applies (see [`Target::checkpoint`]); returns whether it did. Plain targets: false.
+    pub fn resume_session(&self) -> Result<bool, TargetError> {
+        let Some(repo) = &self.repo else { return Ok(false) };
+        let resumed = self.runtime.block_on(repo.resume());
+        resumed.map_err(|m| self.repo_err("read", icechunk::SESSION_KEY, m))
+    }
+
+    /// True when an Icechunk target's session is one an interrupted run saved: what its
+    /// journal lists is in it.
+    pub fn resumes_session(&self) -> bool {
+        self.repo.as_ref().is_some_and(|r| r.resumed())
+    }
+
+    /// Drops an Icechunk target's uncommitted changes (a no-op for a plain target).
+    pub fn discard_uncommitted(&self) -> Result<(), TargetError> {
+        let Some(repo) = &self.repo else { return Ok(()) };
+        let done = self.runtime.block_on(repo.discard());
+        done.map_err(|m| self.repo_err("reset", "(session)", m))
     }
 
     /// The snapshot at the tip of `main` of an Icechunk target; `None` for a plain one.

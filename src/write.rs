@@ -363,6 +363,9 @@ fn marker(inputs_fp: &str, plan_fp: &str, files: usize) -> Json {
 /// interrupted run of the same conversion (unless `restart`), and refuses to resume a
 /// different one. Touches nothing when it refuses.
 fn decide_start(store: &Target, target: &str, opts: &ConvertOptions, inputs_fp: &str, plan_fp: &str) -> Result<Start> {
+    // An Icechunk target: take up the session an interrupted run saved, before listing
+    // what is there (a fresh start below drops it).
+    let resumed = store.resume_session()?;
     // The lock (ours, taken before) does not count as content.
     let listed: Vec<_> = store
         .list("")?
@@ -406,10 +409,11 @@ fn decide_start(store: &Target, target: &str, opts: &ConvertOptions, inputs_fp: 
         }
         .into());
     }
-    if store.is_transactional() && !store.committed_by(&run_id(inputs_fp, plan_fp))? {
-        // Nothing the interrupted run wrote was committed: its session is gone, and with
-        // it every object its journal lists (the branch may even hold the objects an
-        // overwrite was replacing, under the same keys). Start again from an empty tree.
+    if store.is_transactional() && !resumed && !store.committed_by(&run_id(inputs_fp, plan_fp))? {
+        // Nothing the interrupted run wrote was committed, and its saved session is
+        // missing or stale: every object its journal lists went with it (the branch may
+        // even hold the objects an overwrite was replacing, under the same keys). Start
+        // again from an empty tree.
         store.delete_all_except(&[crate::lock::LOCK_KEY, manifest::IN_PROGRESS_KEY])?;
         return Ok(Start::Resume(HashMap::new(), 0));
     }

@@ -274,16 +274,58 @@ fn a_killed_append_leaves_the_previous_snapshot_and_the_rerun_commits_once() {
     v.ok();
     assert!(v.stdout.contains("interrupted before its commit"), "{}", v.stdout);
 
-    // The re-run writes the append again (nothing uncommitted survives) and commits once.
+    // The re-run resumes the session the killed run saved, and commits once.
+    assert!(repo_dir.join(".nc2zarr/session.bin").is_file());
     let again = repo.run(&argv(&["append"], &files[2..], &["-o", &repo.name, "--json"]));
     let report = again.ok().json();
-    assert_eq!(report.get("resumed_objects").and_then(Json::as_u64), Some(0));
+    assert!(
+        report.get("resumed_objects").and_then(Json::as_u64).unwrap() > 0,
+        "{report:?}"
+    );
+    assert!(
+        !repo_dir.join(".nc2zarr/session.bin").exists(),
+        "the saved session is spent"
+    );
     let after = repo.history(&py);
     assert_eq!(after.len(), 3, "{after:?}");
     assert_eq!(after[1..], before[..]);
     assert!(field(&after[0], "message").starts_with("nc2zarr append: 2 files: "));
     repo.assert_equals(&py, &files, None);
     repo.run(&argv(&["verify", &repo.name, "--source"], &files, &[])).ok();
+}
+
+#[test]
+fn restarting_another_append_drops_what_the_killed_one_left_in_its_session() {
+    let Some(py) = icechunk_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path(), 4);
+    let repo_dir = dir.path().join("repo");
+    let repo = Repo::local(&repo_dir);
+    repo.run(&argv(
+        &["convert"],
+        &files[..2],
+        &["-o", &repo.name, "--quiet", "--chunks", "time=1"],
+    ))
+    .ok();
+    kill_during(
+        &repo,
+        &repo_dir,
+        &argv(
+            &["append"],
+            &files[2..3],
+            &["-o", &repo.name, "--quiet", "--io-concurrency", "1"],
+        ),
+    );
+    let other = argv(&["append"], &files[3..], &["-o", &repo.name, "--allow-gaps"]);
+    repo.run(&other)
+        .fails_with(4, &["interrupted append of other files", "--restart"]);
+    let mut restart = other.clone();
+    restart.push("--restart".into());
+    repo.run(&restart).ok();
+    let kept = [files[0].clone(), files[1].clone(), files[3].clone()];
+    repo.assert_equals(&py, &kept, None);
+    repo.run(&argv(&["verify", &repo.name, "--source"], &kept, &[])).ok();
+    assert_eq!(repo.history(&py).len(), 3);
 }
 
 #[test]
@@ -315,12 +357,16 @@ fn a_killed_conversion_commits_nothing_and_the_rerun_commits_once() {
     assert_eq!(v.code, 5, "{}", v.stdout);
     assert!(v.stdout.contains("nothing is committed yet"), "{}", v.stdout);
 
-    repo.run(&argv(
+    let again = repo.run(&argv(
         &["convert"],
         &files,
-        &["-o", &repo.name, "--quiet", "--chunks", "time=1"],
-    ))
-    .ok();
+        &["-o", &repo.name, "--json", "--chunks", "time=1"],
+    ));
+    let report = again.ok().json();
+    assert!(
+        report.get("resumed_objects").and_then(Json::as_u64).unwrap() > 0,
+        "{report:?}"
+    );
     let history = repo.history(&py);
     assert_eq!(history.len(), 2, "{history:?}");
     repo.assert_equals(&py, &files, None);
