@@ -347,6 +347,16 @@ fn append_files(
         return Ok(summary);
     }
     let inputs = crate::write::input_entries(&inv)?;
+    if store.is_transactional() {
+        // An Icechunk session takes chunks only inside an array's shape: grow it first
+        // (uncommitted, so readers still see the old shapes).
+        for (path, shape) in grown_shapes(&inv, &prepared) {
+            let key = meta::join(&path, "zarr.json");
+            if let Some(doc) = existing::read_json(&store, &key)? {
+                store.put(&key, Bytes::from(with_shape(&doc, &shape).to_pretty()))?;
+            }
+        }
+    }
     if let Some(tasks) = opts.tasks {
         if marker.is_some() && !copts.restart {
             return Err(existing::invalid(
@@ -405,8 +415,6 @@ fn append_files(
                     store.delete(&seg.key)?;
                 }
             }
-            // Nothing of another, interrupted run goes into this one's commit.
-            store.discard_uncommitted()?;
             let m = crate::json_obj! {
                 "tool" => format!("nc2zarr {}", env!("CARGO_PKG_VERSION")),
                 "mode" => "append",
@@ -430,15 +438,7 @@ fn append_files(
         format,
         ..copts.clone()
     };
-    if store.is_transactional() {
-        // An Icechunk session takes chunks only inside an array's shape: grow it first.
-        for (path, shape) in grown_shapes(&inv, &prepared) {
-            let key = meta::join(&path, "zarr.json");
-            if let Some(doc) = existing::read_json(&store, &key)? {
-                store.put(&key, Bytes::from(with_shape(&doc, &shape).to_pretty()))?;
-            }
-        }
-    }
+
     let collected = crate::write::run_engine(
         &inv,
         &groups,

@@ -106,19 +106,27 @@ mod without_icechunk {
             match *self {}
         }
         /// Unreachable.
-        pub async fn save(&self) -> Result<(), String> {
+        pub async fn save(&self, _: &str) -> Result<(), String> {
             match *self {}
         }
         /// Unreachable.
-        pub async fn resume(&self) -> Result<bool, String> {
+        pub async fn resume(&self, _: &str) -> Result<bool, String> {
+            match *self {}
+        }
+        /// Unreachable.
+        pub async fn fork(&self, _: &str) -> Result<(), String> {
+            match *self {}
+        }
+        /// Unreachable.
+        pub async fn adopt(&self, _: &str) -> Result<(), String> {
+            match *self {}
+        }
+        /// Unreachable.
+        pub async fn merge(&self, _: &str) -> Result<(), String> {
             match *self {}
         }
         /// Unreachable.
         pub fn resumed(&self) -> bool {
-            match *self {}
-        }
-        /// Unreachable.
-        pub async fn discard(&self) -> Result<(), String> {
             match *self {}
         }
     }
@@ -333,49 +341,76 @@ mod with_icechunk {
             })
         }
 
-        /// Saves the session, with every change it holds, beside the repository
-        /// ([`SESSION_KEY`]): what a re-run after a crash resumes.
-        pub async fn save(&self) -> Result<(), String> {
+        /// Saves the session, with every change it holds, as nc2zarr's record `key`
+        /// beside the repository: what a re-run after a crash resumes.
+        pub async fn save(&self, key: &str) -> Result<(), String> {
             let bytes = self.store.as_bytes().await.map_err(text)?;
+            self.put_record(key, bytes).await
+        }
+
+        async fn put_record(&self, key: &str, bytes: Bytes) -> Result<(), String> {
             let (objects, _) = &self.objects;
-            let saved = objects.put(&self.record_path(SESSION_KEY), bytes.into()).await;
+            let saved = objects.put(&self.record_path(key), bytes.into()).await;
             saved.map(|_| ()).map_err(|e| crate::store::explain(&e))
         }
 
-        /// Takes up the session an interrupted run saved, if it still applies: saved on
-        /// `main` at the snapshot that is its tip now (a commit since makes it stale).
-        /// Returns whether it did. Its changes then count as written, so the run's journal
-        /// holds for them.
-        pub async fn resume(&self) -> Result<bool, String> {
+        /// The session saved as `key`, if there is one.
+        async fn load(&self, key: &str) -> Result<Option<Session>, String> {
             let (objects, _) = &self.objects;
-            let bytes = match objects.get(&self.record_path(SESSION_KEY)).await {
+            let bytes = match objects.get(&self.record_path(key)).await {
                 Ok(found) => found.bytes().await.map_err(|e| crate::store::explain(&e))?,
-                Err(object_store::Error::NotFound { .. }) => return Ok(false),
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
                 Err(e) => return Err(crate::store::explain(&e)),
             };
-            let Ok(saved) = Session::from_bytes(&bytes) else {
+            Session::from_bytes(&bytes)
+                .map(Some)
+                .map_err(|e| format!("{key} is damaged: {}", text(e)))
+        }
+
+        /// Takes up the session an interrupted run saved as `key`, if it still applies:
+        /// on the same branch (or fork) and snapshot as the session now, which for `main`
+        /// is its tip when the repository was opened (a commit since makes it stale).
+        /// Returns whether it did. Its changes then count as written, so the run's journal
+        /// holds for them.
+        pub async fn resume(&self, key: &str) -> Result<bool, String> {
+            let Ok(Some(saved)) = self.load(key).await else {
                 return Ok(false);
             };
-            let tip = self.repository.lookup_branch(BRANCH).await.map_err(text)?;
-            if saved.read_only() || saved.branch() != Some(BRANCH) || *saved.snapshot_id() != tip {
+            let session = self.store.session();
+            let mut current = session.write().await;
+            if saved.read_only() || saved.branch() != current.branch() || saved.snapshot_id() != current.snapshot_id() {
                 return Ok(false);
             }
-            *self.store.session().write().await = saved;
+            *current = saved;
             self.resumed.store(true, Ordering::Relaxed);
             Ok(true)
+        }
+
+        /// Forks the session for the tasks of a split run and saves the fork as `key`:
+        /// the session's changes go into an anonymous snapshot the fork is based on, and
+        /// each task writes its chunks into a copy of the fork.
+        pub async fn fork(&self, key: &str) -> Result<(), String> {
+            let fork = self.store.session().read().await.fork().await.map_err(text)?;
+            let bytes = fork.as_bytes().map_err(text)?;
+            self.put_record(key, Bytes::from(bytes)).await
+        }
+
+        /// Replaces the session by the one saved as `key` (a task takes up its run's fork).
+        pub async fn adopt(&self, key: &str) -> Result<(), String> {
+            let saved = self.load(key).await?.ok_or_else(|| format!("{key} is missing"))?;
+            *self.store.session().write().await = saved;
+            Ok(())
+        }
+
+        /// Merges the changes of the session saved as `key` (a task's) into the session.
+        pub async fn merge(&self, key: &str) -> Result<(), String> {
+            let saved = self.load(key).await?.ok_or_else(|| format!("{key} is missing"))?;
+            self.store.session().write().await.merge(saved).await.map_err(text)
         }
 
         /// True when the session is one an interrupted run saved.
         pub fn resumed(&self) -> bool {
             self.resumed.load(Ordering::Relaxed)
-        }
-
-        /// Drops every uncommitted change: a new session at the tip of `main`.
-        pub async fn discard(&self) -> Result<(), String> {
-            let fresh = self.repository.writable_session(BRANCH).await.map_err(text)?;
-            *self.store.session().write().await = fresh;
-            self.resumed.store(false, Ordering::Relaxed);
-            Ok(())
         }
 
         /// Sets `key` in the session. A metadata document equal to the one there is not

@@ -80,6 +80,17 @@ fn journal_prefix(index: usize) -> String {
     format!("{TASKS_PREFIX}/{index:05}/journal")
 }
 
+/// An Icechunk target's session as `prepare` left it: the structure of the arrays, on
+/// `main`. The commit merges the tasks' changes into it.
+const BASE_SESSION_KEY: &str = ".nc2zarr/tasks/base.session";
+/// The fork of the base session that every task starts from.
+const FORK_SESSION_KEY: &str = ".nc2zarr/tasks/fork.session";
+
+/// Where task `index` saves its session (its fork, with the chunks it wrote).
+fn session_key(index: usize) -> String {
+    format!("{TASKS_PREFIX}/{index:05}/session.bin")
+}
+
 /// The task index from `--index`, else from the scheduler: `SLURM_ARRAY_TASK_ID`,
 /// `JOB_COMPLETION_INDEX` (Kubernetes) or `AWS_BATCH_JOB_ARRAY_INDEX`. `env` reads a
 /// variable.
@@ -119,22 +130,8 @@ pub struct PrepareSummary {
     pub notes: Vec<String>,
 }
 
-/// Refuses an Icechunk target: split runs write plain stores only (for now).
-fn refuse_icechunk(target: &str) -> Result<()> {
-    if crate::icechunk::strip_scheme(target).is_none() {
-        return Ok(());
-    }
-    Err(TargetError::Invalid {
-        target: crate::store::redact(target),
-        message: "split runs (--tasks, --slurm) do not write Icechunk repositories yet; convert or append on one node"
-            .into(),
-    }
-    .into())
-}
-
 /// Scans nothing more: plans `inv` for `target` and saves the job for `tasks` tasks.
 pub fn prepare(inv: &Inventory, target: &str, opts: &ConvertOptions, tasks: usize) -> Result<PrepareSummary> {
-    refuse_icechunk(target)?;
     let prepared = write::prepare(inv, opts)?;
     write::check_target(target, opts)?;
     let store = Target::open_for_write(target, &opts.store)?;
@@ -153,6 +150,10 @@ pub fn prepare(inv: &Inventory, target: &str, opts: &ConvertOptions, tasks: usiz
             .into());
         }
         store.delete_all_except(&[crate::lock::LOCK_KEY])?;
+    }
+    if store.is_transactional() {
+        // The tasks' Icechunk sessions take chunks only of arrays they know.
+        write::write_structure(&inv.root.walk(), &prepared.jobs, &store, opts.format)?;
     }
     save(&store, JobKind::Convert, inv, write::input_entries(inv)?, opts, tasks)?;
     Ok(PrepareSummary {
@@ -174,7 +175,6 @@ pub fn save_append(
     opts: &ConvertOptions,
     tasks: usize,
 ) -> Result<()> {
-    refuse_icechunk(store.display())?;
     for f in store.list(TASKS_PREFIX)? {
         store.delete(&f.key)?;
     }
@@ -214,9 +214,15 @@ fn save(
         "mode" => "tasks",
         "kind" => match kind { JobKind::Convert => "convert", JobKind::Append { .. } => "append" },
         "tasks" => tasks,
+        // What names the run in an Icechunk commit.
+        "run" => format!("tasks:{}", blake3::hash(&text).to_hex()),
     };
     store.put(manifest::IN_PROGRESS_KEY, Bytes::from(marker.to_pretty()))?;
     store.put(JOB_KEY, Bytes::from(text))?;
+    // On an Icechunk target, the tasks write into forks of the session that holds the
+    // arrays' structure; the commit merges them back into it.
+    store.with_session_key(BASE_SESSION_KEY).checkpoint()?;
+    store.fork_session(FORK_SESSION_KEY)?;
     Ok(())
 }
 
@@ -360,7 +366,16 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
         owned,
         journal_prefix: journal_prefix(index),
     };
-    let (done, segments) = crate::journal::load_at(&store, &share.journal_prefix)?;
+    let (mut done, segments) = crate::journal::load_at(&store, &share.journal_prefix)?;
+    // On an Icechunk target the task writes into its own copy of the run's fork, saved
+    // before each journal segment: resumed, its journal holds; else it starts again.
+    let store = store.with_session_key(&session_key(index));
+    if store.is_transactional() {
+        store.adopt_session(FORK_SESSION_KEY)?;
+        if !store.resume_session()? {
+            done.clear();
+        }
+    }
     let groups = inv.root.walk();
     let collected = write::run_engine(
         inv,
@@ -376,6 +391,7 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
     if crate::settings::failpoint_is(&format!("task-{index}")) {
         return Err(Error::Internal(format!("failpoint task-{index}")));
     }
+    store.checkpoint()?; // the task's session, with all it wrote, for the commit
     let mut arrays = BTreeMap::new();
     for (job, mut entry) in prepared.jobs.iter().zip(collected.arrays) {
         if entry.objects.is_empty() && entry.empty.is_empty() {
@@ -415,6 +431,17 @@ pub struct CommitSummary {
     pub objects: u64,
 }
 
+/// The error for an Icechunk split run whose branch moved since `prepare`.
+fn existing_moved(store: &Target) -> Error {
+    TargetError::Invalid {
+        target: store.display().to_string(),
+        message: "main has a new commit since this split run was prepared (or its saved session is gone); \
+                  prepare it again with --restart"
+            .into(),
+    }
+    .into()
+}
+
 /// Commits the split run in `target` once every task has finished.
 pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummary> {
     let store = Target::open_existing(target, store_options)?;
@@ -451,12 +478,27 @@ pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummar
     if matches!(job.kind, JobKind::Append { .. }) {
         crate::append::finish_commit(&store)?;
     }
-    let committed = store.get(manifest::IN_PROGRESS_KEY)?.is_none();
+    let marker = crate::existing::read_json(&store, manifest::IN_PROGRESS_KEY)?;
+    let run = marker.as_ref().map(write::run_of_marker).unwrap_or_default();
+    if marker.is_some() && store.committed_by(&run)? {
+        // An Icechunk commit that was killed after it committed: only its records are left.
+        store.delete(manifest::IN_PROGRESS_KEY)?;
+    }
+    let committed = marker.is_none() || store.committed_by(&run)?;
+    if !committed && store.is_transactional() {
+        // The session prepare left, with every task's changes merged into it.
+        if !store.with_session_key(BASE_SESSION_KEY).resume_session()? {
+            return Err(existing_moved(&store));
+        }
+        for i in 0..job.tasks {
+            store.merge_session(&session_key(i))?;
+        }
+    }
     let mut objects = 0;
     if !committed {
         objects = match job.kind {
-            JobKind::Convert => commit_convert(&store, &job, &prepared, records)?,
-            JobKind::Append { .. } => commit_append(&store, &job, &prepared, records)?,
+            JobKind::Convert => commit_convert(&store, &job, &prepared, records, &run)?,
+            JobKind::Append { .. } => commit_append(&store, &job, &prepared, records, &run)?,
         };
     }
     // A commit interrupted after its metadata (the marker gone) only cleans up when run again.
@@ -472,7 +514,13 @@ pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummar
 }
 
 /// Writes a new store's manifest and metadata from the tasks' records; returns the objects.
-fn commit_convert(store: &Target, job: &SavedJob, prepared: &Prepared, records: Vec<TaskDone>) -> Result<u64> {
+fn commit_convert(
+    store: &Target,
+    job: &SavedJob,
+    prepared: &Prepared,
+    records: Vec<TaskDone>,
+    run: &str,
+) -> Result<u64> {
     let inv = &job.inventory;
     let mut manifest = Manifest::new(job.settings.format.number(), job.inputs.clone());
     manifest.concat_dim = inv.concat_dim.clone();
@@ -490,15 +538,20 @@ fn commit_convert(store: &Target, job: &SavedJob, prepared: &Prepared, records: 
         m.empty.sort();
     }
     let groups = inv.root.walk();
-    // Split runs write plain stores only, which record no run in a commit.
-    write::commit(&groups, &prepared.jobs, store, job.settings.format, &manifest, "")?;
+    write::commit(&groups, &prepared.jobs, store, job.settings.format, &manifest, run)?;
     Ok(manifest.arrays.values().map(|a| a.objects.len() as u64).sum())
 }
 
 /// Grows the store by the appended data: its manifest takes the tasks' objects and the
 /// new inputs, then the metadata is rewritten, consolidated last; returns the objects
 /// written by the tasks.
-fn commit_append(store: &Target, job: &SavedJob, prepared: &Prepared, records: Vec<TaskDone>) -> Result<u64> {
+fn commit_append(
+    store: &Target,
+    job: &SavedJob,
+    prepared: &Prepared,
+    records: Vec<TaskDone>,
+    run: &str,
+) -> Result<u64> {
     let mut manifest = crate::existing::read_manifest(store)?;
     let mut objects = 0;
     for r in records {
@@ -508,8 +561,7 @@ fn commit_append(store: &Target, job: &SavedJob, prepared: &Prepared, records: V
         }
     }
     manifest.inputs.extend(job.inputs.iter().cloned());
-    // Split runs write plain stores only, which record no run in a commit.
-    crate::append::commit(store, job.settings.format, &job.inventory, prepared, &manifest, "")?;
+    crate::append::commit(store, job.settings.format, &job.inventory, prepared, &manifest, run)?;
     Ok(objects)
 }
 

@@ -178,6 +178,8 @@ pub struct Target {
     options: StoreOptions,
     /// The Icechunk repository that holds the Zarr keys of an `icechunk+` target.
     repo: Option<Arc<Repo>>,
+    /// Where [`Target::checkpoint`] saves an Icechunk session.
+    session_key: String,
 }
 
 /// The version of an object as read: what a conditional replace must still find.
@@ -412,6 +414,7 @@ impl Target {
             runtime,
             options: options.clone(),
             repo,
+            session_key: icechunk::SESSION_KEY.to_string(),
         })
     }
 
@@ -452,29 +455,55 @@ impl Target {
     /// session.
     pub fn checkpoint(&self) -> Result<(), TargetError> {
         let Some(repo) = &self.repo else { return Ok(()) };
-        let saved = self.runtime.block_on(repo.save());
-        saved.map_err(|m| self.repo_err("write", icechunk::SESSION_KEY, m))
+        let saved = self.runtime.block_on(repo.save(&self.session_key));
+        saved.map_err(|m| self.repo_err("write", &self.session_key, m))
+    }
+
+    /// This target, saving its Icechunk session as `key` (each task of a split run has
+    /// its own) instead of `.nc2zarr/session.bin`.
+    pub fn with_session_key(&self, key: &str) -> Target {
+        Target {
+            session_key: key.to_string(),
+            ..self.clone()
+        }
     }
 
     /// Takes up the session an interrupted run saved on an Icechunk target, if it still
     /// applies (see [`Target::checkpoint`]); returns whether it did. Plain targets: false.
     pub fn resume_session(&self) -> Result<bool, TargetError> {
         let Some(repo) = &self.repo else { return Ok(false) };
-        let resumed = self.runtime.block_on(repo.resume());
-        resumed.map_err(|m| self.repo_err("read", icechunk::SESSION_KEY, m))
+        let resumed = self.runtime.block_on(repo.resume(&self.session_key));
+        resumed.map_err(|m| self.repo_err("read", &self.session_key, m))
+    }
+
+    /// Forks an Icechunk target's session for the tasks of a split run, saved as `key`
+    /// (a no-op for a plain target).
+    pub fn fork_session(&self, key: &str) -> Result<(), TargetError> {
+        let Some(repo) = &self.repo else { return Ok(()) };
+        let done = self.runtime.block_on(repo.fork(key));
+        done.map_err(|m| self.repo_err("write", key, m))
+    }
+
+    /// Takes up the session saved as `key` (a task, its run's fork); a no-op for a plain
+    /// target.
+    pub fn adopt_session(&self, key: &str) -> Result<(), TargetError> {
+        let Some(repo) = &self.repo else { return Ok(()) };
+        let done = self.runtime.block_on(repo.adopt(key));
+        done.map_err(|m| self.repo_err("read", key, m))
+    }
+
+    /// Merges the changes of the session saved as `key` (a task's) into this target's;
+    /// a no-op for a plain target.
+    pub fn merge_session(&self, key: &str) -> Result<(), TargetError> {
+        let Some(repo) = &self.repo else { return Ok(()) };
+        let done = self.runtime.block_on(repo.merge(key));
+        done.map_err(|m| self.repo_err("merge", key, m))
     }
 
     /// True when an Icechunk target's session is one an interrupted run saved: what its
     /// journal lists is in it.
     pub fn resumes_session(&self) -> bool {
         self.repo.as_ref().is_some_and(|r| r.resumed())
-    }
-
-    /// Drops an Icechunk target's uncommitted changes (a no-op for a plain target).
-    pub fn discard_uncommitted(&self) -> Result<(), TargetError> {
-        let Some(repo) = &self.repo else { return Ok(()) };
-        let done = self.runtime.block_on(repo.discard());
-        done.map_err(|m| self.repo_err("reset", "(session)", m))
     }
 
     /// The snapshot at the tip of `main` of an Icechunk target; `None` for a plain one.

@@ -434,6 +434,9 @@ pub fn run_id(inputs_fp: &str, plan_fp: &str) -> String {
 
 /// The run an in-progress marker names (see [`run_id`]).
 pub fn run_of_marker(marker: &Json) -> String {
+    if let Some(run) = marker.get("run").and_then(Json::as_str) {
+        return run.to_string(); // a split run's
+    }
     let fingerprint = |k: &str| marker.get(k).and_then(Json::as_str).unwrap_or_default();
     run_id(fingerprint("inputs_fingerprint"), fingerprint("plan_fingerprint"))
 }
@@ -668,7 +671,7 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
 /// Writes each group's and array's own document that is not there yet, parents
 /// first. An Icechunk session needs them before the chunks (plain stores get them in
 /// [`commit`]); a re-run of a committed conversion finds them all, and changes nothing.
-fn write_structure(groups: &[&GroupInfo], jobs: &[ArrayJob], store: &Target, format: ZarrFormat) -> Result<()> {
+pub fn write_structure(groups: &[&GroupInfo], jobs: &[ArrayJob], store: &Target, format: ZarrFormat) -> Result<()> {
     let group_docs = groups.iter().flat_map(|g| {
         meta::group_documents(format, attrs_json(&g.attrs))
             .into_iter()

@@ -441,9 +441,6 @@ fn icechunk_targets_refuse_what_they_cannot_hold() {
     run(argv(&["convert"], &files, &["-o", &name("v2"), "--zarr-format", "2"]))
         .fails_with(4, &["Icechunk repositories hold Zarr v3 only"]);
     assert!(!dir.path().join("v2").exists(), "nothing written");
-    run(argv(&["prepare"], &files, &["-o", &name("split"), "--tasks", "2"]))
-        .fails_with(4, &["split runs", "do not write Icechunk repositories"]);
-    assert!(!dir.path().join("split").exists(), "nothing written");
     run(argv(
         &["convert"],
         &files,
@@ -479,4 +476,94 @@ fn icechunk_targets_refuse_what_they_cannot_hold() {
     let repo = dir.path().join("repo");
     run(argv(&["convert"], &files[..1], &["-o", &name("repo"), "--quiet"])).ok();
     run(argv(&["append"], &files[1..], &["-o", &s(&repo)])).fails_with(4, &["is an Icechunk repository", "icechunk+"]);
+}
+
+/// `task` processes for a split run of `repo`, all at once; each must succeed.
+fn run_tasks(repo: &Repo, n: usize) {
+    let children: Vec<_> = (0..n)
+        .map(|i| {
+            repo.command(&[
+                "task".into(),
+                repo.name.clone(),
+                "--quiet".into(),
+                "--index".into(),
+                i.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for c in children {
+        Run::from_output(&c.wait_with_output().unwrap()).ok();
+    }
+}
+
+#[test]
+fn split_runs_write_forks_that_one_commit_merges() {
+    let Some(py) = icechunk_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path(), 4);
+    let repo = Repo::local(&dir.path().join("repo"));
+    let chunks = ["--chunks", "time=2"];
+
+    // prepare, 3 tasks at once, commit: one snapshot, equal to the sources.
+    let mut prepare = argv(&["prepare"], &files[..3], &["-o", &repo.name, "--tasks", "3"]);
+    prepare.extend(chunks.iter().map(|c| c.to_string()));
+    repo.run(&prepare).ok();
+    run_tasks(&repo, 3);
+    assert_eq!(repo.history(&py).len(), 1, "tasks commit nothing");
+    repo.run(&["commit".into(), repo.name.clone()]).ok();
+    let history = repo.history(&py);
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(field(&history[0], "message").starts_with("nc2zarr convert: 3 files: "));
+    repo.assert_equals(&py, &files[..3], None);
+    repo.run(&argv(&["verify", &repo.name, "--source"], &files[..3], &[]))
+        .ok();
+    // The same chunks as one process writes.
+    let single = Repo::local(&dir.path().join("single"));
+    let mut convert = argv(&["convert"], &files[..3], &["-o", &single.name, "--quiet"]);
+    convert.extend(chunks.iter().map(|c| c.to_string()));
+    single.run(&convert).ok();
+    assert_eq!(
+        nc2zarr_manifest_objects(&dir.path().join("repo")),
+        nc2zarr_manifest_objects(&dir.path().join("single"))
+    );
+
+    // A split append, its task 1 failing first: the commit waits for it, then commits once.
+    repo.run(&argv(&["append"], &files[3..], &["-o", &repo.name, "--tasks", "2"]))
+        .ok();
+    let failing = repo
+        .command(&["task".into(), repo.name.clone(), "--index".into(), "1".into()])
+        .env("NC2ZARR_FAILPOINT", "task-1")
+        .output()
+        .unwrap();
+    assert!(!failing.status.success());
+    run_tasks(&repo, 1);
+    repo.run(&["commit".into(), repo.name.clone()])
+        .fails_with(7, &["task(s) 1 of 2 have not finished"]);
+    repo.assert_equals(&py, &files[..3], None);
+    let task1 = repo.run(&[
+        "task".into(),
+        repo.name.clone(),
+        "--index".into(),
+        "1".into(),
+        "--json".into(),
+    ]);
+    task1.ok();
+    repo.run(&["commit".into(), repo.name.clone()]).ok();
+    let history = repo.history(&py);
+    assert_eq!(history.len(), 3, "{history:?}");
+    assert!(field(&history[0], "message").starts_with("nc2zarr append: 1 file: "));
+    repo.assert_equals(&py, &files, None);
+    repo.run(&argv(&["verify", &repo.name, "--source"], &files, &[])).ok();
+}
+
+/// Object hashes by array from a store's manifest.
+fn nc2zarr_manifest_objects(store: &Path) -> Json {
+    read_json(store, ".nc2zarr/manifest.json")
+        .get("arrays")
+        .unwrap()
+        .clone()
 }
