@@ -61,6 +61,19 @@ pub fn read_manifest(store: &Target) -> Result<crate::manifest::Manifest> {
         .map_err(|e| invalid(store.display(), format!("manifest is damaged: {e}")))
 }
 
+/// Refuses an Icechunk repository named as a plain target (without `icechunk+`): read
+/// or written as objects, it would be misread or damaged.
+pub fn refuse_repository_as_plain(store: &Target) -> Result<()> {
+    if !store.is_transactional() && store.get("repo")?.is_some() && !store.list("snapshots")?.is_empty() {
+        let t = store.display();
+        return Err(invalid(
+            t,
+            format!("is an Icechunk repository: name it {}{t}", crate::icechunk::SCHEME),
+        ));
+    }
+    Ok(())
+}
+
 /// Reads the consolidated metadata and returns the arrays it describes.
 pub fn read_arrays(store: &Target) -> Result<(ZarrFormat, Vec<FoundArray>)> {
     let t = store.display();
@@ -98,12 +111,8 @@ pub fn read_arrays(store: &Target) -> Result<(ZarrFormat, Vec<FoundArray>)> {
             }
         }
         ZarrFormat::V2
-    } else if !store.is_transactional() && store.get("repo")?.is_some() && !store.list("snapshots")?.is_empty() {
-        return Err(invalid(
-            t,
-            format!("is an Icechunk repository: name it {}{t}", crate::icechunk::SCHEME),
-        ));
     } else {
+        refuse_repository_as_plain(store)?;
         return Err(invalid(
             t,
             "no Zarr metadata (zarr.json or .zmetadata): not a Zarr store, or the conversion did not finish".into(),

@@ -412,11 +412,18 @@ fn slurm_step(
     let Some(dir) = &args.slurm else {
         return Ok(Outcome::ok(stdout));
     };
+    // A local target as an absolute path (the tasks run elsewhere), keeping the
+    // icechunk+ prefix of a repository.
     let target = match store::parse_location(target)? {
-        store::Location::Local(p) => std::path::absolute(&p)
-            .map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?
-            .display()
-            .to_string(),
+        store::Location::Local(p) => {
+            let absolute = std::path::absolute(&p).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?;
+            let scheme = if crate::icechunk::strip_scheme(target).is_some() {
+                crate::icechunk::SCHEME
+            } else {
+                ""
+            };
+            format!("{scheme}{}", absolute.display())
+        }
         _ => target.to_string(),
     };
     let job = slurm::SlurmJob {

@@ -276,6 +276,7 @@ pub struct TaskOptions {
 }
 
 fn load_job(store: &Target) -> Result<SavedJob> {
+    crate::existing::refuse_repository_as_plain(store)?;
     let bytes = store.get(JOB_KEY)?.ok_or_else(|| TargetError::Invalid {
         target: store.display().to_string(),
         message: "holds no prepared split run; run `nc2zarr prepare INPUT... -o TARGET --tasks N` first".into(),

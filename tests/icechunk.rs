@@ -476,6 +476,16 @@ fn icechunk_targets_refuse_what_they_cannot_hold() {
     let repo = dir.path().join("repo");
     run(argv(&["convert"], &files[..1], &["-o", &name("repo"), "--quiet"])).ok();
     run(argv(&["append"], &files[1..], &["-o", &s(&repo)])).fails_with(4, &["is an Icechunk repository", "icechunk+"]);
+    run(argv(&["prepare"], &files[1..], &["-o", &name("tasks"), "--tasks", "2"])).ok();
+    run([
+        "task".to_string(),
+        s(&dir.path().join("tasks")),
+        "--index".into(),
+        "0".into(),
+    ])
+    .fails_with(4, &["is an Icechunk repository", "icechunk+"]);
+    run(["commit".to_string(), s(&dir.path().join("tasks"))])
+        .fails_with(4, &["is an Icechunk repository", "icechunk+"]);
 }
 
 /// `task` processes for a split run of `repo`, all at once; each must succeed.

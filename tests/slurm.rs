@@ -387,3 +387,52 @@ fn a_four_task_array_on_s3_writes_what_one_process_writes() {
     assert!(a.len() > 10, "{} objects", a.len());
     assert!(a == b, "the stores differ");
 }
+
+/// A split run into an Icechunk repository on Slurm: the tasks write forks of one
+/// session, the commit job merges them into one commit holding what one process writes.
+#[cfg(feature = "icechunk")]
+#[test]
+fn a_three_task_array_commits_once_to_an_icechunk_repository() {
+    if !cluster() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = era_set(&dir.path().join("in"), Kind::Netcdf4, &three_months(24), 19, 36)
+        .iter()
+        .map(|p| s(p))
+        .collect();
+    let extra = ["--chunks", "time=6"];
+    let one = dir.path().join("single");
+    single(&files, Path::new(&format!("icechunk+{}", s(&one))), &extra);
+    let repo = dir.path().join("slurm");
+    let name = format!("icechunk+{}", s(&repo));
+    let scripts = dir.path().join("jobs");
+    let (r, st) = submit_and_wait(&files, &name, 3, &extra, &scripts, &[]);
+    assert!(st.iter().all(|s| s == "COMPLETED"), "{st:?}\n{}", r.stdout);
+    assert_eq!(st.len(), 4, "three tasks and the commit: {st:?}");
+    let objects = |p: &Path| read_json(p, ".nc2zarr/manifest.json").get("arrays").unwrap().clone();
+    assert_eq!(
+        objects(&one),
+        objects(&repo),
+        "the tasks wrote other chunks than one process"
+    );
+    run(args(&["verify", &name, "--source"], &files, &[])).ok();
+    assert!(
+        snapshot(&repo.join(".nc2zarr/tasks")).is_empty(),
+        "the commit cleaned up the tasks' records"
+    );
+    // One commit on main after the initial snapshot, as the icechunk package reads it.
+    let Some(py) = std::env::var_os("NC2ZARR_PYTHON_CURRENT") else {
+        missing_prerequisite("NC2ZARR_PYTHON_CURRENT (Python >= 3.12 with icechunk) not set");
+        return;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/icechunk_history.py");
+    let out = Command::new(py).arg(script).arg(&name).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let history = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(history.lines().count(), 2, "{history}");
+    assert!(
+        history.lines().next().unwrap().contains("nc2zarr convert: 3 files"),
+        "{history}"
+    );
+}
