@@ -389,9 +389,7 @@ fn append_files(
                 // The interrupted append committed nothing (else `finish_commit` settled
                 // it) and left no session to resume: what its journal lists went with its
                 // session. Write it all again.
-                for seg in store.list(journal::JOURNAL_PREFIX)? {
-                    store.delete(&seg.key)?;
-                }
+                journal::clear(&store, journal::JOURNAL_PREFIX)?;
                 (HashMap::new(), 0)
             } else {
                 let (entries, segments) = journal::load(&store)?;
@@ -411,15 +409,14 @@ fn append_files(
         }
         other => {
             if other.is_some() {
-                for seg in store.list(journal::JOURNAL_PREFIX)? {
-                    store.delete(&seg.key)?;
-                }
+                journal::clear(&store, journal::JOURNAL_PREFIX)?;
             }
             let m = crate::json_obj! {
                 "tool" => format!("nc2zarr {}", env!("CARGO_PKG_VERSION")),
                 "mode" => "append",
                 "inputs_fingerprint" => inputs_fp.as_str(),
                 "plan_fingerprint" => plan_fp.as_str(),
+                "run" => crate::write::new_run(&format!("{inputs_fp}:{plan_fp}")),
             };
             store.put(manifest::IN_PROGRESS_KEY, Bytes::from(m.to_pretty()))?;
             (HashMap::new(), 0)
@@ -457,7 +454,7 @@ fn append_files(
         merge_entry(&mut manifest, &job.path, entry);
     }
     manifest.inputs.extend(inputs);
-    let run = crate::write::run_id(&inputs_fp, &plan_fp);
+    let run = crate::write::current_run(&store)?;
     let meta_bytes = commit(&store, format, &inv, &prepared, &manifest, &run)?;
     summary.objects = collected.objects;
     summary.resumed_objects = collected.resumed;
@@ -1034,8 +1031,6 @@ pub fn merge_entry(manifest: &mut Manifest, path: &str, entry: manifest::ArrayEn
 /// Where an append's commit records what it is about to write, so that a run killed
 /// part-way through the commit is finished by the next one.
 const COMMIT_KEY: &str = ".nc2zarr/commit.json";
-/// The manifest the commit will write, saved before it starts.
-const NEXT_MANIFEST_KEY: &str = ".nc2zarr/manifest.next.json";
 
 /// Commits an append: records the intent (the new manifest, the arrays' new shapes and
 /// the groups), then writes the grown array documents, the manifest and, last, the
@@ -1056,7 +1051,7 @@ pub fn commit(
         .collect();
     let manifest_bytes = manifest.to_bytes();
     let written = manifest_bytes.len() as u64;
-    store.put(NEXT_MANIFEST_KEY, Bytes::from(manifest_bytes))?;
+    store.put(manifest::NEXT_MANIFEST_KEY, Bytes::from(manifest_bytes))?;
     let intent = crate::json_obj! {
         "zarr_format" => format.number(),
         "shapes" => Json::Obj(shapes.into_iter().collect()),
@@ -1094,31 +1089,14 @@ pub fn finish_commit(store: &Target) -> Result<u64> {
         return Ok(0);
     };
     if !store.committed_by(&crate::write::run_of_marker(&marker))? {
-        store.delete(NEXT_MANIFEST_KEY)?;
+        store.delete(manifest::NEXT_MANIFEST_KEY)?;
         store.delete(COMMIT_KEY)?;
         return Ok(0);
     }
-    let written = match store.get(NEXT_MANIFEST_KEY)? {
-        Some(next) => {
-            let n = next.len() as u64;
-            store.put(manifest::MANIFEST_KEY, next)?;
-            n
-        }
-        None => 0,
-    };
-    clear_records(store)?;
-    Ok(written.max(1))
-}
-
-/// Removes an append's in-progress marker, journal and intent.
-fn clear_records(store: &Target) -> Result<()> {
-    store.delete(manifest::IN_PROGRESS_KEY)?;
-    for seg in store.list(journal::JOURNAL_PREFIX)? {
-        store.delete(&seg.key)?;
-    }
-    store.delete(NEXT_MANIFEST_KEY)?;
+    let written = store.get(manifest::NEXT_MANIFEST_KEY)?.map_or(0, |b| b.len() as u64);
+    crate::write::finish_records(store)?;
     store.delete(COMMIT_KEY)?;
-    Ok(())
+    Ok(written.max(1))
 }
 
 /// Applies the commit intent recorded in the store (a no-op returning 0 when there is
@@ -1175,8 +1153,9 @@ fn apply_commit(store: &Target, commit_as: Option<(&str, &str)>) -> Result<u64> 
         })?;
         put(&key, &with_shape(&doc, shape))?;
     }
-    let next_manifest = store.get(NEXT_MANIFEST_KEY)?;
-    if let Some(next) = next_manifest.clone().filter(|_| !store.is_transactional()) {
+    if !store.is_transactional()
+        && let Some(next) = store.get(manifest::NEXT_MANIFEST_KEY)?
+    {
         store.put(manifest::MANIFEST_KEY, next)?;
     }
     if crate::settings::failpoint_is("append-commit") {
@@ -1199,9 +1178,7 @@ fn apply_commit(store: &Target, commit_as: Option<(&str, &str)>) -> Result<u64> 
     if crate::settings::failpoint_is("after-commit") {
         std::process::abort(); // a kill after the commit, before the records beside it
     }
-    if let Some(next) = next_manifest.filter(|_| store.is_transactional()) {
-        store.put(manifest::MANIFEST_KEY, next)?;
-    }
-    clear_records(store)?;
+    crate::write::finish_records(store)?;
+    store.delete(COMMIT_KEY)?;
     Ok(written)
 }

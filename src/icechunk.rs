@@ -125,10 +125,6 @@ mod without_icechunk {
         pub async fn merge(&self, _: &str) -> Result<(), String> {
             match *self {}
         }
-        /// Unreachable.
-        pub fn resumed(&self) -> bool {
-            match *self {}
-        }
     }
 }
 
@@ -136,7 +132,6 @@ mod without_icechunk {
 mod with_icechunk {
     use std::fmt;
     use std::num::{NonZeroU16, NonZeroU64};
-    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
     use bytes::Bytes;
@@ -273,8 +268,6 @@ mod with_icechunk {
         store: Store,
         /// The repository's storage: the target's object store and prefix.
         objects: (Arc<dyn ObjectStore>, String),
-        /// Whether the session is one an interrupted run saved (see [`Repo::resume`]).
-        resumed: AtomicBool,
     }
 
     fn text(e: impl fmt::Display) -> String {
@@ -286,7 +279,8 @@ mod with_icechunk {
     impl Repo {
         /// Opens the repository at `prefix` in `store` (creating it in `CreateIfAbsent`
         /// mode when the location holds nothing but nc2zarr's records), with a writable
-        /// session on `main`, or a read-only one where the storage refuses writes.
+        /// session on `main`, or a read-only one when no writable one can be had (storage
+        /// that refuses writes: reading works, and a write fails with Icechunk's error).
         /// `name` names the location the same way in every process (see [`STORES`]).
         pub async fn open(
             store: Arc<dyn ObjectStore>,
@@ -327,7 +321,6 @@ mod with_icechunk {
                 repository,
                 store: Store::from_session(Arc::new(RwLock::new(session))).await,
                 objects: (store, prefix.to_string()),
-                resumed: AtomicBool::new(false),
             })
         }
 
@@ -354,17 +347,20 @@ mod with_icechunk {
             saved.map(|_| ()).map_err(|e| crate::store::explain(&e))
         }
 
-        /// The session saved as `key`, if there is one.
-        async fn load(&self, key: &str) -> Result<Option<Session>, String> {
+        /// The bytes of nc2zarr's record `key`, if there is one.
+        async fn get_record(&self, key: &str) -> Result<Option<Bytes>, String> {
             let (objects, _) = &self.objects;
-            let bytes = match objects.get(&self.record_path(key)).await {
-                Ok(found) => found.bytes().await.map_err(|e| crate::store::explain(&e))?,
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(e) => return Err(crate::store::explain(&e)),
-            };
-            Session::from_bytes(&bytes)
-                .map(Some)
-                .map_err(|e| format!("{key} is damaged: {}", text(e)))
+            match objects.get(&self.record_path(key)).await {
+                Ok(found) => found.bytes().await.map(Some).map_err(|e| crate::store::explain(&e)),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(crate::store::explain(&e)),
+            }
+        }
+
+        /// The session saved as `key`; an error when it is missing or damaged.
+        async fn load(&self, key: &str) -> Result<Session, String> {
+            let bytes = self.get_record(key).await?.ok_or_else(|| format!("{key} is missing"))?;
+            Session::from_bytes(&bytes).map_err(|e| format!("{key} is damaged: {}", text(e)))
         }
 
         /// Takes up the session an interrupted run saved as `key`, if it still applies:
@@ -372,8 +368,13 @@ mod with_icechunk {
         /// is its tip when the repository was opened (a commit since makes it stale).
         /// Returns whether it did. Its changes then count as written, so the run's journal
         /// holds for them.
+        /// A damaged saved session is not taken up (the run starts again); a failure to
+        /// read it is an error.
         pub async fn resume(&self, key: &str) -> Result<bool, String> {
-            let Ok(Some(saved)) = self.load(key).await else {
+            let Some(bytes) = self.get_record(key).await? else {
+                return Ok(false);
+            };
+            let Ok(saved) = Session::from_bytes(&bytes) else {
                 return Ok(false);
             };
             let session = self.store.session();
@@ -382,7 +383,6 @@ mod with_icechunk {
                 return Ok(false);
             }
             *current = saved;
-            self.resumed.store(true, Ordering::Relaxed);
             Ok(true)
         }
 
@@ -397,20 +397,14 @@ mod with_icechunk {
 
         /// Replaces the session by the one saved as `key` (a task takes up its run's fork).
         pub async fn adopt(&self, key: &str) -> Result<(), String> {
-            let saved = self.load(key).await?.ok_or_else(|| format!("{key} is missing"))?;
-            *self.store.session().write().await = saved;
+            *self.store.session().write().await = self.load(key).await?;
             Ok(())
         }
 
         /// Merges the changes of the session saved as `key` (a task's) into the session.
         pub async fn merge(&self, key: &str) -> Result<(), String> {
-            let saved = self.load(key).await?.ok_or_else(|| format!("{key} is missing"))?;
+            let saved = self.load(key).await?;
             self.store.session().write().await.merge(saved).await.map_err(text)
-        }
-
-        /// True when the session is one an interrupted run saved.
-        pub fn resumed(&self) -> bool {
-            self.resumed.load(Ordering::Relaxed)
         }
 
         /// Sets `key` in the session. A metadata document equal to the one there is not
@@ -470,6 +464,7 @@ mod with_icechunk {
             let session = self.store.session();
             let mut session = session.write().await;
             if !session.has_uncommitted_changes() {
+                self.delete_record(SESSION_KEY).await?;
                 return Ok(session.snapshot_id().to_string());
             }
             let properties = [(RUN_PROPERTY.to_string(), serde_json::Value::from(run))].into();
@@ -480,12 +475,16 @@ mod with_icechunk {
                 .await
                 .map_err(text)?;
             // The saved session is spent (its base is no longer the tip).
-            let (objects, _) = &self.objects;
-            match objects.delete(&self.record_path(SESSION_KEY)).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(crate::store::explain(&e)),
-            }
+            self.delete_record(SESSION_KEY).await?;
             Ok(id.to_string())
+        }
+
+        async fn delete_record(&self, key: &str) -> Result<(), String> {
+            let (objects, _) = &self.objects;
+            match objects.delete(&self.record_path(key)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(crate::store::explain(&e)),
+            }
         }
 
         /// The snapshot at the tip of `main` now.
@@ -519,16 +518,7 @@ mod with_icechunk {
 
     /// True when the location holds objects other than nc2zarr's records.
     async fn holds_other_objects(store: &Arc<dyn ObjectStore>, prefix: &str) -> Result<bool, String> {
-        let base = (!prefix.is_empty()).then(|| object_store::path::Path::from(prefix));
-        let mut listing = store.list(base.as_ref());
-        while let Some(item) = listing.next().await {
-            let meta = item.map_err(|e| crate::store::explain(&e))?;
-            let key = meta.location.as_ref();
-            let key = key.strip_prefix(prefix).unwrap_or(key).trim_start_matches('/');
-            if !key.starts_with(".nc2zarr/") {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let found = crate::store::holds_more_than_records(store, prefix).await;
+        found.map_err(|e| crate::store::explain(&e))
     }
 }

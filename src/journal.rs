@@ -121,6 +121,14 @@ impl Journal {
     }
 }
 
+/// Deletes the journal under `prefix` (every segment).
+pub fn clear(target: &Target, prefix: &str) -> Result<(), TargetError> {
+    for segment in target.list(prefix)? {
+        target.delete(&segment.key)?;
+    }
+    Ok(())
+}
+
 /// What an interrupted run finished: entries by key, and how many segments exist.
 pub fn load(target: &Target) -> Result<(HashMap<String, Entry>, u64), TargetError> {
     load_at(target, JOURNAL_PREFIX)

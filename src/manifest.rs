@@ -11,6 +11,10 @@ pub const PREFIX: &str = ".nc2zarr";
 pub const MANIFEST_KEY: &str = ".nc2zarr/manifest.json";
 /// Key of the marker present while a write is in progress.
 pub const IN_PROGRESS_KEY: &str = ".nc2zarr/in-progress.json";
+/// The manifest a commit is about to make current: an append writes it before its
+/// commit; on an Icechunk target every commit does, and it becomes the manifest only
+/// once the repository holds what it lists.
+pub const NEXT_MANIFEST_KEY: &str = ".nc2zarr/manifest.next.json";
 
 /// One input file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

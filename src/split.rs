@@ -178,9 +178,7 @@ pub fn save_append(
     for f in store.list(TASKS_PREFIX)? {
         store.delete(&f.key)?;
     }
-    for f in store.list(crate::journal::JOURNAL_PREFIX)? {
-        store.delete(&f.key)?;
-    }
+    crate::journal::clear(store, crate::journal::JOURNAL_PREFIX)?;
     save(store, JobKind::Append { existing_len }, inv, inputs, opts, tasks)
 }
 
@@ -215,7 +213,7 @@ fn save(
         "kind" => match kind { JobKind::Convert => "convert", JobKind::Append { .. } => "append" },
         "tasks" => tasks,
         // What names the run in an Icechunk commit.
-        "run" => format!("tasks:{}", blake3::hash(&text).to_hex()),
+        "run" => write::new_run(&format!("tasks:{}", blake3::hash(&text).to_hex())),
     };
     store.put(manifest::IN_PROGRESS_KEY, Bytes::from(marker.to_pretty()))?;
     store.put(JOB_KEY, Bytes::from(text))?;
@@ -367,16 +365,16 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
         owned,
         journal_prefix: journal_prefix(index),
     };
-    let (mut done, segments) = crate::journal::load_at(&store, &share.journal_prefix)?;
     // On an Icechunk target the task writes into its own copy of the run's fork, saved
     // before each journal segment: resumed, its journal holds; else it starts again.
     let store = store.with_session_key(&session_key(index));
     if store.is_transactional() {
         store.adopt_session(FORK_SESSION_KEY)?;
         if !store.resume_session()? {
-            done.clear();
+            crate::journal::clear(&store, &share.journal_prefix)?;
         }
     }
+    let (done, segments) = crate::journal::load_at(&store, &share.journal_prefix)?;
     let groups = inv.root.walk();
     let collected = write::run_engine(
         inv,
@@ -481,11 +479,12 @@ pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummar
     }
     let marker = crate::existing::read_json(&store, manifest::IN_PROGRESS_KEY)?;
     let run = marker.as_ref().map(write::run_of_marker).unwrap_or_default();
-    if marker.is_some() && store.committed_by(&run)? {
+    let committed_before = marker.is_some() && store.committed_by(&run)?;
+    if committed_before {
         // An Icechunk commit that was killed after it committed: only its records are left.
-        store.delete(manifest::IN_PROGRESS_KEY)?;
+        write::finish_records(&store)?;
     }
-    let committed = marker.is_none() || store.committed_by(&run)?;
+    let committed = marker.is_none() || committed_before;
     if !committed && store.is_transactional() {
         // The session prepare left, with every task's changes merged into it.
         if !store.with_session_key(BASE_SESSION_KEY).resume_session()? {

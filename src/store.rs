@@ -460,7 +460,8 @@ impl Target {
     }
 
     /// This target, saving its Icechunk session as `key` (each task of a split run has
-    /// its own) instead of `.nc2zarr/session.bin`.
+    /// its own) instead of `.nc2zarr/session.bin`. It shares the session itself with
+    /// `self`: taking one up through either replaces it for both.
     pub fn with_session_key(&self, key: &str) -> Target {
         Target {
             session_key: key.to_string(),
@@ -498,12 +499,6 @@ impl Target {
         let Some(repo) = &self.repo else { return Ok(()) };
         let done = self.runtime.block_on(repo.merge(key));
         done.map_err(|m| self.repo_err("merge", key, m))
-    }
-
-    /// True when an Icechunk target's session is one an interrupted run saved: what its
-    /// journal lists is in it.
-    pub fn resumes_session(&self) -> bool {
-        self.repo.as_ref().is_some_and(|r| r.resumed())
     }
 
     /// The snapshot at the tip of `main` of an Icechunk target; `None` for a plain one.
@@ -761,19 +756,9 @@ impl Target {
     /// True when the underlying store holds anything under the target's prefix other
     /// than nc2zarr's records (`.nc2zarr/…`); stops listing at the first such object.
     pub fn holds_more_than_records(&self) -> Result<bool, TargetError> {
-        let base = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
-        let strip = self.prefix.len();
-        let found = self.runtime.block_on(async {
-            let mut stream = self.store.list(base.as_ref());
-            while let Some(item) = stream.next().await {
-                let meta = item?;
-                let key = meta.location.as_ref()[strip..].trim_start_matches('/');
-                if !key.starts_with(".nc2zarr/") {
-                    return Ok(true);
-                }
-            }
-            Ok::<_, object_store::Error>(false)
-        });
+        let found = self
+            .runtime
+            .block_on(holds_more_than_records(&self.store, &self.prefix));
         found.map_err(|e| self.err("list", "(all)", &e))
     }
 
@@ -792,6 +777,8 @@ impl Target {
     /// next commit records it; earlier snapshots keep them).
     pub fn delete_all_except(&self, keep: &[&str]) -> Result<usize, TargetError> {
         if let Some(repo) = &self.repo {
+            // The manifest describes the branch until a commit replaces it: it stays.
+            let keep = [keep, &[crate::manifest::MANIFEST_KEY]].concat();
             let nodes = self.runtime.block_on(repo.list(""));
             let nodes = nodes.map_err(|m| self.repo_err("list", "(all)", m))?.len();
             let cleared = self.runtime.block_on(repo.clear());
@@ -833,6 +820,21 @@ impl Target {
         }
         Ok(keys.len())
     }
+}
+
+/// True when `store` holds anything under `prefix` other than nc2zarr's records
+/// (`.nc2zarr/…`); stops listing at the first such object.
+pub(crate) async fn holds_more_than_records(store: &Arc<dyn ObjectStore>, prefix: &str) -> object_store::Result<bool> {
+    let base = (!prefix.is_empty()).then(|| Path::from(prefix));
+    let mut stream = store.list(base.as_ref());
+    while let Some(item) = stream.next().await {
+        let meta = item?;
+        let key = meta.location.as_ref()[prefix.len()..].trim_start_matches('/');
+        if !key.starts_with(".nc2zarr/") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Fails fast when no S3 credentials are configured and instance metadata is off

@@ -356,6 +356,7 @@ fn marker(inputs_fp: &str, plan_fp: &str, files: usize) -> Json {
         "inputs_fingerprint" => inputs_fp,
         "plan_fingerprint" => plan_fp,
         "inputs" => files,
+        "run" => new_run(&format!("{inputs_fp}:{plan_fp}")),
     }
 }
 
@@ -409,7 +410,7 @@ fn decide_start(store: &Target, target: &str, opts: &ConvertOptions, inputs_fp: 
         }
         .into());
     }
-    if store.is_transactional() && !resumed && !store.committed_by(&run_id(inputs_fp, plan_fp))? {
+    if store.is_transactional() && !resumed && !store.committed_by(&run_of_marker(&found))? {
         // Nothing the interrupted run wrote was committed, and its saved session is
         // missing or stale: every object its journal lists went with it (the branch may
         // even hold the objects an overwrite was replacing, under the same keys). Start
@@ -427,23 +428,42 @@ fn decide_start(store: &Target, target: &str, opts: &ConvertOptions, inputs_fp: 
     Ok(Start::Resume(done, segments))
 }
 
-/// What names a run in an Icechunk commit: its in-progress marker's fingerprints.
-pub fn run_id(inputs_fp: &str, plan_fp: &str) -> String {
-    format!("{inputs_fp}:{plan_fp}")
+/// A new name for a run that writes what `what` describes: recorded in its in-progress
+/// marker and in the Icechunk commit it makes, so that a re-run tells whether that
+/// commit happened. Unique per run: the same job run again is another run.
+pub fn new_run(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{what}:{nanos:x}-{:x}", std::process::id())
 }
 
-/// The run an in-progress marker names (see [`run_id`]).
+/// The run an in-progress marker names (see [`new_run`]; empty for a marker without).
 pub fn run_of_marker(marker: &Json) -> String {
-    if let Some(run) = marker.get("run").and_then(Json::as_str) {
-        return run.to_string(); // a split run's
+    marker.get("run").and_then(Json::as_str).unwrap_or_default().to_string()
+}
+
+/// The run named by the target's in-progress marker (empty without one).
+pub fn current_run(store: &Target) -> Result<String> {
+    let marker = crate::existing::read_json(store, manifest::IN_PROGRESS_KEY)?;
+    Ok(marker.as_ref().map(run_of_marker).unwrap_or_default())
+}
+
+/// Finishes the records of a run whose commit happened: the next manifest becomes the
+/// manifest, and the in-progress marker and the journal go.
+pub fn finish_records(store: &Target) -> Result<()> {
+    if let Some(next) = store.get(manifest::NEXT_MANIFEST_KEY)? {
+        store.put(manifest::MANIFEST_KEY, next)?;
+        store.delete(manifest::NEXT_MANIFEST_KEY)?;
     }
-    let fingerprint = |k: &str| marker.get(k).and_then(Json::as_str).unwrap_or_default();
-    run_id(fingerprint("inputs_fingerprint"), fingerprint("plan_fingerprint"))
+    store.delete(manifest::IN_PROGRESS_KEY)?;
+    journal::clear(store, journal::JOURNAL_PREFIX)?;
+    Ok(())
 }
 
 /// A commit message naming the inputs (the first and last few of a long list).
 pub fn commit_message(command: &str, inputs: &[InputEntry]) -> String {
-    let names: Vec<&str> = inputs.iter().map(|i| i.path.as_str()).collect();
+    let names: Vec<String> = inputs.iter().map(|i| crate::store::redact(&i.path)).collect();
     let shown = if names.len() <= 6 {
         names.join(", ")
     } else {
@@ -651,7 +671,7 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
         entry.empty.sort();
         manifest.arrays.insert(job.path.clone(), entry);
     }
-    let run = run_id(&inputs_fp, &plan_fp);
+    let run = current_run(&store)?;
     let meta_bytes = commit(&groups, &prepared.jobs, &store, opts.format, &manifest, &run)?;
     Ok(Summary {
         target: store.display().to_string(),
@@ -737,7 +757,14 @@ pub fn commit(
     }
     let manifest_bytes = manifest.to_bytes();
     let manifest_len = manifest_bytes.len() as u64;
-    store.put(manifest::MANIFEST_KEY, Bytes::from(manifest_bytes))?;
+    // On an Icechunk target the manifest must not list what the branch does not hold
+    // yet: it becomes current after the commit.
+    let manifest_key = if store.is_transactional() {
+        manifest::NEXT_MANIFEST_KEY
+    } else {
+        manifest::MANIFEST_KEY
+    };
+    store.put(manifest_key, Bytes::from(manifest_bytes))?;
     // Consolidated metadata: deepest groups first, the root last (the commit point).
     let mut group_paths: Vec<&str> = groups.iter().map(|g| g.path.as_str()).collect();
     group_paths.sort_by_key(|p| std::cmp::Reverse(if p.is_empty() { 0 } else { p.matches('/').count() + 1 }));
@@ -755,9 +782,6 @@ pub fn commit(
     if crate::settings::failpoint_is("after-commit") {
         std::process::abort(); // a kill after the commit, before the records beside it
     }
-    store.delete(manifest::IN_PROGRESS_KEY)?;
-    for segment in store.list(journal::JOURNAL_PREFIX)? {
-        store.delete(&segment.key)?;
-    }
+    finish_records(store)?;
     Ok(written + manifest_len)
 }

@@ -295,6 +295,46 @@ fn a_killed_append_leaves_the_previous_snapshot_and_the_rerun_commits_once() {
 }
 
 #[test]
+fn a_saved_session_is_not_resumed_once_main_has_moved() {
+    let Some(py) = icechunk_python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let files = inputs(dir.path(), 3);
+    let repo_dir = dir.path().join("repo");
+    let repo = Repo::local(&repo_dir);
+    repo.run(&argv(
+        &["convert"],
+        &files[..2],
+        &["-o", &repo.name, "--quiet", "--chunks", "time=1"],
+    ))
+    .ok();
+    let append = argv(
+        &["append"],
+        &files[2..],
+        &["-o", &repo.name, "--quiet", "--io-concurrency", "1"],
+    );
+    kill_during(&repo, &repo_dir, &append);
+    assert!(repo_dir.join(".nc2zarr/session.bin").is_file());
+    // Another writer commits to main: the saved session is based on an older snapshot.
+    repo.python(
+        &py,
+        "icechunk_commit_group.py",
+        &[repo.name.clone(), "elsewhere".into(), "another writer".into()],
+    );
+    let again = repo.run(&argv(&["append"], &files[2..], &["-o", &repo.name, "--json"]));
+    let report = again.ok().json();
+    assert_eq!(
+        report.get("resumed_objects").and_then(Json::as_u64),
+        Some(0),
+        "{report:?}"
+    );
+    let history = repo.history(&py);
+    assert_eq!(history.len(), 4, "{history:?}");
+    assert_eq!(field(&history[1], "message"), "another writer");
+    repo.assert_equals(&py, &files, None);
+    repo.run(&argv(&["verify", &repo.name, "--source"], &files, &[])).ok();
+}
+
+#[test]
 fn restarting_another_append_drops_what_the_killed_one_left_in_its_session() {
     let Some(py) = icechunk_python() else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -431,6 +471,29 @@ fn overwrite_commits_a_new_snapshot_and_keeps_the_old_one_readable() {
     assert_eq!(history.len(), 3, "{history:?}");
     repo.assert_equals(&py, &files[1..], None);
     repo.assert_equals(&py, &files[..1], Some(field(&history[1], "id")));
+
+    // An overwrite killed before its commit leaves main, and the manifest describing it.
+    let repo_dir = dir.path().join("repo");
+    let overwrite = argv(
+        &["convert"],
+        &files[..2],
+        &[
+            "-o",
+            &repo.name,
+            "--quiet",
+            "--overwrite",
+            "--force",
+            "--io-concurrency",
+            "1",
+            "--chunks",
+            "time=1",
+        ],
+    );
+    kill_during(&repo, &repo_dir, &overwrite);
+    assert_eq!(repo.history(&py).len(), 3);
+    let v = repo.run(&argv(&["verify", &repo.name, "--source"], &files[1..], &[]));
+    v.ok();
+    assert!(v.stdout.contains("interrupted before its commit"), "{}", v.stdout);
 }
 
 #[test]
@@ -541,33 +604,57 @@ fn split_runs_write_forks_that_one_commit_merges() {
         nc2zarr_manifest_objects(&dir.path().join("single"))
     );
 
-    // A split append, its task 1 failing first: the commit waits for it, then commits once.
-    repo.run(&argv(&["append"], &files[3..], &["-o", &repo.name, "--tasks", "2"]))
+    // A split append whose tasks 1 and 2 fail first: the commit waits for them, then
+    // commits once. Task 1 resumes its saved session; task 2's is damaged, so it starts
+    // again, its journal dropped with it.
+    repo.run(&argv(&["append"], &files[3..], &["-o", &repo.name, "--tasks", "3"]))
         .ok();
-    let failing = repo
-        .command(&["task".into(), repo.name.clone(), "--index".into(), "1".into()])
-        .env("NC2ZARR_FAILPOINT", "task-1")
-        .output()
-        .unwrap();
-    assert!(!failing.status.success());
+    for i in ["1", "2"] {
+        let failing = repo
+            .command(&["task".into(), repo.name.clone(), "--index".into(), i.into()])
+            .env("NC2ZARR_FAILPOINT", format!("task-{i}"))
+            .output()
+            .unwrap();
+        assert!(!failing.status.success());
+    }
     run_tasks(&repo, 1);
     repo.run(&["commit".into(), repo.name.clone()])
-        .fails_with(7, &["task(s) 1 of 2 have not finished"]);
+        .fails_with(7, &["task(s) 1, 2 of 3 have not finished"]);
     repo.assert_equals(&py, &files[..3], None);
-    let task1 = repo.run(&[
-        "task".into(),
-        repo.name.clone(),
-        "--index".into(),
-        "1".into(),
-        "--json".into(),
-    ]);
-    task1.ok();
+    std::fs::write(dir.path().join("repo/.nc2zarr/tasks/00002/session.bin"), b"damaged").unwrap();
+    for (i, resumed) in [("1", true), ("2", false)] {
+        let task = repo.run(&[
+            "task".into(),
+            repo.name.clone(),
+            "--index".into(),
+            i.into(),
+            "--json".into(),
+        ]);
+        let report = task.ok().json();
+        let n = report.get("resumed_objects").and_then(Json::as_u64).unwrap();
+        assert_eq!(n > 0, resumed, "task {i}: {report:?}");
+    }
     repo.run(&["commit".into(), repo.name.clone()]).ok();
     let history = repo.history(&py);
     assert_eq!(history.len(), 3, "{history:?}");
     assert!(field(&history[0], "message").starts_with("nc2zarr append: 1 file: "));
     repo.assert_equals(&py, &files, None);
     repo.run(&argv(&["verify", &repo.name, "--source"], &files, &[])).ok();
+
+    // The same job prepared again over it is another run: it commits again.
+    let mut again = argv(
+        &["prepare"],
+        &files[..3],
+        &["-o", &repo.name, "--tasks", "3", "--overwrite", "--force"],
+    );
+    again.extend(chunks.iter().map(|c| c.to_string()));
+    repo.run(&again).ok();
+    run_tasks(&repo, 3);
+    repo.run(&["commit".into(), repo.name.clone()]).ok();
+    assert_eq!(repo.history(&py).len(), 4);
+    repo.assert_equals(&py, &files[..3], None);
+    repo.run(&argv(&["verify", &repo.name, "--source"], &files[..3], &[]))
+        .ok();
 }
 
 /// Object hashes by array from a store's manifest.
