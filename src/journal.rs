@@ -23,7 +23,7 @@ const FLUSH_ENTRIES: usize = 512;
 /// Longest time entries stay buffered.
 const FLUSH_AFTER: Duration = Duration::from_secs(2);
 /// The same for an Icechunk target, where each segment first saves the whole session
-/// (about 45 bytes per object written so far): less often, so that saving stays cheap.
+/// (about 36 bytes per object written so far): less often, so that saving stays cheap.
 const FLUSH_ENTRIES_SESSION: usize = 8192;
 /// See [`FLUSH_ENTRIES_SESSION`].
 const FLUSH_AFTER_SESSION: Duration = Duration::from_secs(15);

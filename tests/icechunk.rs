@@ -294,6 +294,23 @@ fn a_killed_append_leaves_the_previous_snapshot_and_the_rerun_commits_once() {
     repo.run(&argv(&["verify", &repo.name, "--source"], &files, &[])).ok();
 }
 
+/// Converts `converted` (one step per chunk) into `repo`, then kills an append of
+/// `appended` part-way (see [`kill_during`]).
+fn convert_then_kill_append(repo: &Repo, repo_dir: &Path, converted: &[String], appended: &[String]) {
+    repo.run(&argv(
+        &["convert"],
+        converted,
+        &["-o", &repo.name, "--quiet", "--chunks", "time=1"],
+    ))
+    .ok();
+    let append = argv(
+        &["append"],
+        appended,
+        &["-o", &repo.name, "--quiet", "--io-concurrency", "1"],
+    );
+    kill_during(repo, repo_dir, &append);
+}
+
 #[test]
 fn a_saved_session_is_not_resumed_once_main_has_moved() {
     let Some(py) = icechunk_python() else { return };
@@ -301,18 +318,7 @@ fn a_saved_session_is_not_resumed_once_main_has_moved() {
     let files = inputs(dir.path(), 3);
     let repo_dir = dir.path().join("repo");
     let repo = Repo::local(&repo_dir);
-    repo.run(&argv(
-        &["convert"],
-        &files[..2],
-        &["-o", &repo.name, "--quiet", "--chunks", "time=1"],
-    ))
-    .ok();
-    let append = argv(
-        &["append"],
-        &files[2..],
-        &["-o", &repo.name, "--quiet", "--io-concurrency", "1"],
-    );
-    kill_during(&repo, &repo_dir, &append);
+    convert_then_kill_append(&repo, &repo_dir, &files[..2], &files[2..]);
     assert!(repo_dir.join(".nc2zarr/session.bin").is_file());
     // Another writer commits to main: the saved session is based on an older snapshot.
     repo.python(
@@ -341,21 +347,7 @@ fn restarting_another_append_drops_what_the_killed_one_left_in_its_session() {
     let files = inputs(dir.path(), 4);
     let repo_dir = dir.path().join("repo");
     let repo = Repo::local(&repo_dir);
-    repo.run(&argv(
-        &["convert"],
-        &files[..2],
-        &["-o", &repo.name, "--quiet", "--chunks", "time=1"],
-    ))
-    .ok();
-    kill_during(
-        &repo,
-        &repo_dir,
-        &argv(
-            &["append"],
-            &files[2..3],
-            &["-o", &repo.name, "--quiet", "--io-concurrency", "1"],
-        ),
-    );
+    convert_then_kill_append(&repo, &repo_dir, &files[..2], &files[2..3]);
     let other = argv(&["append"], &files[3..], &["-o", &repo.name, "--allow-gaps"]);
     repo.run(&other)
         .fails_with(4, &["interrupted append of other files", "--restart"]);
