@@ -214,7 +214,8 @@ impl Reader {
         let Some(axis) = var.concat_axis else {
             return self.read_file(&files[0].path, group, var, start, count, Recode::of(var, 0), spare);
         };
-        if files.len() == 1 && files[0].concat_start == 0 {
+        let (lo, hi) = (start[axis], start[axis] + count[axis]);
+        if files.len() == 1 && files[0].concat_start == 0 && files[0].concat_len >= hi {
             return self.read_file(&files[0].path, group, var, start, count, Recode::of(var, 0), spare);
         }
         let n = volume(count) as usize;
@@ -223,7 +224,13 @@ impl Reader {
             DType::String => Block::Strings(vec![String::new(); n]),
             _ => Block::Fixed(buffer(spare, n * elem, var.storage.no_fill)),
         };
-        let (lo, hi) = (start[axis], start[axis] + count[axis]);
+        // Steps none of the variable's files hold (sets joined as xarray joins them).
+        if let (Some(fill), Block::Fixed(o)) = (var.gap_fill, &mut out) {
+            let one = fill.to_le_bytes(var.dtype);
+            for element in o.chunks_exact_mut(elem) {
+                element.copy_from_slice(&one);
+            }
+        }
         // Along the outermost dimension each file's part is a contiguous run of the
         // output: read it in place instead of through a temporary buffer.
         let contiguous = count[..axis].iter().all(|&c| c == 1);

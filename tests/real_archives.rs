@@ -353,20 +353,7 @@ fn split_variable_sets_append_and_mismatched_sets_are_refused() {
         panic!("xarray sees a difference after the append:\n{text}");
     }
 
-    // Sets that cover different steps: refused, naming both, and nothing is written.
     let bad = p("bad.zarr");
-    let uneven: Vec<String> = ["tas_1.nc", "tas_2.nc", "pr_1.nc"].iter().map(|n| s(&p(n))).collect();
-    convert(&uneven, &bad, &[]).fails_with(
-        3,
-        &[
-            "sets cover different 'time' steps",
-            "'pr' (1 file, e.g.",
-            "3 steps from 0 (days since 2000-01-01) to 2 (days since 2000-01-01)",
-            "'tas' (2 files, e.g.",
-            "5 steps",
-        ],
-    );
-    assert!(!bad.exists(), "nothing may be written for refused inputs");
     // A grid file on another grid: refused, naming the variable.
     grid_file(&p("orog_shifted.nc"), kind, 5.0);
     let other_grid: Vec<String> = ["orog_shifted.nc", "tas_1.nc", "pr_1.nc"]
@@ -418,6 +405,162 @@ fn split_variable_sets_append_and_mismatched_sets_are_refused() {
         ],
     );
     assert!(!bad.exists(), "nothing may be written for refused inputs");
+}
+
+/// Model output: `time`, `lat`, `lon` and each of `vars` over (time, lat, lon), with
+/// `tas`-like f32 values `10 * time + k` for the k-th variable. `int_fill` adds an int32
+/// variable `nobs`, with that `_FillValue` when given.
+fn model_file(path: &Path, kind: Kind, times: &[f64], vars: &[&str], int_fill: Option<Option<i32>>) {
+    let mut f = create(path, kind);
+    f.add_dimension("time", times.len()).unwrap();
+    f.add_dimension("lat", 3).unwrap();
+    f.add_dimension("lon", 4).unwrap();
+    let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+    t.put_attribute("units", "days since 2000-01-01").unwrap();
+    t.put_attribute("calendar", "noleap").unwrap();
+    f.add_variable::<f32>("lat", &["lat"]).unwrap();
+    f.add_variable::<f32>("lon", &["lon"]).unwrap();
+    for name in vars {
+        let mut v = f.add_variable::<f32>(name, &["time", "lat", "lon"]).unwrap();
+        v.set_fill_value(1.0e20f32).unwrap();
+        v.put_attribute("units", "K").unwrap();
+    }
+    if let Some(fill) = int_fill {
+        let mut v = f.add_variable::<i32>("nobs", &["time", "lat", "lon"]).unwrap();
+        if let Some(fill) = fill {
+            v.set_fill_value(fill).unwrap();
+        }
+    }
+    f.enddef().unwrap();
+    f.variable_mut("time").unwrap().put_values(times, ..).unwrap();
+    f.variable_mut("lat")
+        .unwrap()
+        .put_values(&[0.0f32, 10.0, 20.0], ..)
+        .unwrap();
+    f.variable_mut("lon")
+        .unwrap()
+        .put_values(&[0.0f32, 90.0, 180.0, 270.0], ..)
+        .unwrap();
+    for (k, name) in vars.iter().enumerate() {
+        let values: Vec<f32> = times
+            .iter()
+            .flat_map(|t| std::iter::repeat_n((10.0 * t + k as f64) as f32, 12))
+            .collect();
+        f.variable_mut(name).unwrap().put_values(&values, ..).unwrap();
+    }
+    if int_fill.is_some() {
+        let values: Vec<i32> = (0..times.len() * 12).map(|i| i as i32).collect();
+        f.variable_mut("nobs").unwrap().put_values(&values, ..).unwrap();
+    }
+}
+
+/// The `notes` of a scan that mention `var` being absent from some steps.
+fn gap_note(inv: &nc2zarr::json::Json, var: &str) -> String {
+    notes(inv)
+        .lines()
+        .find(|l| l.contains(&format!("'{var}' is absent from")))
+        .unwrap_or_else(|| panic!("no note on the steps '{var}' lacks in:\n{}", notes(inv)))
+        .to_string()
+}
+
+#[test]
+fn sets_that_cover_different_steps_are_filled_as_open_mfdataset_does() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [Kind::Netcdf4, Kind::Classic] {
+        let d = dir.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = |n: &str| d.join(n);
+        // CMIP-like: 'pr' stops two steps before 'tas' does.
+        cmip_file(
+            &p("tas_1.nc"),
+            kind,
+            "tas",
+            "days since 2000-01-01",
+            &[0.0, 1.0, 2.0],
+            0.0,
+        );
+        cmip_file(&p("tas_2.nc"), kind, "tas", "days since 2000-01-01", &[3.0, 4.0], 0.0);
+        cmip_file(
+            &p("pr_1.nc"),
+            kind,
+            "pr",
+            "days since 2000-01-01",
+            &[0.0, 1.0, 2.0],
+            0.0,
+        );
+        let cmip: Vec<String> = ["tas_2.nc", "pr_1.nc", "tas_1.nc"].iter().map(|n| s(&p(n))).collect();
+        let inv = scan_json(&cmip);
+        let note = gap_note(&inv, "pr");
+        assert!(note.contains("2 of 5 'time' steps") && note.contains("NaN"), "{note}");
+        assert_eq!(action(drift_of(&inv, "variables", "tas")), "merge");
+        convert_and_compare_outer(&d, "cmip-gap", &cmip, "both");
+        let meta = read_json(&d.join("cmip-gap-v3.zarr"), "pr/zarr.json");
+        assert_eq!(meta.get("shape").map(|j| j.to_compact()).as_deref(), Some("[5, 3, 4]"));
+
+        // Model output: a diagnostic that starts in the second of three files; 'tas' is
+        // read from every file, 'diag' only from the last two.
+        model_file(&p("out_1.nc"), kind, &[0.0, 1.0], &["tas"], None);
+        model_file(&p("out_2.nc"), kind, &[2.0, 3.0], &["tas", "diag"], None);
+        model_file(&p("out_3.nc"), kind, &[4.0, 5.0], &["tas", "diag"], None);
+        let model: Vec<String> = ["out_1.nc", "out_2.nc", "out_3.nc"].iter().map(|n| s(&p(n))).collect();
+        let note = gap_note(&scan_json(&model), "diag");
+        assert!(note.contains("2 of 6 'time' steps"), "{note}");
+        convert_and_compare_outer(&d, "model-gap", &model, "both");
+    }
+}
+
+#[test]
+fn gaps_in_integer_variables_hold_their_fill_value_or_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let kind = Kind::Netcdf4;
+    model_file(&p("a.nc"), kind, &[0.0, 1.0], &["tas"], None);
+    model_file(&p("b.nc"), kind, &[2.0, 3.0], &["tas"], Some(Some(-1)));
+    let inputs: Vec<String> = ["a.nc", "b.nc"].iter().map(|n| s(&p(n))).collect();
+    let note = gap_note(&scan_json(&inputs), "nobs");
+    assert!(note.contains("its _FillValue -1"), "{note}");
+    // Decoded, the steps 'nobs' lacks are NaN on both sides; raw, xarray turns the
+    // integers into floats to hold NaN while the store keeps int32 and its _FillValue.
+    convert_and_compare_outer(dir.path(), "int-gap", &inputs, "decoded");
+
+    // Without a fill value nothing can mark the gap: refused, naming the variable.
+    model_file(&p("c.nc"), kind, &[2.0, 3.0], &["tas"], Some(None));
+    let bad = p("bad.zarr");
+    let inputs: Vec<String> = ["a.nc", "c.nc"].iter().map(|n| s(&p(n))).collect();
+    convert(&inputs, &bad, &[]).fails_with(
+        3,
+        &["'nobs' is absent from 2 of 4 'time' steps", "int has no _FillValue"],
+    );
+    assert!(!bad.exists(), "nothing may be written for refused inputs");
+
+    // Steps that interleave (one set daily, the other at noon) cannot be filled in file
+    // order: refused, naming a file.
+    cmip_file(
+        &p("tas_1.nc"),
+        kind,
+        "tas",
+        "days since 2000-01-01",
+        &[0.0, 1.0, 2.0],
+        0.0,
+    );
+    cmip_file(&p("pr_1.nc"), kind, "pr", "days since 2000-01-01", &[0.5, 1.5], 0.0);
+    let inputs: Vec<String> = ["tas_1.nc", "pr_1.nc"].iter().map(|n| s(&p(n))).collect();
+    convert(&inputs, &bad, &[]).fails_with(3, &["interleave", "tas_1.nc", "convert each set to its own store"]);
+    assert!(!bad.exists(), "nothing may be written for refused inputs");
+}
+
+/// [`convert_and_compare`] against `open_mfdataset` with xarray's outer join.
+fn convert_and_compare_outer(dir: &Path, name: &str, inputs: &[String], mode: &str) {
+    for format in ["3", "2"] {
+        let out = dir.join(format!("{name}-v{format}.zarr"));
+        convert(inputs, &out, &["--zarr-format", format]).ok();
+        verify_source(&out, inputs).ok();
+        if let Some(py) = python()
+            && let Err(text) = xarray_compare(&py, &out, inputs, &["--mode", mode, "--join", "outer"])
+        {
+            panic!("xarray sees a difference for {name} (v{format}):\n{text}");
+        }
+    }
 }
 
 const HOURS: [f64; 2] = [0.0, 6.0];

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{Attrs, DType, Decoding, Drift, Format, Storage};
+use super::{Attrs, DType, Decoding, Drift, Format, Scalar, Storage};
 
 /// One input file in the merged dataset.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -87,6 +87,10 @@ pub struct VarInfo {
     /// lists above (`time_fix`, `unpack`, `file_dtypes`) follow this list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<usize>>,
+    /// What the steps of the concat axis that none of [`VarInfo::files`] holds read as
+    /// (NaN, or an integer's fill value), when the files leave such steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_fill: Option<Scalar>,
 }
 
 impl VarInfo {

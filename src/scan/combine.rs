@@ -1,17 +1,18 @@
 //! Inputs that split their variables between files, as CMIP6 and most model archives
 //! do (`tas_2000.nc`, `pr_2000.nc`, `tas_2001.nc`, …): files holding the same
 //! variables form a set, each set is concatenated on its own, and the sets are merged,
-//! as `xarray.open_mfdataset` (`combine_by_coords`) does. The sets must share the
-//! concat axis (xarray would fill the gaps of an outer join with NaN; a migration
-//! refuses instead) and agree on everything they both hold.
+//! as `xarray.open_mfdataset` (`combine_by_coords`) does. Sets that cover different
+//! steps of the concat axis are joined as xarray joins them (see [`super::outer`]);
+//! the sets must agree on everything they both hold.
 
 use std::collections::BTreeSet;
 
 use crate::error::InputError;
-use crate::model::{Action, AttrValue, Drift, GroupInfo, Inventory, VarInfo, attr};
+use crate::model::{Action, AttrValue, Drift, GroupInfo, Inventory, SourceFile, VarInfo, attr};
 
 use super::concat::{self, ConcatChoice};
 use super::header::{FileHeader, GroupHeader};
+use super::outer;
 use super::{ScanOptions, SetResult, Survey, check_static_variables, join_path, survey_set};
 
 /// The variables that tell sets apart: every variable (by full path) except the 1-D
@@ -126,7 +127,23 @@ pub(super) fn survey_sets(headers: &[FileHeader], sets: &[Vec<usize>], options: 
             }
         }
     }
-    let result = check_axes(&parts, &members, choice.dim.as_deref()).and_then(|()| combine(parts, &members));
+    if let Some(dim) = choice.dim.as_deref() {
+        match outer::align(&parts, dim, &|s| describe(&members, s)) {
+            Ok(None) => {}
+            Ok(Some(aligned)) => {
+                for ((inv, _), starts) in parts.iter_mut().zip(&aligned.starts) {
+                    if inv.concat_dim.is_some() {
+                        outer::place(inv, starts, aligned.len);
+                    }
+                }
+            }
+            Err(e) => {
+                let drift = drift_across_sets(headers, drift, choice.dim.as_deref(), options, false);
+                return Survey { drift, result: Err(e) };
+            }
+        }
+    }
+    let result = combine(parts, &members);
     let drift = drift_across_sets(headers, drift, choice.dim.as_deref(), options, result.is_ok());
     Survey { drift, result }
 }
@@ -185,73 +202,6 @@ fn drift_across_sets(
     out
 }
 
-/// The sets must cover the same steps of the concat dimension.
-fn check_axes(
-    parts: &[(Inventory, Vec<FileHeader>)],
-    members: &[Vec<&FileHeader>],
-    dim: Option<&str>,
-) -> Result<(), InputError> {
-    let Some(dim) = dim else { return Ok(()) };
-    let mut reference: Option<(usize, Vec<f64>, u64)> = None;
-    for (s, (inv, headers)) in parts.iter().enumerate() {
-        if inv.concat_dim.is_none() {
-            continue;
-        }
-        let mut values = Vec::new();
-        if headers.iter().all(|h| h.root.has_coordinate(dim)) {
-            for h in headers {
-                values.extend(concat::comparable_values(h, dim)?);
-            }
-        }
-        let len = inv.concat_extent();
-        let Some((r, ref_values, ref_len)) = &reference else {
-            reference = Some((s, values, len));
-            continue;
-        };
-        let same = *ref_len == len && (values.is_empty() || ref_values.is_empty() || values == *ref_values);
-        if !same {
-            return Err(InputError::Inconsistent(format!(
-                "the inputs split their variables between files, and the sets cover different '{dim}' steps: \
-                 {} has {} but {} has {}. nc2zarr merges such sets only when they share the concat axis \
-                 (xarray would fill the gaps with NaN); give files that cover the same range, or convert each \
-                 set to its own store",
-                describe(members, *r),
-                span(&parts[*r].1, dim, *ref_len),
-                describe(members, s),
-                span(headers, dim, len)
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// `1 step`, `5 steps`.
-fn steps(n: u64) -> String {
-    format!("{n} step{}", if n == 1 { "" } else { "s" })
-}
-
-/// `5 steps from 0 (days since 2000-01-01) to 4 (days since 2000-01-01)`: a set's extent
-/// along `dim`, with values as the files store them.
-fn span(headers: &[FileHeader], dim: &str, len: u64) -> String {
-    let shown = |h: &FileHeader, last: bool| -> Option<String> {
-        let values = h.coord(dim)?;
-        let v = if last { values.last()? } else { values.first()? };
-        let attrs = h.root.var(dim)?.attrs();
-        Some(match attr(&attrs, "units").and_then(AttrValue::as_text) {
-            Some(u) => format!("{v} ({u})"),
-            None => v.to_string(),
-        })
-    };
-    let ends = headers
-        .first()
-        .and_then(|h| shown(h, false))
-        .zip(headers.last().and_then(|h| shown(h, true)));
-    match ends {
-        Some((a, b)) => format!("{} from {a} to {b}", steps(len)),
-        None => steps(len),
-    }
-}
-
 /// Merges the sets' datasets into one: files of all sets in concat order, every
 /// variable pointing to the files that hold it.
 fn combine(parts: Vec<(Inventory, Vec<FileHeader>)>, members: &[Vec<&FileHeader>]) -> Result<Inventory, InputError> {
@@ -264,7 +214,7 @@ fn combine(parts: Vec<(Inventory, Vec<FileHeader>)>, members: &[Vec<&FileHeader>
     for (g, &(_, s, k)) in slots.iter().enumerate() {
         global[s][k] = g;
     }
-    let files = slots.iter().map(|&(_, s, k)| parts[s].0.files[k].clone()).collect();
+    let files: Vec<SourceFile> = slots.iter().map(|&(_, s, k)| parts[s].0.files[k].clone()).collect();
     let headers: Vec<FileHeader> = slots.iter().map(|&(_, s, k)| parts[s].1[k].clone()).collect();
 
     let mut parts = parts.into_iter().map(|(inv, _)| inv).enumerate();
@@ -274,7 +224,7 @@ fn combine(parts: Vec<(Inventory, Vec<FileHeader>)>, members: &[Vec<&FileHeader>
     let mut unsupported_attrs = std::mem::take(&mut first.unsupported_attrs);
     for (s, mut inv) in parts {
         point_to_files(&mut inv.root, &global[s]);
-        merge_group(&mut first.root, inv.root, members, s)?;
+        merge_group(&mut first.root, inv.root, members, s, &files)?;
         for n in inv.notes {
             if !notes.contains(&n) {
                 notes.push(n);
@@ -299,12 +249,13 @@ fn combine(parts: Vec<(Inventory, Vec<FileHeader>)>, members: &[Vec<&FileHeader>
             sets.join("; ")
         ),
     );
-    let inventory = Inventory {
+    let mut inventory = Inventory {
         files,
         notes,
         unsupported_attrs,
         ..first
     };
+    outer::fill_gaps(&mut inventory)?;
     check_static_variables(&inventory, &headers)?;
     Ok(inventory)
 }
@@ -320,12 +271,14 @@ fn point_to_files(g: &mut GroupInfo, files: &[usize]) {
 }
 
 /// Merges group `from` of set `s` into `into`: new dimensions, variables and groups are
-/// added; shared ones must agree (the first set's are kept).
+/// added; shared ones must agree (the first set's are kept, read from the files of
+/// `from` where those of `into` lack steps). `files` are all the files, in concat order.
 fn merge_group(
     into: &mut GroupInfo,
     from: GroupInfo,
     members: &[Vec<&FileHeader>],
     s: usize,
+    files: &[SourceFile],
 ) -> Result<(), InputError> {
     let differ = |what: String, a: String, b: String| {
         InputError::Inconsistent(format!(
@@ -368,14 +321,17 @@ fn merge_group(
         }
     }
     for v in from.vars {
-        match into.vars.iter().find(|x| x.name == v.name) {
-            Some(x) => agree(x, &v, &into.path, &differ)?,
+        match into.vars.iter_mut().find(|x| x.name == v.name) {
+            Some(x) => {
+                agree(x, &v, &into.path, &differ)?;
+                outer::cover(x, &v, files, &format!("variable '{}'", join_path(&into.path, &v.name)))?;
+            }
             None => into.vars.push(v),
         }
     }
     for c in from.groups {
         match into.groups.iter_mut().find(|x| x.name == c.name) {
-            Some(x) => merge_group(x, c, members, s)?,
+            Some(x) => merge_group(x, c, members, s, files)?,
             None => into.groups.push(c),
         }
     }

@@ -9,6 +9,7 @@ mod combine;
 mod concat;
 mod drift;
 mod header;
+mod outer;
 mod workers;
 
 use std::path::PathBuf;
@@ -458,6 +459,7 @@ impl Merger<'_> {
             unpack,
             file_dtypes,
             files: None,
+            gap_fill: None,
         })
     }
 

@@ -1,0 +1,271 @@
+//! Sets of files that cover different steps of the concat axis, merged as
+//! `xarray.open_mfdataset` merges them by default (an outer join): the merged axis is the
+//! union of the sets' coordinate values, a variable is read from the files that hold
+//! each step, and the steps none of its files hold are filled — NaN for floating-point
+//! variables, the `_FillValue` (or `missing_value`) of integer ones.
+
+use crate::error::InputError;
+use crate::model::{AttrValue, GroupInfo, Inventory, Scalar, SourceFile, VarInfo, attr};
+
+use super::concat;
+use super::header::FileHeader;
+
+/// Where the sets' files land on the merged axis.
+pub(super) struct Alignment {
+    /// Steps of the merged axis.
+    pub len: u64,
+    /// Per set, per file (in the set's order): its first step on the merged axis.
+    pub starts: Vec<Vec<u64>>,
+}
+
+/// Aligns the sets (each a dataset and its headers in concat order) on the union of their
+/// `dim` coordinate values. `None` when every set covers the same steps; an error when
+/// the steps cannot be aligned: a set without coordinate values and another extent, or
+/// a file whose steps are not consecutive on the merged axis.
+pub(super) fn align(
+    parts: &[(Inventory, Vec<FileHeader>)],
+    dim: &str,
+    describe: &dyn Fn(usize) -> String,
+) -> Result<Option<Alignment>, InputError> {
+    // Per aligned set: the values of each of its files (`None` without a coordinate).
+    let mut sets: Vec<(usize, Option<Vec<Vec<f64>>>)> = Vec::new();
+    for (s, (inv, headers)) in parts.iter().enumerate() {
+        if inv.concat_dim.is_none() {
+            continue;
+        }
+        let values = if headers.iter().all(|h| h.root.has_coordinate(dim)) {
+            let per_file = headers.iter().map(|h| concat::comparable_values(h, dim));
+            Some(per_file.collect::<Result<Vec<_>, _>>()?)
+        } else {
+            None
+        };
+        sets.push((s, values));
+    }
+    let Some((first, first_values)) = sets.first() else {
+        return Ok(None);
+    };
+    let extent = |s: usize| parts[s].0.concat_extent();
+    if sets.iter().any(|(_, v)| v.is_none()) {
+        let Some((s, _)) = sets.iter().find(|(s, _)| extent(*s) != extent(*first)) else {
+            return Ok(None);
+        };
+        return Err(InputError::Inconsistent(format!(
+            "the inputs split their variables between files, and the sets cover different '{dim}' steps: \
+             {} has {} but {} has {}, and without '{dim}' values in every file they cannot be aligned; \
+             give files that cover the same range, or convert each set to its own store",
+            describe(*first),
+            steps(extent(*first)),
+            describe(*s),
+            steps(extent(*s))
+        )));
+    }
+    let flat = |v: &Option<Vec<Vec<f64>>>| v.as_ref().map(|v| v.concat());
+    if sets.iter().all(|(_, v)| flat(v) == flat(first_values)) {
+        return Ok(None);
+    }
+    let descending = {
+        let v = flat(first_values).unwrap_or_default();
+        v.len() > 1 && v[0] > v[v.len() - 1]
+    };
+    let mut union: Vec<f64> = sets.iter().filter_map(|(_, v)| flat(v)).flatten().collect();
+    union.sort_by(|a, b| if descending { b.total_cmp(a) } else { a.total_cmp(b) });
+    union.dedup();
+    let mut starts = vec![Vec::new(); parts.len()];
+    for (s, values) in &sets {
+        for (k, file_values) in values.iter().flatten().enumerate() {
+            let at = |x: f64| union.iter().position(|&u| u == x);
+            let consecutive = file_values.first().and_then(|&x| at(x)).filter(|&p| {
+                union
+                    .get(p..p + file_values.len())
+                    .is_some_and(|u| u == file_values.as_slice())
+            });
+            let Some(p) = consecutive.or(file_values.is_empty().then_some(0)) else {
+                return Err(InputError::Inconsistent(format!(
+                    "the inputs split their variables between files, and the '{dim}' steps of {} interleave with \
+                     those of another set ({} against {}): nc2zarr fills the steps a set lacks, as \
+                     xarray.open_mfdataset does, only when each file's steps stay consecutive; convert each set \
+                     to its own store",
+                    parts[*s].1[k].path.display(),
+                    describe(*s),
+                    describe(*first)
+                )));
+            };
+            starts[*s].push(p as u64);
+        }
+    }
+    Ok(Some(Alignment {
+        len: union.len() as u64,
+        starts,
+    }))
+}
+
+/// `1 step`, `5 steps`.
+fn steps(n: u64) -> String {
+    format!("{n} step{}", if n == 1 { "" } else { "s" })
+}
+
+/// Places the files of a set at their steps of the merged axis and stretches its
+/// concat dimension and variables to `len` steps.
+pub(super) fn place(inv: &mut Inventory, starts: &[u64], len: u64) {
+    for (f, &start) in inv.files.iter_mut().zip(starts) {
+        f.concat_start = start;
+    }
+    let Some(dim) = inv.concat_dim.clone() else { return };
+    fn stretch(g: &mut GroupInfo, dim: &str, len: u64) {
+        for d in g.dims.iter_mut().filter(|d| d.concat && d.name == dim) {
+            d.len = len;
+        }
+        for v in &mut g.vars {
+            if let Some(axis) = v.concat_axis {
+                v.shape[axis] = len;
+            }
+        }
+        for c in &mut g.groups {
+            stretch(c, dim, len);
+        }
+    }
+    stretch(&mut inv.root, &dim, len);
+}
+
+/// True when `intervals` (`[start, end)`) leave some step of `[a, b)` uncovered.
+fn leaves_gaps(intervals: &mut [(u64, u64)], a: u64, b: u64) -> bool {
+    intervals.sort_unstable();
+    let mut reached = a;
+    for &(lo, hi) in intervals.iter() {
+        if lo > reached {
+            break;
+        }
+        reached = reached.max(hi);
+    }
+    reached < b
+}
+
+/// The steps `[start, end)` each of `indices` covers.
+fn spans(indices: &[usize], files: &[SourceFile]) -> Vec<(u64, u64)> {
+    indices
+        .iter()
+        .map(|&i| (files[i].concat_start, files[i].concat_start + files[i].concat_len))
+        .collect()
+}
+
+/// A variable `into` that a later set (`from`) holds too: adds the files of `from` that
+/// hold steps the files of `into` lack, so each step is read from the first set holding
+/// it. `what` names the variable in errors.
+pub(super) fn cover(into: &mut VarInfo, from: &VarInfo, files: &[SourceFile], what: &str) -> Result<(), InputError> {
+    let (Some(mine), Some(theirs), Some(_)) = (&into.files, &from.files, into.concat_axis) else {
+        return Ok(());
+    };
+    let mut covered = spans(mine, files);
+    let extra: Vec<usize> = theirs
+        .iter()
+        .copied()
+        .filter(|&i| {
+            let f = &files[i];
+            leaves_gaps(&mut covered, f.concat_start, f.concat_start + f.concat_len)
+        })
+        .collect();
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let refuse = |why: &str| {
+        InputError::Inconsistent(format!(
+            "{what} is held by sets of files that cover different steps, {why}; convert each set to its own store"
+        ))
+    };
+    if into.unpack.is_some() || from.unpack.is_some() || into.file_dtypes.is_some() || from.file_dtypes.is_some() {
+        return Err(refuse("and is packed or typed differently between them"));
+    }
+    let text = |v: &VarInfo, k: &str| attr(&v.attrs, k).and_then(AttrValue::as_text).map(str::to_string);
+    let fixes = into.time_fix.is_some() || from.time_fix.is_some();
+    if fixes && ["units", "calendar"].iter().any(|k| text(into, k) != text(from, k)) {
+        return Err(refuse("and encoded in other time units in each"));
+    }
+    let identity = |n: usize| vec![(1.0, 0.0); n];
+    let my_fix = into.time_fix.clone().unwrap_or_else(|| identity(mine.len()));
+    let their_fix = from.time_fix.clone().unwrap_or_else(|| identity(theirs.len()));
+    let mut merged: Vec<(usize, (f64, f64))> = mine.iter().copied().zip(my_fix).collect();
+    merged.extend(theirs.iter().copied().zip(their_fix).filter(|(i, _)| extra.contains(i)));
+    merged.sort_by_key(|&(i, _)| i);
+    into.files = Some(merged.iter().map(|&(i, _)| i).collect());
+    if fixes {
+        into.time_fix = Some(merged.into_iter().map(|(_, f)| f).collect());
+    }
+    Ok(())
+}
+
+/// Gives every variable whose files leave steps of the merged axis uncovered the value
+/// those steps hold (see the module), with a note; refuses a variable that has none.
+pub(super) fn fill_gaps(inv: &mut Inventory) -> Result<(), InputError> {
+    let dim = inv.concat_dim.clone().unwrap_or_default();
+    let files = inv.files.clone();
+    let mut notes = Vec::new();
+    fn walk(g: &mut GroupInfo, dim: &str, files: &[SourceFile], notes: &mut Vec<String>) -> Result<(), InputError> {
+        let path = g.path.clone();
+        for v in &mut g.vars {
+            let (Some(indices), Some(axis)) = (&v.files, v.concat_axis) else {
+                continue;
+            };
+            let len = v.shape[axis];
+            let mut covered = spans(indices, files);
+            if !leaves_gaps(&mut covered, 0, len) {
+                continue;
+            }
+            let held: u64 = covered.iter().map(|(a, b)| b - a).sum();
+            let name = if path.is_empty() {
+                v.name.clone()
+            } else {
+                format!("{path}/{}", v.name)
+            };
+            let absent = format!("'{name}' is absent from {} of {len} '{dim}' steps", len - held);
+            let (fill, shown) = gap_value(v).ok_or_else(|| {
+                InputError::Inconsistent(format!(
+                    "{absent} (its files do not cover them), and as {} has no _FillValue or missing_value to \
+                     mark them (xarray would turn it into float64 NaN); give files that cover the same range, \
+                     or convert each set to its own store",
+                    v.dtype.cdl_name()
+                ))
+            })?;
+            v.gap_fill = Some(fill);
+            notes.push(format!(
+                "{absent}: they hold {shown}, as xarray.open_mfdataset fills the steps a variable's files lack"
+            ));
+        }
+        for c in &mut g.groups {
+            walk(c, dim, files, notes)?;
+        }
+        Ok(())
+    }
+    walk(&mut inv.root, &dim, &files, &mut notes)?;
+    inv.notes.extend(notes);
+    Ok(())
+}
+
+/// What the steps a variable's files lack hold, and how to say it: NaN for floats, the
+/// `_FillValue` (else `missing_value`) of integers; `None` for others.
+fn gap_value(v: &VarInfo) -> Option<(Scalar, String)> {
+    if v.dtype.is_float() {
+        return Some((Scalar::F(f64::NAN), "NaN".into()));
+    }
+    if !v.dtype.is_integer() {
+        return None;
+    }
+    ["_FillValue", "missing_value"].iter().find_map(|k| {
+        let value = attr(&v.attrs, k).and_then(AttrValue::as_scalar)?;
+        Some((value, format!("its {k} {}", value.to_json().to_compact())))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leaves_gaps;
+
+    #[test]
+    fn gaps_are_found_between_and_after_intervals() {
+        assert!(!leaves_gaps(&mut [(3, 5), (0, 3)], 0, 5));
+        assert!(leaves_gaps(&mut [(0, 2), (3, 5)], 0, 5));
+        assert!(leaves_gaps(&mut [(0, 3)], 0, 5));
+        assert!(leaves_gaps(&mut [(1, 5)], 0, 5));
+        assert!(!leaves_gaps(&mut [(0, 4), (2, 6)], 1, 6));
+        assert!(!leaves_gaps(&mut [], 2, 2));
+    }
+}
