@@ -226,6 +226,12 @@ impl Reader {
         };
         // Steps none of the variable's files hold (sets joined as xarray joins them).
         if let (Some(fill), Block::Fixed(o)) = (var.gap_fill, &mut out) {
+            // NaN once the variable is stored as floats (an append may unpack it).
+            let fill = if var.dtype.is_float() {
+                Scalar::F(f64::NAN)
+            } else {
+                fill
+            };
             let one = fill.to_le_bytes(var.dtype);
             for element in o.chunks_exact_mut(elem) {
                 element.copy_from_slice(&one);

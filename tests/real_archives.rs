@@ -494,8 +494,19 @@ fn sets_that_cover_different_steps_are_filled_as_open_mfdataset_does() {
         assert!(note.contains("2 of 5 'time' steps") && note.contains("NaN"), "{note}");
         assert_eq!(action(drift_of(&inv, "variables", "tas")), "merge");
         convert_and_compare_outer(&d, "cmip-gap", &cmip, "both");
-        let meta = read_json(&d.join("cmip-gap-v3.zarr"), "pr/zarr.json");
-        assert_eq!(meta.get("shape").map(|j| j.to_compact()).as_deref(), Some("[5, 3, 4]"));
+        for format in ["3", "2"] {
+            let out = d.join(format!("cmip-gap-v{format}.zarr"));
+            let pr: Vec<f32> = array_values(&out, "pr");
+            assert_eq!(pr.len(), 5 * 12);
+            assert!(
+                pr[..36].iter().all(|x| !x.is_nan()) && pr[36..].iter().all(|x| x.is_nan()),
+                "{pr:?}"
+            );
+            let tas: Vec<f32> = array_values(&out, "tas");
+            assert!(tas.iter().all(|x| !x.is_nan()), "{tas:?}");
+            let time: Vec<f64> = array_values(&out, "time");
+            assert_eq!(time, [0.0, 1.0, 2.0, 3.0, 4.0]);
+        }
 
         // Model output: a diagnostic that starts in the second of three files; 'tas' is
         // read from every file, 'diag' only from the last two.
@@ -506,6 +517,14 @@ fn sets_that_cover_different_steps_are_filled_as_open_mfdataset_does() {
         let note = gap_note(&scan_json(&model), "diag");
         assert!(note.contains("2 of 6 'time' steps"), "{note}");
         convert_and_compare_outer(&d, "model-gap", &model, "both");
+        let out = d.join("model-gap-v3.zarr");
+        let per_step = |name: &str| -> Vec<f32> { array_values::<f32>(&out, name).into_iter().step_by(12).collect() };
+        assert_eq!(per_step("tas"), [0.0, 10.0, 20.0, 30.0, 40.0, 50.0]);
+        let diag = per_step("diag");
+        assert!(
+            diag[..2].iter().all(|x| x.is_nan()) && diag[2..] == [21.0, 31.0, 41.0, 51.0],
+            "{diag:?}"
+        );
     }
 }
 
@@ -522,6 +541,9 @@ fn gaps_in_integer_variables_hold_their_fill_value_or_are_refused() {
     // Decoded, the steps 'nobs' lacks are NaN on both sides; raw, xarray turns the
     // integers into floats to hold NaN while the store keeps int32 and its _FillValue.
     convert_and_compare_outer(dir.path(), "int-gap", &inputs, "decoded");
+    let nobs: Vec<i32> = array_values(&dir.path().join("int-gap-v3.zarr"), "nobs");
+    let expected: Vec<i32> = std::iter::repeat_n(-1, 24).chain(0..24).collect();
+    assert_eq!(nobs, expected);
 
     // Without a fill value nothing can mark the gap: refused, naming the variable.
     model_file(&p("c.nc"), kind, &[2.0, 3.0], &["tas"], Some(None));
@@ -545,7 +567,34 @@ fn gaps_in_integer_variables_hold_their_fill_value_or_are_refused() {
     );
     cmip_file(&p("pr_1.nc"), kind, "pr", "days since 2000-01-01", &[0.5, 1.5], 0.0);
     let inputs: Vec<String> = ["tas_1.nc", "pr_1.nc"].iter().map(|n| s(&p(n))).collect();
-    convert(&inputs, &bad, &[]).fails_with(3, &["interleave", "tas_1.nc", "convert each set to its own store"]);
+    convert(&inputs, &bad, &[]).fails_with(
+        3,
+        &[
+            "'time' steps of",
+            "interleave with those of another set",
+            "convert each set to its own store",
+        ],
+    );
+    assert!(!bad.exists(), "nothing may be written for refused inputs");
+
+    // A shared variable whose later set covers more steps, but in other time units:
+    // its values cannot be read under the first set's units, so it is refused.
+    cmip_file(
+        &p("pr_h.nc"),
+        kind,
+        "pr",
+        "hours since 2000-01-01",
+        &[0.0, 24.0, 48.0, 72.0],
+        0.0,
+    );
+    let inputs: Vec<String> = ["tas_1.nc", "pr_h.nc"].iter().map(|n| s(&p(n))).collect();
+    convert(&inputs, &bad, &[]).fails_with(
+        3,
+        &[
+            "variable 'time' is held by sets of files that cover different steps",
+            "time units",
+        ],
+    );
     assert!(!bad.exists(), "nothing may be written for refused inputs");
 }
 

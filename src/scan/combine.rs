@@ -8,7 +8,8 @@
 use std::collections::BTreeSet;
 
 use crate::error::InputError;
-use crate::model::{Action, AttrValue, Drift, GroupInfo, Inventory, SourceFile, VarInfo, attr};
+use crate::model::{Action, AttrValue, DType, Drift, GroupInfo, Inventory, SourceFile, VarInfo, attr};
+use crate::packing;
 
 use super::concat::{self, ConcatChoice};
 use super::header::{FileHeader, GroupHeader};
@@ -320,11 +321,22 @@ fn merge_group(
             ));
         }
     }
-    for v in from.vars {
+    let alike: Vec<bool> = from
+        .vars
+        .iter()
+        .map(|v| {
+            into.vars
+                .iter()
+                .find(|x| x.name == v.name)
+                .is_none_or(|x| encoding(&into.vars, x) == encoding(&from.vars, v))
+        })
+        .collect();
+    for (v, alike) in from.vars.into_iter().zip(alike) {
         match into.vars.iter_mut().find(|x| x.name == v.name) {
             Some(x) => {
                 agree(x, &v, &into.path, &differ)?;
-                outer::cover(x, &v, files, &format!("variable '{}'", join_path(&into.path, &v.name)))?;
+                let what = format!("variable '{}'", join_path(&into.path, &v.name));
+                outer::cover(x, &v, files, alike, &what)?;
             }
             None => into.vars.push(v),
         }
@@ -336,6 +348,25 @@ fn merge_group(
         }
     }
     Ok(())
+}
+
+/// What decides how the stored values of `v` (one of `vars`) read: its stored type, its
+/// packing and fill attributes, and the time units and calendar of it or, for bounds,
+/// of the coordinate it bounds.
+fn encoding(vars: &[VarInfo], v: &VarInfo) -> (DType, Vec<String>, [Option<String>; 2]) {
+    let text = |v: &VarInfo, k: &str| attr(&v.attrs, k).and_then(AttrValue::as_text).map(str::to_string);
+    let timed = if text(v, "units").is_some() {
+        v
+    } else {
+        vars.iter()
+            .find(|p| text(p, "bounds").as_deref() == Some(v.name.as_str()))
+            .unwrap_or(v)
+    };
+    let coding = packing::coding_attrs(&v.attrs)
+        .iter()
+        .map(|(k, a)| format!("{k}={}", a.display()))
+        .collect();
+    (v.source_dtype, coding, [text(timed, "units"), text(timed, "calendar")])
 }
 
 /// A variable both sets hold must have the same dimensions and type in both.

@@ -4,6 +4,8 @@
 //! each step, and the steps none of its files hold are filled — NaN for floating-point
 //! variables, the `_FillValue` (or `missing_value`) of integer ones.
 
+use std::collections::HashMap;
+
 use crate::error::InputError;
 use crate::model::{AttrValue, GroupInfo, Inventory, Scalar, SourceFile, VarInfo, attr};
 
@@ -45,8 +47,15 @@ pub(super) fn align(
         return Ok(None);
     };
     let extent = |s: usize| parts[s].0.concat_extent();
+    let flat = |v: &Option<Vec<Vec<f64>>>| v.as_ref().map(|v| v.concat());
     if sets.iter().any(|(_, v)| v.is_none()) {
-        let Some((s, _)) = sets.iter().find(|(s, _)| extent(*s) != extent(*first)) else {
+        // Without values in every set, sets are matched step by step: same length, and
+        // the same values where there are any.
+        let valued: Vec<Vec<f64>> = sets.iter().filter_map(|(_, v)| flat(v)).collect();
+        let other = sets.iter().find(|(s, v)| {
+            extent(*s) != extent(*first) || flat(v).is_some_and(|v| valued.first().is_some_and(|w| *w != v))
+        });
+        let Some((s, _)) = other else {
             return Ok(None);
         };
         return Err(InputError::Inconsistent(format!(
@@ -59,35 +68,38 @@ pub(super) fn align(
             steps(extent(*s))
         )));
     }
-    let flat = |v: &Option<Vec<Vec<f64>>>| v.as_ref().map(|v| v.concat());
     if sets.iter().all(|(_, v)| flat(v) == flat(first_values)) {
         return Ok(None);
     }
-    let descending = {
-        let v = flat(first_values).unwrap_or_default();
-        v.len() > 1 && v[0] > v[v.len() - 1]
-    };
+    // The direction of the first set with two or more steps.
+    let descending = sets
+        .iter()
+        .filter_map(|(_, v)| flat(v))
+        .find(|v| v.len() > 1)
+        .is_some_and(|v| v[0] > v[v.len() - 1]);
     let mut union: Vec<f64> = sets.iter().filter_map(|(_, v)| flat(v)).flatten().collect();
     union.sort_by(|a, b| if descending { b.total_cmp(a) } else { a.total_cmp(b) });
     union.dedup();
+    let position: HashMap<u64, usize> = union.iter().enumerate().map(|(i, u)| (u.to_bits(), i)).collect();
     let mut starts = vec![Vec::new(); parts.len()];
     for (s, values) in &sets {
         for (k, file_values) in values.iter().flatten().enumerate() {
-            let at = |x: f64| union.iter().position(|&u| u == x);
-            let consecutive = file_values.first().and_then(|&x| at(x)).filter(|&p| {
-                union
-                    .get(p..p + file_values.len())
-                    .is_some_and(|u| u == file_values.as_slice())
-            });
+            let consecutive = file_values
+                .first()
+                .and_then(|x| position.get(&x.to_bits()).copied())
+                .filter(|&p| {
+                    union
+                        .get(p..p + file_values.len())
+                        .is_some_and(|u| u == file_values.as_slice())
+                });
             let Some(p) = consecutive.or(file_values.is_empty().then_some(0)) else {
                 return Err(InputError::Inconsistent(format!(
-                    "the inputs split their variables between files, and the '{dim}' steps of {} interleave with \
-                     those of another set ({} against {}): nc2zarr fills the steps a set lacks, as \
+                    "the inputs split their variables between files, and the '{dim}' steps of {} (of {}) \
+                     interleave with those of another set: nc2zarr fills the steps a set lacks, as \
                      xarray.open_mfdataset does, only when each file's steps stay consecutive; convert each set \
                      to its own store",
                     parts[*s].1[k].path.display(),
                     describe(*s),
-                    describe(*first)
                 )));
             };
             starts[*s].push(p as u64);
@@ -127,17 +139,31 @@ pub(super) fn place(inv: &mut Inventory, starts: &[u64], len: u64) {
     stretch(&mut inv.root, &dim, len);
 }
 
-/// True when `intervals` (`[start, end)`) leave some step of `[a, b)` uncovered.
-fn leaves_gaps(intervals: &mut [(u64, u64)], a: u64, b: u64) -> bool {
-    intervals.sort_unstable();
-    let mut reached = a;
-    for &(lo, hi) in intervals.iter() {
-        if lo > reached {
-            break;
+/// The union of `intervals` (`[start, end)`), as sorted disjoint intervals.
+fn union_of(intervals: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut sorted = intervals.to_vec();
+    sorted.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (lo, hi) in sorted {
+        match out.last_mut() {
+            Some(last) if lo <= last.1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
         }
-        reached = reached.max(hi);
     }
-    reached < b
+    out
+}
+
+/// How many steps of `[a, b)` `intervals` cover.
+fn covered_steps(intervals: &[(u64, u64)], a: u64, b: u64) -> u64 {
+    union_of(intervals)
+        .iter()
+        .map(|&(lo, hi)| hi.min(b).saturating_sub(lo.max(a)))
+        .sum()
+}
+
+/// True when `intervals` leave some step of `[a, b)` uncovered.
+fn leaves_gaps(intervals: &[(u64, u64)], a: u64, b: u64) -> bool {
+    covered_steps(intervals, a, b) < b.saturating_sub(a)
 }
 
 /// The steps `[start, end)` each of `indices` covers.
@@ -149,19 +175,28 @@ fn spans(indices: &[usize], files: &[SourceFile]) -> Vec<(u64, u64)> {
 }
 
 /// A variable `into` that a later set (`from`) holds too: adds the files of `from` that
-/// hold steps the files of `into` lack, so each step is read from the first set holding
-/// it. `what` names the variable in errors.
-pub(super) fn cover(into: &mut VarInfo, from: &VarInfo, files: &[SourceFile], what: &str) -> Result<(), InputError> {
+/// hold steps the files of `into` lack (where both hold a step, the later file's value
+/// is read; they are not compared). `same_encoding` says whether both sets store the
+/// variable alike (type, packing, fill values, time units of it or its parent
+/// coordinate): a later set's files are read under the first set's attributes, so
+/// they must. `what` names the variable in errors.
+pub(super) fn cover(
+    into: &mut VarInfo,
+    from: &VarInfo,
+    files: &[SourceFile],
+    same_encoding: bool,
+    what: &str,
+) -> Result<(), InputError> {
     let (Some(mine), Some(theirs), Some(_)) = (&into.files, &from.files, into.concat_axis) else {
         return Ok(());
     };
-    let mut covered = spans(mine, files);
+    let covered = spans(mine, files);
     let extra: Vec<usize> = theirs
         .iter()
         .copied()
         .filter(|&i| {
             let f = &files[i];
-            leaves_gaps(&mut covered, f.concat_start, f.concat_start + f.concat_len)
+            leaves_gaps(&covered, f.concat_start, f.concat_start + f.concat_len)
         })
         .collect();
     if extra.is_empty() {
@@ -173,14 +208,15 @@ pub(super) fn cover(into: &mut VarInfo, from: &VarInfo, files: &[SourceFile], wh
         ))
     };
     if into.unpack.is_some() || from.unpack.is_some() || into.file_dtypes.is_some() || from.file_dtypes.is_some() {
-        return Err(refuse("and is packed or typed differently between them"));
+        return Err(refuse("and is packed or typed differently within them"));
     }
-    let text = |v: &VarInfo, k: &str| attr(&v.attrs, k).and_then(AttrValue::as_text).map(str::to_string);
-    let fixes = into.time_fix.is_some() || from.time_fix.is_some();
-    if fixes && ["units", "calendar"].iter().any(|k| text(into, k) != text(from, k)) {
-        return Err(refuse("and encoded in other time units in each"));
+    if !same_encoding {
+        return Err(refuse(
+            "and stored differently in each (type, scale_factor/add_offset, fill value, or time units)",
+        ));
     }
     let identity = |n: usize| vec![(1.0, 0.0); n];
+    let fixes = into.time_fix.is_some() || from.time_fix.is_some();
     let my_fix = into.time_fix.clone().unwrap_or_else(|| identity(mine.len()));
     let their_fix = from.time_fix.clone().unwrap_or_else(|| identity(theirs.len()));
     let mut merged: Vec<(usize, (f64, f64))> = mine.iter().copied().zip(my_fix).collect();
@@ -202,15 +238,14 @@ pub(super) fn fill_gaps(inv: &mut Inventory) -> Result<(), InputError> {
     fn walk(g: &mut GroupInfo, dim: &str, files: &[SourceFile], notes: &mut Vec<String>) -> Result<(), InputError> {
         let path = g.path.clone();
         for v in &mut g.vars {
-            let (Some(indices), Some(axis)) = (&v.files, v.concat_axis) else {
+            let (Some(indices), Some(axis), None) = (&v.files, v.concat_axis, &v.unsupported) else {
                 continue;
             };
             let len = v.shape[axis];
-            let mut covered = spans(indices, files);
-            if !leaves_gaps(&mut covered, 0, len) {
+            let held = covered_steps(&spans(indices, files), 0, len);
+            if held >= len {
                 continue;
             }
-            let held: u64 = covered.iter().map(|(a, b)| b - a).sum();
             let name = if path.is_empty() {
                 v.name.clone()
             } else {
@@ -218,11 +253,17 @@ pub(super) fn fill_gaps(inv: &mut Inventory) -> Result<(), InputError> {
             };
             let absent = format!("'{name}' is absent from {} of {len} '{dim}' steps", len - held);
             let (fill, shown) = gap_value(v).ok_or_else(|| {
+                let why = if v.dtype.is_integer() {
+                    format!(
+                        "as {} has no _FillValue or missing_value to mark them (xarray would turn it into floats)",
+                        v.dtype.cdl_name()
+                    )
+                } else {
+                    format!("and {} values have no missing value to mark them", v.dtype.cdl_name())
+                };
                 InputError::Inconsistent(format!(
-                    "{absent} (its files do not cover them), and as {} has no _FillValue or missing_value to \
-                     mark them (xarray would turn it into float64 NaN); give files that cover the same range, \
-                     or convert each set to its own store",
-                    v.dtype.cdl_name()
+                    "{absent} (its files do not cover them), {why}; give files that cover the same range, \
+                     or convert each set to its own store"
                 ))
             })?;
             v.gap_fill = Some(fill);
@@ -257,15 +298,21 @@ fn gap_value(v: &VarInfo) -> Option<(Scalar, String)> {
 
 #[cfg(test)]
 mod tests {
-    use super::leaves_gaps;
+    use super::{covered_steps, leaves_gaps};
 
     #[test]
     fn gaps_are_found_between_and_after_intervals() {
-        assert!(!leaves_gaps(&mut [(3, 5), (0, 3)], 0, 5));
-        assert!(leaves_gaps(&mut [(0, 2), (3, 5)], 0, 5));
-        assert!(leaves_gaps(&mut [(0, 3)], 0, 5));
-        assert!(leaves_gaps(&mut [(1, 5)], 0, 5));
-        assert!(!leaves_gaps(&mut [(0, 4), (2, 6)], 1, 6));
-        assert!(!leaves_gaps(&mut [], 2, 2));
+        assert!(!leaves_gaps(&[(3, 5), (0, 3)], 0, 5));
+        assert!(leaves_gaps(&[(0, 2), (3, 5)], 0, 5));
+        assert!(leaves_gaps(&[(0, 3)], 0, 5));
+        assert!(leaves_gaps(&[(1, 5)], 0, 5));
+        assert!(!leaves_gaps(&[(0, 4), (2, 6)], 1, 6));
+        assert!(!leaves_gaps(&[], 2, 2));
+    }
+
+    #[test]
+    fn overlapping_intervals_count_each_step_once() {
+        assert_eq!(covered_steps(&[(0, 3), (2, 5), (1, 4)], 0, 6), 5);
+        assert_eq!(covered_steps(&[(0, 3), (4, 9)], 2, 6), 3);
     }
 }

@@ -193,3 +193,13 @@ pub fn xarray_compare(py: &Path, store: &Path, inputs: &[String], extra: &[&str]
     );
     if out.status.success() { Ok(text) } else { Err(text) }
 }
+
+/// The values of array `array` of the local store `store` as `T` (its stored type),
+/// read with zarrs: values checked without Python.
+pub fn array_values<T: zarrs::array::ElementOwned>(store: &Path, array: &str) -> Vec<T> {
+    use zarrs::array::Array;
+    let fs = std::sync::Arc::new(zarrs::filesystem::FilesystemStore::new(store).unwrap());
+    let a = Array::open(fs, &format!("/{array}")).unwrap_or_else(|e| panic!("open {array}: {e}"));
+    a.retrieve_array_subset::<Vec<T>>(&a.subset_all())
+        .unwrap_or_else(|e| panic!("read {array}: {e}"))
+}
