@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::cftime::{Calendar, TimeUnits};
 use crate::error::InputError;
 use crate::model::{Action, AttrValue, DType, Drift, GroupInfo, Inventory, SourceFile, VarInfo, attr};
 use crate::packing;
@@ -353,7 +354,10 @@ fn merge_group(
 /// What decides how the stored values of `v` (one of `vars`) read: its stored type, its
 /// packing and fill attributes, and the time units and calendar of it or, for bounds,
 /// of the coordinate it bounds.
-fn encoding(vars: &[VarInfo], v: &VarInfo) -> (DType, Vec<String>, [Option<String>; 2]) {
+fn encoding(
+    vars: &[VarInfo],
+    v: &VarInfo,
+) -> (DType, Vec<String>, Option<TimeUnits>, Option<String>, Option<Calendar>) {
     let text = |v: &VarInfo, k: &str| attr(&v.attrs, k).and_then(AttrValue::as_text).map(str::to_string);
     let timed = if text(v, "units").is_some() {
         v
@@ -366,7 +370,13 @@ fn encoding(vars: &[VarInfo], v: &VarInfo) -> (DType, Vec<String>, [Option<Strin
         .iter()
         .map(|(k, a)| format!("{k}={}", a.display()))
         .collect();
-    (v.source_dtype, coding, [text(timed, "units"), text(timed, "calendar")])
+    // Time units compare by meaning ("hours since 1900-01-01 00:00:00" is "hours since
+    // 1900-01-01"), other units as text.
+    let units = text(timed, "units");
+    let time = units.as_deref().and_then(TimeUnits::parse);
+    let calendar = Calendar::parse(text(timed, "calendar").as_deref()).ok();
+    let units = if time.is_some() { None } else { units };
+    (v.source_dtype, coding, time, units, calendar)
 }
 
 /// A variable both sets hold must have the same dimensions and type in both.
