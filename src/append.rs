@@ -315,7 +315,7 @@ fn append_files(
             "has no concat dimension recorded, so nothing can be appended".into(),
         )
     })?;
-    let inv_new = scan::scan(
+    let mut inv_new = scan::scan(
         &new_files,
         &scan::ScanOptions {
             concat_dim: Some(concat_dim.clone()),
@@ -324,6 +324,7 @@ fn append_files(
     )?;
     let (format, found) = existing::read_arrays(&store)?;
     let found: HashMap<String, FoundArray> = found.into_iter().map(|a| (a.path.clone(), a)).collect();
+    repeat_as_stored(&mut inv_new, &found, &concat_dim);
     let existing_len = check_structure(&inv_new, &found, &concat_dim)?;
     check_static_values(&store, &inv_new, &found)?;
     let mut inv = inv_new.clone();
@@ -465,6 +466,31 @@ fn append_files(
 }
 
 /// Checks the new files against the store; returns the store's length along the concat dim.
+/// Variables the new files hold without the concat dimension that the store holds along
+/// it (their values differed between the files it was made of) grow like the others,
+/// each new file's values repeated over its steps.
+fn repeat_as_stored(inv: &mut Inventory, found: &HashMap<String, FoundArray>, concat_dim: &str) {
+    let len = inv.concat_extent();
+    for g in inv.root.walk().iter().map(|g| g.path.clone()).collect::<Vec<_>>() {
+        let group = find_group_mut(&mut inv.root, &g);
+        let path = |name: &str| group.var_path(name);
+        let repeat: Vec<String> = group
+            .vars
+            .iter()
+            .filter(|v| v.concat_axis.is_none() && v.unsupported.is_none())
+            .filter(|v| {
+                found.get(&path(&v.name)).is_some_and(|a| {
+                    a.dims.first().map(String::as_str) == Some(concat_dim) && a.dims[1..] == v.dims[..]
+                })
+            })
+            .map(|v| v.name.clone())
+            .collect();
+        for v in group.vars.iter_mut().filter(|v| repeat.contains(&v.name)) {
+            v.repeat_along(concat_dim, len);
+        }
+    }
+}
+
 fn check_structure(inv: &Inventory, found: &HashMap<String, FoundArray>, concat_dim: &str) -> Result<u64> {
     let mut existing_len = None;
     for (g, v) in inv.variables() {
@@ -743,15 +769,7 @@ fn find_group<'g>(root: &'g GroupInfo, path: &str) -> &'g GroupInfo {
 }
 
 fn find_group_mut<'g>(root: &'g mut GroupInfo, path: &str) -> &'g mut GroupInfo {
-    if root.path == path {
-        return root;
-    }
-    for g in &mut root.groups {
-        if path == g.path || path.starts_with(&format!("{}/", g.path)) {
-            return find_group_mut(g, path);
-        }
-    }
-    unreachable!("group {path} exists")
+    root.group_mut(path).expect("group exists")
 }
 
 /// Checks that the new coordinate values continue the store's (later, no overlap, no

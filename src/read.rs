@@ -12,7 +12,7 @@ use crate::direct::ChunkedVar;
 use crate::error::InputError;
 use crate::model::Decoding;
 use crate::model::{DType, Scalar};
-use crate::model::{GroupInfo, Inventory, VarInfo};
+use crate::model::{GroupInfo, Inventory, SourceFile, VarInfo};
 use crate::nc;
 use crate::packing;
 use crate::slab::{At, Block, copy_box, volume};
@@ -214,29 +214,15 @@ impl Reader {
         let Some(axis) = var.concat_axis else {
             return self.read_file(&files[0].path, group, var, start, count, Recode::of(var, 0), spare);
         };
+        if var.repeated {
+            return self.read_repeated(&files, group, var, start, count, spare);
+        }
         let (lo, hi) = (start[axis], start[axis] + count[axis]);
         if files.len() == 1 && files[0].concat_start == 0 && files[0].concat_len >= hi {
             return self.read_file(&files[0].path, group, var, start, count, Recode::of(var, 0), spare);
         }
-        let n = volume(count) as usize;
         let elem = var.dtype.size().unwrap_or(1);
-        let mut out = match var.dtype {
-            DType::String => Block::Strings(vec![String::new(); n]),
-            _ => Block::Fixed(buffer(spare, n * elem, var.storage.no_fill)),
-        };
-        // Steps none of the variable's files hold (sets joined as xarray joins them).
-        if let (Some(fill), Block::Fixed(o)) = (var.gap_fill, &mut out) {
-            // NaN once the variable is stored as floats (an append may unpack it).
-            let fill = if var.dtype.is_float() {
-                Scalar::F(f64::NAN)
-            } else {
-                fill
-            };
-            let one = fill.to_le_bytes(var.dtype);
-            for element in o.chunks_exact_mut(elem) {
-                element.copy_from_slice(&one);
-            }
-        }
+        let mut out = output_block(var, count, spare);
         // Along the outermost dimension each file's part is a contiguous run of the
         // output: read it in place instead of through a temporary buffer.
         let contiguous = count[..axis].iter().all(|&c| c == 1);
@@ -273,6 +259,58 @@ impl Reader {
                 (Block::Fixed(o), Block::Fixed(p)) => copy_box(p, from, o, to, &part_count, elem),
                 (Block::Strings(o), Block::Strings(p)) => copy_box(p, from, o, to, &part_count, 1),
                 _ => unreachable!("blocks of one variable share a kind"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads the box `start`/`count` of a [`VarInfo::repeated`] variable: each file's
+    /// values (read without the concat axis, the first) repeated over the steps it covers.
+    fn read_repeated(
+        &mut self,
+        files: &[&SourceFile],
+        group: &GroupInfo,
+        var: &VarInfo,
+        start: &[u64],
+        count: &[u64],
+        spare: Vec<u8>,
+    ) -> Result<Block, InputError> {
+        let elem = var.dtype.size().unwrap_or(1);
+        let mut out = output_block(var, count, spare);
+        let (lo, hi) = (start[0], start[0] + count[0]);
+        let mut one_step = count.to_vec();
+        one_step[0] = 1;
+        let zeros = vec![0u64; count.len()];
+        for (i, f) in files.iter().enumerate() {
+            let (a, b) = (lo.max(f.concat_start), hi.min(f.concat_start + f.concat_len));
+            if a >= b {
+                continue;
+            }
+            let part = self.read_file(
+                &f.path,
+                group,
+                var,
+                &start[1..],
+                &count[1..],
+                Recode::of(var, i),
+                Vec::new(),
+            )?;
+            for step in a..b {
+                let mut dst_start = zeros.clone();
+                dst_start[0] = step - lo;
+                let from = At {
+                    shape: &one_step,
+                    start: &zeros,
+                };
+                let to = At {
+                    shape: count,
+                    start: &dst_start,
+                };
+                match (&mut out, &part) {
+                    (Block::Fixed(o), Block::Fixed(p)) => copy_box(p, from, o, to, &one_step, elem),
+                    (Block::Strings(o), Block::Strings(p)) => copy_box(p, from, o, to, &one_step, 1),
+                    _ => unreachable!("blocks of one variable share a kind"),
+                }
             }
         }
         Ok(out)
@@ -352,6 +390,30 @@ impl Reader {
             Recode::Raw => buf,
         }))
     }
+}
+
+/// The block a read of `count` elements of `var` from several files fills: the steps
+/// none of the variable's files hold (sets joined as xarray joins them) hold its gap
+/// fill value, NaN once it is stored as floats (an append may unpack it).
+fn output_block(var: &VarInfo, count: &[u64], spare: Vec<u8>) -> Block {
+    let n = volume(count) as usize;
+    let elem = var.dtype.size().unwrap_or(1);
+    let mut out = match var.dtype {
+        DType::String => return Block::Strings(vec![String::new(); n]),
+        _ => buffer(spare, n * elem, var.storage.no_fill),
+    };
+    if let Some(fill) = var.gap_fill {
+        let fill = if var.dtype.is_float() {
+            Scalar::F(f64::NAN)
+        } else {
+            fill
+        };
+        let one = fill.to_le_bytes(var.dtype);
+        for element in out.chunks_exact_mut(elem) {
+            element.copy_from_slice(&one);
+        }
+    }
+    Block::Fixed(out)
 }
 
 /// A buffer of `len` bytes: `spare` when its capacity fits `len` closely, else a new

@@ -418,7 +418,8 @@ fn inconsistent_inputs_are_refused_before_anything_is_written() {
     for needle in ["the files lacking 'orog', 't2m', 'tp'", "'t2m' is absent from 1 of"] {
         assert!(r.stdout.contains(needle), "{needle}: {}", r.stdout);
     }
-    // Different static fields (orog differs) mean different grids.
+    // A different grid (other 'lat' values) is refused; a static field that differs
+    // between files (orog) is stored along 'time', as xarray concatenates it.
     let orog = dir.path().join("orog.nc");
     era_file(
         &orog,
@@ -435,7 +436,21 @@ fn inconsistent_inputs_are_refused_before_anything_is_written() {
         let mut v = f.variable_mut("orog").unwrap();
         v.put_values(&[1.0f64], (0..1, 0..1)).unwrap();
     }
-    convert(&[s(&base[0]), s(&orog)], &out, &[]).fails_with(3, &["'orog' does not depend on the concat dimension"]);
+    let repeated = dir.path().join("repeated.zarr");
+    let r = convert(&[s(&base[0]), s(&orog)], &repeated, &[]);
+    r.ok();
+    assert!(
+        r.stdout
+            .contains("variable 'orog' does not depend on 'time' but its values differ between files"),
+        "{}",
+        r.stdout
+    );
+    {
+        let mut f = netcdf::append(&orog).unwrap();
+        let mut v = f.variable_mut("lat").unwrap();
+        v.put_values(&[-5.0f32], 0..1).unwrap();
+    }
+    convert(&[s(&base[0]), s(&orog)], &out, &[]).fails_with(3, &["'lat' does not depend on the concat dimension"]);
     // The same file twice.
     convert(&[s(&base[0]), s(&base[0])], &out, &[]).fails_with(3, &["more than once"]);
     assert!(!out.exists(), "nothing may be written for refused inputs");

@@ -612,6 +612,81 @@ fn convert_and_compare_outer(dir: &Path, name: &str, inputs: &[String], mode: &s
     }
 }
 
+/// A forecast run's output: `n` steps from `t0`, the run's start as a scalar `reftime`,
+/// a per-run `members(x)` that differs between runs, a `mask(x)` that does not, `v`.
+fn forecast_file(path: &Path, kind: Kind, t0: f64, n: usize) {
+    let mut f = create(path, kind);
+    f.add_dimension("time", n).unwrap();
+    f.add_dimension("x", 2).unwrap();
+    f.add_variable::<f64>("time", &["time"])
+        .unwrap()
+        .put_attribute("units", "days since 2000-01-01")
+        .unwrap();
+    f.add_variable::<f64>("reftime", &[])
+        .unwrap()
+        .put_attribute("units", "days since 2000-01-01")
+        .unwrap();
+    f.add_variable::<i32>("members", &["x"]).unwrap();
+    f.add_variable::<i16>("mask", &["x"]).unwrap();
+    f.add_variable::<f32>("v", &["time", "x"]).unwrap();
+    f.enddef().unwrap();
+    let times: Vec<f64> = (0..n).map(|i| t0 + i as f64).collect();
+    f.variable_mut("time").unwrap().put_values(&times, ..).unwrap();
+    f.variable_mut("reftime").unwrap().put_value(t0, ..).unwrap();
+    f.variable_mut("members")
+        .unwrap()
+        .put_values(&[t0 as i32, 10 + t0 as i32], ..)
+        .unwrap();
+    f.variable_mut("mask").unwrap().put_values(&[1i16, 0], ..).unwrap();
+    let v: Vec<f32> = times.iter().flat_map(|t| [*t as f32, -*t as f32]).collect();
+    f.variable_mut("v").unwrap().put_values(&v, ..).unwrap();
+}
+
+#[test]
+fn variables_without_the_concat_dimension_that_differ_are_concatenated_as_xarray_does() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [Kind::Netcdf4, Kind::Classic] {
+        let d = dir.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = |n: &str| d.join(n);
+        forecast_file(&p("run_a.nc"), kind, 0.0, 2);
+        forecast_file(&p("run_b.nc"), kind, 2.0, 3);
+        forecast_file(&p("run_c.nc"), kind, 5.0, 1);
+        let first: Vec<String> = ["run_a.nc", "run_b.nc"].iter().map(|n| s(&p(n))).collect();
+        let all: Vec<String> = ["run_a.nc", "run_b.nc", "run_c.nc"].iter().map(|n| s(&p(n))).collect();
+        let text = notes(&scan_json(&first));
+        assert!(
+            text.contains("variable 'reftime' does not depend on 'time' but its values differ between files")
+                && text.contains("variable 'members'")
+                && !text.contains("variable 'mask'"),
+            "{text}"
+        );
+        for format in ["3", "2"] {
+            let out = d.join(format!("runs-v{format}.zarr"));
+            convert(&all, &out, &["--zarr-format", format]).ok();
+            verify_source(&out, &all).ok();
+            let reftime: Vec<f64> = array_values(&out, "reftime");
+            assert_eq!(reftime, [0.0, 0.0, 2.0, 2.0, 2.0, 5.0]);
+            let members: Vec<i32> = array_values(&out, "members");
+            assert_eq!(members, [0, 10, 0, 10, 2, 12, 2, 12, 2, 12, 5, 15]);
+            let mask: Vec<i16> = array_values(&out, "mask");
+            assert_eq!(mask, [1, 0], "a variable equal in every file stays as it is");
+            if let Some(py) = python()
+                && let Err(text) = xarray_compare(&py, &out, &all, &["--vars", "different"])
+            {
+                panic!("xarray sees a difference ({kind:?}, v{format}):\n{text}");
+            }
+            // A cron append of the next run grows them like the data.
+            let appended = d.join(format!("appended-v{format}.zarr"));
+            convert(&first, &appended, &["--zarr-format", format]).ok();
+            run(["append", &all[2], "-o", &s(&appended), "--quiet"]).ok();
+            verify_source(&appended, &all).ok();
+            assert_eq!(array_values::<f64>(&appended, "reftime"), reftime);
+            assert_eq!(array_values::<i32>(&appended, "members"), members);
+        }
+    }
+}
+
 const HOURS: [f64; 2] = [0.0, 6.0];
 
 fn packing(scale: f64, offset: f64, single: bool) -> Packing {

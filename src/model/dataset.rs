@@ -91,12 +91,29 @@ pub struct VarInfo {
     /// (NaN, or an integer's fill value), when the files leave such steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gap_fill: Option<Scalar>,
+    /// The files hold the variable without the concat dimension, with values that
+    /// differ between them: it is stored with the concat dimension first, each file's
+    /// values repeated over its steps (as `xarray.open_mfdataset` concatenates such
+    /// variables). See [`VarInfo::repeat_along`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeated: bool,
 }
 
 impl VarInfo {
     /// The type the values of the `file`-th file holding the variable are stored in.
     pub fn file_dtype(&self, file: usize) -> DType {
         self.file_dtypes.as_ref().map_or(self.source_dtype, |t| t[file])
+    }
+
+    /// Makes a variable the files hold without the concat dimension `dim` (of `len`
+    /// steps) [`VarInfo::repeated`] along it, as its first dimension.
+    pub fn repeat_along(&mut self, dim: &str, len: u64) {
+        self.dims.insert(0, dim.to_string());
+        self.shape.insert(0, len);
+        self.concat_axis = Some(0);
+        // The source chunking is that of the files' variable, without the new axis.
+        self.storage.chunks = None;
+        self.repeated = true;
     }
 
     /// Elements in the whole variable.
@@ -140,6 +157,17 @@ impl GroupInfo {
             out.extend(g.walk());
         }
         out
+    }
+
+    /// The group at `path` (this group or a descendant), mutably.
+    pub fn group_mut(&mut self, path: &str) -> Option<&mut GroupInfo> {
+        if self.path == path {
+            return Some(self);
+        }
+        self.groups
+            .iter_mut()
+            .find(|g| path == g.path || path.starts_with(&format!("{}/", g.path)))?
+            .group_mut(path)
     }
 
     /// Full path of a variable of this group.

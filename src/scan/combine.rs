@@ -257,8 +257,8 @@ fn combine(parts: Vec<(Inventory, Vec<FileHeader>)>, members: &[Vec<&FileHeader>
         unsupported_attrs,
         ..first
     };
+    check_static_variables(&mut inventory, &headers)?;
     outer::fill_gaps(&mut inventory)?;
-    check_static_variables(&inventory, &headers)?;
     Ok(inventory)
 }
 

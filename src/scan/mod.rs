@@ -163,7 +163,7 @@ fn merge(
         drift: Vec::new(),
     };
     if inventory.files.len() > 1 {
-        check_static_variables(&inventory, headers)?;
+        check_static_variables(&mut inventory, headers)?;
     }
     if let Some(c) = order_note {
         inventory.notes.insert(0, c);
@@ -460,6 +460,7 @@ impl Merger<'_> {
             file_dtypes,
             files: None,
             gap_fill: None,
+            repeated: false,
         })
     }
 
@@ -673,10 +674,14 @@ fn type_name(t: &VarType) -> String {
     }
 }
 
-/// Checks that variables without the concat dimension hold the same values in every file.
-/// Small variables compare by the hashes taken with the headers, root coordinates by
-/// the values read with them; other variables are read again and hashed.
-fn check_static_variables(inv: &Inventory, headers: &[FileHeader]) -> Result<(), InputError> {
+/// Checks that variables without the concat dimension hold the same values in every
+/// file. One whose values differ is stored along the concat dimension, each file's
+/// values repeated over its steps, as `xarray.open_mfdataset` concatenates it, with a
+/// note; a dimension coordinate that differs (another grid) is refused. Small variables
+/// compare by the hashes taken with the headers, root coordinates by the values read
+/// with them; other variables are read again and hashed.
+fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result<(), InputError> {
+    let mut differing: Vec<(String, String, String, String)> = Vec::new();
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
     let path_parts = |g: &GroupInfo| -> Vec<String> {
         g.path
@@ -719,15 +724,40 @@ fn check_static_variables(inv: &Inventory, headers: &[FileHeader]) -> Result<(),
         let first = key(first_index, first_file)?;
         for &i in rest {
             let f = &inv.files[i];
-            if key(i, f)? != first {
+            if key(i, f)? == first {
+                continue;
+            }
+            let coordinate = v.dims.len() == 1 && v.dims[0] == v.name;
+            if coordinate || inv.concat_dim.is_none() {
                 return Err(InputError::Inconsistent(format!(
                     "variable '{full}' does not depend on the concat dimension but its values differ between {} and {}; \
                      the files do not share one grid (or pass --concat-dim to concatenate along another dimension)",
-                    first_file.path.display(),
-                    f.path.display()
+                    first_file.shown(),
+                    f.shown()
                 )));
             }
+            differing.push((g.path.clone(), v.name.clone(), first_file.shown(), f.shown()));
+            break;
         }
+    }
+    let Some(dim) = inv.concat_dim.clone() else {
+        return Ok(());
+    };
+    let len = inv.concat_extent();
+    for (group, name, a, b) in differing {
+        let g = inv.root.group_mut(&group).expect("a group of the inventory");
+        let v = g
+            .vars
+            .iter_mut()
+            .find(|v| v.name == name)
+            .expect("a variable of the group");
+        v.repeat_along(&dim, len);
+        let full = join_path(&group, &name);
+        inv.notes.push(format!(
+            "variable '{full}' does not depend on '{dim}' but its values differ between files (e.g. {a} and {b}): \
+             it is stored along '{dim}', each file's values repeated over its steps, as xarray.open_mfdataset \
+             concatenates it"
+        ));
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 """Checks that xarray cannot tell a Zarr store from the NetCDF files it came from.
 
     compare.py ZARR NETCDF... [--group G] [--concat-dim DIM] [--mode decoded|raw|both]
-               [--join exact|outer] [--s3-endpoint URL] [--snapshot ID]
+               [--join exact|outer] [--vars minimal|different] [--s3-endpoint URL]
+               [--snapshot ID]
 
 ZARR may be an Icechunk repository, named as nc2zarr names it (``icechunk+PATH`` or
 ``icechunk+s3://bucket/prefix``); it is read through an ``icechunk`` session at the tip
@@ -11,7 +12,8 @@ of ``main`` or at ``--snapshot``.
 Opens the store with ``xarray.open_zarr`` and the sources with ``xarray.open_dataset``
 (one file) or ``xarray.open_mfdataset`` (several, combined by coordinates; ``--join outer`` combines
 files whose variables cover different steps the way xarray's defaults do, filling the
-gaps with NaN), once with
+gaps with NaN; ``--vars different`` concatenates the variables without the concat
+dimension whose values differ between files, as xarray's default does), once with
 CF decoding and once raw (``decode_cf=False``), and requires the same variables,
 coordinates, dimensions, dtypes, attributes (global and per variable) and values.
 Prints what differs and exits 1 on any difference.
@@ -36,19 +38,19 @@ def open_netcdf(files, group, decode, concat_dim):
     # An outer join fills the steps a variable's files lack with NaN; merging the
     # partial copies of shared variables then needs "no_conflicts".
     compat = "no_conflicts" if JOIN == "outer" else "override"
+    if VARS == "different":
+        compat = "equals"
+    mf = dict(data_vars=VARS, coords=VARS, compat=compat, join=JOIN, combine_attrs="override")
     try:
-        return xr.open_mfdataset(
-            files, data_vars="minimal", coords="minimal", compat=compat, join=JOIN,
-            combine_attrs="override", combine="by_coords", **kw).load()
+        return xr.open_mfdataset(files, combine="by_coords", **mf, **kw).load()
     except ValueError:  # no coordinate to order by: the order given
-        return xr.open_mfdataset(
-            files, data_vars="minimal", coords="minimal", compat=compat, join=JOIN,
-            combine_attrs="override", combine="nested", concat_dim=concat_dim, **kw).load()
+        return xr.open_mfdataset(files, combine="nested", concat_dim=concat_dim, **mf, **kw).load()
 
 
 S3_ENDPOINT = None
 SNAPSHOT = None
 JOIN = "exact"
+VARS = "minimal"
 
 
 def icechunk_storage(location):
@@ -222,12 +224,15 @@ def main():
     p.add_argument("--mode", choices=["decoded", "raw", "both"], default="both")
     p.add_argument("--join", choices=["exact", "outer"], default="exact",
                    help="how xarray aligns the files (outer: NaN where a variable's files lack steps)")
+    p.add_argument("--vars", choices=["minimal", "different"], default="minimal",
+                   help="which variables without the concat dimension xarray concatenates")
     p.add_argument("--s3-endpoint", default=None, help="endpoint of an S3-compatible server for s3:// stores")
     p.add_argument("--snapshot", default=None, help="the snapshot of an Icechunk repository to read")
     a = p.parse_args()
-    global S3_ENDPOINT, SNAPSHOT, JOIN
+    global S3_ENDPOINT, SNAPSHOT, JOIN, VARS
     S3_ENDPOINT = a.s3_endpoint
     JOIN = a.join
+    VARS = a.vars
     SNAPSHOT = a.snapshot
     problems, notes = run_one(a.zarr, a.netcdf, a.group, a.concat_dim, a.mode)
     for n in notes:
