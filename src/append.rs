@@ -561,10 +561,12 @@ fn check_static_values(store: &Target, inv: &Inventory, found: &HashMap<String, 
         let Some(a) = found.get(&path) else { continue };
         let problems = crate::verify::compare_with_source(store, format, a, (inv, g, v))?;
         if let Some(p) = problems.first() {
+            let dim = inv.concat_dim.as_deref().unwrap_or("the concat dimension");
             return Err(inconsistent(format!(
-                "variable '{path}' does not depend on '{}' but {} holds other values than the store ({p}); \
-                 the new files are on another grid",
-                inv.concat_dim.as_deref().unwrap_or("the concat dimension"),
+                "variable '{path}' does not depend on '{dim}' but {} holds other values than the store ({p}); \
+                 the new files are on another grid, or '{path}' changes from file to file: then convert all the \
+                 files again (nc2zarr stores such a variable along '{dim}'; a store that holds it without \
+                 '{dim}' cannot grow it)",
                 inv.files[0].path.display()
             )));
         }

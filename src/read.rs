@@ -459,7 +459,11 @@ fn region(var: &VarInfo, start: &[u64], count: &[u64]) -> String {
         .zip(count)
         .enumerate()
         .map(|(i, (s, c))| {
-            let name = var.dims.get(i).map_or("?", String::as_str);
+            // A repeated variable is read from the files without its first dimension.
+            let name = var
+                .dims
+                .get(i + var.dims.len().saturating_sub(start.len()))
+                .map_or("?", String::as_str);
             format!("{name} {s}..{}", s + c)
         })
         .collect();

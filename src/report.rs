@@ -22,6 +22,7 @@ pub fn inventory_json(inv: &crate::model::Inventory) -> crate::json::Json {
                 "source_filters" => v.storage.filters.clone(),
                 "unsupported" => v.unsupported.clone(),
                 "time_reencoded" => v.time_fix.is_some(),
+                "repeated_per_file" => v.repeated,
                 "attributes" => attrs_json(&v.attrs),
             }).collect()),
             "attributes" => attrs_json(&g.attrs),

@@ -362,6 +362,20 @@ fn split_variable_sets_append_and_mismatched_sets_are_refused() {
         .collect();
     convert(&other_grid, &bad, &[]).fails_with(3, &["variable 'lat'", "values differ between"]);
     assert!(!bad.exists(), "nothing may be written for refused inputs");
+    // Sets that disagree on a variable they share without 'time' (CMIP's 'height': 2 m
+    // for tas, 10 m for wind): refused, as xarray's merge refuses it.
+    for (name, height) in [("tas_h.nc", 2.0f64), ("uas_h.nc", 10.0)] {
+        let var = if name.starts_with("tas") { "tas" } else { "uas" };
+        cmip_file(&p(name), kind, var, "days since 2000-01-01", &[0.0, 1.0, 2.0], 0.0);
+        let mut f = netcdf::append(p(name)).unwrap();
+        f.add_variable::<f64>("height", &[])
+            .unwrap()
+            .put_value(height, ..)
+            .unwrap();
+    }
+    let heights: Vec<String> = ["tas_h.nc", "uas_h.nc"].iter().map(|n| s(&p(n))).collect();
+    convert(&heights, &bad, &[]).fails_with(3, &["variable 'height'", "do not agree on it"]);
+    assert!(!bad.exists(), "nothing may be written for refused inputs");
     // Bounds only a later set holds, encoded in other time units than the first set's
     // `time`: refused rather than stored under the wrong units.
     let plain = p("tas_plain.nc");
@@ -683,7 +697,23 @@ fn variables_without_the_concat_dimension_that_differ_are_concatenated_as_xarray
             verify_source(&appended, &all).ok();
             assert_eq!(array_values::<f64>(&appended, "reftime"), reftime);
             assert_eq!(array_values::<i32>(&appended, "members"), members);
+            // A store made from one run holds them without 'time': it cannot grow them.
+            let single = d.join(format!("single-v{format}.zarr"));
+            convert(&all[..1], &single, &["--zarr-format", format]).ok();
+            run(["append", &all[1], "-o", &s(&single), "--quiet"])
+                .fails_with(3, &["changes from file to file: then convert all the files again"]);
         }
+        // Values in other units per file are refused rather than stored side by side.
+        forecast_file(&p("run_hours.nc"), kind, 10.0, 1);
+        {
+            let mut f = netcdf::append(p("run_hours.nc")).unwrap();
+            f.variable_mut("reftime")
+                .unwrap()
+                .put_attribute("units", "hours since 2000-01-01")
+                .unwrap();
+        }
+        let mixed: Vec<String> = ["run_a.nc", "run_hours.nc"].iter().map(|n| s(&p(n))).collect();
+        convert(&mixed, &d.join("mixed.zarr"), &[]).fails_with(3, &["'reftime'", "and so do its units"]);
     }
 }
 

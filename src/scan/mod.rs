@@ -727,14 +727,38 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
             if key(i, f)? == first {
                 continue;
             }
-            let coordinate = v.dims.len() == 1 && v.dims[0] == v.name;
-            if coordinate || inv.concat_dim.is_none() {
-                return Err(InputError::Inconsistent(format!(
+            let refuse = |why: &str| {
+                InputError::Inconsistent(format!(
                     "variable '{full}' does not depend on the concat dimension but its values differ between {} and {}; \
-                     the files do not share one grid (or pass --concat-dim to concatenate along another dimension)",
+                     {why}",
                     first_file.shown(),
                     f.shown()
-                )));
+                ))
+            };
+            let coordinate = v.dims.len() == 1 && v.dims[0] == v.name;
+            let shadowed = inv
+                .concat_dim
+                .as_deref()
+                .is_some_and(|d| !g.path.is_empty() && g.dims.iter().any(|x| x.name == d));
+            if coordinate || inv.concat_dim.is_none() || shadowed {
+                return Err(refuse(
+                    "the files do not share one grid (or pass --concat-dim to concatenate along another dimension)",
+                ));
+            }
+            // Held by only some files (the inputs split their variables): the sets disagree.
+            if v.files.is_some() {
+                return Err(refuse("the sets of files that hold it do not agree on it"));
+            }
+            // Values in other units per file would need re-encoding first.
+            let units = |i: usize| {
+                let var = group_at(&headers[i].root, &parts).and_then(|x| x.var(&v.name));
+                let attrs = var.map(|x| convert_attrs(&x.attrs)).unwrap_or_default();
+                ["units", "calendar"].map(|k| attr(&attrs, k).and_then(AttrValue::as_text).map(str::to_string))
+            };
+            if units(i) != units(first_index) {
+                return Err(refuse(
+                    "and so do its units, so its values cannot be stored side by side",
+                ));
             }
             differing.push((g.path.clone(), v.name.clone(), first_file.shown(), f.shown()));
             break;
