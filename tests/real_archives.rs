@@ -717,6 +717,90 @@ fn variables_without_the_concat_dimension_that_differ_are_concatenated_as_xarray
     }
 }
 
+/// One time step of a daily product that keeps time as a scalar coordinate (no time
+/// dimension): `time` (days since 2000-01-01), `depth` (a scalar coordinate equal in
+/// every file), `lat`, `sst(lat)` and a `mask(lat)` equal in every file.
+fn scalar_time_file(path: &Path, kind: Kind, day: f64) {
+    let mut f = create(path, kind);
+    f.add_dimension("lat", 3).unwrap();
+    f.add_variable::<f64>("time", &[])
+        .unwrap()
+        .put_attribute("units", "days since 2000-01-01")
+        .unwrap();
+    f.add_variable::<f32>("depth", &[]).unwrap();
+    f.add_variable::<f32>("lat", &["lat"]).unwrap();
+    f.add_variable::<f32>("sst", &["lat"])
+        .unwrap()
+        .put_attribute("coordinates", "time depth")
+        .unwrap();
+    f.add_variable::<i16>("mask", &["lat"]).unwrap();
+    f.enddef().unwrap();
+    f.variable_mut("time").unwrap().put_value(day, ..).unwrap();
+    f.variable_mut("depth").unwrap().put_value(0.5f32, ..).unwrap();
+    f.variable_mut("lat")
+        .unwrap()
+        .put_values(&[-10.0f32, 0.0, 10.0], ..)
+        .unwrap();
+    let sst = [day as f32, day as f32 + 0.25, day as f32 + 0.5];
+    f.variable_mut("sst").unwrap().put_values(&sst, ..).unwrap();
+    f.variable_mut("mask").unwrap().put_values(&[1i16, 1, 0], ..).unwrap();
+}
+
+#[test]
+fn files_holding_one_scalar_time_step_each_concatenate_along_a_new_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [Kind::Netcdf4, Kind::Classic] {
+        let d = dir.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = |n: &str| d.join(n);
+        for day in 0..4 {
+            scalar_time_file(&p(&format!("day{day}.nc")), kind, day as f64);
+        }
+        let days: Vec<String> = (0..4).map(|i| s(&p(&format!("day{i}.nc")))).collect();
+        // Given out of order: ordered by each file's time.
+        let shuffled: Vec<String> = [2, 0, 3, 1].iter().map(|&i| days[i].clone()).collect();
+        let inv = scan_json(&shuffled);
+        assert_eq!(inv.get("concat_dim").and_then(|j| j.as_str()), Some("time"));
+        let reason = inv.get("concat_reason").map(|j| j.to_compact()).unwrap_or_default();
+        assert!(reason.contains("scalar time coordinate"), "{reason}");
+        for format in ["3", "2"] {
+            let out = d.join(format!("days-v{format}.zarr"));
+            convert(&shuffled, &out, &["--zarr-format", format]).ok();
+            verify_source(&out, &days).ok();
+            assert_eq!(array_values::<f64>(&out, "time"), [0.0, 1.0, 2.0, 3.0]);
+            let sst: Vec<f32> = array_values(&out, "sst");
+            assert_eq!(sst[..6], [0.0, 0.25, 0.5, 1.0, 1.25, 1.5]);
+            assert_eq!(
+                array_values::<i16>(&out, "mask").len(),
+                12,
+                "data variables run along 'time'"
+            );
+            assert_eq!(
+                array_values::<f32>(&out, "depth"),
+                [0.5],
+                "an equal scalar coordinate stays one"
+            );
+            // Decoded only: undecoded, xarray does not read `coordinates`, so it takes
+            // 'depth' for a data variable and concatenates it too.
+            if let Some(py) = python()
+                && let Err(text) = xarray_compare(&py, &out, &days, &["--vars", "all", "--mode", "decoded"])
+            {
+                panic!("xarray sees a difference ({kind:?}, v{format}):\n{text}");
+            }
+            // A cron job that starts with one day and appends the next ones.
+            let cron = d.join(format!("cron-v{format}.zarr"));
+            convert(&days[..1], &cron, &["--zarr-format", format, "--concat-dim", "time"]).ok();
+            run(["append", &days[1], &days[2], "-o", &s(&cron), "--quiet"]).ok();
+            run(["append", &days[3], "-o", &s(&cron), "--quiet"]).ok();
+            verify_source(&cron, &days).ok();
+            assert_eq!(array_values::<f64>(&cron, "time"), array_values::<f64>(&out, "time"));
+            assert_eq!(array_values::<f32>(&cron, "sst"), sst);
+            assert_eq!(array_values::<i16>(&cron, "mask"), array_values::<i16>(&out, "mask"));
+            assert_eq!(array_values::<f32>(&cron, "depth"), [0.5]);
+        }
+    }
+}
+
 const HOURS: [f64; 2] = [0.0, 6.0];
 
 fn packing(scale: f64, offset: f64, single: bool) -> Packing {

@@ -4,7 +4,9 @@
 //! dimension is inferred when not given: the unlimited dimension when every file has
 //! the same single one; otherwise the one dimension whose coordinate values differ
 //! between files (a CF time axis wins a tie); otherwise the one dimension whose length
-//! differs. Anything else is ambiguous and refused with the candidates named.
+//! differs; otherwise, when every file holds a scalar time coordinate, a new dimension
+//! of its name (one step per file). Anything else is ambiguous and refused with the
+//! candidates named.
 
 use crate::cftime::{Calendar, TimeUnits};
 use crate::error::InputError;
@@ -31,6 +33,15 @@ fn choice(dim: Option<&str>, reason: impl Into<String>) -> ConcatChoice {
 /// Chooses the concat dimension of `headers` (`explicit` is `--concat-dim`).
 pub(crate) fn choose(headers: &[FileHeader], explicit: Option<&str>) -> Result<ConcatChoice, InputError> {
     if let Some(dim) = explicit {
+        // No file has it: a new dimension, one step per file (each file's scalar
+        // coordinate of that name, if any, becomes its coordinate), as
+        // `xarray.open_mfdataset(combine="nested", concat_dim=DIM)` makes.
+        if headers.iter().all(|h| h.root.dim(dim).is_none()) {
+            return Ok(choice(
+                Some(dim),
+                "given with --concat-dim: a new dimension, one step per file",
+            ));
+        }
         for h in headers {
             if h.root.dim(dim).is_none() {
                 let have: Vec<&str> = h.root.dims.iter().map(|d| d.name.as_str()).collect();
@@ -68,7 +79,33 @@ pub(crate) fn choose(headers: &[FileHeader], explicit: Option<&str>) -> Result<C
     if first.len() == 1 && headers.iter().all(|h| unlimited(h) == first) {
         return Ok(choice(Some(&first[0]), "the unlimited dimension of every file"));
     }
-    infer_from_coordinates(headers)
+    infer_from_coordinates(headers).or_else(|e| scalar_time(headers).ok_or(e))
+}
+
+/// Files that each hold one time step as a scalar time coordinate (no such dimension):
+/// that name, as a new dimension, one step per file.
+fn scalar_time(headers: &[FileHeader]) -> Option<ConcatChoice> {
+    let candidates = |h: &FileHeader| -> Vec<String> {
+        h.root
+            .vars
+            .iter()
+            .filter(|v| v.dims.is_empty() && v.numeric_dtype().is_some() && h.root.dim(&v.name).is_none())
+            .filter(|v| {
+                let attrs = v.attrs();
+                let text = |k: &str| attr(&attrs, k).and_then(AttrValue::as_text).map(str::trim);
+                text("units").and_then(TimeUnits::parse).is_some()
+            })
+            .map(|v| v.name.clone())
+            .collect()
+    };
+    let first = candidates(&headers[0]);
+    let [name] = first.as_slice() else { return None };
+    headers.iter().all(|h| candidates(h).contains(name)).then(|| {
+        choice(
+            Some(name),
+            "each file's scalar time coordinate: a new dimension, one step per file",
+        )
+    })
 }
 
 /// Dimensions of the root group whose coordinate is a CF time axis.
@@ -240,11 +277,13 @@ pub(crate) fn values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> 
         Some(v) => v.to_vec(),
         None => {
             let file = crate::nc::open_input(&h.path)?;
-            header::read_numbers(file.root(), dim, dtype, var.dims[0].len).map_err(|e| InputError::Read {
-                path: h.path.clone(),
-                variable: dim.into(),
-                region: String::new(),
-                message: e.message,
+            header::read_numbers(file.root(), dim, dtype, var.dims.first().map(|d| d.len)).map_err(|e| {
+                InputError::Read {
+                    path: h.path.clone(),
+                    variable: dim.into(),
+                    region: String::new(),
+                    message: e.message,
+                }
             })?
         }
     };
@@ -273,7 +312,9 @@ pub(crate) struct FileOrder {
 /// Orders files by their concat coordinate values and checks that the values are
 /// strictly monotonic within and across files.
 pub(crate) fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder, InputError> {
-    if !headers[0].root.has_coordinate(dim) {
+    // A new dimension is ordered by each file's scalar coordinate of its name, if any.
+    let scalar = |h: &FileHeader| h.root.dim(dim).is_none() && h.root.var(dim).is_some_and(|v| v.dims.is_empty());
+    if !headers[0].root.has_coordinate(dim) && !headers.iter().all(scalar) {
         return Ok(FileOrder {
             order: (0..headers.len()).collect(),
             note: Some(format!(

@@ -236,7 +236,7 @@ pub fn coordinate_hash(path: &Path, dim: &str) -> Result<Option<String>, InputEr
         }
         _ => return Ok(None),
     };
-    let values = read_numbers(root, dim, dtype, h.dims[0].len).map_err(read)?;
+    let values = read_numbers(root, dim, dtype, Some(h.dims[0].len)).map_err(read)?;
     let attrs = convert_attrs(&var.attributes().map_err(read)?);
     Ok(Some(coordinate_digest(&values, &attrs)))
 }
@@ -315,7 +315,7 @@ fn read_coords(file: &nc::File, root: &GroupHeader) -> Result<Vec<CoordValues>, 
         if !root.has_coordinate(&v.name) || v.dims[0].len > COORD_VALUES_LIMIT {
             continue;
         }
-        let values = read_numbers(file.root(), &v.name, dtype, v.dims[0].len).map_err(|e| (v.name.clone(), e))?;
+        let values = read_numbers(file.root(), &v.name, dtype, Some(v.dims[0].len)).map_err(|e| (v.name.clone(), e))?;
         out.push(CoordValues {
             name: v.name.clone(),
             values,
@@ -324,11 +324,15 @@ fn read_coords(file: &nc::File, root: &GroupHeader) -> Result<Vec<CoordValues>, 
     Ok(out)
 }
 
-/// Reads all `len` values of the 1-D numeric variable `name` as `f64`.
-pub(crate) fn read_numbers(group: nc::Group<'_>, name: &str, dtype: DType, len: u64) -> nc::NcResult<Vec<f64>> {
+/// Reads all `len` values of the 1-D numeric variable `name` as `f64` (`None`: the one
+/// value of a scalar variable).
+pub(crate) fn read_numbers(group: nc::Group<'_>, name: &str, dtype: DType, len: Option<u64>) -> nc::NcResult<Vec<f64>> {
     let size = dtype.size().expect("numeric");
-    let mut buf = vec![0u8; len as usize * size];
-    group.variable(name)?.read_raw(&[0], &[len], &mut buf)?;
+    let mut buf = vec![0u8; len.unwrap_or(1) as usize * size];
+    match len {
+        Some(len) => group.variable(name)?.read_raw(&[0], &[len], &mut buf)?,
+        None => group.variable(name)?.read_raw(&[], &[], &mut buf)?,
+    }
     Ok(buf
         .chunks_exact(size)
         .map(|b| Scalar::from_ne_bytes(dtype, b).as_f64())

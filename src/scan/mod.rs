@@ -126,16 +126,55 @@ fn merge(
         notes: Vec::new(),
         unsupported_attrs: Vec::new(),
     };
-    let root = merger.merge_group(&[], "")?;
+    let mut root = merger.merge_group(&[], "")?;
     let (notes, unsupported_attrs) = (merger.notes, merger.unsupported_attrs);
+    // A concat dimension no file has is new: one step per file.
+    let new_dim = concat_dim
+        .as_deref()
+        .filter(|d| headers.iter().all(|h| h.root.dim(d).is_none()));
+    let mut notes = notes;
+    if let Some(d) = new_dim {
+        let len = headers.len() as u64;
+        root.dims.insert(
+            0,
+            DimInfo {
+                name: d.to_string(),
+                len,
+                unlimited: false,
+                concat: true,
+            },
+        );
+        // Each file's scalar of that name is its coordinate, and the data variables run
+        // along it, as xarray's nested combine (`data_vars="all"`) makes them; other
+        // coordinates do where their values differ between files.
+        let named_coordinates: Vec<String> = root
+            .vars
+            .iter()
+            .filter_map(|v| attr(&v.attrs, "coordinates").and_then(AttrValue::as_text))
+            .flat_map(|c| c.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        for v in root.vars.iter_mut().filter(|v| v.unsupported.is_none()) {
+            let dimension_coordinate = v.dims.len() == 1 && v.dims[0] == v.name;
+            let data = !dimension_coordinate && !named_coordinates.contains(&v.name);
+            if (v.name == d && v.dims.is_empty()) || data {
+                v.repeat_along(d, len);
+            }
+        }
+        notes.push(format!(
+            "'{d}' is a new dimension, one step per file: data variables run along it, and coordinates whose \
+             values differ between files"
+        ));
+    }
     let mut concat_start = 0;
     let files = headers
         .iter()
         .map(|h| {
-            let concat_len = concat_dim
-                .as_deref()
-                .and_then(|d| h.root.dims.iter().find(|x| x.name == d))
-                .map_or(0, |d| d.len);
+            let concat_len = match concat_dim.as_deref() {
+                Some(_) if new_dim.is_some() => 1,
+                d => d
+                    .and_then(|d| h.root.dims.iter().find(|x| x.name == d))
+                    .map_or(0, |d| d.len),
+            };
             let coordinate_digest = match concat_dim.as_deref() {
                 Some(d) => h.coordinate_digest(d)?,
                 None => None,

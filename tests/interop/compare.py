@@ -2,7 +2,7 @@
 """Checks that xarray cannot tell a Zarr store from the NetCDF files it came from.
 
     compare.py ZARR NETCDF... [--group G] [--concat-dim DIM] [--mode decoded|raw|both]
-               [--join exact|outer] [--vars minimal|different] [--s3-endpoint URL]
+               [--join exact|outer] [--vars minimal|different|all] [--s3-endpoint URL]
                [--snapshot ID]
 
 ZARR may be an Icechunk repository, named as nc2zarr names it (``icechunk+PATH`` or
@@ -13,7 +13,8 @@ Opens the store with ``xarray.open_zarr`` and the sources with ``xarray.open_dat
 (one file) or ``xarray.open_mfdataset`` (several, combined by coordinates; ``--join outer`` combines
 files whose variables cover different steps the way xarray's defaults do, filling the
 gaps with NaN; ``--vars different`` concatenates the variables without the concat
-dimension whose values differ between files, as xarray's default does), once with
+dimension whose values differ between files, as xarray's default does; ``--vars all``
+concatenates every data variable, as a nested combine along a new dimension does), once with
 CF decoding and once raw (``decode_cf=False``), and requires the same variables,
 coordinates, dimensions, dtypes, attributes (global and per variable) and values.
 Prints what differs and exits 1 on any difference.
@@ -38,9 +39,10 @@ def open_netcdf(files, group, decode, concat_dim):
     # An outer join fills the steps a variable's files lack with NaN; merging the
     # partial copies of shared variables then needs "no_conflicts".
     compat = "no_conflicts" if JOIN == "outer" else "override"
-    if VARS == "different":
+    if VARS != "minimal":
         compat = "equals"
-    mf = dict(data_vars=VARS, coords=VARS, compat=compat, join=JOIN, combine_attrs="override")
+    coords = "different" if VARS == "all" else VARS
+    mf = dict(data_vars=VARS, coords=coords, compat=compat, join=JOIN, combine_attrs="override")
     try:
         return xr.open_mfdataset(files, combine="by_coords", **mf, **kw).load()
     except ValueError:  # no coordinate to order by: the order given
@@ -224,7 +226,7 @@ def main():
     p.add_argument("--mode", choices=["decoded", "raw", "both"], default="both")
     p.add_argument("--join", choices=["exact", "outer"], default="exact",
                    help="how xarray aligns the files (outer: NaN where a variable's files lack steps)")
-    p.add_argument("--vars", choices=["minimal", "different"], default="minimal",
+    p.add_argument("--vars", choices=["minimal", "different", "all"], default="minimal",
                    help="which variables without the concat dimension xarray concatenates")
     p.add_argument("--s3-endpoint", default=None, help="endpoint of an S3-compatible server for s3:// stores")
     p.add_argument("--snapshot", default=None, help="the snapshot of an Icechunk repository to read")
