@@ -720,7 +720,7 @@ fn variables_without_the_concat_dimension_that_differ_are_concatenated_as_xarray
 /// One time step of a daily product that keeps time as a scalar coordinate (no time
 /// dimension): `time` (days since 2000-01-01), `depth` (a scalar coordinate equal in
 /// every file), `lat`, `sst(lat)` and a `mask(lat)` equal in every file.
-fn scalar_time_file(path: &Path, kind: Kind, day: f64) {
+fn scalar_time_file(path: &Path, kind: Kind, day: f64, var: &str) {
     let mut f = create(path, kind);
     f.add_dimension("lat", 3).unwrap();
     f.add_variable::<f64>("time", &[])
@@ -729,7 +729,7 @@ fn scalar_time_file(path: &Path, kind: Kind, day: f64) {
         .unwrap();
     f.add_variable::<f32>("depth", &[]).unwrap();
     f.add_variable::<f32>("lat", &["lat"]).unwrap();
-    f.add_variable::<f32>("sst", &["lat"])
+    f.add_variable::<f32>(var, &["lat"])
         .unwrap()
         .put_attribute("coordinates", "time depth")
         .unwrap();
@@ -742,7 +742,7 @@ fn scalar_time_file(path: &Path, kind: Kind, day: f64) {
         .put_values(&[-10.0f32, 0.0, 10.0], ..)
         .unwrap();
     let sst = [day as f32, day as f32 + 0.25, day as f32 + 0.5];
-    f.variable_mut("sst").unwrap().put_values(&sst, ..).unwrap();
+    f.variable_mut(var).unwrap().put_values(&sst, ..).unwrap();
     f.variable_mut("mask").unwrap().put_values(&[1i16, 1, 0], ..).unwrap();
 }
 
@@ -754,7 +754,7 @@ fn files_holding_one_scalar_time_step_each_concatenate_along_a_new_dimension() {
         std::fs::create_dir_all(&d).unwrap();
         let p = |n: &str| d.join(n);
         for day in 0..4 {
-            scalar_time_file(&p(&format!("day{day}.nc")), kind, day as f64);
+            scalar_time_file(&p(&format!("day{day}.nc")), kind, day as f64, "sst");
         }
         let days: Vec<String> = (0..4).map(|i| s(&p(&format!("day{i}.nc")))).collect();
         // Given out of order: ordered by each file's time.
@@ -798,6 +798,36 @@ fn files_holding_one_scalar_time_step_each_concatenate_along_a_new_dimension() {
             assert_eq!(array_values::<i16>(&cron, "mask"), array_values::<i16>(&out, "mask"));
             assert_eq!(array_values::<f32>(&cron, "depth"), [0.5]);
         }
+        // Files in other time units: refused, not stored side by side.
+        scalar_time_file(&p("hours.nc"), kind, 96.0, "sst");
+        {
+            let mut f = netcdf::append(p("hours.nc")).unwrap();
+            f.variable_mut("time")
+                .unwrap()
+                .put_attribute("units", "hours since 2000-01-01")
+                .unwrap();
+        }
+        let mixed = [days[0].clone(), s(&p("hours.nc"))];
+        convert(&mixed, &d.join("mixed.zarr"), &[]).fails_with(3, &["'time' has other units", "hours.nc"]);
+        // A misspelt --concat-dim is an error, not a new dimension.
+        convert(&days, &d.join("typo.zarr"), &["--concat-dim", "tiem"]).fails_with(3, &["has no dimension 'tiem'"]);
+        // Sets of files one day apart (sst from day 0, ice from day 1) are joined on time.
+        for day in 1..4 {
+            scalar_time_file(&p(&format!("ice{day}.nc")), kind, day as f64, "ice");
+        }
+        let sets: Vec<String> = (0..3)
+            .map(|i| days[i].clone())
+            .chain((1..4).map(|i| s(&p(&format!("ice{i}.nc")))))
+            .collect();
+        let joined = d.join("joined.zarr");
+        convert(&sets, &joined, &[]).ok();
+        assert_eq!(array_values::<f64>(&joined, "time"), [0.0, 1.0, 2.0, 3.0]);
+        let first_lat =
+            |name: &str| -> Vec<f32> { array_values::<f32>(&joined, name).into_iter().step_by(3).collect() };
+        let sst = first_lat("sst");
+        assert!(sst[..3] == [0.0, 1.0, 2.0] && sst[3].is_nan(), "{sst:?}");
+        let ice = first_lat("ice");
+        assert!(ice[0].is_nan() && ice[1..] == [1.0, 2.0, 3.0], "{ice:?}");
     }
 }
 

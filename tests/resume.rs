@@ -180,10 +180,22 @@ fn readers_see_nothing_or_everything(out: &Path, files: &[String], root_before: 
         return; // unchanged (or still absent): readers see the old dataset or none
     }
     let v = verify_source(out, files);
-    assert_eq!(
-        v.code, 0,
+    // Killed between the root metadata (written last of the data) and the removal of
+    // the in-progress marker: readers see the whole new dataset; verify still names
+    // the marker, so that a re-run finishes the records.
+    let problems: Vec<&str> = v
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("problem:"))
+        .collect();
+    let only_the_marker = problems.len() == 1
+        && problems[0].contains("in-progress.json exists")
+        && v.stdout.contains("values equal to the source");
+    assert!(
+        v.code == 0 || only_the_marker,
         "new root metadata over an incomplete store:\n{}{}",
-        v.stdout, v.stderr
+        v.stdout,
+        v.stderr
     );
 }
 

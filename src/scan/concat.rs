@@ -33,10 +33,10 @@ fn choice(dim: Option<&str>, reason: impl Into<String>) -> ConcatChoice {
 /// Chooses the concat dimension of `headers` (`explicit` is `--concat-dim`).
 pub(crate) fn choose(headers: &[FileHeader], explicit: Option<&str>) -> Result<ConcatChoice, InputError> {
     if let Some(dim) = explicit {
-        // No file has it: a new dimension, one step per file (each file's scalar
-        // coordinate of that name, if any, becomes its coordinate), as
-        // `xarray.open_mfdataset(combine="nested", concat_dim=DIM)` makes.
-        if headers.iter().all(|h| h.root.dim(dim).is_none()) {
+        // Every file holds it as a scalar, none as a dimension: a new dimension, one step
+        // per file, the scalars its coordinate (xarray's nested combine along a scalar
+        // coordinate). A name no file holds stays an error, so a typo does not create one.
+        if headers.iter().all(|h| holds_scalar(h, dim)) {
             return Ok(choice(
                 Some(dim),
                 "given with --concat-dim: a new dimension, one step per file",
@@ -79,7 +79,24 @@ pub(crate) fn choose(headers: &[FileHeader], explicit: Option<&str>) -> Result<C
     if first.len() == 1 && headers.iter().all(|h| unlimited(h) == first) {
         return Ok(choice(Some(&first[0]), "the unlimited dimension of every file"));
     }
-    infer_from_coordinates(headers).or_else(|e| scalar_time(headers).ok_or(e))
+    // Only files that share every dimension (none tells them apart) may be steps of a
+    // new one.
+    let same_dims = |h: &FileHeader| {
+        h.root.dims.len() == headers[0].root.dims.len()
+            && h.root.dims.iter().all(|d| {
+                headers[0].root.dim(&d.name).is_some_and(|x| x.len == d.len)
+                    && h.coord(&d.name) == headers[0].coord(&d.name)
+            })
+    };
+    infer_from_coordinates(headers).or_else(|e| match headers.iter().all(same_dims) {
+        true => scalar_time(headers).ok_or(e),
+        false => Err(e),
+    })
+}
+
+/// True when `h` holds a scalar variable `name` and no dimension of that name.
+pub(crate) fn holds_scalar(h: &FileHeader, name: &str) -> bool {
+    h.root.dim(name).is_none() && h.root.var(name).is_some_and(|v| v.dims.is_empty())
 }
 
 /// Files that each hold one time step as a scalar time coordinate (no such dimension):
@@ -312,9 +329,8 @@ pub(crate) struct FileOrder {
 /// Orders files by their concat coordinate values and checks that the values are
 /// strictly monotonic within and across files.
 pub(crate) fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder, InputError> {
-    // A new dimension is ordered by each file's scalar coordinate of its name, if any.
-    let scalar = |h: &FileHeader| h.root.dim(dim).is_none() && h.root.var(dim).is_some_and(|v| v.dims.is_empty());
-    if !headers[0].root.has_coordinate(dim) && !headers.iter().all(scalar) {
+    // A new dimension is ordered by each file's scalar coordinate of its name.
+    if !headers[0].root.has_coordinate(dim) && !headers.iter().all(|h| holds_scalar(h, dim)) {
         return Ok(FileOrder {
             order: (0..headers.len()).collect(),
             note: Some(format!(

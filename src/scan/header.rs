@@ -200,7 +200,12 @@ impl FileHeader {
     /// file is read again only for a coordinate too long to be read with it); `None`
     /// when the file has no such numeric coordinate.
     pub(crate) fn coordinate_digest(&self, dim: &str) -> Result<Option<String>, InputError> {
-        let Some(var) = self.root.var(dim).filter(|_| self.root.has_coordinate(dim)) else {
+        let scalar = |v: &&VarHeader| v.dims.is_empty() && self.root.dim(dim).is_none();
+        let Some(var) = self
+            .root
+            .var(dim)
+            .filter(|v| self.root.has_coordinate(dim) || scalar(v))
+        else {
             return Ok(None);
         };
         if var.numeric_dtype().is_none() {
@@ -229,14 +234,17 @@ pub fn coordinate_hash(path: &Path, dim: &str) -> Result<Option<String>, InputEr
     };
     let h = var.header().map_err(read)?;
     let dtype = match h.vartype {
+        // A 1-D coordinate, or the scalar one of a file that holds one step of a new
+        // concat dimension.
         VarType::Supported { dtype, enum_name: None }
-            if (dtype.is_float() || dtype.is_integer()) && h.dims.len() == 1 && h.dims[0].name == dim =>
+            if (dtype.is_float() || dtype.is_integer())
+                && (h.dims.is_empty() || (h.dims.len() == 1 && h.dims[0].name == dim)) =>
         {
             dtype
         }
         _ => return Ok(None),
     };
-    let values = read_numbers(root, dim, dtype, Some(h.dims[0].len)).map_err(read)?;
+    let values = read_numbers(root, dim, dtype, h.dims.first().map(|d| d.len)).map_err(read)?;
     let attrs = convert_attrs(&var.attributes().map_err(read)?);
     Ok(Some(coordinate_digest(&values, &attrs)))
 }

@@ -131,7 +131,7 @@ fn merge(
     // A concat dimension no file has is new: one step per file.
     let new_dim = concat_dim
         .as_deref()
-        .filter(|d| headers.iter().all(|h| h.root.dim(d).is_none()));
+        .filter(|d| headers.iter().all(|h| concat::holds_scalar(h, d)));
     let mut notes = notes;
     if let Some(d) = new_dim {
         let len = headers.len() as u64;
@@ -157,6 +157,7 @@ fn merge(
             let dimension_coordinate = v.dims.len() == 1 && v.dims[0] == v.name;
             let data = !dimension_coordinate && !named_coordinates.contains(&v.name);
             if (v.name == d && v.dims.is_empty()) || data {
+                same_units_in_every_file(headers, &v.name, d)?;
                 v.repeat_along(d, len);
             }
         }
@@ -208,6 +209,29 @@ fn merge(
         inventory.notes.insert(0, c);
     }
     Ok(inventory)
+}
+
+/// A root variable put along a new concat dimension `dim` is read as each file stores
+/// it; other units or calendars per file would need re-encoding, which nc2zarr does
+/// only along a dimension the files have: refused.
+fn same_units_in_every_file(headers: &[FileHeader], name: &str, dim: &str) -> Result<(), InputError> {
+    let units = |h: &FileHeader| {
+        let attrs = h.root.var(name).map(|v| v.attrs()).unwrap_or_default();
+        ["units", "calendar"].map(|k| attr(&attrs, k).and_then(AttrValue::as_text).map(str::to_string))
+    };
+    let first = units(&headers[0]);
+    match headers.iter().find(|h| units(h) != first) {
+        Some(h) => Err(InputError::Inconsistent(format!(
+            "'{name}' has other units or calendar in {} than in {} ({:?} against {:?}); along the new dimension \
+             '{dim}' nc2zarr stores each file's values as they are, so it needs one set of units: convert the files \
+             in groups of equal units",
+            h.path.display(),
+            headers[0].path.display(),
+            units(h)[0].as_deref().unwrap_or("none"),
+            first[0].as_deref().unwrap_or("none"),
+        ))),
+        None => Ok(()),
+    }
 }
 
 struct Merger<'a> {

@@ -35,7 +35,10 @@ pub(super) fn align(
         if inv.concat_dim.is_none() {
             continue;
         }
-        let values = if headers.iter().all(|h| h.root.has_coordinate(dim)) {
+        let values = if headers
+            .iter()
+            .all(|h| h.root.has_coordinate(dim) || concat::holds_scalar(h, dim))
+        {
             let per_file = headers.iter().map(|h| concat::comparable_values(h, dim));
             Some(per_file.collect::<Result<Vec<_>, _>>()?)
         } else {
