@@ -246,20 +246,7 @@ impl Reader {
             let part = self.read_file(&f.path, group, var, &local_start, &part_count, fix, Vec::new())?;
             let mut dst_start = vec![0u64; count.len()];
             dst_start[axis] = a - lo;
-            let zeros = vec![0u64; count.len()];
-            let from = At {
-                shape: &part_count,
-                start: &zeros,
-            };
-            let to = At {
-                shape: count,
-                start: &dst_start,
-            };
-            match (&mut out, &part) {
-                (Block::Fixed(o), Block::Fixed(p)) => copy_box(p, from, o, to, &part_count, elem),
-                (Block::Strings(o), Block::Strings(p)) => copy_box(p, from, o, to, &part_count, 1),
-                _ => unreachable!("blocks of one variable share a kind"),
-            }
+            place(&mut out, &part, &part_count, count, &dst_start, elem);
         }
         Ok(out)
     }
@@ -280,7 +267,6 @@ impl Reader {
         let (lo, hi) = (start[0], start[0] + count[0]);
         let mut one_step = count.to_vec();
         one_step[0] = 1;
-        let zeros = vec![0u64; count.len()];
         for (i, f) in files.iter().enumerate() {
             let (a, b) = (lo.max(f.concat_start), hi.min(f.concat_start + f.concat_len));
             if a >= b {
@@ -296,21 +282,9 @@ impl Reader {
                 Vec::new(),
             )?;
             for step in a..b {
-                let mut dst_start = zeros.clone();
+                let mut dst_start = vec![0u64; count.len()];
                 dst_start[0] = step - lo;
-                let from = At {
-                    shape: &one_step,
-                    start: &zeros,
-                };
-                let to = At {
-                    shape: count,
-                    start: &dst_start,
-                };
-                match (&mut out, &part) {
-                    (Block::Fixed(o), Block::Fixed(p)) => copy_box(p, from, o, to, &one_step, elem),
-                    (Block::Strings(o), Block::Strings(p)) => copy_box(p, from, o, to, &one_step, 1),
-                    _ => unreachable!("blocks of one variable share a kind"),
-                }
+                place(&mut out, &part, &one_step, count, &dst_start, elem);
             }
         }
         Ok(out)
@@ -389,6 +363,25 @@ impl Reader {
             Recode::Convert(raw) => rescale(&buf, raw, var.dtype, 1.0, 0.0),
             Recode::Raw => buf,
         }))
+    }
+}
+
+/// Copies `part` (a whole box of shape `part_shape`) into `out` (of shape `count`) at
+/// `dst_start`.
+fn place(out: &mut Block, part: &Block, part_shape: &[u64], count: &[u64], dst_start: &[u64], elem: usize) {
+    let zeros = vec![0u64; count.len()];
+    let from = At {
+        shape: part_shape,
+        start: &zeros,
+    };
+    let to = At {
+        shape: count,
+        start: dst_start,
+    };
+    match (out, part) {
+        (Block::Fixed(o), Block::Fixed(p)) => copy_box(p, from, o, to, part_shape, elem),
+        (Block::Strings(o), Block::Strings(p)) => copy_box(p, from, o, to, part_shape, 1),
+        _ => unreachable!("blocks of one variable share a kind"),
     }
 }
 
