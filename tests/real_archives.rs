@@ -668,13 +668,26 @@ fn variables_without_the_concat_dimension_that_differ_are_concatenated_as_xarray
         forecast_file(&p("run_c.nc"), kind, 5.0, 1);
         let first: Vec<String> = ["run_a.nc", "run_b.nc"].iter().map(|n| s(&p(n))).collect();
         let all: Vec<String> = ["run_a.nc", "run_b.nc", "run_c.nc"].iter().map(|n| s(&p(n))).collect();
-        let text = notes(&scan_json(&first));
+        let scanned = scan_json(&first);
+        let text = notes(&scanned);
         assert!(
             text.contains("variable 'reftime' does not depend on 'time' but its values differ between files")
                 && text.contains("variable 'members'")
                 && !text.contains("variable 'mask'"),
             "{text}"
         );
+        // `scan --json` marks them, as the README says.
+        let vars = scanned
+            .get("root")
+            .and_then(|r| r.get("variables"))
+            .and_then(|v| v.as_array())
+            .unwrap();
+        let repeated: Vec<&str> = vars
+            .iter()
+            .filter(|v| matches!(v.get("repeated_per_file"), Some(nc2zarr::json::Json::Bool(true))))
+            .filter_map(|v| v.get("name").and_then(|n| n.as_str()))
+            .collect();
+        assert_eq!(repeated, ["reftime", "members"]);
         for format in ["3", "2"] {
             let out = d.join(format!("runs-v{format}.zarr"));
             convert(&all, &out, &["--zarr-format", format]).ok();
