@@ -844,6 +844,51 @@ fn files_holding_one_scalar_time_step_each_concatenate_along_a_new_dimension() {
     }
 }
 
+#[test]
+fn append_tells_apart_scalar_time_files_of_equal_size_and_head() {
+    // Two days of a product whose first 64 KiB are the same (a long `lat` written first,
+    // equal fields) and whose scalar `time` alone differs, written last.
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [Kind::Netcdf4, Kind::Classic] {
+        let day = |n: f64| {
+            let path = dir.path().join(format!("{kind:?}-{n}.nc"));
+            let mut f = create(&path, kind);
+            f.add_dimension("lat", 20_000).unwrap();
+            f.add_variable::<f32>("lat", &["lat"]).unwrap();
+            f.add_variable::<f64>("time", &[])
+                .unwrap()
+                .put_attribute("units", "days since 2000-01-01")
+                .unwrap();
+            f.add_variable::<f32>("flag", &["lat"]).unwrap();
+            f.enddef().unwrap();
+            let lat: Vec<f32> = (0..20_000).map(|i| i as f32).collect();
+            f.variable_mut("lat").unwrap().put_values(&lat, ..).unwrap();
+            f.variable_mut("flag")
+                .unwrap()
+                .put_values(&vec![1.0f32; 20_000], ..)
+                .unwrap();
+            f.variable_mut("time").unwrap().put_value(n, ..).unwrap();
+            drop(f);
+            path
+        };
+        let (a, b) = (day(0.0), day(1.0));
+        let head = |p: &Path| std::fs::read(p).unwrap()[..65_536].to_vec();
+        assert_eq!(
+            std::fs::metadata(&a).unwrap().len(),
+            std::fs::metadata(&b).unwrap().len()
+        );
+        assert!(head(&a) == head(&b), "the fixture must share its first 64 KiB");
+        let out = dir.path().join(format!("{kind:?}.zarr"));
+        convert(&[s(&a)], &out, &["--concat-dim", "time"]).ok();
+        run(["append", &s(&b), "-o", &s(&out), "--quiet"]).ok();
+        assert_eq!(
+            array_values::<f64>(&out, "time"),
+            [0.0, 1.0],
+            "{kind:?}: the second day was taken for the first"
+        );
+    }
+}
+
 const HOURS: [f64; 2] = [0.0, 6.0];
 
 fn packing(scale: f64, offset: f64, single: bool) -> Packing {
