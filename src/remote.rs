@@ -78,6 +78,20 @@ impl Source {
         })
     }
 
+    /// The source at `base` from `opened`, opened and kept there on first use.
+    fn shared(
+        opened: &mut HashMap<String, Arc<Source>>,
+        base: String,
+        options: &StoreOptions,
+    ) -> Result<Arc<Source>, InputError> {
+        if let Some(s) = opened.get(&base) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(Source::open(&base, options)?);
+        opened.insert(base, s.clone());
+        Ok(s)
+    }
+
     fn path(&self, name: &str) -> ObjectPath {
         if self.prefix.is_empty() {
             ObjectPath::from(name)
@@ -132,72 +146,53 @@ fn explain(url: &str, e: &object_store::Error) -> InputError {
 }
 
 /// Lists the remote inputs `args` name, in argument order (a glob's matches sorted by
-/// name). Fails on a URL that names nothing.
+/// name). Fails on a URL that names nothing. Each store is opened once; the HEAD requests
+/// of explicitly named files run concurrently (`options.io_concurrency` in flight), so
+/// naming many files does not add their latencies one after another.
 pub fn list(args: &[String], options: &StoreOptions) -> Result<Vec<RemoteFile>, InputError> {
     let runtime = crate::store::runtime().map_err(|e| InputError::Unreadable {
         path: PathBuf::from("(remote inputs)"),
         message: e.to_string(),
     })?;
-    let mut out = Vec::new();
-    for arg in args {
+    let mut sources: HashMap<String, Arc<Source>> = HashMap::new();
+    let mut found: Vec<Vec<RemoteFile>> = Vec::with_capacity(args.len());
+    let mut heads = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
         let (base, rest) = split(arg);
-        let source = Source::open(&base, options)?;
+        let source = Source::shared(&mut sources, base, options)?;
         if rest.contains(['*', '?', '[']) {
-            if arg.starts_with("http") {
-                return Err(InputError::BadGlob {
-                    arg: redact(arg),
-                    message: "HTTP servers cannot be listed: name each file".into(),
-                });
-            }
-            let pattern = glob::Pattern::new(&rest).map_err(|e| InputError::BadGlob {
-                arg: redact(arg),
-                message: e.msg.to_string(),
-            })?;
-            let listed = runtime.block_on(async {
-                let prefix = (!source.prefix.is_empty()).then(|| ObjectPath::from(source.prefix.as_str()));
-                source.store.list(prefix.as_ref()).try_collect::<Vec<_>>().await
-            });
-            let listed = listed.map_err(|e| explain(arg, &e))?;
-            let strip = source.prefix.trim_end_matches('/').len();
-            let mut found: Vec<RemoteFile> = listed
-                .into_iter()
-                .filter_map(|m| {
-                    let full = m.location.as_ref();
-                    let name = if strip == 0 {
-                        full
-                    } else {
-                        full.get(strip..)?.trim_start_matches('/')
-                    };
-                    let options = glob::MatchOptions {
-                        require_literal_separator: true,
-                        ..Default::default()
-                    };
-                    pattern.matches_with(name, options).then(|| RemoteFile {
-                        url: source.url(name),
-                        size: m.size,
-                        etag: m.e_tag.clone(),
-                    })
-                })
-                .collect();
-            if found.is_empty() {
-                return Err(InputError::NothingMatched {
-                    arg: redact(arg),
-                    hint: "the pattern matched no objects".into(),
-                });
-            }
-            found.sort_by(|a, b| a.url.cmp(&b.url));
-            out.extend(found);
+            found.push(list_glob(&runtime, &source, arg, &rest)?);
         } else {
-            let meta = runtime
-                .block_on(source.store.head(&source.path(&rest)))
-                .map_err(|e| explain(arg, &e))?;
-            out.push(RemoteFile {
-                url: arg.clone(),
-                size: meta.size,
-                etag: meta.e_tag,
-            });
+            found.push(Vec::new());
+            heads.push((i, source, rest));
         }
     }
+    let headed = runtime.block_on(async {
+        futures::stream::iter(heads)
+            .map(|(i, source, name)| async move {
+                let arg = &args[i];
+                let meta = source
+                    .store
+                    .head(&source.path(&name))
+                    .await
+                    .map_err(|e| explain(arg, &e))?;
+                Ok::<_, InputError>((
+                    i,
+                    RemoteFile {
+                        url: arg.clone(),
+                        size: meta.size,
+                        etag: meta.e_tag,
+                    },
+                ))
+            })
+            .buffer_unordered(options.io_concurrency.max(1))
+            .try_collect::<Vec<_>>()
+            .await
+    })?;
+    for (i, file) in headed {
+        found[i].push(file);
+    }
+    let out: Vec<RemoteFile> = found.into_iter().flatten().collect();
     let mut seen = std::collections::HashSet::new();
     for f in &out {
         if !seen.insert(f.url.clone()) {
@@ -207,6 +202,59 @@ pub fn list(args: &[String], options: &StoreOptions) -> Result<Vec<RemoteFile>, 
         }
     }
     Ok(out)
+}
+
+/// The objects of `source` whose names match the glob `pattern` (from `arg`), sorted.
+fn list_glob(
+    runtime: &tokio::runtime::Runtime,
+    source: &Source,
+    arg: &str,
+    pattern: &str,
+) -> Result<Vec<RemoteFile>, InputError> {
+    if arg.starts_with("http") {
+        return Err(InputError::BadGlob {
+            arg: redact(arg),
+            message: "HTTP servers cannot be listed: name each file".into(),
+        });
+    }
+    let pattern = glob::Pattern::new(pattern).map_err(|e| InputError::BadGlob {
+        arg: redact(arg),
+        message: e.msg.to_string(),
+    })?;
+    let listed = runtime.block_on(async {
+        let prefix = (!source.prefix.is_empty()).then(|| ObjectPath::from(source.prefix.as_str()));
+        source.store.list(prefix.as_ref()).try_collect::<Vec<_>>().await
+    });
+    let listed = listed.map_err(|e| explain(arg, &e))?;
+    let strip = source.prefix.trim_end_matches('/').len();
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..Default::default()
+    };
+    let mut found: Vec<RemoteFile> = listed
+        .into_iter()
+        .filter_map(|m| {
+            let full = m.location.as_ref();
+            let name = if strip == 0 {
+                full
+            } else {
+                full.get(strip..)?.trim_start_matches('/')
+            };
+            pattern.matches_with(name, options).then(|| RemoteFile {
+                url: source.url(name),
+                size: m.size,
+                etag: m.e_tag.clone(),
+            })
+        })
+        .collect();
+    if found.is_empty() {
+        return Err(InputError::NothingMatched {
+            arg: redact(arg),
+            hint: "the pattern matched no objects".into(),
+        });
+    }
+    found.sort_by(|a, b| a.url.cmp(&b.url));
+    Ok(found)
 }
 
 /// Remote inputs downloaded to a temporary directory, removed on drop.
@@ -327,14 +375,7 @@ pub fn stage(
     let mut parts = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let (base, name) = split(&f.url);
-        let source = match sources.get(&base) {
-            Some(s) => s.clone(),
-            None => {
-                let s = Arc::new(Source::open(&base, options)?);
-                sources.insert(base, s.clone());
-                s
-            }
-        };
+        let source = Source::shared(&mut sources, base, options)?;
         let local = dir.path().join(format!("{i:05}")).join(file_name(&f.url));
         std::fs::create_dir_all(local.parent().unwrap_or(dir.path())).map_err(|e| io(&local, e))?;
         let file = std::fs::File::create(&local).map_err(|e| io(&local, e))?;

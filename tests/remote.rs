@@ -370,11 +370,16 @@ impl Drop for Http {
 }
 
 fn http_server(dir: &Path, honour_range: bool) -> Option<Http> {
+    http_server_with(dir, honour_range, &[])
+}
+
+/// [`http_server`] with more options of `http_server.py` (`--log FILE`, `--delay-ms MS`).
+fn http_server_with(dir: &Path, honour_range: bool, options: &[&str]) -> Option<Http> {
     let py = python()?;
     let port_file = dir.join(format!("port-{honour_range}"));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/http_server.py");
     let mut c = Command::new(py);
-    c.arg(script).arg(dir).arg(&port_file);
+    c.arg(script).arg(dir).arg(&port_file).args(options);
     if !honour_range {
         c.arg("--no-range");
     }
@@ -433,4 +438,94 @@ fn inputs_on_an_http_server_convert_as_local_files_do() {
         big_file.file_name().unwrap().to_string_lossy()
     );
     run(strings(&["scan", &url])).fails_with(3, &[&url, "Range"]);
+}
+
+/// One request as `http_server.py --log` records it.
+struct Logged {
+    method: String,
+    path: String,
+    bytes: u64,
+    start: f64,
+    end: f64,
+}
+
+fn request_log(path: &Path) -> Vec<Logged> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            Logged {
+                method: f[0].to_string(),
+                path: f[1].to_string(),
+                bytes: f[2].parse().unwrap(),
+                start: f[3].parse().unwrap(),
+                end: f[4].parse().unwrap(),
+            }
+        })
+        .collect()
+}
+
+/// The most requests of `method` that were being answered at one moment.
+fn most_at_once(log: &[Logged], method: &str) -> usize {
+    let spans: Vec<(f64, f64)> = log
+        .iter()
+        .filter(|r| r.method == method)
+        .map(|r| (r.start, r.end))
+        .collect();
+    spans
+        .iter()
+        .map(|&(t, _)| spans.iter().filter(|&&(a, b)| a <= t && t < b).count())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn each_remote_input_costs_one_head_and_one_get_per_part_and_heads_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let months: Vec<Month> = (0..8)
+        .map(|m| Month {
+            times: (0..4).map(|i| 1_051_896 + 6 * (m * 4 + i)).collect(),
+            units: "hours since 1900-01-01 00:00:00",
+        })
+        .collect();
+    let served = dir.path().join("in");
+    let files = era_set(&served, Kind::Netcdf4, &months, 6, 8);
+    let log = dir.path().join("requests.log");
+    // Every request takes 150 ms: eight HEADs one after another would not overlap.
+    let Some(server) = http_server_with(&served, true, &["--log", &s(&log), "--delay-ms", "150"]) else {
+        missing_prerequisite("python (NC2ZARR_PYTHON) for the HTTP server");
+        return;
+    };
+    let urls: Vec<String> = files
+        .iter()
+        .map(|f| {
+            format!(
+                "http://127.0.0.1:{}/{}",
+                server.port,
+                f.file_name().unwrap().to_string_lossy()
+            )
+        })
+        .collect();
+    let out = dir.path().join("out.zarr");
+    let mut a = strings(&["convert", "-o", &s(&out), "--quiet"]);
+    a.extend(urls.iter().cloned());
+    run(&a).ok();
+    let log = request_log(&log);
+    for f in &files {
+        let name = format!("/{}", f.file_name().unwrap().to_string_lossy());
+        let size = std::fs::metadata(f).unwrap().len();
+        let of_file: Vec<&Logged> = log.iter().filter(|r| r.path == name).collect();
+        let heads = of_file.iter().filter(|r| r.method == "HEAD").count();
+        let gets = of_file.iter().filter(|r| r.method == "GET").count() as u64;
+        let fetched: u64 = of_file.iter().map(|r| r.bytes).sum();
+        assert_eq!(heads, 1, "{name}: HEAD requests");
+        assert!(gets <= size.div_ceil(8 << 20), "{name}: {gets} GETs for {size} bytes");
+        assert_eq!(fetched, size, "{name}: bytes fetched");
+    }
+    let overlapping = most_at_once(&log, "HEAD");
+    assert!(
+        overlapping >= 4,
+        "at most {overlapping} HEAD requests ran at once: listing is sequential"
+    );
 }

@@ -1,19 +1,33 @@
 #!/usr/bin/env python3
 """A static HTTP server on 127.0.0.1 for the remote-input tests.
 
-    http_server.py DIR PORT_FILE [--no-range]
+    http_server.py DIR PORT_FILE [--no-range] [--log FILE] [--delay-ms MS]
 
 Serves DIR with HEAD, GET and single byte-range GETs (206 with Content-Range and an
 ETag), or, with --no-range, ignoring Range headers (200 and the whole file), as some
-servers do. Writes the port it listens on to PORT_FILE.
+servers do. Writes the port it listens on to PORT_FILE. With --log, appends one line per
+request, "METHOD PATH BYTES START END" (bytes of body sent, start and end times in
+seconds), so tests can count requests per file and see which ran at the same time;
+--delay-ms holds every request that long before answering (a slow server).
 """
 import hashlib
 import http.server
 import os
 import sys
+import threading
+import time
 
 root, port_file = sys.argv[1], sys.argv[2]
 honour_range = "--no-range" not in sys.argv
+log_path = sys.argv[sys.argv.index("--log") + 1] if "--log" in sys.argv else None
+delay = float(sys.argv[sys.argv.index("--delay-ms") + 1]) / 1000 if "--delay-ms" in sys.argv else 0.0
+log_lock = threading.Lock()
+
+
+def log(method, path, sent, start):
+    if log_path:
+        with log_lock, open(log_path, "a") as f:
+            f.write(f"{method} {path} {sent} {start:.6f} {time.time():.6f}\n")
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -39,27 +53,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
     def do_HEAD(self):
+        start = time.time()
+        time.sleep(delay)
         path = self._file()
         if path:
             self._headers(path, 200, os.path.getsize(path))
+        log("HEAD", self.path, 0, start)
 
     def do_GET(self):
+        start = time.time()
+        time.sleep(delay)
         path = self._file()
         if not path:
+            log("GET", self.path, 0, start)
             return
         size = os.path.getsize(path)
         rng = self.headers.get("Range")
         with open(path, "rb") as f:
             if rng and honour_range and rng.startswith("bytes="):
-                start, _, end = rng[6:].partition("-")
-                start, end = int(start), min(int(end) if end else size - 1, size - 1)
-                f.seek(start)
-                body = f.read(end - start + 1)
-                self._headers(path, 206, len(body), [("Content-Range", f"bytes {start}-{end}/{size}")])
+                first, _, last = rng[6:].partition("-")
+                first, last = int(first), min(int(last) if last else size - 1, size - 1)
+                f.seek(first)
+                body = f.read(last - first + 1)
+                self._headers(path, 206, len(body), [("Content-Range", f"bytes {first}-{last}/{size}")])
             else:
                 body = f.read()
                 self._headers(path, 200, len(body))
         self.wfile.write(body)
+        log("GET", self.path, len(body), start)
 
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
