@@ -347,7 +347,7 @@ fn append_files(
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
-    let inputs = crate::write::input_entries(&inv)?;
+    let inputs = crate::records::input_entries(&inv)?;
     if store.is_transactional() {
         // An Icechunk session takes chunks only inside an array's shape: grow it first
         // (uncommitted, so readers still see the old shapes).
@@ -371,12 +371,12 @@ fn append_files(
             format: stored_format(&store),
             ..copts.clone()
         };
-        crate::split::save_append(&store, &inv, inputs, existing_len, &settings, tasks)?;
+        crate::job::save_append(&store, &inv, inputs, existing_len, &settings, tasks)?;
         summary.prepared_tasks = Some(tasks);
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
-    let inputs_fp = crate::write::inputs_fingerprint(&inputs);
+    let inputs_fp = crate::records::inputs_fingerprint(&inputs);
     let plan_fp = blake3::hash(format!("{existing_len}:{reencoded}:{}", prepared.jobs.len()).as_bytes())
         .to_hex()
         .to_string();
@@ -417,7 +417,7 @@ fn append_files(
                 "mode" => "append",
                 "inputs_fingerprint" => inputs_fp.as_str(),
                 "plan_fingerprint" => plan_fp.as_str(),
-                "run" => crate::write::new_run(&format!("{inputs_fp}:{plan_fp}")),
+                "run" => crate::records::new_run(&format!("{inputs_fp}:{plan_fp}")),
             };
             store.put(manifest::IN_PROGRESS_KEY, Bytes::from(m.to_pretty()))?;
             (HashMap::new(), 0)
@@ -455,7 +455,7 @@ fn append_files(
         merge_entry(&mut manifest, &job.path, entry);
     }
     manifest.inputs.extend(inputs);
-    let run = crate::write::current_run(&store)?;
+    let run = crate::records::current_run(&store)?;
     let meta_bytes = commit(&store, format, &inv, &prepared, &manifest, &run)?;
     summary.objects = collected.objects;
     summary.resumed_objects = collected.resumed;
@@ -1079,7 +1079,7 @@ pub fn commit(
     };
     store.put(COMMIT_KEY, Bytes::from(intent.to_pretty()))?;
     let new_inputs = &manifest.inputs[manifest.inputs.len().saturating_sub(inv.files.len())..];
-    let message = crate::write::commit_message("append", new_inputs);
+    let message = crate::records::commit_message("append", new_inputs);
     Ok(written + apply_commit(store, Some((&message, run)))?)
 }
 
@@ -1108,13 +1108,13 @@ pub fn finish_commit(store: &Target) -> Result<u64> {
     let Some(marker) = existing::read_json(store, manifest::IN_PROGRESS_KEY)? else {
         return Ok(0);
     };
-    if !store.committed_by(&crate::write::run_of_marker(&marker))? {
+    if !store.committed_by(&crate::records::run_of_marker(&marker))? {
         store.delete(manifest::NEXT_MANIFEST_KEY)?;
         store.delete(COMMIT_KEY)?;
         return Ok(0);
     }
     let written = store.get(manifest::NEXT_MANIFEST_KEY)?.map_or(0, |b| b.len() as u64);
-    crate::write::finish_records(store)?;
+    crate::records::finish_records(store)?;
     store.delete(COMMIT_KEY)?;
     Ok(written.max(1))
 }
@@ -1198,7 +1198,7 @@ fn apply_commit(store: &Target, commit_as: Option<(&str, &str)>) -> Result<u64> 
     if crate::settings::failpoint_is("after-commit") {
         std::process::abort(); // a kill after the commit, before the records beside it
     }
-    crate::write::finish_records(store)?;
+    crate::records::finish_records(store)?;
     store.delete(COMMIT_KEY)?;
     Ok(written)
 }

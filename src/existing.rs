@@ -68,7 +68,10 @@ pub fn refuse_repository_as_plain(store: &Target) -> Result<()> {
         let t = store.display();
         return Err(invalid(
             t,
-            format!("is an Icechunk repository: name it {}{t}", crate::icechunk::SCHEME),
+            format!(
+                "is an Icechunk repository: name it {}{t}",
+                crate::store::icechunk::SCHEME
+            ),
         ));
     }
     Ok(())

@@ -33,8 +33,8 @@ pub mod codec;
 pub mod direct;
 pub mod error;
 pub mod existing;
-pub mod icechunk;
 pub mod inputs;
+pub mod job;
 pub mod journal;
 pub mod json;
 pub mod lock;
@@ -51,6 +51,7 @@ pub use nc2zarr_plan::plan;
 pub mod preset;
 pub mod progress;
 pub mod read;
+pub mod records;
 pub mod remote;
 pub mod report;
 pub mod scan;
@@ -417,8 +418,8 @@ fn slurm_step(
     let target = match store::parse_location(target)? {
         store::Location::Local(p) => {
             let absolute = std::path::absolute(&p).map_err(|e| Error::Usage(format!("{}: {e}", p.display())))?;
-            let scheme = if crate::icechunk::strip_scheme(target).is_some() {
-                crate::icechunk::SCHEME
+            let scheme = if crate::store::icechunk::strip_scheme(target).is_some() {
+                crate::store::icechunk::SCHEME
             } else {
                 ""
             };

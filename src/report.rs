@@ -212,18 +212,6 @@ fn strategy_name(s: &crate::plan::Strategy) -> &'static str {
     }
 }
 
-/// Uncompressed bytes and objects of each task when the conversion is split into
-/// `tasks` (see [`crate::plan::split`]).
-pub fn task_split(units: &[crate::plan::WorkUnit], tasks: usize) -> Vec<(u64, u64)> {
-    let owner = crate::plan::split(units, tasks);
-    let mut out = vec![(0u64, 0u64); tasks.max(1)];
-    for (u, t) in units.iter().zip(owner) {
-        out[t].0 += u.bytes;
-        out[t].1 += u.objects;
-    }
-    out
-}
-
 /// The `plan --json` document; `tasks` adds the split of a run over that many tasks.
 pub fn plan_json(
     prepared: &crate::write::Prepared,
@@ -262,7 +250,7 @@ pub fn plan_json(
         "put_requests" => puts,
         "put_price_per_1000_usd" => PUT_PRICE_PER_1000,
         "estimated_request_cost_usd" => puts as f64 / 1000.0 * PUT_PRICE_PER_1000,
-        "tasks" => tasks.map(|n| Json::Arr(task_split(&crate::plan::work_units(p), n).into_iter().enumerate().map(|(i, (bytes, objects))| json_obj! {
+        "tasks" => tasks.map(|n| Json::Arr(crate::plan::task_totals(&crate::plan::work_units(p), n).into_iter().enumerate().map(|(i, (bytes, objects))| json_obj! {
             "index" => i,
             "bytes" => bytes,
             "objects" => objects,
@@ -338,7 +326,10 @@ pub fn plan_text(
             "split over {n} task(s), each with the plan's predicted peak memory ({}):",
             crate::units::human_bytes(p.peak_memory)
         );
-        for (i, (bytes, objects)) in task_split(&crate::plan::work_units(p), n).into_iter().enumerate() {
+        for (i, (bytes, objects)) in crate::plan::task_totals(&crate::plan::work_units(p), n)
+            .into_iter()
+            .enumerate()
+        {
             let _ = writeln!(
                 s,
                 "  task {i}: {} uncompressed, {objects} object(s)",

@@ -16,52 +16,13 @@ use std::collections::{BTreeMap, HashSet};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::Compression;
 use crate::error::{Error, Result, TargetError};
-use crate::manifest::{self, ArrayEntry, InputEntry, Manifest};
-use crate::model::{Inventory, ZarrFormat};
-use crate::plan::{self, ChunkPolicy, WorkUnit};
+use crate::job::{self, BASE_SESSION_KEY, FORK_SESSION_KEY, JobKind, PlanSettings, SavedJob, TASKS_PREFIX};
+use crate::manifest::{self, ArrayEntry, Manifest};
+use crate::model::Inventory;
+use crate::plan::{self, WorkUnit};
 use crate::store::{StoreOptions, Target};
 use crate::write::{self, ConvertOptions, Prepared, TaskShare};
-
-/// Prefix of a split run's files in the target.
-pub const TASKS_PREFIX: &str = ".nc2zarr/tasks";
-/// The saved job.
-const JOB_KEY: &str = ".nc2zarr/tasks/job.json";
-
-/// The settings that shape the plan, fixed by `prepare` so every task makes the same one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PlanSettings {
-    format: ZarrFormat,
-    compression: Compression,
-    policy: ChunkPolicy,
-    max_mem: u64,
-    workers: usize,
-    io_concurrency: usize,
-    skip_unsupported: bool,
-}
-
-/// What a split run writes.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum JobKind {
-    /// A new store.
-    Convert,
-    /// New files appended behind the `existing_len` steps of the store.
-    Append { existing_len: u64 },
-}
-
-/// What `prepare` (or `append --tasks`) saves in the target.
-#[derive(Debug, Serialize, Deserialize)]
-struct SavedJob {
-    tasks: usize,
-    kind: JobKind,
-    settings: PlanSettings,
-    /// The merged inventory; for an append, of the new files, shifted behind the store's data.
-    inventory: Inventory,
-    /// The manifest's entries of the inputs, taken at prepare time (the commit reads no input).
-    inputs: Vec<InputEntry>,
-}
 
 /// What a finished task leaves in the target.
 #[derive(Debug, Serialize, Deserialize)]
@@ -79,12 +40,6 @@ fn done_key(index: usize) -> String {
 fn journal_prefix(index: usize) -> String {
     format!("{TASKS_PREFIX}/{index:05}/journal")
 }
-
-/// An Icechunk target's session as `prepare` left it: the structure of the arrays, on
-/// `main`. The commit merges the tasks' changes into it.
-const BASE_SESSION_KEY: &str = ".nc2zarr/tasks/base.session";
-/// The fork of the base session that every task starts from.
-const FORK_SESSION_KEY: &str = ".nc2zarr/tasks/fork.session";
 
 /// Where task `index` saves its session (its fork, with the chunks it wrote).
 fn session_key(index: usize) -> String {
@@ -155,73 +110,20 @@ pub fn prepare(inv: &Inventory, target: &str, opts: &ConvertOptions, tasks: usiz
         // The tasks' Icechunk sessions take chunks only of arrays they know.
         write::write_structure(&inv.root.walk(), &prepared.jobs, &store, opts.format)?;
     }
-    save(&store, JobKind::Convert, inv, write::input_entries(inv)?, opts, tasks)?;
+    job::save(
+        &store,
+        JobKind::Convert,
+        inv,
+        crate::records::input_entries(inv)?,
+        opts,
+        tasks,
+    )?;
     Ok(PrepareSummary {
         target: store.display().to_string(),
-        tasks: crate::report::task_split(&live_units(&prepared).1, tasks),
+        tasks: plan::task_totals(&live_units(&prepared).1, tasks),
         peak_memory: prepared.plan.peak_memory,
         notes: prepared.notes,
     })
-}
-
-/// Saves a split append of `inv` (new files, shifted behind the `existing_len` steps of
-/// the store, checked by the caller, who holds the store's lock): the marker that keeps
-/// other writers out, then the job. `opts.format` is the store's format.
-pub fn save_append(
-    store: &Target,
-    inv: &Inventory,
-    inputs: Vec<InputEntry>,
-    existing_len: u64,
-    opts: &ConvertOptions,
-    tasks: usize,
-) -> Result<()> {
-    for f in store.list(TASKS_PREFIX)? {
-        store.delete(&f.key)?;
-    }
-    crate::journal::clear(store, crate::journal::JOURNAL_PREFIX)?;
-    save(store, JobKind::Append { existing_len }, inv, inputs, opts, tasks)
-}
-
-fn save(
-    store: &Target,
-    kind: JobKind,
-    inv: &Inventory,
-    inputs: Vec<InputEntry>,
-    opts: &ConvertOptions,
-    tasks: usize,
-) -> Result<()> {
-    let settings = PlanSettings {
-        format: opts.format,
-        compression: opts.compression.clone(),
-        policy: opts.policy.clone(),
-        max_mem: opts.max_mem,
-        workers: opts.workers,
-        io_concurrency: opts.store.io_concurrency,
-        skip_unsupported: opts.skip_unsupported,
-    };
-    let job = SavedJob {
-        tasks,
-        kind,
-        settings,
-        inventory: inv.clone(),
-        inputs,
-    };
-    let text = serde_json::to_vec(&job).map_err(|e| Error::Internal(format!("saving the job: {e}")))?;
-    let marker = crate::json_obj! {
-        "tool" => format!("nc2zarr {}", env!("CARGO_PKG_VERSION")),
-        "mode" => "tasks",
-        "kind" => match kind { JobKind::Convert => "convert", JobKind::Append { .. } => "append" },
-        "tasks" => tasks,
-        // What names the run in an Icechunk commit.
-        "run" => write::new_run(&format!("tasks:{}", blake3::hash(&text).to_hex())),
-    };
-    store.put(manifest::IN_PROGRESS_KEY, Bytes::from(marker.to_pretty()))?;
-    store.put(JOB_KEY, Bytes::from(text))?;
-    // On an Icechunk target, the tasks write into forks of the session that holds the
-    // arrays' structure; the commit merges them back into it.
-    store.with_session_key(BASE_SESSION_KEY).checkpoint()?;
-    store.fork_session(FORK_SESSION_KEY)?;
-    Ok(())
 }
 
 /// The plan of the saved job, made again (planning is deterministic).
@@ -273,21 +175,6 @@ pub struct TaskOptions {
     pub json: bool,
 }
 
-fn load_job(store: &Target) -> Result<SavedJob> {
-    crate::existing::refuse_repository_as_plain(store)?;
-    let bytes = store.get(JOB_KEY)?.ok_or_else(|| TargetError::Invalid {
-        target: store.display().to_string(),
-        message: "holds no prepared split run; run `nc2zarr prepare INPUT... -o TARGET --tasks N` first".into(),
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        TargetError::Invalid {
-            target: store.display().to_string(),
-            message: format!("the saved job ({JOB_KEY}) is damaged: {e}"),
-        }
-        .into()
-    })
-}
-
 fn options(settings: &PlanSettings, local: &TaskOptions) -> ConvertOptions {
     let mut opts = ConvertOptions {
         format: settings.format,
@@ -328,7 +215,7 @@ pub struct TaskSummary {
 /// Runs task `index` of the split run prepared in `target`.
 pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskSummary> {
     let store = Target::open_existing(target, &local.store)?;
-    let job = load_job(&store)?;
+    let job = job::load_job(&store)?;
     if index >= job.tasks {
         return Err(Error::Usage(format!(
             "task index {index} is out of range: the run was prepared for {} tasks (0..{})",
@@ -444,7 +331,7 @@ fn existing_moved(store: &Target) -> Error {
 /// Commits the split run in `target` once every task has finished.
 pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummary> {
     let store = Target::open_existing(target, store_options)?;
-    let job = load_job(&store)?;
+    let job = job::load_job(&store)?;
     let mut records = Vec::new();
     let mut missing = Vec::new();
     for i in 0..job.tasks {
@@ -478,11 +365,11 @@ pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummar
         crate::append::finish_commit(&store)?;
     }
     let marker = crate::existing::read_json(&store, manifest::IN_PROGRESS_KEY)?;
-    let run = marker.as_ref().map(write::run_of_marker).unwrap_or_default();
+    let run = marker.as_ref().map(crate::records::run_of_marker).unwrap_or_default();
     let committed_before = marker.is_some() && store.committed_by(&run)?;
     if committed_before {
         // An Icechunk commit that was killed after it committed: only its records are left.
-        write::finish_records(&store)?;
+        crate::records::finish_records(&store)?;
     }
     let committed = marker.is_none() || committed_before;
     if !committed && store.is_transactional() {

@@ -31,7 +31,7 @@ pub struct StacFiles {
 /// Refuses a target STAC documents cannot describe yet: an Icechunk repository (its
 /// asset conventions are not settled).
 pub fn check_target(target: &str) -> Result<()> {
-    if crate::icechunk::strip_scheme(target).is_some() {
+    if crate::store::icechunk::strip_scheme(target).is_some() {
         return Err(Error::Usage(
             "--stac and `nc2zarr stac` describe plain Zarr stores; Icechunk repositories are not supported yet".into(),
         ));

@@ -137,7 +137,7 @@ pub fn verify(target: &str, store_options: &StoreOptions, source: Option<&Invent
     let marker = crate::existing::read_json(&store, manifest::IN_PROGRESS_KEY)?;
     // On an Icechunk target, a run that did not commit changed nothing readers see.
     let uncommitted = match &marker {
-        Some(m) if store.is_transactional() => !store.committed_by(&crate::write::run_of_marker(m))?,
+        Some(m) if store.is_transactional() => !store.committed_by(&crate::records::run_of_marker(m))?,
         _ => false,
     };
     let interrupted = marker.is_some() && !uncommitted;

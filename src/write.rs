@@ -14,7 +14,7 @@ use crate::codec::{ChunkCodec, Compression};
 use crate::error::{Error, InputError, Result, TargetError};
 use crate::journal;
 use crate::json::Json;
-use crate::manifest::{self, InputEntry, Manifest};
+use crate::manifest::{self, Manifest};
 use crate::meta::{self, NodeDocs};
 use crate::model::ZarrFormat;
 use crate::model::{AttrValue, DType, attr, attrs_json};
@@ -23,6 +23,7 @@ use crate::pipeline::{self, ArrayJob, Engine, Shared};
 use crate::plan::{self, ArrayInput, ChunkPolicy, JobPlan, Resources};
 use crate::preset;
 use crate::progress::Progress;
+use crate::records;
 use crate::settings;
 use crate::store::{StoreOptions, Target};
 
@@ -356,7 +357,7 @@ fn marker(inputs_fp: &str, plan_fp: &str, files: usize) -> Json {
         "inputs_fingerprint" => inputs_fp,
         "plan_fingerprint" => plan_fp,
         "inputs" => files,
-        "run" => new_run(&format!("{inputs_fp}:{plan_fp}")),
+        "run" => records::new_run(&format!("{inputs_fp}:{plan_fp}")),
     }
 }
 
@@ -410,7 +411,7 @@ fn decide_start(store: &Target, target: &str, opts: &ConvertOptions, inputs_fp: 
         }
         .into());
     }
-    if store.is_transactional() && !resumed && !store.committed_by(&run_of_marker(&found))? {
+    if store.is_transactional() && !resumed && !store.committed_by(&records::run_of_marker(&found))? {
         // Nothing the interrupted run wrote was committed, and its saved session is
         // missing or stale: every object its journal lists went with it (the branch may
         // even hold the objects an overwrite was replacing, under the same keys). Start
@@ -426,91 +427,6 @@ fn decide_start(store: &Target, target: &str, opts: &ConvertOptions, inputs_fp: 
         .filter(|(k, e)| e.blake3.is_none() || sizes.get(k.as_str()) == Some(&e.size))
         .collect();
     Ok(Start::Resume(done, segments))
-}
-
-/// A new name for a run that writes what `what` describes: recorded in its in-progress
-/// marker and in the Icechunk commit it makes, so that a re-run tells whether that
-/// commit happened. Unique per run: the same job run again is another run.
-pub fn new_run(what: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{what}:{nanos:x}-{:x}", std::process::id())
-}
-
-/// The run an in-progress marker names (see [`new_run`]; empty for a marker without).
-pub fn run_of_marker(marker: &Json) -> String {
-    marker.get("run").and_then(Json::as_str).unwrap_or_default().to_string()
-}
-
-/// The run named by the target's in-progress marker (empty without one).
-pub fn current_run(store: &Target) -> Result<String> {
-    let marker = crate::existing::read_json(store, manifest::IN_PROGRESS_KEY)?;
-    Ok(marker.as_ref().map(run_of_marker).unwrap_or_default())
-}
-
-/// Finishes the records of a run whose commit happened: the next manifest becomes the
-/// manifest, and the in-progress marker and the journal go.
-pub fn finish_records(store: &Target) -> Result<()> {
-    if let Some(next) = store.get(manifest::NEXT_MANIFEST_KEY)? {
-        store.put(manifest::MANIFEST_KEY, next)?;
-        store.delete(manifest::NEXT_MANIFEST_KEY)?;
-    }
-    store.delete(manifest::IN_PROGRESS_KEY)?;
-    journal::clear(store, journal::JOURNAL_PREFIX)?;
-    Ok(())
-}
-
-/// A commit message naming the inputs (the first and last few of a long list).
-pub fn commit_message(command: &str, inputs: &[InputEntry]) -> String {
-    let names: Vec<String> = inputs.iter().map(|i| crate::store::redact(&i.path)).collect();
-    let shown = if names.len() <= 6 {
-        names.join(", ")
-    } else {
-        format!(
-            "{}, … {} more …, {}",
-            names[..3].join(", "),
-            names.len() - 6,
-            names[names.len() - 3..].join(", ")
-        )
-    };
-    let plural = if names.len() == 1 { "" } else { "s" };
-    format!("nc2zarr {command}: {} file{plural}: {shown}", names.len())
-}
-
-/// Every input with its fingerprint, in concat order.
-pub fn input_entries(inv: &Inventory) -> Result<Vec<InputEntry>> {
-    inv.files
-        .iter()
-        .map(|f| {
-            let fingerprint = manifest::file_fingerprint(&f.path).map_err(|e| InputError::Io {
-                path: f.path.clone(),
-                message: e.to_string(),
-            })?;
-            let (path, etag) = match &f.origin {
-                Some((url, etag)) => (url.clone(), etag.clone()),
-                None => (f.path.display().to_string(), None),
-            };
-            Ok(InputEntry {
-                path,
-                size: f.size,
-                fingerprint,
-                coordinate: f.coordinate_digest.clone(),
-                etag,
-            })
-        })
-        .collect()
-}
-
-/// Fingerprint of the inputs: their paths and file fingerprints.
-pub fn inputs_fingerprint(inputs: &[InputEntry]) -> String {
-    let mut h = blake3::Hasher::new();
-    for i in inputs {
-        h.update(i.path.as_bytes());
-        h.update(i.fingerprint.as_bytes());
-        h.update(i.coordinate.as_deref().unwrap_or("").as_bytes());
-    }
-    h.finalize().to_hex().to_string()
 }
 
 /// Fingerprint of the plan: every array's documents (shape, chunks, codecs, attributes).
@@ -530,7 +446,7 @@ fn plan_fingerprint(jobs: &[ArrayJob], format: ZarrFormat) -> String {
 /// Checks a target before anything is read: refuses a non-empty one unless `overwrite`
 /// or it holds an interrupted conversion. Touches nothing.
 pub fn check_target(target: &str, opts: &ConvertOptions) -> Result<()> {
-    if crate::icechunk::strip_scheme(target).is_some() && opts.format == ZarrFormat::V2 {
+    if crate::store::icechunk::strip_scheme(target).is_some() && opts.format == ZarrFormat::V2 {
         return Err(TargetError::BadUrl {
             target: crate::store::redact(target),
             message: "Icechunk repositories hold Zarr v3 only; drop --zarr-format 2".into(),
@@ -544,7 +460,7 @@ pub fn check_target(target: &str, opts: &ConvertOptions) -> Result<()> {
     if Target::is_absent(target) {
         return Ok(());
     }
-    if let Some(location) = crate::icechunk::strip_scheme(target) {
+    if let Some(location) = crate::store::icechunk::strip_scheme(target) {
         // No repository yet: the location must hold nothing but nc2zarr's records.
         let plain = Target::open_existing(location, &opts.store)?;
         if plain.get("repo")?.is_none() {
@@ -642,8 +558,8 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
     let started = Instant::now();
     let prepared = prepare(inv, opts)?;
     check_target(target, opts)?;
-    let inputs = input_entries(inv)?;
-    let inputs_fp = inputs_fingerprint(&inputs);
+    let inputs = records::input_entries(inv)?;
+    let inputs_fp = records::inputs_fingerprint(&inputs);
     let plan_fp = plan_fingerprint(&prepared.jobs, opts.format);
     let store = Target::open_for_write(target, &opts.store)?;
     let _lock = crate::lock::acquire(&store, opts.stale_lock_after)?;
@@ -671,7 +587,7 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
         entry.empty.sort();
         manifest.arrays.insert(job.path.clone(), entry);
     }
-    let run = current_run(&store)?;
+    let run = records::current_run(&store)?;
     let meta_bytes = commit(&groups, &prepared.jobs, &store, opts.format, &manifest, &run)?;
     Ok(Summary {
         target: store.display().to_string(),
@@ -778,10 +694,10 @@ pub fn commit(
             put(meta::join(gp, &k), &doc)?;
         }
     }
-    store.commit(&commit_message("convert", &manifest.inputs), run)?;
+    store.commit(&records::commit_message("convert", &manifest.inputs), run)?;
     if crate::settings::failpoint_is("after-commit") {
         std::process::abort(); // a kill after the commit, before the records beside it
     }
-    finish_records(store)?;
+    records::finish_records(store)?;
     Ok(written + manifest_len)
 }

@@ -821,6 +821,18 @@ pub fn split(units: &[WorkUnit], tasks: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Uncompressed bytes and objects of each task when `units` are split between `tasks`
+/// (see [`split`]).
+pub fn task_totals(units: &[WorkUnit], tasks: usize) -> Vec<(u64, u64)> {
+    let owner = split(units, tasks);
+    let mut out = vec![(0u64, 0u64); tasks.max(1)];
+    for (u, t) in units.iter().zip(owner) {
+        out[t].0 += u.bytes;
+        out[t].1 += u.objects;
+    }
+    out
+}
+
 /// A box of an array read in one go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadBlock {
@@ -1224,5 +1236,23 @@ mod tests {
             }
             prop_assert!(c.iter().product::<u64>() * 8 <= target);
         }
+    }
+
+    #[test]
+    fn task_totals_add_up_each_tasks_units() {
+        let units: Vec<WorkUnit> = [10u64, 30, 20, 40, 5]
+            .iter()
+            .enumerate()
+            .map(|(i, &bytes)| WorkUnit {
+                array: 0,
+                block: None,
+                bytes,
+                objects: i as u64 + 1,
+            })
+            .collect();
+        // Middle bytes 5, 25, 50, 80, 102.5 of 105 over 2 tasks: the first three go to task 0.
+        assert_eq!(task_totals(&units, 2), vec![(60, 6), (45, 9)]);
+        assert_eq!(task_totals(&units, 1), vec![(105, 15)]);
+        assert_eq!(task_totals(&[], 3), vec![(0, 0); 3]);
     }
 }

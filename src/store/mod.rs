@@ -27,8 +27,10 @@ use object_store::path::Path;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig};
 use tokio::sync::Semaphore;
 
+pub mod icechunk;
+
+use self::icechunk::{Repo, StorageKind};
 use crate::error::TargetError;
-use crate::icechunk::{self, Repo, StorageKind};
 
 /// Where a target lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +63,7 @@ pub fn parse_location(target: &str) -> Result<Location, TargetError> {
         target: redact(target),
         message,
     };
-    let target = crate::icechunk::strip_scheme(target).unwrap_or(target);
+    let target = icechunk::strip_scheme(target).unwrap_or(target);
     if target.is_empty() {
         return Err(bad("empty target".into()));
     }
