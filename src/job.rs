@@ -16,7 +16,7 @@ use crate::write::ConvertOptions;
 /// Prefix of a split run's files in the target.
 pub const TASKS_PREFIX: &str = ".nc2zarr/tasks";
 /// The saved job.
-pub(crate) const JOB_KEY: &str = ".nc2zarr/tasks/job.json";
+const JOB_KEY: &str = ".nc2zarr/tasks/job.json";
 
 /// The settings that shape the plan, fixed by `prepare` so every task makes the same one.
 #[derive(Debug, Clone, Serialize, Deserialize)]

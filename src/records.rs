@@ -1,7 +1,8 @@
-//! A run's records in its target, shared by every command that writes: the name of a
-//! run (kept in its in-progress marker and in an Icechunk commit), the inputs' manifest
-//! entries and their fingerprint, a commit message, and finishing the records once the
-//! commit happened (the next manifest becomes the manifest; the marker and the journal go).
+//! A run's records in its target, written by every command that writes and read by
+//! `verify`: the name of a run (kept in its in-progress marker and in an Icechunk
+//! commit), the inputs' manifest entries and their fingerprint, a commit message, and
+//! finishing the records once the commit happened (the next manifest becomes the
+//! manifest; the marker and the journal go).
 
 use crate::error::{InputError, Result};
 use crate::journal;

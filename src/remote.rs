@@ -167,30 +167,26 @@ pub fn list(args: &[String], options: &StoreOptions) -> Result<Vec<RemoteFile>, 
             heads.push((i, source, rest));
         }
     }
-    let headed = runtime.block_on(async {
+    let mut headed = runtime.block_on(async {
         futures::stream::iter(heads)
             .map(|(i, source, name)| async move {
                 let arg = &args[i];
-                let meta = source
-                    .store
-                    .head(&source.path(&name))
-                    .await
-                    .map_err(|e| explain(arg, &e))?;
-                Ok::<_, InputError>((
-                    i,
-                    RemoteFile {
-                        url: arg.clone(),
-                        size: meta.size,
-                        etag: meta.e_tag,
-                    },
-                ))
+                let meta = source.store.head(&source.path(&name)).await;
+                let file = meta.map_err(|e| explain(arg, &e)).map(|meta| RemoteFile {
+                    url: arg.clone(),
+                    size: meta.size,
+                    etag: meta.e_tag,
+                });
+                (i, file)
             })
             .buffer_unordered(options.io_concurrency.max(1))
-            .try_collect::<Vec<_>>()
+            .collect::<Vec<_>>()
             .await
-    })?;
+    });
+    // The first failing argument is the one reported, whichever answered first.
+    headed.sort_by_key(|(i, _)| *i);
     for (i, file) in headed {
-        found[i].push(file);
+        found[i].push(file?);
     }
     let out: Vec<RemoteFile> = found.into_iter().flatten().collect();
     let mut seen = std::collections::HashSet::new();

@@ -529,3 +529,43 @@ fn each_remote_input_costs_one_head_and_one_get_per_part_and_heads_overlap() {
         "at most {overlapping} HEAD requests ran at once: listing is sequential"
     );
 }
+
+#[test]
+fn listing_keeps_argument_order_finds_duplicates_and_names_the_first_bad_url() {
+    let Some(endpoint) = endpoint() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("remote-list-{}", nanos());
+    let names = ["a1.nc", "a2.nc", "b.nc", "c.nc"];
+    let files: Vec<PathBuf> = names.iter().map(|n| dir.path().join(n)).collect();
+    for (f, n) in files.iter().zip(1..) {
+        std::fs::write(f, vec![b'x'; n]).unwrap();
+    }
+    upload(&endpoint, &prefix, &files);
+    let url = |n: &str| format!("s3://nc2zarr-test/{prefix}/{n}");
+    let options = nc2zarr::store::StoreOptions {
+        endpoint: Some(endpoint.clone()),
+        ..Default::default()
+    };
+    let listed = with_s3_env(|| nc2zarr::remote::list(&[url("c.nc"), url("a*.nc"), url("b.nc")], &options).unwrap());
+    let got: Vec<(String, u64)> = listed.iter().map(|f| (f.url.clone(), f.size)).collect();
+    assert_eq!(
+        got,
+        [(url("c.nc"), 4), (url("a1.nc"), 1), (url("a2.nc"), 2), (url("b.nc"), 3)],
+        "argument order, a glob's matches sorted in its place"
+    );
+    assert!(listed.iter().all(|f| f.etag.is_some()), "{listed:?}");
+    let err = with_s3_env(|| nc2zarr::remote::list(&[url("a*.nc"), url("a2.nc")], &options).unwrap_err());
+    assert!(
+        err.to_string().contains("more than once") && err.to_string().contains("a2.nc"),
+        "{err}"
+    );
+    // Of several missing files, the first named is reported, however the HEADs finish.
+    for _ in 0..3 {
+        let args: Vec<String> = [url("b.nc"), url("gone1.nc")]
+            .into_iter()
+            .chain((2..10).map(|i| url(&format!("gone{i}.nc"))))
+            .collect();
+        let err = with_s3_env(|| nc2zarr::remote::list(&args, &options).unwrap_err()).to_string();
+        assert!(err.contains("gone1.nc") && err.contains("no such object"), "{err}");
+    }
+}

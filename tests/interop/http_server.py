@@ -6,8 +6,8 @@
 Serves DIR with HEAD, GET and single byte-range GETs (206 with Content-Range and an
 ETag), or, with --no-range, ignoring Range headers (200 and the whole file), as some
 servers do. Writes the port it listens on to PORT_FILE. With --log, appends one line per
-request, "METHOD PATH BYTES START END" (bytes of body sent, start and end times in
-seconds), so tests can count requests per file and see which ran at the same time;
+request, "METHOD PATH BYTES START END" (bytes of body sent, the times the request
+arrived and was answered, in seconds; written just before the answer), so tests can count requests per file and see which ran at the same time;
 --delay-ms holds every request that long before answering (a slow server).
 """
 import hashlib
@@ -56,9 +56,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         start = time.time()
         time.sleep(delay)
         path = self._file()
+        log("HEAD", self.path, 0, start)
         if path:
             self._headers(path, 200, os.path.getsize(path))
-        log("HEAD", self.path, 0, start)
 
     def do_GET(self):
         start = time.time()
@@ -75,12 +75,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 first, last = int(first), min(int(last) if last else size - 1, size - 1)
                 f.seek(first)
                 body = f.read(last - first + 1)
-                self._headers(path, 206, len(body), [("Content-Range", f"bytes {first}-{last}/{size}")])
+                status, extra = 206, [("Content-Range", f"bytes {first}-{last}/{size}")]
             else:
                 body = f.read()
-                self._headers(path, 200, len(body))
-        self.wfile.write(body)
+                status, extra = 200, []
+        # Logged before the answer goes out, so the log is complete when the client is done.
         log("GET", self.path, len(body), start)
+        self._headers(path, status, len(body), extra)
+        self.wfile.write(body)
 
 
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -1250,7 +1250,7 @@ mod tests {
                 objects: i as u64 + 1,
             })
             .collect();
-        // Middle bytes 5, 25, 50, 80, 102.5 of 105 over 2 tasks: the first three go to task 0.
+        // Middle bytes 5, 25, 50, 80, 102 of 105 over 2 tasks: the first three go to task 0.
         assert_eq!(task_totals(&units, 2), vec![(60, 6), (45, 9)]);
         assert_eq!(task_totals(&units, 1), vec![(105, 15)]);
         assert_eq!(task_totals(&[], 3), vec![(0, 0); 3]);
