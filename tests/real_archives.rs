@@ -734,7 +734,15 @@ fn variables_without_the_concat_dimension_that_differ_are_concatenated_as_xarray
 /// dimension): `time` (days since 2000-01-01), `depth` (a scalar coordinate equal in
 /// every file), `lat`, `sst(lat)` and a `mask(lat)` equal in every file.
 fn scalar_time_file(path: &Path, kind: Kind, day: f64, var: &str) {
+    scalar_time_file_with(path, kind, day, var, &[]);
+}
+
+/// [`scalar_time_file`] with global text attributes.
+fn scalar_time_file_with(path: &Path, kind: Kind, day: f64, var: &str, global: &[(&str, &str)]) {
     let mut f = create(path, kind);
+    for (name, value) in global {
+        f.add_attribute(name, *value).unwrap();
+    }
     f.add_dimension("lat", 3).unwrap();
     f.add_variable::<f64>("time", &[])
         .unwrap()
@@ -841,6 +849,41 @@ fn files_holding_one_scalar_time_step_each_concatenate_along_a_new_dimension() {
         assert!(sst[..3] == [0.0, 1.0, 2.0] && sst[3].is_nan(), "{sst:?}");
         let ice = first_lat("ice");
         assert!(ice[0].is_nan() && ice[1..] == [1.0, 2.0, 3.0], "{ice:?}");
+    }
+}
+
+#[test]
+fn variables_a_global_coordinates_attribute_names_are_coordinates_as_xarray_reads_them() {
+    // xarray writes a coordinate that no data variable's dimensions cover into the global
+    // `coordinates` attribute, and reads it back as a coordinate: along a new concat
+    // dimension such a variable stays static where it is equal in every file.
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [Kind::Netcdf4, Kind::Classic] {
+        let d = dir.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let days: Vec<String> = (0..3)
+            .map(|day| {
+                let p = d.join(format!("day{day}.nc"));
+                scalar_time_file_with(&p, kind, day as f64, "sst", &[("coordinates", "mask")]);
+                s(&p)
+            })
+            .collect();
+        for format in ["3", "2"] {
+            let out = d.join(format!("days-v{format}.zarr"));
+            convert(&days, &out, &["--zarr-format", format]).ok();
+            verify_source(&out, &days).ok();
+            assert_eq!(
+                array_values::<i16>(&out, "mask"),
+                [1, 1, 0],
+                "a coordinate equal in every file is not repeated per file"
+            );
+            assert_eq!(array_values::<f32>(&out, "sst").len(), 9);
+            if let Some(py) = python()
+                && let Err(text) = xarray_compare(&py, &out, &days, &["--vars", "all", "--mode", "decoded"])
+            {
+                panic!("xarray sees a difference ({kind:?}, v{format}):\n{text}");
+            }
+        }
     }
 }
 

@@ -146,11 +146,15 @@ fn merge(
         );
         // Each file's scalar of that name is its coordinate, and the data variables run
         // along it, as xarray's nested combine (`data_vars="all"`) makes them; other
-        // coordinates do where their values differ between files.
+        // coordinates do where their values differ between files. Coordinates are named
+        // by the variables' `coordinates` attributes and by the global one (where xarray
+        // puts a coordinate that no data variable's dimensions cover).
         let named_coordinates: Vec<String> = root
             .vars
             .iter()
-            .filter_map(|v| attr(&v.attrs, "coordinates").and_then(AttrValue::as_text))
+            .map(|v| &v.attrs)
+            .chain([&root.attrs])
+            .filter_map(|attrs| attr(attrs, "coordinates").and_then(AttrValue::as_text))
             .flat_map(|c| c.split_whitespace().map(str::to_string).collect::<Vec<_>>())
             .collect();
         for v in root.vars.iter_mut().filter(|v| v.unsupported.is_none()) {
