@@ -674,14 +674,16 @@ fn check_dtypes(inv: &Inventory, found: &HashMap<String, FoundArray>) -> Result<
 /// Units (and calendar) of a variable: its own, or those of the variable naming it as `bounds`.
 fn units_of(group: &GroupInfo, v: &VarInfo) -> Option<(String, Option<String>)> {
     let text = |a: &crate::model::Attrs, k: &str| attr(a, k).and_then(AttrValue::as_text).map(str::to_string);
-    if let Some(u) = text(&v.attrs, "units") {
-        return Some((u, text(&v.attrs, "calendar")));
-    }
-    group
+    let parent = group
         .vars
         .iter()
-        .find(|p| text(&p.attrs, "bounds").as_deref() == Some(v.name.as_str()))
-        .and_then(|p| Some((text(&p.attrs, "units")?, text(&p.attrs, "calendar"))))
+        .find(|p| text(&p.attrs, "bounds").as_deref() == Some(v.name.as_str()));
+    let parent_calendar = || parent.and_then(|p| text(&p.attrs, "calendar"));
+    match text(&v.attrs, "units") {
+        // Bounds without a calendar of their own take their variable's (CF, xarray).
+        Some(u) => Some((u, text(&v.attrs, "calendar").or_else(parent_calendar))),
+        None => Some((text(&parent?.attrs, "units")?, parent_calendar())),
+    }
 }
 
 fn stored_text(a: &FoundArray, k: &str) -> Option<String> {
@@ -715,21 +717,32 @@ fn align_time_units(
             let Some(new_units) = TimeUnits::parse(&units) else {
                 continue;
             };
-            // The store's units: its own, or those of the array naming it as bounds.
-            let store_units = found.get(&path).and_then(|a| stored_text(a, "units")).or_else(|| {
-                group
-                    .vars
-                    .iter()
-                    .find(|p| attr(&p.attrs, "bounds").and_then(AttrValue::as_text) == Some(v.name.as_str()))
-                    .and_then(|p| found.get(&group.var_path(&p.name)))
-                    .and_then(|a| stored_text(a, "units"))
-            });
-            let Some(store_units) = store_units else { continue };
+            // The store's units and calendar: its own, or those of the array naming it as bounds.
+            let stored = |key: &str| {
+                found.get(&path).and_then(|a| stored_text(a, key)).or_else(|| {
+                    group
+                        .vars
+                        .iter()
+                        .find(|p| attr(&p.attrs, "bounds").and_then(AttrValue::as_text) == Some(v.name.as_str()))
+                        .and_then(|p| found.get(&group.var_path(&p.name)))
+                        .and_then(|a| stored_text(a, key))
+                })
+            };
+            let Some(store_units) = stored("units") else { continue };
             let Some(target) = TimeUnits::parse(&store_units) else {
                 continue;
             };
             let cal =
                 Calendar::parse(calendar.as_deref()).map_err(|e| inconsistent(format!("variable '{path}': {e}")))?;
+            let store_calendar = stored("calendar");
+            if Calendar::parse(store_calendar.as_deref()) != Ok(cal) {
+                return Err(inconsistent(format!(
+                    "variable '{path}' uses calendar {:?} in the new files but {:?} in the store: the same numbers \
+                     are other dates; set the store's calendar in the new files",
+                    calendar.as_deref().unwrap_or("standard (none given)"),
+                    store_calendar.as_deref().unwrap_or("standard (none given)"),
+                )));
+            }
             let to_store = new_units
                 .transform_to(&target, cal)
                 .map_err(|e| inconsistent(format!("variable '{path}': {e}")))?;

@@ -887,6 +887,90 @@ fn variables_a_global_coordinates_attribute_names_are_coordinates_as_xarray_read
     }
 }
 
+/// Model output whose `time` has `units` and, if given, a `calendar`, with bounds that
+/// carry their own units but no calendar (as post-processing often leaves them).
+fn calendar_file(path: &Path, kind: Kind, units: &str, calendar: Option<&str>, times: &[f64]) {
+    let mut f = create(path, kind);
+    f.add_dimension("time", times.len()).unwrap();
+    f.add_dimension("nv", 2).unwrap();
+    {
+        let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+        t.put_attribute("units", units).unwrap();
+        t.put_attribute("bounds", "time_bnds").unwrap();
+        if let Some(c) = calendar {
+            t.put_attribute("calendar", c).unwrap();
+        }
+    }
+    f.add_variable::<f64>("time_bnds", &["time", "nv"])
+        .unwrap()
+        .put_attribute("units", units)
+        .unwrap();
+    f.add_variable::<f32>("v", &["time"]).unwrap();
+    f.enddef().unwrap();
+    f.variable_mut("time").unwrap().put_values(times, ..).unwrap();
+    let bounds: Vec<f64> = times.iter().flat_map(|t| [*t, t + 1.0]).collect();
+    f.variable_mut("time_bnds").unwrap().put_values(&bounds, ..).unwrap();
+    let v: Vec<f32> = times.iter().map(|t| *t as f32).collect();
+    f.variable_mut("v").unwrap().put_values(&v, ..).unwrap();
+}
+
+#[test]
+fn calendars_that_differ_are_refused_and_bounds_take_their_variables_calendar() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [Kind::Netcdf4, Kind::Classic] {
+        let d = dir.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = |n: &str| s(&d.join(n));
+        let days = "days since 2000-01-01";
+        // The same units in another calendar: day 59 is 1 March in one and 29 February
+        // in the other. xarray refuses to combine them; so does nc2zarr, naming both.
+        calendar_file(&d.join("noleap.nc"), kind, days, Some("noleap"), &[58.0, 59.0]);
+        calendar_file(&d.join("plain.nc"), kind, days, None, &[60.0, 61.0]);
+        calendar_file(&d.join("gregorian.nc"), kind, days, Some("gregorian"), &[62.0, 63.0]);
+        convert(&[p("noleap.nc"), p("plain.nc")], &d.join("mixed.zarr"), &[]).fails_with(
+            3,
+            &[
+                "variable 'time' uses calendar",
+                "noleap",
+                "plain.nc",
+                "standard (none given)",
+            ],
+        );
+        assert!(!d.join("mixed.zarr").exists());
+        // No calendar is the standard one, as `gregorian` is.
+        let same = d.join("same.zarr");
+        convert(&[p("plain.nc"), p("gregorian.nc")], &same, &[]).ok();
+        assert_eq!(array_values::<f64>(&same, "time"), [60.0, 61.0, 62.0, 63.0]);
+        // Bounds without a calendar take their variable's (noleap) when a later file's
+        // units are re-encoded: 2001-01-01 is day 365 of a noleap calendar, not 366.
+        calendar_file(&d.join("y0.nc"), kind, days, Some("noleap"), &[0.0, 1.0]);
+        calendar_file(
+            &d.join("y1.nc"),
+            kind,
+            "days since 2001-01-01",
+            Some("noleap"),
+            &[0.0, 1.0],
+        );
+        let years = d.join("years.zarr");
+        convert(&[p("y0.nc"), p("y1.nc")], &years, &[]).ok();
+        assert_eq!(array_values::<f64>(&years, "time"), [0.0, 1.0, 365.0, 366.0]);
+        assert_eq!(
+            array_values::<f64>(&years, "time_bnds"),
+            [0.0, 1.0, 1.0, 2.0, 365.0, 366.0, 366.0, 367.0]
+        );
+        verify_source(&years, &[p("y0.nc"), p("y1.nc")]).ok();
+        // An append in another calendar than the store's is refused, and leaves it as it was.
+        let cron = d.join("cron.zarr");
+        convert(&[p("noleap.nc")], &cron, &[]).ok();
+        run(["append", &p("plain.nc"), "-o", &s(&cron), "--quiet"])
+            .fails_with(3, &["variable 'time' uses calendar", "in the store"]);
+        assert_eq!(array_values::<f64>(&cron, "time"), [58.0, 59.0]);
+        calendar_file(&d.join("noleap2.nc"), kind, days, Some("365_day"), &[60.0, 61.0]);
+        run(["append", &p("noleap2.nc"), "-o", &s(&cron), "--quiet"]).ok();
+        assert_eq!(array_values::<f64>(&cron, "time"), [58.0, 59.0, 60.0, 61.0]);
+    }
+}
+
 #[test]
 fn append_tells_apart_scalar_time_files_of_equal_size_and_head() {
     // Two days of a product whose first 64 KiB are the same (a long `lat` written first,

@@ -125,6 +125,8 @@ pub(super) fn survey_sets(headers: &[FileHeader], sets: &[Vec<usize>], options: 
         match result {
             Ok(part) => parts.push(part),
             Err(e) => {
+                // Every difference is still reported, across the sets too.
+                let drift = drift_across_sets(headers, drift, choice.dim.as_deref(), options, false);
                 return Survey { drift, result: Err(e) };
             }
         }

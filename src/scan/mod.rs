@@ -655,15 +655,42 @@ impl Merger<'_> {
         let Some(var) = g.vars.iter().find(|x| x.name == v) else {
             return (None, None);
         };
-        if let Some(u) = text(&var.attrs, "units") {
-            return (Some(u), text(&var.attrs, "calendar"));
+        let parent = g.vars.iter().find(|p| text(&p.attrs, "bounds").as_deref() == Some(v));
+        let parent_calendar = || parent.and_then(|p| text(&p.attrs, "calendar"));
+        match text(&var.attrs, "units") {
+            // Bounds without a calendar of their own take their variable's (CF, xarray).
+            Some(u) => (Some(u), text(&var.attrs, "calendar").or_else(parent_calendar)),
+            None => (parent.and_then(|p| text(&p.attrs, "units")), parent_calendar()),
         }
-        for parent in &g.vars {
-            if text(&parent.attrs, "bounds").as_deref() == Some(v) {
-                return (text(&parent.attrs, "units"), text(&parent.attrs, "calendar"));
+    }
+
+    /// Refuses times whose calendars differ between files (`standard`, `gregorian` and
+    /// none are one): the same numbers would be other dates, and xarray refuses to
+    /// combine them too.
+    fn same_calendar_in_every_file(
+        &self,
+        per_file: &[(Option<String>, Option<String>)],
+        full: &str,
+    ) -> Result<(), InputError> {
+        let first = Calendar::parse(per_file[0].1.as_deref());
+        for (i, (_, cal)) in per_file.iter().enumerate().skip(1) {
+            if cal == &per_file[0].1 {
+                continue;
+            }
+            let this = Calendar::parse(cal.as_deref());
+            if this.is_err() || first.is_err() || this != first {
+                return Err(InputError::Inconsistent(format!(
+                    "variable '{full}' uses calendar {:?} in {} but {:?} in {}: the same numbers are other dates; \
+                     set one calendar in every file (e.g. with `ncatted -a calendar,{},o,c,NAME`)",
+                    per_file[0].1.as_deref().unwrap_or("standard (none given)"),
+                    self.headers[0].path.display(),
+                    cal.as_deref().unwrap_or("standard (none given)"),
+                    self.headers[i].path.display(),
+                    full.rsplit('/').next().unwrap_or(full),
+                )));
             }
         }
-        (None, None)
+        Ok(())
     }
 
     fn time_fix(
@@ -677,6 +704,9 @@ impl Merger<'_> {
             self.headers.iter().map(|h| self.units_in(h, path, &v.name)).collect();
         let (first_units, first_cal) = &per_file[0];
         if per_file.iter().all(|(u, _)| u == first_units) {
+            if first_units.as_deref().and_then(TimeUnits::parse).is_some() {
+                self.same_calendar_in_every_file(&per_file, full)?;
+            }
             return Ok(None);
         }
         let differ = |i: usize| {
