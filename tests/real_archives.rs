@@ -971,6 +971,58 @@ fn calendars_that_differ_are_refused_and_bounds_take_their_variables_calendar() 
     }
 }
 
+/// A byte variable `q` along `time`, marked `_Unsigned` (classic files have no unsigned
+/// types), packed with `scale`; or, with `ubyte`, a netCDF-4 file's unsigned bytes.
+fn unsigned_file(path: &Path, t0: f64, scale: f32, ubyte: bool) {
+    let mut f = create(path, if ubyte { Kind::Netcdf4 } else { Kind::Classic });
+    f.add_dimension("time", 2).unwrap();
+    f.add_variable::<f64>("time", &["time"])
+        .unwrap()
+        .put_attribute("units", "days since 2000-01-01")
+        .unwrap();
+    if ubyte {
+        f.add_variable::<u8>("q", &["time"]).unwrap();
+    } else {
+        let mut q = f.add_variable::<i8>("q", &["time"]).unwrap();
+        q.put_attribute("_Unsigned", "true").unwrap();
+        q.put_attribute("scale_factor", scale).unwrap();
+    }
+    f.enddef().unwrap();
+    f.variable_mut("time").unwrap().put_values(&[t0, t0 + 1.0], ..).unwrap();
+    if ubyte {
+        f.variable_mut("q").unwrap().put_values(&[200u8, 10], ..).unwrap();
+    } else {
+        // -112 is 144 as an unsigned byte.
+        f.variable_mut("q").unwrap().put_values(&[-112i8, 10], ..).unwrap();
+    }
+}
+
+#[test]
+fn unsigned_marked_bytes_are_not_unpacked_or_promoted_into_wrong_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| s(&dir.path().join(n));
+    unsigned_file(&dir.path().join("a.nc"), 0.0, 0.5, false);
+    unsigned_file(&dir.path().join("b.nc"), 2.0, 0.25, false);
+    unsigned_file(&dir.path().join("c.nc"), 2.0, 0.5, false);
+    unsigned_file(&dir.path().join("u.nc"), 2.0, 1.0, true);
+    // Packed differently: xarray decodes -112 as 144 * 0.5 = 72; unpacking the signed
+    // byte would give -56. Refused rather than wrong.
+    let out = dir.path().join("out.zarr");
+    convert(&[p("a.nc"), p("b.nc")], &out, &[]).fails_with(3, &["variable 'q' is marked _Unsigned", "a.nc"]);
+    assert!(!out.exists());
+    // Signed bytes marked unsigned next to netCDF-4 unsigned bytes: no promotion.
+    convert(&[p("a.nc"), p("u.nc")], &out, &[]).fails_with(3, &["variable 'q' is marked _Unsigned"]);
+    // Packed alike, the bytes and their attributes are copied: readers apply them.
+    convert(&[p("a.nc"), p("c.nc")], &out, &[]).ok();
+    verify_source(&out, &[p("a.nc"), p("c.nc")]).ok();
+    assert_eq!(array_values::<i8>(&out, "q"), [-112, 10, -112, 10]);
+    if let Some(py) = python()
+        && let Err(text) = xarray_compare(&py, &out, &[p("a.nc"), p("c.nc")], &["--mode", "decoded"])
+    {
+        panic!("xarray sees a difference:\n{text}");
+    }
+}
+
 #[test]
 fn append_tells_apart_scalar_time_files_of_equal_size_and_head() {
     // Two days of a product whose first 64 KiB are the same (a long `lat` written first,

@@ -490,6 +490,9 @@ impl Merger<'_> {
             time_fix.is_some(),
             &mut attrs,
         )?;
+        if file_dtypes.is_some() || unpack.is_some() {
+            self.refuse_unsigned(path, &v.name, &full)?;
+        }
         let promoted = file_dtypes.as_deref().map_or(dtype, packing::common_type);
         if let (Some(types), None) = (&file_dtypes, &unpack) {
             self.notes.push(format!(
@@ -529,6 +532,26 @@ impl Merger<'_> {
             gap_fill: None,
             repeated: false,
         })
+    }
+
+    /// Refuses to unpack or promote variable `name` when a file marks it `_Unsigned`
+    /// (signed bytes that mean unsigned numbers): nc2zarr's decoding does not apply that
+    /// attribute, so the values would come out wrong.
+    fn refuse_unsigned(&self, path: &[String], name: &str, full: &str) -> Result<(), InputError> {
+        let marked = self.headers.iter().find(|h| {
+            group_at(&h.root, path)
+                .and_then(|g| g.var(name))
+                .is_some_and(|x| x.attrs().iter().any(|(k, _)| k == "_Unsigned"))
+        });
+        match marked {
+            Some(h) => Err(InputError::Unsupported(format!(
+                "variable '{full}' is marked _Unsigned in {} and its type, packing or fill value differs between \
+                 files; nc2zarr cannot yet unpack or promote unsigned-marked values: convert the files that agree \
+                 into separate stores",
+                h.path.display()
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// `float in a.nc, double in b.nc (and 3 more)`: the types of a variable per file.
