@@ -735,7 +735,9 @@ fn align_time_units(
             let cal =
                 Calendar::parse(calendar.as_deref()).map_err(|e| inconsistent(format!("variable '{path}': {e}")))?;
             let store_calendar = stored("calendar");
-            if Calendar::parse(store_calendar.as_deref()) != Ok(cal) {
+            let agree = Calendar::parse(store_calendar.as_deref())
+                .is_ok_and(|c| c.agrees_with(cal, &new_units) && c.agrees_with(cal, &target));
+            if !agree {
                 return Err(inconsistent(format!(
                     "variable '{path}' uses calendar {:?} in the new files but {:?} in the store: the same numbers \
                      are other dates; set the store's calendar in the new files",

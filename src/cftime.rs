@@ -24,6 +24,14 @@ pub enum Calendar {
 }
 
 impl Calendar {
+    /// True when times in `units` mean the same dates in both calendars: the same
+    /// calendar, or `standard` and `proleptic_gregorian` counted from 1582-10-15 on, where
+    /// they agree (xarray combines those too).
+    pub fn agrees_with(self, other: Calendar, units: &TimeUnits) -> bool {
+        let gregorian = |c| matches!(c, Calendar::Standard | Calendar::ProlepticGregorian);
+        self == other || (gregorian(self) && gregorian(other) && units.date >= (1582, 10, 15))
+    }
+
     /// Parses a CF `calendar` attribute (case-insensitive); `None` when absent.
     pub fn parse(attr: Option<&str>) -> Result<Calendar, String> {
         let Some(name) = attr else {

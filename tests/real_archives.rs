@@ -923,10 +923,11 @@ fn calendars_that_differ_are_refused_and_bounds_take_their_variables_calendar() 
         let p = |n: &str| s(&d.join(n));
         let days = "days since 2000-01-01";
         // The same units in another calendar: day 59 is 1 March in one and 29 February
-        // in the other. xarray refuses to combine them; so does nc2zarr, naming both.
+        // in the other. xarray decodes them to a mix of cftime dates and timestamps that
+        // it cannot write to Zarr; nc2zarr refuses them, naming both.
         calendar_file(&d.join("noleap.nc"), kind, days, Some("noleap"), &[58.0, 59.0]);
         calendar_file(&d.join("plain.nc"), kind, days, None, &[60.0, 61.0]);
-        calendar_file(&d.join("gregorian.nc"), kind, days, Some("gregorian"), &[62.0, 63.0]);
+        calendar_file(&d.join("gregorian.nc"), kind, days, Some("Gregorian"), &[62.0, 63.0]);
         convert(&[p("noleap.nc"), p("plain.nc")], &d.join("mixed.zarr"), &[]).fails_with(
             3,
             &[
@@ -937,10 +938,34 @@ fn calendars_that_differ_are_refused_and_bounds_take_their_variables_calendar() 
             ],
         );
         assert!(!d.join("mixed.zarr").exists());
-        // No calendar is the standard one, as `gregorian` is.
+        // No calendar is the standard one, as `Gregorian` is; from 1582-10-15 on,
+        // `proleptic_gregorian` counts the same dates (xarray's default when it writes).
+        calendar_file(
+            &d.join("proleptic.nc"),
+            kind,
+            days,
+            Some("proleptic_gregorian"),
+            &[64.0, 65.0],
+        );
         let same = d.join("same.zarr");
-        convert(&[p("plain.nc"), p("gregorian.nc")], &same, &[]).ok();
-        assert_eq!(array_values::<f64>(&same, "time"), [60.0, 61.0, 62.0, 63.0]);
+        convert(&[p("plain.nc"), p("gregorian.nc"), p("proleptic.nc")], &same, &[]).ok();
+        assert_eq!(array_values::<f64>(&same, "time"), [60.0, 61.0, 62.0, 63.0, 64.0, 65.0]);
+        // ... and so does an append of such files onto a store without a calendar.
+        let plain_store = d.join("plain.zarr");
+        convert(&[p("plain.nc")], &plain_store, &[]).ok();
+        run([
+            "append",
+            &p("gregorian.nc"),
+            &p("proleptic.nc"),
+            "-o",
+            &s(&plain_store),
+            "--quiet",
+        ])
+        .ok();
+        assert_eq!(
+            array_values::<f64>(&plain_store, "time"),
+            [60.0, 61.0, 62.0, 63.0, 64.0, 65.0]
+        );
         // Bounds without a calendar take their variable's (noleap) when a later file's
         // units are re-encoded: 2001-01-01 is day 365 of a noleap calendar, not 366.
         calendar_file(&d.join("y0.nc"), kind, days, Some("noleap"), &[0.0, 1.0]);
@@ -971,47 +996,68 @@ fn calendars_that_differ_are_refused_and_bounds_take_their_variables_calendar() 
     }
 }
 
-/// A byte variable `q` along `time`, marked `_Unsigned` (classic files have no unsigned
-/// types), packed with `scale`; or, with `ubyte`, a netCDF-4 file's unsigned bytes.
-fn unsigned_file(path: &Path, t0: f64, scale: f32, ubyte: bool) {
-    let mut f = create(path, if ubyte { Kind::Netcdf4 } else { Kind::Classic });
+/// A byte variable `q` along `time`, two steps from `t0`, packed with `scale` if given.
+/// `ty`: `marked` (signed bytes with `_Unsigned = "true"`, as classic files hold unsigned
+/// bytes), `plain` (signed bytes), `false` (signed bytes with `_Unsigned = "false"`),
+/// `ubyte` (netCDF-4 unsigned bytes) or `short` (16-bit integers).
+fn unsigned_file(path: &Path, t0: f64, scale: Option<f32>, ty: &str) {
+    let netcdf4 = matches!(ty, "ubyte" | "short");
+    let mut f = create(path, if netcdf4 { Kind::Netcdf4 } else { Kind::Classic });
     f.add_dimension("time", 2).unwrap();
     f.add_variable::<f64>("time", &["time"])
         .unwrap()
         .put_attribute("units", "days since 2000-01-01")
         .unwrap();
-    if ubyte {
-        f.add_variable::<u8>("q", &["time"]).unwrap();
-    } else {
-        let mut q = f.add_variable::<i8>("q", &["time"]).unwrap();
-        q.put_attribute("_Unsigned", "true").unwrap();
+    let mut q = match ty {
+        "ubyte" => f.add_variable::<u8>("q", &["time"]).unwrap(),
+        "short" => f.add_variable::<i16>("q", &["time"]).unwrap(),
+        _ => f.add_variable::<i8>("q", &["time"]).unwrap(),
+    };
+    match ty {
+        "marked" => q.put_attribute("_Unsigned", "true").map(|_| ()).unwrap(),
+        "false" => q.put_attribute("_Unsigned", "false").map(|_| ()).unwrap(),
+        _ => {}
+    }
+    if let Some(scale) = scale {
         q.put_attribute("scale_factor", scale).unwrap();
     }
     f.enddef().unwrap();
     f.variable_mut("time").unwrap().put_values(&[t0, t0 + 1.0], ..).unwrap();
-    if ubyte {
-        f.variable_mut("q").unwrap().put_values(&[200u8, 10], ..).unwrap();
-    } else {
+    let mut q = f.variable_mut("q").unwrap();
+    match ty {
+        "ubyte" => q.put_values(&[200u8, 10], ..).unwrap(),
+        "short" => q.put_values(&[300i16, 10], ..).unwrap(),
         // -112 is 144 as an unsigned byte.
-        f.variable_mut("q").unwrap().put_values(&[-112i8, 10], ..).unwrap();
+        _ => q.put_values(&[-112i8, 10], ..).unwrap(),
     }
 }
 
 #[test]
-fn unsigned_marked_bytes_are_not_unpacked_or_promoted_into_wrong_values() {
+fn unsigned_marked_bytes_are_not_unpacked_promoted_or_mixed_into_wrong_values() {
     let dir = tempfile::tempdir().unwrap();
     let p = |n: &str| s(&dir.path().join(n));
-    unsigned_file(&dir.path().join("a.nc"), 0.0, 0.5, false);
-    unsigned_file(&dir.path().join("b.nc"), 2.0, 0.25, false);
-    unsigned_file(&dir.path().join("c.nc"), 2.0, 0.5, false);
-    unsigned_file(&dir.path().join("u.nc"), 2.0, 1.0, true);
+    let file = |n: &str, t0: f64, scale: Option<f32>, ty: &str| unsigned_file(&dir.path().join(n), t0, scale, ty);
+    file("a.nc", 0.0, Some(0.5), "marked");
+    file("b.nc", 2.0, Some(0.25), "marked");
+    file("c.nc", 2.0, Some(0.5), "marked");
+    file("m.nc", 0.0, None, "marked");
+    file("u.nc", 2.0, None, "ubyte");
+    file("s.nc", 2.0, None, "plain");
+    file("f.nc", 0.0, None, "false");
+    file("h.nc", 2.0, None, "short");
     // Packed differently: xarray decodes -112 as 144 * 0.5 = 72; unpacking the signed
     // byte would give -56. Refused rather than wrong.
     let out = dir.path().join("out.zarr");
     convert(&[p("a.nc"), p("b.nc")], &out, &[]).fails_with(3, &["variable 'q' is marked _Unsigned", "a.nc"]);
     assert!(!out.exists());
-    // Signed bytes marked unsigned next to netCDF-4 unsigned bytes: no promotion.
-    convert(&[p("a.nc"), p("u.nc")], &out, &[]).fails_with(3, &["variable 'q' is marked _Unsigned"]);
+    // Signed bytes marked unsigned next to netCDF-4 unsigned bytes (same packing): no promotion.
+    convert(&[p("m.nc"), p("u.nc")], &out, &[]).fails_with(3, &["variable 'q' is marked _Unsigned", "differs"]);
+    // Marked in one file, not in the next: xarray reads 144 and -112; one attribute cannot say both.
+    convert(&[p("m.nc"), p("s.nc")], &out, &[]).fails_with(3, &["marked _Unsigned", "not in every file"]);
+    // `_Unsigned = "false"` on signed bytes changes nothing: promoted next to shorts.
+    let promoted = dir.path().join("promoted.zarr");
+    convert(&[p("f.nc"), p("h.nc")], &promoted, &[]).ok();
+    assert_eq!(array_values::<i16>(&promoted, "q"), [-112, 10, 300, 10]);
     // Packed alike, the bytes and their attributes are copied: readers apply them.
     convert(&[p("a.nc"), p("c.nc")], &out, &[]).ok();
     verify_source(&out, &[p("a.nc"), p("c.nc")]).ok();

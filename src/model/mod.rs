@@ -134,6 +134,11 @@ impl DType {
     pub fn is_integer(self) -> bool {
         !self.is_float() && !matches!(self, DType::Char | DType::String)
     }
+
+    /// True for the signed integer types.
+    pub fn is_signed(self) -> bool {
+        matches!(self, DType::I8 | DType::I16 | DType::I32 | DType::I64)
+    }
 }
 
 /// One numeric value, kept exactly.

@@ -223,8 +223,25 @@ fn same_units_in_every_file(headers: &[FileHeader], name: &str, dim: &str) -> Re
         let attrs = h.root.var(name).map(|v| v.attrs()).unwrap_or_default();
         ["units", "calendar"].map(|k| attr(&attrs, k).and_then(AttrValue::as_text).map(str::to_string))
     };
+    // Equal by meaning: "days since 2000-01-01" is "days since 2000-01-01 00:00:00", and
+    // no calendar is `standard`.
+    let same = |a: &[Option<String>; 2], b: &[Option<String>; 2]| {
+        if a == b {
+            return true;
+        }
+        let since = |u: &Option<String>| u.as_deref().and_then(TimeUnits::parse);
+        match (
+            since(&a[0]),
+            since(&b[0]),
+            Calendar::parse(a[1].as_deref()),
+            Calendar::parse(b[1].as_deref()),
+        ) {
+            (Some(x), Some(y), Ok(c), Ok(d)) => x == y && c.agrees_with(d, &x),
+            _ => false,
+        }
+    };
     let first = units(&headers[0]);
-    match headers.iter().find(|h| units(h) != first) {
+    match headers.iter().find(|h| !same(&units(h), &first)) {
         Some(h) => Err(InputError::Inconsistent(format!(
             "'{name}' has other units or calendar in {} than in {} ({:?} against {:?}); along the new dimension \
              '{dim}' nc2zarr stores each file's values as they are, so it needs one set of units: convert the files \
@@ -490,9 +507,7 @@ impl Merger<'_> {
             time_fix.is_some(),
             &mut attrs,
         )?;
-        if file_dtypes.is_some() || unpack.is_some() {
-            self.refuse_unsigned(path, &v.name, &full)?;
-        }
+        self.refuse_unsigned(path, &v.name, &full, file_dtypes.is_some() || unpack.is_some())?;
         let promoted = file_dtypes.as_deref().map_or(dtype, packing::common_type);
         if let (Some(types), None) = (&file_dtypes, &unpack) {
             self.notes.push(format!(
@@ -534,24 +549,47 @@ impl Merger<'_> {
         })
     }
 
-    /// Refuses to unpack or promote variable `name` when a file marks it `_Unsigned`
-    /// (signed bytes that mean unsigned numbers): nc2zarr's decoding does not apply that
-    /// attribute, so the values would come out wrong.
-    fn refuse_unsigned(&self, path: &[String], name: &str, full: &str) -> Result<(), InputError> {
-        let marked = self.headers.iter().find(|h| {
-            group_at(&h.root, path)
-                .and_then(|g| g.var(name))
-                .is_some_and(|x| x.attrs().iter().any(|(k, _)| k == "_Unsigned"))
-        });
-        match marked {
-            Some(h) => Err(InputError::Unsupported(format!(
-                "variable '{full}' is marked _Unsigned in {} and its type, packing or fill value differs between \
-                 files; nc2zarr cannot yet unpack or promote unsigned-marked values: convert the files that agree \
-                 into separate stores",
-                h.path.display()
-            ))),
-            None => Ok(()),
+    /// Refuses variable `name` when `_Unsigned` changes what its bytes mean (`"true"` on a
+    /// signed type, `"false"` on an unsigned one) in some file, and either not in every
+    /// file alike or `transformed` (unpacked or promoted because packing, fill value or
+    /// type differ between files): nc2zarr's decoding does not apply that attribute, and
+    /// copies the first file's, so the values would come out wrong.
+    fn refuse_unsigned(&self, path: &[String], name: &str, full: &str, transformed: bool) -> Result<(), InputError> {
+        let marks: Vec<bool> = self
+            .headers
+            .iter()
+            .map(|h| {
+                let Some(x) = group_at(&h.root, path).and_then(|g| g.var(name)) else {
+                    return false;
+                };
+                let flag = x
+                    .attrs()
+                    .iter()
+                    .find(|(k, _)| k == "_Unsigned")
+                    .and_then(|(_, a)| a.as_text().map(|t| t.trim().to_ascii_lowercase()));
+                match (x.numeric_dtype(), flag.as_deref()) {
+                    (Some(t), Some("true")) => t.is_integer() && t.is_signed(),
+                    (Some(t), Some("false")) => t.is_integer() && !t.is_signed(),
+                    _ => false,
+                }
+            })
+            .collect();
+        let Some(i) = marks.iter().position(|&m| m) else {
+            return Ok(());
+        };
+        if !transformed && marks.iter().all(|&m| m) {
+            return Ok(());
         }
+        let why = if transformed {
+            "its type, packing or fill value differs between files"
+        } else {
+            "not in every file"
+        };
+        Err(InputError::Unsupported(format!(
+            "variable '{full}' is marked _Unsigned in {} and {why}; nc2zarr cannot yet unpack, promote or mix \
+             unsigned-marked values: convert the files that agree into separate stores",
+            self.headers[i].path.display()
+        )))
     }
 
     /// `float in a.nc, double in b.nc (and 3 more)`: the types of a variable per file.
@@ -696,12 +734,17 @@ impl Merger<'_> {
         full: &str,
     ) -> Result<(), InputError> {
         let first = Calendar::parse(per_file[0].1.as_deref());
-        for (i, (_, cal)) in per_file.iter().enumerate().skip(1) {
+        for (i, (units, cal)) in per_file.iter().enumerate().skip(1) {
             if cal == &per_file[0].1 {
                 continue;
             }
             let this = Calendar::parse(cal.as_deref());
-            if this.is_err() || first.is_err() || this != first {
+            let since = units.as_deref().and_then(TimeUnits::parse);
+            let agree = match (first.clone(), this, since) {
+                (Ok(a), Ok(b), Some(u)) => a.agrees_with(b, &u),
+                _ => false,
+            };
+            if !agree {
                 return Err(InputError::Inconsistent(format!(
                     "variable '{full}' uses calendar {:?} in {} but {:?} in {}: the same numbers are other dates; \
                      set one calendar in every file (e.g. with `ncatted -a calendar,{},o,c,NAME`)",
@@ -752,7 +795,10 @@ impl Merger<'_> {
         for (i, (u, cal)) in per_file.iter().enumerate() {
             let this_cal = Calendar::parse(cal.as_deref())
                 .map_err(|e| InputError::Unsupported(format!("variable '{full}': {e}")))?;
-            if this_cal != calendar {
+            let this_units = u.as_deref().and_then(TimeUnits::parse);
+            let agree = this_units
+                .is_some_and(|t| this_cal.agrees_with(calendar, &t) && this_cal.agrees_with(calendar, &target));
+            if !agree {
                 return Err(InputError::Inconsistent(format!(
                     "variable '{full}' uses calendar {calendar} in {} but {this_cal} in {}",
                     self.headers[0].path.display(),
