@@ -312,7 +312,7 @@ fn append_files(
     let concat_dim = manifest.concat_dim.clone().or(opts.concat_dim.clone()).ok_or_else(|| {
         existing::invalid(
             store.display(),
-            "has no concat dimension recorded, so nothing can be appended".into(),
+            "has no concat dimension recorded; pass --concat-dim DIM to name the dimension to append along".into(),
         )
     })?;
     let mut inv_new = scan::scan(

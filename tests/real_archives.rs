@@ -161,6 +161,23 @@ fn a_single_file_needs_no_concat_dimension() {
         scan_json(&[s(&t)]).get("concat_dim").and_then(|j| j.as_str()),
         Some("time")
     );
+    // So is one counted in months (CF time units xarray decodes in a 360_day calendar).
+    let m = dir.path().join("m.nc");
+    calendar_file(
+        &m,
+        Kind::Classic,
+        "months since 2000-01-01",
+        Some("360_day"),
+        &[0.0, 1.0],
+    );
+    assert_eq!(
+        scan_json(&[s(&m)]).get("concat_dim").and_then(|j| j.as_str()),
+        Some("time")
+    );
+    // A store without one names the flag that says along which dimension to append.
+    let single = dir.path().join("single-v3.zarr");
+    run(["append".to_string(), s(&t), "-o".into(), s(&single), "--quiet".into()])
+        .fails_with(4, &["has no concat dimension recorded", "--concat-dim"]);
 }
 
 #[test]
@@ -1729,5 +1746,59 @@ fn user_attributes_named_like_reserved_ones_are_kept() {
             Some("a user's value")
         );
         assert_eq!(attrs.get("_IsNetcdf4_note").and_then(|j| j.as_str()), Some("also data"));
+    }
+}
+
+/// One variable `var` along a `noleap` `time` with bounds `time_bnds` in days, which
+/// name the calendar too if `bounds_calendar`.
+fn bounded_file(path: &Path, kind: Kind, var: &str, times: &[f64], bounds_calendar: bool) {
+    let mut f = create(path, kind);
+    f.add_dimension("time", times.len()).unwrap();
+    f.add_dimension("nv", 2).unwrap();
+    {
+        let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+        t.put_attribute("units", "days since 2000-01-01").unwrap();
+        t.put_attribute("calendar", "noleap").unwrap();
+        t.put_attribute("bounds", "time_bnds").unwrap();
+    }
+    {
+        let mut b = f.add_variable::<f64>("time_bnds", &["time", "nv"]).unwrap();
+        b.put_attribute("units", "days since 2000-01-01").unwrap();
+        if bounds_calendar {
+            b.put_attribute("calendar", "noleap").unwrap();
+        }
+    }
+    f.add_variable::<f32>(var, &["time"]).unwrap();
+    f.enddef().unwrap();
+    f.variable_mut("time").unwrap().put_values(times, ..).unwrap();
+    let bounds: Vec<f64> = times.iter().flat_map(|t| [*t, t + 1.0]).collect();
+    f.variable_mut("time_bnds").unwrap().put_values(&bounds, ..).unwrap();
+    let v: Vec<f32> = times.iter().map(|t| *t as f32).collect();
+    f.variable_mut(var).unwrap().put_values(&v, ..).unwrap();
+}
+
+#[test]
+fn sets_whose_bounds_name_their_calendar_or_inherit_it_merge_over_different_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [Kind::Netcdf4, Kind::Classic] {
+        let d = dir.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let p = |n: &str| s(&d.join(n));
+        // 'tas' files leave the bounds' calendar to 'time' (noleap) and end a step early;
+        // the 'pr' file names it. Both read as the same instants, so the step 'tas' lacks
+        // takes its bounds from 'pr' (was refused as "stored differently").
+        bounded_file(&d.join("tas_1.nc"), kind, "tas", &[0.0, 1.0], false);
+        bounded_file(&d.join("tas_2.nc"), kind, "tas", &[2.0], false);
+        bounded_file(&d.join("pr_1.nc"), kind, "pr", &[0.0, 1.0, 2.0, 3.0], true);
+        let inputs = [p("tas_1.nc"), p("tas_2.nc"), p("pr_1.nc")];
+        convert_and_compare_outer(&d, "bounds-calendar", &inputs, "both");
+        let out = d.join("bounds-calendar-v3.zarr");
+        assert_eq!(array_values::<f64>(&out, "time"), [0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(
+            array_values::<f64>(&out, "time_bnds"),
+            [0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0]
+        );
+        let tas = array_values::<f32>(&out, "tas");
+        assert!(tas[..3] == [0.0, 1.0, 2.0] && tas[3].is_nan(), "{tas:?}");
     }
 }

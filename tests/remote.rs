@@ -410,16 +410,7 @@ fn inputs_on_an_http_server_convert_as_local_files_do() {
     run(&a).ok();
     let there = dir.path().join("http.zarr");
     let mut a = strings(&["convert", "-o", &s(&there), "--quiet"]);
-    let urls: Vec<String> = files
-        .iter()
-        .map(|f| {
-            format!(
-                "http://127.0.0.1:{}/{}",
-                server.port,
-                f.file_name().unwrap().to_string_lossy()
-            )
-        })
-        .collect();
+    let urls = served_urls(&server, &files);
     a.extend(urls.iter().cloned());
     run(&a).ok();
     assert!(store_files(&here) == store_files(&there), "the stores differ");
@@ -438,6 +429,20 @@ fn inputs_on_an_http_server_convert_as_local_files_do() {
         big_file.file_name().unwrap().to_string_lossy()
     );
     run(strings(&["scan", &url])).fails_with(3, &[&url, "Range"]);
+}
+
+/// The URLs under which `server` serves `files` (by their names).
+fn served_urls(server: &Http, files: &[PathBuf]) -> Vec<String> {
+    files
+        .iter()
+        .map(|f| {
+            format!(
+                "http://127.0.0.1:{}/{}",
+                server.port,
+                f.file_name().unwrap().to_string_lossy()
+            )
+        })
+        .collect()
 }
 
 /// One request as `http_server.py --log` records it.
@@ -497,16 +502,7 @@ fn each_remote_input_costs_one_head_and_one_get_per_part_and_heads_overlap() {
         missing_prerequisite("python (NC2ZARR_PYTHON) for the HTTP server");
         return;
     };
-    let urls: Vec<String> = files
-        .iter()
-        .map(|f| {
-            format!(
-                "http://127.0.0.1:{}/{}",
-                server.port,
-                f.file_name().unwrap().to_string_lossy()
-            )
-        })
-        .collect();
+    let urls = served_urls(&server, &files);
     let out = dir.path().join("out.zarr");
     let mut a = strings(&["convert", "-o", &s(&out), "--quiet"]);
     a.extend(urls.iter().cloned());

@@ -361,12 +361,13 @@ fn encoding(
     v: &VarInfo,
 ) -> (DType, Vec<String>, Option<TimeUnits>, Option<String>, Option<Calendar>) {
     let text = |v: &VarInfo, k: &str| attr(&v.attrs, k).and_then(AttrValue::as_text).map(str::to_string);
+    let parent = vars
+        .iter()
+        .find(|p| text(p, "bounds").as_deref() == Some(v.name.as_str()));
     let timed = if text(v, "units").is_some() {
         v
     } else {
-        vars.iter()
-            .find(|p| text(p, "bounds").as_deref() == Some(v.name.as_str()))
-            .unwrap_or(v)
+        parent.unwrap_or(v)
     };
     let coding = packing::coding_attrs(&v.attrs)
         .iter()
@@ -376,7 +377,9 @@ fn encoding(
     // 1900-01-01"), other units as text.
     let units = text(timed, "units");
     let time = units.as_deref().and_then(TimeUnits::parse);
-    let calendar = Calendar::parse(text(timed, "calendar").as_deref()).ok();
+    // Bounds without a calendar of their own take their variable's (CF, xarray).
+    let calendar = text(timed, "calendar").or_else(|| parent.and_then(|p| text(p, "calendar")));
+    let calendar = Calendar::parse(calendar.as_deref()).ok();
     let units = if time.is_some() { None } else { units };
     (v.source_dtype, coding, time, units, calendar)
 }

@@ -136,7 +136,7 @@ fn time_dims(h: &FileHeader) -> Vec<String> {
 }
 
 /// True when root coordinate `dim` is a time axis (`axis = "T"`, `standard_name = "time"`
-/// or time units).
+/// or CF time units, `<unit> since <date>` in any unit: months and years count too).
 fn is_time_axis(h: &FileHeader, dim: &str) -> bool {
     if !h.root.has_coordinate(dim) {
         return false;
@@ -145,7 +145,7 @@ fn is_time_axis(h: &FileHeader, dim: &str) -> bool {
     let text = |k: &str| attr(&attrs, k).and_then(AttrValue::as_text).map(str::trim);
     text("axis").is_some_and(|a| a.eq_ignore_ascii_case("T"))
         || text("standard_name") == Some("time")
-        || text("units").and_then(TimeUnits::parse).is_some()
+        || text("units").is_some_and(|u| u.to_ascii_lowercase().contains(" since "))
 }
 
 fn infer_from_coordinates(headers: &[FileHeader]) -> Result<ConcatChoice, InputError> {
