@@ -140,6 +140,9 @@ pub struct ScanArgs {
     /// Inputs.
     #[command(flatten)]
     pub input: InputArgs,
+    /// Requests in flight at once to remote inputs (listing, downloads).
+    #[arg(long, default_value_t = settings::IO_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
+    pub io_concurrency: u16,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -94,14 +94,18 @@ fn emit(json: bool, as_json: impl FnOnce() -> json::Json, as_text: impl FnOnce()
 }
 
 /// Where remote inputs of a command are staged and how they are reached: the input
-/// flags, else the target's store settings (`target`), staged under `temp_dir`.
+/// flags, else the target's store settings (`target`), staged under `temp_dir` with
+/// `io_concurrency` requests in flight (the command's `--io-concurrency`).
 fn remote_settings(
     input: &cli::InputArgs,
     target: Option<&cli::StoreArgs>,
     temp_dir: Option<&std::path::Path>,
+    io_concurrency: usize,
 ) -> inputs::RemoteSettings {
+    let mut store = input.store_options(target);
+    store.io_concurrency = io_concurrency;
     inputs::RemoteSettings {
-        store: input.store_options(target),
+        store,
         staging_parent: temp_dir.map_or_else(std::env::temp_dir, std::path::Path::to_path_buf),
     }
 }
@@ -141,7 +145,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Scan(a) => scan_command(&a),
         Command::Plan(a) => {
             let opts = a.options().map_err(Error::Usage)?;
-            let remote = remote_settings(&a.input, None, None);
+            let remote = remote_settings(&a.input, None, None, opts.store.io_concurrency);
             plan_command(
                 &a.input,
                 &remote,
@@ -155,7 +159,12 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             // What convert would refuse (an existing target, …), it refuses here too.
             let opts = a.options().map_err(Error::Usage)?;
             write::check_target(&a.target.target, &opts)?;
-            let remote = remote_settings(&a.input, Some(&a.write.store), Some(&opts.temp_dir));
+            let remote = remote_settings(
+                &a.input,
+                Some(&a.write.store),
+                Some(&opts.temp_dir),
+                opts.store.io_concurrency,
+            );
             plan_command(&a.input, &remote, &a.target.target, &opts, a.write.json, None)
         }
         Command::Append(a) => append_command(&a),
@@ -207,7 +216,12 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             if a.write.stac.is_some() {
                 stac::check_target(&a.target.target)?;
             }
-            let remote = remote_settings(&a.input, Some(&a.write.store), Some(&opts.temp_dir));
+            let remote = remote_settings(
+                &a.input,
+                Some(&a.write.store),
+                Some(&opts.temp_dir),
+                opts.store.io_concurrency,
+            );
             let (inv, resolved) = scan_inputs(&a.input.inputs, &a.input.scan_options(), &remote)?;
             let result = write::convert(&inv, &a.target.target, &opts)
                 .map(|summary| emit(a.write.json, || summary.to_json(), || summary.to_text()))
@@ -280,7 +294,8 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 /// `scan`: the merged dataset and how the files differ; when they do not form one
 /// dataset, the differences on stdout and the reason on stderr (exit 3).
 fn scan_command(a: &cli::ScanArgs) -> Result<Outcome> {
-    let resolved = inputs::resolve(&a.input.inputs, &remote_settings(&a.input, None, None))?;
+    let remote = remote_settings(&a.input, None, None, usize::from(a.io_concurrency));
+    let resolved = inputs::resolve(&a.input.inputs, &remote)?;
     named(&resolved, survey_command(a, &resolved))
 }
 
@@ -320,6 +335,7 @@ fn survey_command(a: &cli::ScanArgs, resolved: &inputs::Resolved) -> Result<Outc
 /// `append`.
 fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
     let convert = a.options().map_err(Error::Usage)?;
+    let io_concurrency = convert.store.io_concurrency;
     let opts = append::AppendOptions {
         convert,
         allow_gaps: a.allow_gaps,
@@ -327,7 +343,12 @@ fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
         refuse_encoding_drift: a.input.on_encoding_drift == cli::EncodingDrift::Refuse,
         dry_run: a.dry_run,
         tasks: a.tasks.map(|n| n as usize),
-        remote: remote_settings(&a.input, Some(&a.write.store), a.write.temp_dir.as_deref()),
+        remote: remote_settings(
+            &a.input,
+            Some(&a.write.store),
+            a.write.temp_dir.as_deref(),
+            io_concurrency,
+        ),
     };
     if opts.tasks.is_some() && a.input.inputs.iter().any(|i| remote::is_remote(i)) {
         return Err(Error::Usage(

@@ -496,9 +496,9 @@ fn each_remote_input_costs_one_head_and_one_get_per_part_and_heads_overlap() {
         .collect();
     let served = dir.path().join("in");
     let files = era_set(&served, Kind::Netcdf4, &months, 6, 8);
-    let log = dir.path().join("requests.log");
+    let log_path = dir.path().join("requests.log");
     // Every request takes 150 ms: eight HEADs one after another would not overlap.
-    let Some(server) = http_server_with(&served, true, &["--log", &s(&log), "--delay-ms", "150"]) else {
+    let Some(server) = http_server_with(&served, true, &["--log", &s(&log_path), "--delay-ms", "150"]) else {
         missing_prerequisite("python (NC2ZARR_PYTHON) for the HTTP server");
         return;
     };
@@ -507,7 +507,7 @@ fn each_remote_input_costs_one_head_and_one_get_per_part_and_heads_overlap() {
     let mut a = strings(&["convert", "-o", &s(&out), "--quiet"]);
     a.extend(urls.iter().cloned());
     run(&a).ok();
-    let log = request_log(&log);
+    let log = request_log(&log_path);
     for f in &files {
         let name = format!("/{}", f.file_name().unwrap().to_string_lossy());
         let size = std::fs::metadata(f).unwrap().len();
@@ -524,6 +524,28 @@ fn each_remote_input_costs_one_head_and_one_get_per_part_and_heads_overlap() {
         overlapping >= 4,
         "at most {overlapping} HEAD requests ran at once: listing is sequential"
     );
+    // `--io-concurrency N` bounds the requests in flight; 1 sends them one by one.
+    let limited = dir.path().join("limited.zarr");
+    let convert_limited = ["convert", "-o", &s(&limited), "--quiet"];
+    for (command, n, allowed) in [
+        (&["scan"][..], "1", 1..=1),
+        (&["scan"], "3", 2..=3),
+        (&convert_limited, "1", 1..=1),
+    ] {
+        let before = request_log(&log_path).len();
+        let mut a = strings(command);
+        a.extend(["--io-concurrency".to_string(), n.to_string()]);
+        a.extend(urls.iter().cloned());
+        run(&a).ok();
+        let log = request_log(&log_path);
+        for method in ["HEAD", "GET"] {
+            let most = most_at_once(&log[before..], method);
+            assert!(
+                allowed.contains(&most),
+                "{command:?} --io-concurrency {n}: {most} {method}s at once"
+            );
+        }
+    }
 }
 
 #[test]
