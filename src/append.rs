@@ -371,7 +371,8 @@ fn append_files(
             format: stored_format(&store),
             ..copts.clone()
         };
-        crate::job::save_append(&store, &inv, inputs, existing_len, &settings, tasks)?;
+        let input_store = crate::job::InputStore::for_inputs(&inv, &opts.remote.store)?;
+        crate::job::save_append(&store, &inv, inputs, existing_len, &settings, tasks, input_store)?;
         summary.prepared_tasks = Some(tasks);
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);

@@ -10,7 +10,7 @@ use crate::error::{Error, Result, TargetError};
 use crate::manifest::{self, InputEntry};
 use crate::model::{Inventory, ZarrFormat};
 use crate::plan::ChunkPolicy;
-use crate::store::Target;
+use crate::store::{StoreOptions, Target};
 use crate::write::ConvertOptions;
 
 /// Prefix of a split run's files in the target.
@@ -50,6 +50,51 @@ pub(crate) struct SavedJob {
     pub(crate) inventory: Inventory,
     /// The manifest's entries of the inputs, taken at prepare time (the commit reads no input).
     pub(crate) inputs: Vec<InputEntry>,
+    /// How the tasks reach remote inputs, when there are any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) input_store: Option<InputStore>,
+}
+
+/// The store settings a split run's tasks reach its remote inputs with: the endpoint and
+/// backend options given at prepare time, never a secret (credentials reach the tasks
+/// through their environment, as for the target).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InputStore {
+    endpoint: Option<String>,
+    options: Vec<(String, String)>,
+}
+
+impl InputStore {
+    /// What the tasks of a run over `inv` need to reach its inputs read with `options`:
+    /// `None` when every input is local. Refuses options that carry credentials, which
+    /// the saved job would hold in clear.
+    pub fn for_inputs(inv: &Inventory, options: &StoreOptions) -> Result<Option<InputStore>> {
+        if inv.files.iter().all(|f| f.origin.is_none()) {
+            return Ok(None);
+        }
+        if let Some((k, _)) = options.options.iter().find(|(k, _)| crate::store::is_secret_option(k)) {
+            return Err(Error::Usage(format!(
+                "storage option {k}=… for the remote inputs would be saved in the split run's job in clear; pass \
+                 credentials through the environment instead (AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_ACCOUNT_KEY, …)"
+            )));
+        }
+        Ok(Some(InputStore {
+            endpoint: options.endpoint.clone(),
+            options: options.options.clone(),
+        }))
+    }
+
+    /// Store options for a task: these settings, with the task's retry timeout and the
+    /// run's requests in flight.
+    pub(crate) fn options(&self, retry_timeout: std::time::Duration, io_concurrency: usize) -> StoreOptions {
+        StoreOptions {
+            endpoint: self.endpoint.clone(),
+            options: self.options.clone(),
+            retry_timeout,
+            io_concurrency,
+            ..Default::default()
+        }
+    }
 }
 
 /// An Icechunk target's session as `prepare` left it: the structure of the arrays, on
@@ -68,14 +113,25 @@ pub(crate) fn save_append(
     existing_len: u64,
     opts: &ConvertOptions,
     tasks: usize,
+    input_store: Option<InputStore>,
 ) -> Result<()> {
     for f in store.list(TASKS_PREFIX)? {
         store.delete(&f.key)?;
     }
     crate::journal::clear(store, crate::journal::JOURNAL_PREFIX)?;
-    save(store, JobKind::Append { existing_len }, inv, inputs, opts, tasks)
+    save(
+        store,
+        JobKind::Append { existing_len },
+        inv,
+        inputs,
+        opts,
+        tasks,
+        input_store,
+    )
 }
 
+/// Saves the job of a split run of `inv` for `tasks` tasks, with the marker that keeps
+/// other writers out; `input_store` says how the tasks reach remote inputs.
 pub(crate) fn save(
     store: &Target,
     kind: JobKind,
@@ -83,6 +139,7 @@ pub(crate) fn save(
     inputs: Vec<InputEntry>,
     opts: &ConvertOptions,
     tasks: usize,
+    input_store: Option<InputStore>,
 ) -> Result<()> {
     let settings = PlanSettings {
         format: opts.format,
@@ -99,6 +156,7 @@ pub(crate) fn save(
         settings,
         inventory: inv.clone(),
         inputs,
+        input_store,
     };
     let text = serde_json::to_vec(&job).map_err(|e| Error::Internal(format!("saving the job: {e}")))?;
     let marker = crate::json_obj! {

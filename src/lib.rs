@@ -170,21 +170,12 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Append(a) => append_command(&a),
         Command::Prepare(a) => {
             let opts = a.options().map_err(Error::Usage)?;
-            if a.input.inputs.iter().any(|i| remote::is_remote(i)) {
-                return Err(Error::Usage(
-                    "split runs read their inputs in every task, so they need inputs every task can reach on a \
-                     file system; remote inputs are staged per process (copy them to shared storage first, or use \
-                     convert)"
-                        .into(),
-                ));
-            }
-            let (inv, _) = scan_inputs(
-                &a.input.inputs,
-                &a.input.scan_options(),
-                &inputs::RemoteSettings::default(),
-            )?;
+            let remote = remote_settings(&a.input, Some(&a.store), None, opts.store.io_concurrency);
+            let (inv, resolved) = scan_inputs(&a.input.inputs, &a.input.scan_options(), &remote)?;
+            let input_store = job::InputStore::for_inputs(&inv, &remote.store)?;
             let tasks = a.tasks as usize;
-            let s = split::prepare(&inv, &a.target.target, &opts, tasks)?;
+            let s =
+                split::prepare(&inv, &a.target.target, &opts, tasks, input_store).map_err(|e| resolved.explain(e))?;
             let stdout = emit(a.json, || report::prepare_json(&s), || report::prepare_text(&s));
             slurm_step(&a.slurm, &a.target.target, tasks, &opts, a.json, stdout)
         }
@@ -350,13 +341,6 @@ fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
             io_concurrency,
         ),
     };
-    if opts.tasks.is_some() && a.input.inputs.iter().any(|i| remote::is_remote(i)) {
-        return Err(Error::Usage(
-            "split appends read their inputs in every task, so they need inputs every task can reach on a file \
-             system; remote inputs are staged per process (use a plain append)"
-                .into(),
-        ));
-    }
     if a.write.stac.is_some() {
         stac::check_target(&a.target.target)?;
     }

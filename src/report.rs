@@ -427,6 +427,8 @@ pub fn task_json(s: &crate::split::TaskSummary) -> crate::json::Json {
         "objects" => s.objects,
         "resumed_objects" => s.resumed,
         "bytes_out" => s.bytes_out,
+        "inputs_staged" => s.staged.0,
+        "bytes_staged" => s.staged.1,
     }
 }
 
@@ -444,6 +446,13 @@ pub fn task_text(s: &crate::split::TaskSummary) -> String {
     );
     if s.resumed > 0 {
         out.push_str(&format!("  resumed: {} object(s) were already written\n", s.resumed));
+    }
+    if s.staged.0 > 0 {
+        out.push_str(&format!(
+            "  downloaded the {} remote input(s) its part reads ({})\n",
+            s.staged.0,
+            crate::units::human_bytes(s.staged.1)
+        ));
     }
     out
 }

@@ -59,12 +59,6 @@ fn quote(s: &str) -> String {
     }
 }
 
-/// True for backend options that carry credentials: they must not be written to a file.
-fn is_secret(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    ["secret", "token", "password", "sas"].iter().any(|w| k.contains(w)) || k.ends_with("_key") || k == "key"
-}
-
 /// The `nc2zarr` arguments that reach the target, refusing secrets.
 fn store_flags(store: &StoreOptions) -> Result<Vec<String>> {
     let mut flags = Vec::new();
@@ -72,7 +66,7 @@ fn store_flags(store: &StoreOptions) -> Result<Vec<String>> {
         flags.extend(["--endpoint".to_string(), e.clone()]);
     }
     for (k, v) in &store.options {
-        if is_secret(k) {
+        if crate::store::is_secret_option(k) {
             return Err(Error::Usage(format!(
                 "--storage-option {k}=… would be written into the batch scripts in clear; pass credentials through \
                  the environment instead (AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_ACCOUNT_KEY, …), which Slurm passes \

@@ -86,7 +86,14 @@ pub struct PrepareSummary {
 }
 
 /// Scans nothing more: plans `inv` for `target` and saves the job for `tasks` tasks.
-pub fn prepare(inv: &Inventory, target: &str, opts: &ConvertOptions, tasks: usize) -> Result<PrepareSummary> {
+/// `input_store` says how the tasks reach remote inputs (see [`job::InputStore::for_inputs`]).
+pub fn prepare(
+    inv: &Inventory,
+    target: &str,
+    opts: &ConvertOptions,
+    tasks: usize,
+    input_store: Option<job::InputStore>,
+) -> Result<PrepareSummary> {
     let prepared = write::prepare(inv, opts)?;
     write::check_target(target, opts)?;
     let store = Target::open_for_write(target, &opts.store)?;
@@ -117,6 +124,7 @@ pub fn prepare(inv: &Inventory, target: &str, opts: &ConvertOptions, tasks: usiz
         crate::records::input_entries(inv)?,
         opts,
         tasks,
+        input_store,
     )?;
     Ok(PrepareSummary {
         target: store.display().to_string(),
@@ -210,12 +218,14 @@ pub struct TaskSummary {
     pub resumed: u64,
     /// Bytes written.
     pub bytes_out: u64,
+    /// Remote inputs this task downloaded (those its units read), and their bytes.
+    pub staged: (usize, u64),
 }
 
 /// Runs task `index` of the split run prepared in `target`.
 pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskSummary> {
     let store = Target::open_existing(target, &local.store)?;
-    let job = job::load_job(&store)?;
+    let mut job = job::load_job(&store)?;
     if index >= job.tasks {
         return Err(Error::Usage(format!(
             "task index {index} is out of range: the run was prepared for {} tasks (0..{})",
@@ -233,21 +243,38 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
             objects: done.objects,
             resumed: 0,
             bytes_out: 0,
+            staged: (0, 0),
         });
     }
     let opts = options(&job.settings, local);
-    let inv = &job.inventory;
     let prepared = prepared(&job, &store, &opts)?;
     let (keys, units) = live_units(&prepared);
     let owner = plan::split(&units, job.tasks);
     let mut owned = HashSet::new();
+    let mut owned_units = Vec::new();
     let mut total_bytes = 0;
     for ((key, u), t) in keys.iter().zip(&units).zip(&owner) {
         if *t == index {
             owned.insert(*key);
+            owned_units.push(u);
             total_bytes += u.bytes;
         }
     }
+    let staged = stage_inputs(&mut job, &prepared, &owned_units, local)?;
+    let staged_summary = staged.as_ref().map_or((0, 0), |r| {
+        let bytes = r
+            .files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum();
+        (r.files.len(), bytes)
+    });
+    let explain = |e: Error| match &staged {
+        Some(r) => r.explain(e),
+        None => e,
+    };
+    let inv = &job.inventory;
     let share = TaskShare {
         owned,
         journal_prefix: journal_prefix(index),
@@ -273,7 +300,8 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
         segments,
         total_bytes,
         Some(&share),
-    )?;
+    )
+    .map_err(explain)?;
     if crate::settings::failpoint_is(&format!("task-{index}")) {
         return Err(Error::Internal(format!("failpoint task-{index}")));
     }
@@ -301,7 +329,77 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
         objects: collected.objects,
         resumed: collected.resumed,
         bytes_out: collected.bytes_out,
+        staged: staged_summary,
     })
+}
+
+/// Downloads the remote inputs that `units` (this task's) read, each pinned to the ETag
+/// seen at prepare time, and points the job's inventory at the copies (removed when the
+/// result is dropped); `None` when the run's inputs are local.
+fn stage_inputs(
+    job: &mut SavedJob,
+    prepared: &Prepared,
+    units: &[&WorkUnit],
+    local: &TaskOptions,
+) -> Result<Option<crate::inputs::Resolved>> {
+    let Some(input_store) = &job.input_store else {
+        return Ok(None);
+    };
+    let inv = &job.inventory;
+    let groups = inv.root.walk();
+    let mut needed = std::collections::BTreeSet::new();
+    for u in units {
+        let array = &prepared.jobs[u.array];
+        let var = &groups[array.group].vars[array.var];
+        needed.extend(files_read(inv, var, u.block.as_ref()));
+    }
+    let wanted: Vec<(usize, crate::remote::RemoteFile)> = needed
+        .into_iter()
+        .filter_map(|i| {
+            let f = &inv.files[i];
+            let (url, etag) = f.origin.clone()?;
+            Some((
+                i,
+                crate::remote::RemoteFile {
+                    url,
+                    size: f.size,
+                    etag,
+                },
+            ))
+        })
+        .collect();
+    let remote: Vec<_> = wanted.iter().map(|(_, r)| r.clone()).collect();
+    let options = input_store.options(local.store.retry_timeout, job.settings.io_concurrency);
+    let parent = local.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let (staging, files) = crate::remote::stage(&remote, &parent, &options, options.io_concurrency)?;
+    for ((i, _), path) in wanted.iter().zip(&files) {
+        job.inventory.files[*i].path = path.clone();
+    }
+    Ok(Some(crate::inputs::Resolved {
+        files,
+        staging: Some(staging),
+    }))
+}
+
+/// Indices of the files (in `inv.files`) a unit of `var` reads: those whose steps meet
+/// its block along the concat axis, all of the variable's for a whole (two-pass) array,
+/// the first for a variable without the concat dimension (as [`crate::read::Reader`] reads).
+fn files_read(inv: &Inventory, var: &crate::model::VarInfo, block: Option<&plan::ReadBlock>) -> Vec<usize> {
+    let of_var: Vec<usize> = var.files.clone().unwrap_or_else(|| (0..inv.files.len()).collect());
+    let axis = match var.concat_axis {
+        None => return of_var.into_iter().take(1).collect(),
+        Some(_) if var.repeated => 0,
+        Some(axis) => axis,
+    };
+    let Some(b) = block else { return of_var };
+    let (lo, hi) = (b.start[axis], b.start[axis] + b.count[axis]);
+    of_var
+        .into_iter()
+        .filter(|&i| {
+            let f = &inv.files[i];
+            f.concat_start < hi && lo < f.concat_start + f.concat_len
+        })
+        .collect()
 }
 
 /// What the commit did.

@@ -485,15 +485,20 @@ fn most_at_once(log: &[Logged], method: &str) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn each_remote_input_costs_one_head_and_one_get_per_part_and_heads_overlap() {
-    let dir = tempfile::tempdir().unwrap();
-    let months: Vec<Month> = (0..8)
+/// Eight ERA5-like months of four 6-hourly steps each, from 2020-01-01.
+fn eight_months() -> Vec<Month> {
+    (0..8)
         .map(|m| Month {
             times: (0..4).map(|i| 1_051_896 + 6 * (m * 4 + i)).collect(),
             units: "hours since 1900-01-01 00:00:00",
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn each_remote_input_costs_one_head_and_one_get_per_part_and_heads_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let months = eight_months();
     let served = dir.path().join("in");
     let files = era_set(&served, Kind::Netcdf4, &months, 6, 8);
     let log_path = dir.path().join("requests.log");
@@ -586,4 +591,117 @@ fn listing_keeps_argument_order_finds_duplicates_and_names_the_first_bad_url() {
         let err = with_s3_env(|| nc2zarr::remote::list(&args, &options).unwrap_err()).to_string();
         assert!(err.contains("gone1.nc") && err.contains("no such object"), "{err}");
     }
+}
+
+/// Runs the tasks of the split run prepared in `store` one by one (no endpoint given:
+/// the job says where the inputs are); returns the inputs each one downloaded.
+fn run_tasks(store: &Path, tasks: usize) -> Vec<u64> {
+    (0..tasks)
+        .map(|i| {
+            let r = s3(&strings(&["task", &s(store), "--index", &i.to_string(), "--json"]));
+            r.ok();
+            r.json().get("inputs_staged").and_then(|j| j.as_u64()).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn split_runs_over_remote_inputs_download_in_each_task_only_the_files_it_reads() {
+    let Some(endpoint) = endpoint() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let months = eight_months();
+    let files = era_set(&dir.path().join("in"), Kind::Netcdf4, &months, 6, 8);
+    let prefix = format!("remote-split-{}", nanos());
+    upload(&endpoint, &prefix, &files);
+    let urls: Vec<String> = files
+        .iter()
+        .map(|f| {
+            format!(
+                "s3://nc2zarr-test/{prefix}/{}",
+                f.file_name().unwrap().to_string_lossy()
+            )
+        })
+        .collect();
+    let layout = ["--chunks", "time=4"];
+    let single = dir.path().join("single.zarr");
+    let mut a = strings(&["convert", "-o", &s(&single), "--quiet"]);
+    a.extend(files.iter().map(|f| s(f)).chain(strings(&layout)));
+    run(&a).ok();
+
+    // prepare lists and scans the inputs; each task downloads what its blocks read,
+    // reaching the inputs by the endpoint the job saved.
+    let split = dir.path().join("split.zarr");
+    let glob = format!("s3://nc2zarr-test/{prefix}/part_*.nc");
+    let prepare = |out: &Path, tasks: &str, extra: &[&str]| {
+        let mut a = strings(&[
+            "prepare",
+            &glob,
+            "-o",
+            &s(out),
+            "--tasks",
+            tasks,
+            "--input-endpoint",
+            &endpoint,
+        ]);
+        a.extend(strings(&layout).into_iter().chain(strings(extra)));
+        s3(&a)
+    };
+    prepare(&split, "4", &[]).ok();
+    let staged = run_tasks(&split, 4);
+    assert!(staged.iter().all(|&n| n <= 8), "{staged:?}");
+    assert!(
+        staged.iter().sum::<u64>() < 4 * 8 && staged.iter().filter(|&&n| n < 8).count() >= 2,
+        "tasks download the files of their own blocks, not every input: {staged:?}"
+    );
+    s3(&strings(&["commit", &s(&split)])).ok();
+    assert!(store_files(&single) == store_files(&split), "the stores differ");
+    let mut v = strings(&["verify", &s(&split), "--endpoint", &endpoint, "--source"]);
+    v.extend(urls.iter().cloned());
+    s3(&v).ok();
+
+    // Credentials in the input options would be saved in the job: refused, nothing written.
+    let refused = dir.path().join("refused.zarr");
+    prepare(
+        &refused,
+        "2",
+        &["--input-storage-option", "aws_secret_access_key=not-for-a-file"],
+    )
+    .fails_with(2, &["in clear", "AWS_SECRET_ACCESS_KEY"]);
+    assert!(!refused.exists());
+
+    // An input replaced after prepare is refused by the task that reads it.
+    let pinned = dir.path().join("pinned.zarr");
+    prepare(&pinned, "2", &[]).ok();
+    let twin = dir.path().join("twin");
+    std::fs::create_dir_all(&twin).unwrap();
+    std::fs::copy(&files[0], twin.join("part_07.nc")).unwrap();
+    upload(&endpoint, &prefix, &[twin.join("part_07.nc")]);
+    let last = s3(&strings(&["task", &s(&pinned), "--index", "1", "--quiet"]));
+    last.fails_with(3, &["changed since it was listed", &urls[7]]);
+    upload(&endpoint, &prefix, &files[7..]);
+
+    // A split append over remote inputs writes what one append writes.
+    let appended = dir.path().join("appended.zarr");
+    let plain = dir.path().join("plain.zarr");
+    let append = |out: &Path, extra: &[&str]| {
+        let mut a = strings(&["convert", "-o", &s(out), "--quiet", "--input-endpoint", &endpoint]);
+        a.extend(urls[..6].iter().cloned().chain(strings(&layout)));
+        s3(&a).ok();
+        let mut a = strings(&["append", &glob, "-o", &s(out), "--quiet", "--input-endpoint", &endpoint]);
+        a.extend(strings(extra));
+        s3(&a).ok();
+    };
+    append(&plain, &[]);
+    append(&appended, &["--tasks", "2"]);
+    let staged = run_tasks(&appended, 2);
+    assert!(staged.iter().all(|&n| (1..=2).contains(&n)), "{staged:?}");
+    s3(&strings(&["commit", &s(&appended)])).ok();
+    let (a, b) = (store_files(&plain), store_files(&appended));
+    let differ: Vec<&String> = a.iter().zip(&b).filter(|(x, y)| x != y).map(|(x, _)| &x.0).collect();
+    assert!(
+        a == b,
+        "the appended store differs: {} vs {} keys, {differ:?}",
+        a.len(),
+        b.len()
+    );
 }

@@ -985,6 +985,13 @@ fn xml_field(text: &str, tag: &str) -> Option<String> {
     Some(text[start..end].lines().next().unwrap_or("").trim().to_string())
 }
 
+/// True for backend options that carry credentials: they must not be written to a file
+/// (batch scripts, a split run's job).
+pub fn is_secret_option(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["secret", "token", "password", "sas"].iter().any(|w| k.contains(w)) || k.ends_with("_key") || k == "key"
+}
+
 /// Removes credentials from text: URL user-info and query strings (SAS tokens,
 /// signatures) and the values of well-known secret environment variables. The part
 /// before `@` in `abfs(s)://container@account…` is the container, not a credential, and
