@@ -52,6 +52,9 @@ pub struct AppendOptions {
     pub tasks: Option<usize>,
     /// How remote inputs are reached and where they are staged.
     pub remote: crate::inputs::RemoteSettings,
+    /// With `tasks`: how the tasks reach remote inputs (see
+    /// [`crate::job::InputStore::for_inputs`]).
+    pub input_store: Option<crate::job::InputStore>,
 }
 
 /// What an append did.
@@ -371,7 +374,7 @@ fn append_files(
             format: stored_format(&store),
             ..copts.clone()
         };
-        let input_store = crate::job::InputStore::for_inputs(&inv, &opts.remote.store)?;
+        let input_store = opts.input_store.clone();
         crate::job::save_append(&store, &inv, inputs, existing_len, &settings, tasks, input_store)?;
         summary.prepared_tasks = Some(tasks);
         summary.seconds = started.elapsed().as_secs_f64();

@@ -295,6 +295,9 @@ pub struct PrepareArgs {
     /// Number of tasks to split the run into.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000), value_name = "N")]
     pub tasks: u32,
+    /// Directory to download remote inputs to while they are scanned [default: the system temp directory].
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
     /// Replace an existing non-empty target.
     #[arg(long)]
     pub overwrite: bool,
@@ -335,7 +338,7 @@ pub struct SlurmArgs {
         allow_hyphen_values = true
     )]
     pub sbatch_options: Vec<String>,
-    /// With --slurm: the tasks' --temp-dir (scratch for two-pass arrays) [default: each node's temp directory].
+    /// With --slurm: the tasks' --temp-dir (scratch for two-pass arrays, the remote inputs a task reads) [default: each node's temp directory].
     #[arg(long, value_name = "DIR", requires = "slurm")]
     pub task_temp_dir: Option<PathBuf>,
 }
@@ -366,7 +369,8 @@ pub struct TaskArgs {
     /// Task index [default: SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX].
     #[arg(long, value_name = "I")]
     pub index: Option<usize>,
-    /// Directory for intermediate data of two-pass arrays [default: the system temp directory].
+    /// Directory for intermediate data of two-pass arrays and the remote inputs the task
+    /// reads [default: the system temp directory].
     #[arg(long, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
     /// Object-store settings.

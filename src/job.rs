@@ -65,17 +65,39 @@ pub struct InputStore {
 }
 
 impl InputStore {
-    /// What the tasks of a run over `inv` need to reach its inputs read with `options`:
-    /// `None` when every input is local. Refuses options that carry credentials, which
-    /// the saved job would hold in clear.
-    pub fn for_inputs(inv: &Inventory, options: &StoreOptions) -> Result<Option<InputStore>> {
-        if inv.files.iter().all(|f| f.origin.is_none()) {
+    /// What the tasks of a run over the INPUT arguments `args` need to reach its remote
+    /// inputs, read with `options`: `None` when every input is local. Refuses what would
+    /// put credentials in the saved job in clear: backend options that carry them (the
+    /// inputs' own, or the target's they inherit), an endpoint or URL with a
+    /// `user:password@` part or a (signed) query string. Checked before anything is read.
+    pub fn for_inputs(args: &[String], options: &StoreOptions) -> Result<Option<InputStore>> {
+        let urls: Vec<&String> = args.iter().filter(|a| crate::remote::is_remote(a)).collect();
+        if urls.is_empty() {
             return Ok(None);
         }
+        let refuse = |what: String| {
+            Error::Usage(format!(
+                "{what} would be saved in the split run's job in clear; pass credentials through the environment \
+                 instead (AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_ACCOUNT_KEY, …), which reaches the tasks"
+            ))
+        };
         if let Some((k, _)) = options.options.iter().find(|(k, _)| crate::store::is_secret_option(k)) {
-            return Err(Error::Usage(format!(
-                "storage option {k}=… for the remote inputs would be saved in the split run's job in clear; pass \
-                 credentials through the environment instead (AWS_SECRET_ACCESS_KEY, AZURE_STORAGE_ACCOUNT_KEY, …)"
+            return Err(refuse(format!(
+                "storage option {k}=… (used for the remote inputs: --input-storage-option, else the target's \
+                 --storage-option)"
+            )));
+        }
+        let with_credentials = |u: &str| crate::store::redact(u) != u;
+        if let Some(e) = options.endpoint.as_deref().filter(|e| with_credentials(e)) {
+            return Err(refuse(format!(
+                "the endpoint {}, which carries credentials,",
+                crate::store::redact(e)
+            )));
+        }
+        if let Some(u) = urls.into_iter().find(|u| with_credentials(u)) {
+            return Err(refuse(format!(
+                "the input URL {}, which carries credentials,",
+                crate::store::redact(u)
             )));
         }
         Ok(Some(InputStore {

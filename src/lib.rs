@@ -170,14 +170,22 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Append(a) => append_command(&a),
         Command::Prepare(a) => {
             let opts = a.options().map_err(Error::Usage)?;
-            let remote = remote_settings(&a.input, Some(&a.store), None, opts.store.io_concurrency);
-            let (inv, resolved) = scan_inputs(&a.input.inputs, &a.input.scan_options(), &remote)?;
-            let input_store = job::InputStore::for_inputs(&inv, &remote.store)?;
+            let remote = remote_settings(
+                &a.input,
+                Some(&a.store),
+                a.temp_dir.as_deref(),
+                opts.store.io_concurrency,
+            );
+            let input_store = job::InputStore::for_inputs(&a.input.inputs, &remote.store)?;
+            let (mut inv, resolved) = scan_inputs(&a.input.inputs, &a.input.scan_options(), &remote)?;
+            // The job keeps no path of the staged copies, which are gone when the tasks run.
+            inv.notes = inv.notes.iter().map(|n| resolved.name_urls(n)).collect();
             let tasks = a.tasks as usize;
-            let s =
-                split::prepare(&inv, &a.target.target, &opts, tasks, input_store).map_err(|e| resolved.explain(e))?;
-            let stdout = emit(a.json, || report::prepare_json(&s), || report::prepare_text(&s));
-            slurm_step(&a.slurm, &a.target.target, tasks, &opts, a.json, stdout)
+            let result = split::prepare(&inv, &a.target.target, &opts, tasks, input_store).and_then(|s| {
+                let stdout = emit(a.json, || report::prepare_json(&s), || report::prepare_text(&s));
+                slurm_step(&a.slurm, &a.target.target, tasks, &opts, a.json, stdout)
+            });
+            named(&resolved, result)
         }
         Command::Task(a) => {
             let index = split::task_index(a.index, |k| std::env::var(k).ok())?;
@@ -326,7 +334,12 @@ fn survey_command(a: &cli::ScanArgs, resolved: &inputs::Resolved) -> Result<Outc
 /// `append`.
 fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
     let convert = a.options().map_err(Error::Usage)?;
-    let io_concurrency = convert.store.io_concurrency;
+    let remote = remote_settings(
+        &a.input,
+        Some(&a.write.store),
+        a.write.temp_dir.as_deref(),
+        convert.store.io_concurrency,
+    );
     let opts = append::AppendOptions {
         convert,
         allow_gaps: a.allow_gaps,
@@ -334,12 +347,11 @@ fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
         refuse_encoding_drift: a.input.on_encoding_drift == cli::EncodingDrift::Refuse,
         dry_run: a.dry_run,
         tasks: a.tasks.map(|n| n as usize),
-        remote: remote_settings(
-            &a.input,
-            Some(&a.write.store),
-            a.write.temp_dir.as_deref(),
-            io_concurrency,
-        ),
+        input_store: match a.tasks {
+            Some(_) => job::InputStore::for_inputs(&a.input.inputs, &remote.store)?,
+            None => None,
+        },
+        remote,
     };
     if a.write.stac.is_some() {
         stac::check_target(&a.target.target)?;

@@ -303,6 +303,12 @@ struct Part {
     range: Range<u64>,
 }
 
+/// An ETag without the quotes and weak marker some services add in one answer and not
+/// in another (Azure's listing and GET differ so).
+fn bare_etag(etag: &str) -> &str {
+    etag.trim_start_matches("W/").trim_matches('"')
+}
+
 /// Fetches one part, pinned to the ETag its file was listed with, and writes it in place.
 async fn fetch_part(p: Part) -> Result<(), InputError> {
     let opts = GetOptions {
@@ -316,6 +322,18 @@ async fn fetch_part(p: Part) -> Result<(), InputError> {
         .get_opts(&p.path, opts)
         .await
         .map_err(|e| explain(&p.file.url, &e))?;
+    // Servers that ignore If-Match (many static HTTP servers) answer with the new
+    // version: its ETag or size tells.
+    let etag_differs = matches!((&p.file.etag, &got.meta.e_tag), (Some(a), Some(b)) if bare_etag(a) != bare_etag(b));
+    if etag_differs || got.meta.size != p.file.size {
+        return Err(explain(
+            &p.file.url,
+            &object_store::Error::Precondition {
+                path: p.path.to_string(),
+                source: "the ETag or size differs from the listing".into(),
+            },
+        ));
+    }
     let bytes = got.bytes().await.map_err(|e| explain(&p.file.url, &e))?;
     let want = p.range.end - p.range.start;
     if bytes.len() as u64 != want {

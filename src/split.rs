@@ -372,6 +372,24 @@ fn stage_inputs(
     let options = input_store.options(local.store.retry_timeout, job.settings.io_concurrency);
     let parent = local.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
     let (staging, files) = crate::remote::stage(&remote, &parent, &options, options.io_concurrency)?;
+    // Pinned by ETag where the server gives one; the fingerprint taken at prepare time
+    // (size and first 64 KiB) also catches a replacement on servers that give none.
+    for ((_, r), path) in wanted.iter().zip(&files) {
+        let recorded = job.inputs.iter().find(|e| e.path == r.url && !e.fingerprint.is_empty());
+        let now = manifest::file_fingerprint(path).map_err(|e| crate::error::InputError::Io {
+            path: path.clone(),
+            message: format!("reading the downloaded input: {e}"),
+        })?;
+        if recorded.is_some_and(|e| e.fingerprint != now) {
+            return Err(crate::error::InputError::Io {
+                path: crate::store::redact(&r.url).into(),
+                message: "it changed since it was listed at prepare time (its first bytes differ); prepare the run \
+                          again to convert the new version"
+                    .into(),
+            }
+            .into());
+        }
+    }
     for ((i, _), path) in wanted.iter().zip(&files) {
         job.inventory.files[*i].path = path.clone();
     }

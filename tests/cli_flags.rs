@@ -96,7 +96,16 @@ fn each_command_has_exactly_the_flags_it_honours() {
             &resources,
             &store,
             &slurm,
-            &["tasks", "overwrite", "force", "restart", "lock-timeout", "json"]
+            // --temp-dir: where prepare stages remote inputs (tests/remote.rs).
+            &[
+                "tasks",
+                "temp-dir",
+                "overwrite",
+                "force",
+                "restart",
+                "lock-timeout",
+                "json"
+            ]
         ])
     );
     assert_eq!(flags("task"), cat(&[&store, &["index", "temp-dir", "json", "quiet"]]));

@@ -429,6 +429,15 @@ fn inputs_on_an_http_server_convert_as_local_files_do() {
         big_file.file_name().unwrap().to_string_lossy()
     );
     run(strings(&["scan", &url])).fails_with(3, &[&url, "Range"]);
+    // This server ignores If-Match, as many do: a file replaced after it was listed is
+    // still refused, by the ETag and size of the answer.
+    let served = served_urls(&server, &files);
+    let listed = nc2zarr::remote::list(&served[..1], &Default::default()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::copy(&files[1], &files[0]).unwrap();
+    let e = nc2zarr::remote::stage(&listed, dir.path(), &Default::default(), 4).unwrap_err();
+    assert!(e.to_string().contains("changed since it was listed"), "{e}");
+    assert!(e.to_string().contains(&served[0]), "{e}");
 }
 
 /// The URLs under which `server` serves `files` (by their names).
@@ -648,7 +657,6 @@ fn split_runs_over_remote_inputs_download_in_each_task_only_the_files_it_reads()
     };
     prepare(&split, "4", &[]).ok();
     let staged = run_tasks(&split, 4);
-    assert!(staged.iter().all(|&n| n <= 8), "{staged:?}");
     assert!(
         staged.iter().sum::<u64>() < 4 * 8 && staged.iter().filter(|&&n| n < 8).count() >= 2,
         "tasks download the files of their own blocks, not every input: {staged:?}"
@@ -667,6 +675,16 @@ fn split_runs_over_remote_inputs_download_in_each_task_only_the_files_it_reads()
         &["--input-storage-option", "aws_secret_access_key=not-for-a-file"],
     )
     .fails_with(2, &["in clear", "AWS_SECRET_ACCESS_KEY"]);
+    assert!(!refused.exists());
+    let with_password = endpoint.replace("http://", "http://user:pw@");
+    let mut a = strings(&["prepare", &glob, "-o", &s(&refused), "--tasks", "2"]);
+    a.extend(strings(&["--input-endpoint", &with_password]));
+    s3(&a).fails_with(2, &["carries credentials", "in clear"]);
+    assert!(!refused.exists());
+    // prepare downloads the inputs to scan them under --temp-dir.
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    prepare(&refused, "2", &["--temp-dir", &s(&not_a_dir.join("sub"))]).fails_with(3, &[&s(&not_a_dir)]);
     assert!(!refused.exists());
 
     // An input replaced after prepare is refused by the task that reads it.
@@ -696,6 +714,23 @@ fn split_runs_over_remote_inputs_download_in_each_task_only_the_files_it_reads()
     let staged = run_tasks(&appended, 2);
     assert!(staged.iter().all(|&n| (1..=2).contains(&n)), "{staged:?}");
     s3(&strings(&["commit", &s(&appended)])).ok();
+    let before = snapshot(&appended);
+    let mut a = strings(&[
+        "append",
+        &glob,
+        "-o",
+        &s(&appended),
+        "--tasks",
+        "2",
+        "--input-endpoint",
+        &endpoint,
+    ]);
+    a.extend(strings(&[
+        "--input-storage-option",
+        "aws_secret_access_key=not-for-a-file",
+    ]));
+    s3(&a).fails_with(2, &["in clear"]);
+    assert!(snapshot(&appended) == before, "a refused append --tasks writes nothing");
     let (a, b) = (store_files(&plain), store_files(&appended));
     let differ: Vec<&String> = a.iter().zip(&b).filter(|(x, y)| x != y).map(|(x, _)| &x.0).collect();
     assert!(
@@ -703,5 +738,23 @@ fn split_runs_over_remote_inputs_download_in_each_task_only_the_files_it_reads()
         "the appended store differs: {} vs {} keys, {differ:?}",
         a.len(),
         b.len()
+    );
+
+    // A server that sends no ETag cannot pin a file: a replacement of the same size is
+    // caught by the fingerprint (size, first 64 KiB) prepare recorded.
+    let served = dir.path().join("served");
+    let served_files = era_set(&served, Kind::Classic, &eight_months()[..2], 6, 8);
+    let server = http_server_with(&served, true, &["--no-etag"]).unwrap();
+    let unpinned = dir.path().join("unpinned.zarr");
+    let mut a = strings(&["prepare", "-o", &s(&unpinned), "--tasks", "1"]);
+    a.extend(served_urls(&server, &served_files));
+    run(&a).ok();
+    std::fs::copy(&served_files[1], &served_files[0]).unwrap();
+    run(strings(&["task", &s(&unpinned), "--index", "0"])).fails_with(
+        3,
+        &[
+            "changed since it was listed at prepare time",
+            &served_urls(&server, &served_files)[0],
+        ],
     );
 }

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """A static HTTP server on 127.0.0.1 for the remote-input tests.
 
-    http_server.py DIR PORT_FILE [--no-range] [--log FILE] [--delay-ms MS]
+    http_server.py DIR PORT_FILE [--no-range] [--no-etag] [--log FILE] [--delay-ms MS]
 
 Serves DIR with HEAD, GET and single byte-range GETs (206 with Content-Range and an
 ETag), or, with --no-range, ignoring Range headers (200 and the whole file), as some
 servers do. Writes the port it listens on to PORT_FILE. With --log, appends one line per
 request, "METHOD PATH BYTES START END" (bytes of body sent, the times the request
 arrived and was answered, in seconds; written just before the answer), so tests can count requests per file and see which ran at the same time;
---delay-ms holds every request that long before answering (a slow server).
+--delay-ms holds every request that long before answering (a slow server); --no-etag
+sends no ETag (as some servers do not).
 """
 import hashlib
 import http.server
@@ -19,6 +20,7 @@ import time
 
 root, port_file = sys.argv[1], sys.argv[2]
 honour_range = "--no-range" not in sys.argv
+send_etag = "--no-etag" not in sys.argv
 log_path = sys.argv[sys.argv.index("--log") + 1] if "--log" in sys.argv else None
 delay = float(sys.argv[sys.argv.index("--delay-ms") + 1]) / 1000 if "--delay-ms" in sys.argv else 0.0
 log_lock = threading.Lock()
@@ -45,7 +47,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         st = os.stat(path)
         self.send_response(status)
         self.send_header("Content-Length", str(length))
-        self.send_header("ETag", '"' + hashlib.md5(f"{st.st_size}-{st.st_mtime_ns}".encode()).hexdigest() + '"')
+        if send_etag:
+            self.send_header("ETag", '"' + hashlib.md5(f"{st.st_size}-{st.st_mtime_ns}".encode()).hexdigest() + '"')
         self.send_header("Last-Modified", self.date_time_string(int(st.st_mtime)))
         self.send_header("Accept-Ranges", "bytes" if honour_range else "none")
         for k, v in extra:
