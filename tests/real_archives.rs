@@ -907,6 +907,19 @@ fn variables_a_global_coordinates_attribute_names_are_coordinates_as_xarray_read
 /// Model output whose `time` has `units` and, if given, a `calendar`, with bounds that
 /// carry their own units but no calendar (as post-processing often leaves them).
 fn calendar_file(path: &Path, kind: Kind, units: &str, calendar: Option<&str>, times: &[f64]) {
+    time_bounds_file(path, kind, (units, calendar), times, "v", false);
+}
+
+/// One variable `var` along `time` in `units` and `calendar`, with bounds `time_bnds`
+/// in the same units that name the calendar too if `bounds_calendar`.
+fn time_bounds_file(
+    path: &Path,
+    kind: Kind,
+    (units, calendar): (&str, Option<&str>),
+    times: &[f64],
+    var: &str,
+    bounds_calendar: bool,
+) {
     let mut f = create(path, kind);
     f.add_dimension("time", times.len()).unwrap();
     f.add_dimension("nv", 2).unwrap();
@@ -918,17 +931,20 @@ fn calendar_file(path: &Path, kind: Kind, units: &str, calendar: Option<&str>, t
             t.put_attribute("calendar", c).unwrap();
         }
     }
-    f.add_variable::<f64>("time_bnds", &["time", "nv"])
-        .unwrap()
-        .put_attribute("units", units)
-        .unwrap();
-    f.add_variable::<f32>("v", &["time"]).unwrap();
+    {
+        let mut b = f.add_variable::<f64>("time_bnds", &["time", "nv"]).unwrap();
+        b.put_attribute("units", units).unwrap();
+        if let (Some(c), true) = (calendar, bounds_calendar) {
+            b.put_attribute("calendar", c).unwrap();
+        }
+    }
+    f.add_variable::<f32>(var, &["time"]).unwrap();
     f.enddef().unwrap();
     f.variable_mut("time").unwrap().put_values(times, ..).unwrap();
     let bounds: Vec<f64> = times.iter().flat_map(|t| [*t, t + 1.0]).collect();
     f.variable_mut("time_bnds").unwrap().put_values(&bounds, ..).unwrap();
     let v: Vec<f32> = times.iter().map(|t| *t as f32).collect();
-    f.variable_mut("v").unwrap().put_values(&v, ..).unwrap();
+    f.variable_mut(var).unwrap().put_values(&v, ..).unwrap();
 }
 
 #[test]
@@ -1749,34 +1765,6 @@ fn user_attributes_named_like_reserved_ones_are_kept() {
     }
 }
 
-/// One variable `var` along a `noleap` `time` with bounds `time_bnds` in days, which
-/// name the calendar too if `bounds_calendar`.
-fn bounded_file(path: &Path, kind: Kind, var: &str, times: &[f64], bounds_calendar: bool) {
-    let mut f = create(path, kind);
-    f.add_dimension("time", times.len()).unwrap();
-    f.add_dimension("nv", 2).unwrap();
-    {
-        let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
-        t.put_attribute("units", "days since 2000-01-01").unwrap();
-        t.put_attribute("calendar", "noleap").unwrap();
-        t.put_attribute("bounds", "time_bnds").unwrap();
-    }
-    {
-        let mut b = f.add_variable::<f64>("time_bnds", &["time", "nv"]).unwrap();
-        b.put_attribute("units", "days since 2000-01-01").unwrap();
-        if bounds_calendar {
-            b.put_attribute("calendar", "noleap").unwrap();
-        }
-    }
-    f.add_variable::<f32>(var, &["time"]).unwrap();
-    f.enddef().unwrap();
-    f.variable_mut("time").unwrap().put_values(times, ..).unwrap();
-    let bounds: Vec<f64> = times.iter().flat_map(|t| [*t, t + 1.0]).collect();
-    f.variable_mut("time_bnds").unwrap().put_values(&bounds, ..).unwrap();
-    let v: Vec<f32> = times.iter().map(|t| *t as f32).collect();
-    f.variable_mut(var).unwrap().put_values(&v, ..).unwrap();
-}
-
 #[test]
 fn sets_whose_bounds_name_their_calendar_or_inherit_it_merge_over_different_steps() {
     let dir = tempfile::tempdir().unwrap();
@@ -1787,9 +1775,10 @@ fn sets_whose_bounds_name_their_calendar_or_inherit_it_merge_over_different_step
         // 'tas' files leave the bounds' calendar to 'time' (noleap) and end a step early;
         // the 'pr' file names it. Both read as the same instants, so the step 'tas' lacks
         // takes its bounds from 'pr' (was refused as "stored differently").
-        bounded_file(&d.join("tas_1.nc"), kind, "tas", &[0.0, 1.0], false);
-        bounded_file(&d.join("tas_2.nc"), kind, "tas", &[2.0], false);
-        bounded_file(&d.join("pr_1.nc"), kind, "pr", &[0.0, 1.0, 2.0, 3.0], true);
+        let noleap = ("days since 2000-01-01", Some("noleap"));
+        time_bounds_file(&d.join("tas_1.nc"), kind, noleap, &[0.0, 1.0], "tas", false);
+        time_bounds_file(&d.join("tas_2.nc"), kind, noleap, &[2.0], "tas", false);
+        time_bounds_file(&d.join("pr_1.nc"), kind, noleap, &[0.0, 1.0, 2.0, 3.0], "pr", true);
         let inputs = [p("tas_1.nc"), p("tas_2.nc"), p("pr_1.nc")];
         convert_and_compare_outer(&d, "bounds-calendar", &inputs, "both");
         let out = d.join("bounds-calendar-v3.zarr");
