@@ -262,10 +262,11 @@ fn append_files(
             .push("an earlier append was interrupted during its commit; its commit was finished first".into());
     }
     let (known, unknown): (Vec<_>, Vec<_>) = listed.into_iter().partition(|r| {
-        manifest
-            .inputs
-            .iter()
-            .any(|i| i.path == r.url && i.size == r.size && (i.etag.is_none() || r.etag.is_none() || i.etag == r.etag))
+        manifest.inputs.iter().any(|i| {
+            i.path == crate::store::redact(&r.url)
+                && i.size == r.size
+                && (i.etag.is_none() || r.etag.is_none() || i.etag == r.etag)
+        })
     });
     summary.already_present += known.len();
     if !unknown.is_empty() {
@@ -283,7 +284,7 @@ fn append_files(
             .staging
             .as_ref()
             .and_then(|s| s.origin(f))
-            .map(|r| r.url.clone())
+            .map(|r| crate::store::redact(&r.url))
     };
     let mut new_files = Vec::new();
     for f in &files {

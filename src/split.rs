@@ -375,7 +375,10 @@ fn stage_inputs(
     // Pinned by ETag where the server gives one; the fingerprint taken at prepare time
     // (size and first 64 KiB) also catches a replacement on servers that give none.
     for ((_, r), path) in wanted.iter().zip(&files) {
-        let recorded = job.inputs.iter().find(|e| e.path == r.url && !e.fingerprint.is_empty());
+        let recorded = job
+            .inputs
+            .iter()
+            .find(|e| e.path == crate::store::redact(&r.url) && !e.fingerprint.is_empty());
         let now = manifest::file_fingerprint(path).map_err(|e| crate::error::InputError::Io {
             path: path.clone(),
             message: format!("reading the downloaded input: {e}"),

@@ -414,6 +414,35 @@ fn inputs_on_an_http_server_convert_as_local_files_do() {
     a.extend(urls.iter().cloned());
     run(&a).ok();
     assert!(store_files(&here) == store_files(&there), "the stores differ");
+    // A password in a URL is used but never stored (the manifest is part of the store)
+    // nor printed; a later append still recognises the files by their URLs.
+    let secret = "pw-not-stored";
+    let with_password: Vec<String> = urls
+        .iter()
+        .map(|u| u.replace("http://", &format!("http://reader:{secret}@")))
+        .collect();
+    let protected = dir.path().join("password.zarr");
+    let mut a = strings(&["convert", "-o", &s(&protected)]);
+    a.extend(with_password[..2].iter().cloned());
+    let r = run(&a);
+    r.ok();
+    let mut a = strings(&["append", "-o", &s(&protected), "--json"]);
+    a.extend(with_password.iter().cloned());
+    let appended = run(&a);
+    appended.ok();
+    assert_eq!(
+        appended.json().get("files_already_present").and_then(|j| j.as_u64()),
+        Some(2)
+    );
+    for (key, bytes) in snapshot(&protected) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(secret),
+            "{key} holds the password"
+        );
+    }
+    for out in [&r.stdout, &r.stderr, &appended.stdout, &appended.stderr] {
+        assert!(!out.contains(secret), "{out}");
+    }
     // Globs need a listing, which HTTP servers do not have.
     let glob = format!("http://127.0.0.1:{}/*.nc", server.port);
     run(strings(&["scan", &glob])).fails_with(3, &["name each file"]);

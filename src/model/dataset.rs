@@ -31,9 +31,21 @@ impl SourceFile {
     /// How the file is named to users: its URL when it is a staged remote input.
     pub fn shown(&self) -> String {
         match &self.origin {
-            Some((url, _)) => url.clone(),
+            Some((url, _)) => without_password(url),
             None => self.path.display().to_string(),
         }
+    }
+}
+
+/// `url` without a `user:password@` part (an `abfs://container@account` stays whole).
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) if rest[..at].contains(':') => format!("{scheme}://{}", &rest[at + 1..]),
+        _ => url.to_string(),
     }
 }
 
