@@ -105,9 +105,18 @@ impl Source {
     }
 }
 
+/// True for an HTTP URL with a query (a presigned URL carries its signature there): it
+/// names one file, its `?` is no glob, and its server may answer GET only.
+fn is_signed_http(url: &str) -> bool {
+    (url.starts_with("http://") || url.starts_with("https://")) && url.contains('?')
+}
+
 /// Splits `url` into the store to open and what to find there: a glob pattern, or one
-/// object's name.
+/// object's name (empty for an HTTP URL with a query, which is opened whole).
 fn split(url: &str) -> (String, String) {
+    if is_signed_http(url) {
+        return (url.to_string(), String::new());
+    }
     let scheme_end = url.find("://").map_or(0, |i| i + 3);
     let glob_at = url[scheme_end..].find(['*', '?', '[']).map(|i| i + scheme_end);
     let cut = match glob_at {
@@ -171,7 +180,18 @@ pub fn list(args: &[String], options: &StoreOptions) -> Result<Vec<RemoteFile>, 
         futures::stream::iter(heads)
             .map(|(i, source, name)| async move {
                 let arg = &args[i];
-                let meta = source.store.head(&source.path(&name)).await;
+                let path = source.path(&name);
+                // A presigned URL signs one method, GET: its size and ETag come from
+                // the answer to a one-byte GET.
+                let meta = if is_signed_http(arg) {
+                    let first_byte = GetOptions {
+                        range: Some((0..1).into()),
+                        ..Default::default()
+                    };
+                    source.store.get_opts(&path, first_byte).await.map(|got| got.meta)
+                } else {
+                    source.store.head(&path).await
+                };
                 let file = meta.map_err(|e| explain(arg, &e)).map(|meta| RemoteFile {
                     url: arg.clone(),
                     size: meta.size,
@@ -277,9 +297,10 @@ impl Staging {
     }
 }
 
-/// The file name a staged copy keeps (the last part of its URL).
+/// The file name a staged copy keeps (the last part of its URL's path).
 fn file_name(url: &str) -> String {
-    let name = url.rsplit('/').next().unwrap_or("input.nc");
+    let path = url.split('?').next().unwrap_or(url);
+    let name = path.rsplit('/').next().unwrap_or("input.nc");
     let clean: String = name
         .chars()
         .map(|c| {
@@ -444,6 +465,11 @@ mod tests {
             ("s3://bucket".to_string(), "a.nc".to_string())
         );
         assert!(is_remote("gs://b/x.nc") && is_remote("https://h/x.nc") && !is_remote("/data/x.nc"));
-        assert_eq!(file_name("s3://b/dir/era5 2020?.nc"), "era5_2020_.nc");
+        assert_eq!(file_name("s3://b/dir/era5 2020*.nc"), "era5_2020_.nc");
+        // A query is no glob; the signature it carries stays out of file names.
+        let signed = "https://h/d/a.nc?X-Amz-Signature=abc&X-Amz-Expires=60";
+        assert_eq!(split(signed), (signed.to_string(), String::new()));
+        assert_eq!(file_name(signed), "a.nc");
+        assert_eq!(split("s3://b/a?.nc"), ("s3://b".to_string(), "a?.nc".to_string()));
     }
 }

@@ -376,7 +376,9 @@ fn http_server(dir: &Path, honour_range: bool) -> Option<Http> {
 /// [`http_server`] with more options of `http_server.py` (`--log FILE`, `--delay-ms MS`).
 fn http_server_with(dir: &Path, honour_range: bool, options: &[&str]) -> Option<Http> {
     let py = python()?;
-    let port_file = dir.join(format!("port-{honour_range}"));
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let port_file = dir.join(format!("port-{n}"));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/http_server.py");
     let mut c = Command::new(py);
     c.arg(script).arg(dir).arg(&port_file).args(options);
@@ -443,6 +445,44 @@ fn inputs_on_an_http_server_convert_as_local_files_do() {
     for out in [&r.stdout, &r.stderr, &appended.stdout, &appended.stderr] {
         assert!(!out.contains(secret), "{out}");
     }
+    // Presigned URLs: the `?` starts a query, not a glob; the server answers signed GETs
+    // only (no HEAD). The signature is used but neither stored nor printed, and a URL
+    // signed again later names the same file for append.
+    let signature = "sig0123456789abcdef";
+    let signed_server = http_server_with(&dir.path().join("in"), true, &["--signed", signature]).unwrap();
+    let signed = |extra: &str| -> Vec<String> {
+        served_urls(&signed_server, &files)
+            .iter()
+            .map(|u| format!("{u}?X-Amz-Expires=60&X-Amz-Signature={signature}{extra}"))
+            .collect()
+    };
+    let presigned = dir.path().join("presigned.zarr");
+    let mut a = strings(&["convert", "-o", &s(&presigned), "--quiet"]);
+    a.extend(signed("")[..2].iter().cloned());
+    let r = run(&a);
+    r.ok();
+    let mut a = strings(&["append", "-o", &s(&presigned), "--json"]);
+    a.extend(signed("&X-Amz-Date=later"));
+    let appended = run(&a);
+    appended.ok();
+    assert_eq!(
+        appended.json().get("files_already_present").and_then(|j| j.as_u64()),
+        Some(2)
+    );
+    assert!(store_files(&protected) == store_files(&presigned), "the stores differ");
+    for (key, bytes) in snapshot(&presigned) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(signature),
+            "{key} holds the signature"
+        );
+    }
+    for out in [&r.stdout, &r.stderr, &appended.stdout, &appended.stderr] {
+        assert!(!out.contains(signature), "{out}");
+    }
+    let unsigned = signed("")[0].replace(signature, "forged");
+    let refused = run(strings(&["scan", &unsigned]));
+    refused.fails_with(3, &["403", "?[redacted]"]);
+    assert!(!refused.stderr.contains("forged"), "{}", refused.stderr);
     // Globs need a listing, which HTTP servers do not have.
     let glob = format!("http://127.0.0.1:{}/*.nc", server.port);
     run(strings(&["scan", &glob])).fails_with(3, &["name each file"]);

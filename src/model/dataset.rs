@@ -31,21 +31,26 @@ impl SourceFile {
     /// How the file is named to users: its URL when it is a staged remote input.
     pub fn shown(&self) -> String {
         match &self.origin {
-            Some((url, _)) => without_password(url),
+            Some((url, _)) => without_secrets(url),
             None => self.path.display().to_string(),
         }
     }
 }
 
-/// `url` without a `user:password@` part (an `abfs://container@account` stays whole).
-fn without_password(url: &str) -> String {
+/// `url` without a `user:password@` part (an `abfs://container@account` stays whole) and
+/// without its query (where a presigned URL carries its signature).
+fn without_secrets(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
+    };
+    let rest = match rest.split_once('?') {
+        Some((path, _)) => format!("{path}?[redacted]"),
+        None => rest.to_string(),
     };
     let host_end = rest.find('/').unwrap_or(rest.len());
     match rest[..host_end].rfind('@') {
         Some(at) if rest[..at].contains(':') => format!("{scheme}://{}", &rest[at + 1..]),
-        _ => url.to_string(),
+        _ => format!("{scheme}://{rest}"),
     }
 }
 

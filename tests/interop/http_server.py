@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A static HTTP server on 127.0.0.1 for the remote-input tests.
 
-    http_server.py DIR PORT_FILE [--no-range] [--no-etag] [--log FILE] [--delay-ms MS]
+    http_server.py DIR PORT_FILE [--no-range] [--no-etag] [--log FILE] [--delay-ms MS] [--signed TOKEN]
 
 Serves DIR with HEAD, GET and single byte-range GETs (206 with Content-Range and an
 ETag), or, with --no-range, ignoring Range headers (200 and the whole file), as some
@@ -9,7 +9,8 @@ servers do. Writes the port it listens on to PORT_FILE. With --log, appends one 
 request, "METHOD PATH BYTES START END" (bytes of body sent, the times the request
 arrived and was answered, in seconds; written just before the answer), so tests can count requests per file and see which ran at the same time;
 --delay-ms holds every request that long before answering (a slow server); --no-etag
-sends no ETag (as some servers do not).
+sends no ETag (as some servers do not). --signed answers, like a presigned S3 URL for GET,
+only GETs whose query holds "X-Amz-Signature=TOKEN", and refuses every HEAD (403).
 """
 import hashlib
 import http.server
@@ -23,6 +24,7 @@ honour_range = "--no-range" not in sys.argv
 send_etag = "--no-etag" not in sys.argv
 log_path = sys.argv[sys.argv.index("--log") + 1] if "--log" in sys.argv else None
 delay = float(sys.argv[sys.argv.index("--delay-ms") + 1]) / 1000 if "--delay-ms" in sys.argv else 0.0
+signature = sys.argv[sys.argv.index("--signed") + 1] if "--signed" in sys.argv else None
 log_lock = threading.Lock()
 
 
@@ -36,7 +38,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def _signed(self):
+        if signature is None:
+            return True
+        query = self.path.partition("?")[2].split("&")
+        if self.command == "GET" and f"X-Amz-Signature={signature}" in query:
+            return True
+        self.send_error(403)
+        return False
+
     def _file(self):
+        if not self._signed():
+            return None
         path = os.path.join(root, self.path.lstrip("/").split("?")[0])
         if not os.path.isfile(path):
             self.send_error(404)
