@@ -96,6 +96,14 @@ pub struct InputArgs {
     /// attributes (as xarray does); `refuse` stops with an error.
     #[arg(long, value_enum, default_value_t = EncodingDrift::Unpack, value_name = "unpack|refuse")]
     pub on_encoding_drift: EncodingDrift,
+    /// Where remote inputs are.
+    #[command(flatten)]
+    pub remote: RemoteInputArgs,
+}
+
+/// The store remote inputs are in, when it is not the target's.
+#[derive(Debug, Args)]
+pub struct RemoteInputArgs {
     /// Endpoint of the object store remote inputs (s3://…) are in [default: the target's --endpoint].
     #[arg(long, value_name = "URL")]
     pub input_endpoint: Option<String>,
@@ -103,6 +111,18 @@ pub struct InputArgs {
     /// public bucket (repeatable) [default: the target's --storage-option].
     #[arg(long = "input-storage-option", value_parser = parse_key_value, value_name = "KEY=VALUE")]
     pub input_storage_options: Vec<(String, String)>,
+}
+
+impl RemoteInputArgs {
+    /// How to reach remote inputs: these flags, else the target's store settings.
+    pub fn store_options(&self, target: Option<&StoreArgs>) -> crate::store::StoreOptions {
+        let mut o = target.map(StoreArgs::options).unwrap_or_default();
+        if self.input_endpoint.is_some() || !self.input_storage_options.is_empty() {
+            o.endpoint = self.input_endpoint.clone();
+            o.options = self.input_storage_options.clone();
+        }
+        o
+    }
 }
 
 /// What to do with a variable whose packing differs between files.
@@ -115,16 +135,6 @@ pub enum EncodingDrift {
 }
 
 impl InputArgs {
-    /// How to reach remote inputs: the input flags, else the target's store settings.
-    pub fn store_options(&self, target: Option<&StoreArgs>) -> crate::store::StoreOptions {
-        let mut o = target.map(StoreArgs::options).unwrap_or_default();
-        if self.input_endpoint.is_some() || !self.input_storage_options.is_empty() {
-            o.endpoint = self.input_endpoint.clone();
-            o.options = self.input_storage_options.clone();
-        }
-        o
-    }
-
     /// The scan settings these arguments ask for.
     pub fn scan_options(&self) -> crate::scan::ScanOptions {
         crate::scan::ScanOptions {
@@ -653,6 +663,15 @@ pub struct VerifyArgs {
     /// Concat dimension of the sources [default: inferred, as for convert].
     #[arg(long, value_name = "DIM")]
     pub concat_dim: Option<String>,
+    /// Where remote sources are.
+    #[command(flatten)]
+    pub remote: RemoteInputArgs,
+    /// Requests in flight at once to remote sources (listing, downloads).
+    #[arg(long, default_value_t = settings::IO_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
+    pub io_concurrency: u16,
+    /// Directory remote sources are downloaded to [default: the system temp directory].
+    #[arg(long, value_name = "DIR")]
+    pub temp_dir: Option<PathBuf>,
     /// Object-store settings.
     #[command(flatten)]
     pub store: StoreArgs,

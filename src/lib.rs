@@ -97,7 +97,7 @@ fn emit(json: bool, as_json: impl FnOnce() -> json::Json, as_text: impl FnOnce()
 /// flags, else the target's store settings (`target`), staged under `temp_dir` with
 /// `io_concurrency` requests in flight (the command's `--io-concurrency`).
 fn remote_settings(
-    input: &cli::InputArgs,
+    input: &cli::RemoteInputArgs,
     target: Option<&cli::StoreArgs>,
     temp_dir: Option<&std::path::Path>,
     io_concurrency: usize,
@@ -145,7 +145,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Scan(a) => scan_command(&a),
         Command::Plan(a) => {
             let opts = a.options().map_err(Error::Usage)?;
-            let remote = remote_settings(&a.input, None, None, opts.store.io_concurrency);
+            let remote = remote_settings(&a.input.remote, None, None, opts.store.io_concurrency);
             plan_command(
                 &a.input,
                 &remote,
@@ -160,7 +160,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             let opts = a.options().map_err(Error::Usage)?;
             write::check_target(&a.target.target, &opts)?;
             let remote = remote_settings(
-                &a.input,
+                &a.input.remote,
                 Some(&a.write.store),
                 Some(&opts.temp_dir),
                 opts.store.io_concurrency,
@@ -171,7 +171,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Prepare(a) => {
             let opts = a.options().map_err(Error::Usage)?;
             let remote = remote_settings(
-                &a.input,
+                &a.input.remote,
                 Some(&a.store),
                 a.temp_dir.as_deref(),
                 opts.store.io_concurrency,
@@ -216,7 +216,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
                 stac::check_target(&a.target.target)?;
             }
             let remote = remote_settings(
-                &a.input,
+                &a.input.remote,
                 Some(&a.write.store),
                 Some(&opts.temp_dir),
                 opts.store.io_concurrency,
@@ -263,10 +263,12 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             let (inv, resolved) = if a.source.is_empty() {
                 (None, inputs::Resolved::default())
             } else {
-                let remote = inputs::RemoteSettings {
-                    store: a.store.options(),
-                    ..Default::default()
-                };
+                let remote = remote_settings(
+                    &a.remote,
+                    Some(&a.store),
+                    a.temp_dir.as_deref(),
+                    usize::from(a.io_concurrency),
+                );
                 let options = scan::ScanOptions {
                     concat_dim: a.concat_dim.clone(),
                     ..Default::default()
@@ -293,7 +295,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 /// `scan`: the merged dataset and how the files differ; when they do not form one
 /// dataset, the differences on stdout and the reason on stderr (exit 3).
 fn scan_command(a: &cli::ScanArgs) -> Result<Outcome> {
-    let remote = remote_settings(&a.input, None, None, usize::from(a.io_concurrency));
+    let remote = remote_settings(&a.input.remote, None, None, usize::from(a.io_concurrency));
     let resolved = inputs::resolve(&a.input.inputs, &remote)?;
     named(&resolved, survey_command(a, &resolved))
 }
@@ -335,7 +337,7 @@ fn survey_command(a: &cli::ScanArgs, resolved: &inputs::Resolved) -> Result<Outc
 fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
     let convert = a.options().map_err(Error::Usage)?;
     let remote = remote_settings(
-        &a.input,
+        &a.input.remote,
         Some(&a.write.store),
         a.write.temp_dir.as_deref(),
         convert.store.io_concurrency,

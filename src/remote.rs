@@ -287,6 +287,11 @@ impl Staging {
         self.origins.get(local)
     }
 
+    /// Bytes downloaded: the sizes of the files staged.
+    pub fn bytes(&self) -> u64 {
+        self.origins.values().map(|f| f.size).sum()
+    }
+
     /// `text` with staged paths replaced by their URLs (for messages).
     pub fn name_urls(&self, text: &str) -> String {
         let mut out = text.to_string();

@@ -262,13 +262,10 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
     }
     let staged = stage_inputs(&mut job, &prepared, &owned_units, local)?;
     let staged_summary = staged.as_ref().map_or((0, 0), |r| {
-        let bytes = r
-            .files
-            .iter()
-            .filter_map(|f| std::fs::metadata(f).ok())
-            .map(|m| m.len())
-            .sum();
-        (r.files.len(), bytes)
+        (
+            r.files.len(),
+            r.staging.as_ref().map_or(0, crate::remote::Staging::bytes),
+        )
     });
     let explain = |e: Error| match &staged {
         Some(r) => r.explain(e),

@@ -116,6 +116,10 @@ fn each_command_has_exactly_the_flags_it_honours() {
         sorted(&[
             "source",
             "concat-dim",
+            "input-endpoint",
+            "input-storage-option",
+            "io-concurrency",
+            "temp-dir",
             "endpoint",
             "storage-option",
             "retry-timeout",

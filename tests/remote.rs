@@ -123,17 +123,29 @@ fn inputs_in_s3_convert_append_and_verify_as_local_files_do() {
         }
         // Staged copies are gone when the run ends.
         assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0, "staging left behind");
-        // verify --source reads the same remote inputs.
-        let v = s3(&strings(&[
-            "verify",
-            &s(&there),
-            "--source",
-            &url,
-            "--endpoint",
-            &endpoint,
-        ]));
+        // verify --source reads the same remote inputs, from the input store its flags
+        // name, downloaded under its --temp-dir (a file there cannot hold them).
+        let verify = |temp_dir: &Path| {
+            s3(&strings(&[
+                "verify",
+                &s(&there),
+                "--source",
+                &url,
+                "--input-endpoint",
+                &endpoint,
+                "--io-concurrency",
+                "2",
+                "--temp-dir",
+                &s(temp_dir),
+            ]))
+        };
+        let v = verify(&staging);
         v.ok();
         assert!(v.stdout.contains("values equal to the source"), "{}", v.stdout);
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0, "staging left behind");
+        let not_a_dir = dir.path().join("not-a-dir");
+        std::fs::write(&not_a_dir, b"").unwrap();
+        verify(&not_a_dir).fails_with(3, &[&s(&not_a_dir), "staging remote inputs"]);
     }
     // A cron append over a prefix that grew: the files already in the store are listed,
     // not downloaded; the new one is appended, as locally.
@@ -672,13 +684,29 @@ fn listing_keeps_argument_order_finds_duplicates_and_names_the_first_bad_url() {
 }
 
 /// Runs the tasks of the split run prepared in `store` one by one (no endpoint given:
-/// the job says where the inputs are); returns the inputs each one downloaded.
-fn run_tasks(store: &Path, tasks: usize) -> Vec<u64> {
+/// the job says where the inputs are); returns the inputs each one downloaded, after
+/// checking that the bytes it reports downloading are the sizes of that many of `files`.
+fn run_tasks(store: &Path, tasks: usize, files: &[PathBuf]) -> Vec<u64> {
+    let sizes: Vec<u64> = files.iter().map(|f| std::fs::metadata(f).unwrap().len()).collect();
+    // The sums of the sizes of `n` of the files.
+    let sums = |n: u64| -> Vec<u64> {
+        (0u32..1 << sizes.len())
+            .filter(|m| u64::from(m.count_ones()) == n)
+            .map(|m| (0..sizes.len()).filter(|i| m >> i & 1 == 1).map(|i| sizes[i]).sum())
+            .collect()
+    };
     (0..tasks)
         .map(|i| {
             let r = s3(&strings(&["task", &s(store), "--index", &i.to_string(), "--json"]));
             r.ok();
-            r.json().get("inputs_staged").and_then(|j| j.as_u64()).unwrap()
+            let j = r.json();
+            let inputs = j.get("inputs_staged").and_then(|j| j.as_u64()).unwrap();
+            let bytes = j.get("bytes_staged").and_then(|j| j.as_u64()).unwrap();
+            assert!(
+                sums(inputs).contains(&bytes),
+                "task {i}: {inputs} files, {bytes} bytes: {sizes:?}"
+            );
+            inputs
         })
         .collect()
 }
@@ -725,7 +753,7 @@ fn split_runs_over_remote_inputs_download_in_each_task_only_the_files_it_reads()
         s3(&a)
     };
     prepare(&split, "4", &[]).ok();
-    let staged = run_tasks(&split, 4);
+    let staged = run_tasks(&split, 4, &files);
     assert!(
         staged.iter().sum::<u64>() < 4 * 8 && staged.iter().filter(|&&n| n < 8).count() >= 2,
         "tasks download the files of their own blocks, not every input: {staged:?}"
@@ -780,7 +808,7 @@ fn split_runs_over_remote_inputs_download_in_each_task_only_the_files_it_reads()
     };
     append(&plain, &[]);
     append(&appended, &["--tasks", "2"]);
-    let staged = run_tasks(&appended, 2);
+    let staged = run_tasks(&appended, 2, &files);
     assert!(staged.iter().all(|&n| (1..=2).contains(&n)), "{staged:?}");
     s3(&strings(&["commit", &s(&appended)])).ok();
     let before = snapshot(&appended);
