@@ -6,7 +6,12 @@
 //! a `_FillValue`. In v3, xarray reads `_FillValue` from the attributes (floats as
 //! base64 of a little-endian double), and the Zarr `fill_value` only fills absent chunks.
 
+use std::num::NonZeroU64;
+
 use base64::Engine;
+use serde::de::DeserializeOwned;
+use zarrs::metadata::v2::{ArrayMetadataV2, DataTypeMetadataV2};
+use zarrs::metadata::v3::{ArrayMetadataV3, MetadataV3};
 
 use crate::codec::Compression;
 use crate::json::Json;
@@ -61,14 +66,17 @@ pub fn check_node_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Builds the metadata of one array.
+/// Builds the metadata of one array: the `.zarray`/`zarr.json` document as zarrs'
+/// metadata types, its attributes with the NaN-aware writer (netCDF attributes often
+/// hold NaN, which `serde_json` cannot). Fails only on a document zarrs does not accept,
+/// which would be a bug here.
 pub fn array_metadata(
     format: ZarrFormat,
     var: &VarInfo,
     chunks: &[u64],
     shards: Option<&[u64]>,
     compression: &Compression,
-) -> ArrayMeta {
+) -> Result<ArrayMeta, String> {
     let dtype = var.dtype;
     let mut notes = Vec::new();
     let fill_attr = attr(&var.attrs, "_FillValue").and_then(AttrValue::as_scalar);
@@ -89,17 +97,20 @@ pub fn array_metadata(
                 Some(b) => Json::from(base64_bytes(&[b])),
                 None => fill_scalar.map_or(Json::Null, |s| fill_json(s, dtype)),
             };
-            let zarray = json_obj! {
-                "shape" => var.shape.clone(),
-                "chunks" => chunks.to_vec(),
-                "dtype" => dtype.zarr_v2_name(),
-                "fill_value" => fill_json,
-                "order" => "C",
-                "filters" => v2_filters(dtype, compression),
-                "dimension_separator" => ".",
-                "compressor" => compression.v2_compressor(dtype),
-                "zarr_format" => 2u64,
-            };
+            let chunk_shape = chunks
+                .iter()
+                .map(|&c| NonZeroU64::new(c).ok_or_else(|| format!("variable '{}': a chunk of length 0", var.name)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let metadata = ArrayMetadataV2::new(
+                var.shape.clone(),
+                chunk_shape,
+                DataTypeMetadataV2::Simple(dtype.zarr_v2_name().to_string()),
+                typed(&fill_json)?,
+                typed(&compression.v2_compressor(dtype))?,
+                typed(&v2_filters(dtype, compression))?,
+            );
+            // zarrs tags the document with `node_type`, which is no member of a Zarr v2 `.zarray`.
+            let zarray = without_field(as_json(&metadata)?, "node_type");
             let mut attrs: Vec<(String, Json)> = var
                 .attrs
                 .iter()
@@ -107,7 +118,7 @@ pub fn array_metadata(
                 .map(|(k, v)| (k.clone(), v.to_json()))
                 .collect();
             attrs.push(("_ARRAY_DIMENSIONS".into(), Json::from(var.dims.clone())));
-            ArrayMeta {
+            Ok(ArrayMeta {
                 documents: vec![(".zarray".into(), zarray.clone()), (".zattrs".into(), Json::Obj(attrs))],
                 codec_metadata: zarray,
                 object_shape: chunks.to_vec(),
@@ -115,7 +126,7 @@ pub fn array_metadata(
                     .map(|b| Fill::Bytes(vec![b]))
                     .or(fill_scalar.map(|s| Fill::Bytes(s.to_le_bytes(dtype)))),
                 notes,
-            }
+            })
         }
         ZarrFormat::V3 => {
             let missing = attr(&var.attrs, "missing_value").and_then(AttrValue::as_scalar);
@@ -171,33 +182,60 @@ pub fn array_metadata(
                 None => (chunks.to_vec(), inner_codecs),
             };
             let data_type = match dtype {
-                DType::Char => {
-                    json_obj! {"name" => "null_terminated_bytes", "configuration" => json_obj! {"length_bytes" => 1u64}}
-                }
-                _ => Json::from(dtype.zarr_v3_name()),
+                DType::Char => extension(&json_obj! {
+                    "name" => "null_terminated_bytes",
+                    "configuration" => json_obj! {"length_bytes" => 1u64},
+                })?,
+                _ => MetadataV3::new(dtype.zarr_v3_name()),
             };
-            let doc = json_obj! {
-                "shape" => var.shape.clone(),
-                "data_type" => data_type,
-                "chunk_grid" => json_obj! {"name" => "regular", "configuration" => json_obj! {"chunk_shape" => grid_shape.clone()}},
-                "chunk_key_encoding" => json_obj! {"name" => "default", "configuration" => json_obj! {"separator" => "/"}},
-                "fill_value" => fill_json,
-                "codecs" => Json::Arr(codecs),
-                "attributes" => Json::Obj(attrs),
-                "dimension_names" => Json::from(var.dims.clone()),
-                "zarr_format" => 3u64,
-                "node_type" => "array",
-                "storage_transformers" => Json::Arr(vec![]),
-            };
-            ArrayMeta {
+            let grid =
+                json_obj! {"name" => "regular", "configuration" => json_obj! {"chunk_shape" => grid_shape.clone()}};
+            let metadata = ArrayMetadataV3::new(
+                var.shape.clone(),
+                extension(&grid)?,
+                data_type,
+                typed(&fill_json)?,
+                codecs.iter().map(extension).collect::<Result<_, _>>()?,
+            )
+            .with_dimension_names(Some(var.dims.clone()));
+            let doc = with_field(as_json(&metadata)?, "attributes", Json::Obj(attrs), "dimension_names");
+            Ok(ArrayMeta {
                 documents: vec![("zarr.json".into(), doc.clone())],
                 codec_metadata: doc,
                 object_shape: grid_shape,
                 fill: Some(fill),
                 notes,
-            }
+            })
         }
     }
+}
+
+/// `piece` (a fill value, a compressor, a filter list) as the zarrs metadata type `T`.
+fn typed<T: DeserializeOwned>(piece: &Json) -> Result<T, String> {
+    serde_json::from_value(piece.to_serde())
+        .map_err(|e| format!("zarrs does not accept the metadata {}: {e}", piece.to_compact()))
+}
+
+/// A v3 extension point (`{"name", "configuration"}`: a codec, the chunk grid) as zarrs
+/// metadata. Without a configuration it is written `{"name": …}`, never as the bare-name
+/// short form, which some readers refuse.
+fn extension(piece: &Json) -> Result<MetadataV3, String> {
+    let name = piece
+        .get("name")
+        .and_then(Json::as_str)
+        .ok_or_else(|| format!("{} has no name", piece.to_compact()))?;
+    let configuration = match piece.get("configuration").map(Json::to_serde) {
+        None => serde_json::Map::new(),
+        Some(serde_json::Value::Object(c)) => c,
+        Some(other) => return Err(format!("the configuration of {name} is not an object: {other}")),
+    };
+    Ok(MetadataV3::new_with_configuration(name, configuration))
+}
+
+/// A zarrs metadata document as [`Json`], in zarrs' member order.
+fn as_json(metadata: &impl serde::Serialize) -> Result<Json, String> {
+    let text = serde_json::to_string(metadata).map_err(|e| format!("writing array metadata: {e}"))?;
+    Json::parse(&text)
 }
 
 /// The v2 `filters` list: `vlen-utf8` for strings, the compression's shuffle, or `null`.
@@ -345,7 +383,7 @@ pub fn consolidated(format: ZarrFormat, group_path: &str, nodes: &[NodeDocs]) ->
                     own = Some(doc);
                 } else if let Some(r) = rel(&n.path) {
                     let doc = if n.is_group {
-                        with_field(doc, "consolidated_metadata", empty_consolidated())
+                        with_field(doc, "consolidated_metadata", empty_consolidated(), "node_type")
                     } else {
                         doc
                     };
@@ -360,7 +398,7 @@ pub fn consolidated(format: ZarrFormat, group_path: &str, nodes: &[NodeDocs]) ->
             };
             vec![(
                 "zarr.json".into(),
-                with_field(own, "consolidated_metadata", consolidated),
+                with_field(own, "consolidated_metadata", consolidated, "node_type"),
             )]
         }
         ZarrFormat::V2 => {
@@ -389,16 +427,24 @@ fn empty_consolidated() -> Json {
     json_obj! {"kind" => "inline", "must_understand" => false, "metadata" => Json::Obj(vec![])}
 }
 
-/// Inserts `key` before `node_type` (zarr-python's field order).
-fn with_field(doc: Json, key: &str, value: Json) -> Json {
+/// `doc` without member `key`.
+fn without_field(doc: Json, key: &str) -> Json {
+    match doc {
+        Json::Obj(mut fields) => {
+            fields.retain(|(k, _)| k != key);
+            Json::Obj(fields)
+        }
+        other => other,
+    }
+}
+
+/// Sets `key` of `doc` to `value`, inserted before member `before` (at the end without one).
+fn with_field(doc: Json, key: &str, value: Json, before: &str) -> Json {
     let Json::Obj(mut fields) = doc else {
         return doc;
     };
     fields.retain(|(k, _)| k != key);
-    let at = fields
-        .iter()
-        .position(|(k, _)| k == "node_type")
-        .unwrap_or(fields.len());
+    let at = fields.iter().position(|(k, _)| k == before).unwrap_or(fields.len());
     fields.insert(at, (key.to_string(), value));
     Json::Obj(fields)
 }
@@ -433,6 +479,71 @@ mod tests {
         }
         for good in ["t2m", "var 1", "1var", "_x", "xā", "dim.name.dots"] {
             assert!(check_node_name(good).is_ok(), "{good:?}");
+        }
+    }
+
+    /// A variable of `dtype` with a `_FillValue` (NaN for floats) and a NaN attribute.
+    fn var(dtype: DType) -> VarInfo {
+        let fill = match dtype {
+            DType::Char => AttrValue::Text("b".into()),
+            DType::String => AttrValue::Text("-".into()),
+            d if d.is_float() => AttrValue::Numbers(d, vec![Scalar::F(f64::NAN)]),
+            d => AttrValue::Numbers(d, vec![Scalar::I(7)]),
+        };
+        VarInfo {
+            name: "v".into(),
+            dims: vec!["time".into(), "x".into()],
+            shape: vec![10, 4],
+            dtype,
+            source_dtype: dtype,
+            unsupported: None,
+            enum_name: None,
+            attrs: vec![
+                ("_FillValue".into(), fill),
+                (
+                    "valid_max".into(),
+                    AttrValue::Numbers(DType::F64, vec![Scalar::F(f64::NAN)]),
+                ),
+            ],
+            storage: Default::default(),
+            concat_axis: Some(0),
+            time_fix: None,
+            unpack: None,
+            file_dtypes: None,
+            files: None,
+            gap_fill: None,
+            repeated: false,
+        }
+    }
+
+    #[test]
+    fn array_documents_are_zarrs_metadata_and_keep_nan_attributes() {
+        use DType::*;
+        for dtype in [I8, U8, I16, U16, I32, U32, I64, U64, F32, F64, Char, String] {
+            for compression in ["none", "shuffle-zstd:3", "gzip:5", "blosc-lz4"] {
+                let compression: Compression = compression.parse().unwrap();
+                for (format, shards) in [
+                    (ZarrFormat::V2, None),
+                    (ZarrFormat::V3, None),
+                    (ZarrFormat::V3, Some(&[10u64, 4][..])),
+                ] {
+                    let m = array_metadata(format, &var(dtype), &[5, 4], shards, &compression).unwrap();
+                    let what = format!("{dtype:?} {compression:?} {format:?} {shards:?}");
+                    // zarrs reads back what it wrote (the codec chain is built from it too).
+                    let doc = without_field(m.codec_metadata.clone(), "attributes");
+                    let parsed: Result<zarrs::array::ArrayMetadata, _> = serde_json::from_value(doc.to_serde());
+                    assert!(parsed.is_ok(), "{what}: {parsed:?}");
+                    let text: std::string::String = m.documents.iter().map(|(_, d)| d.to_compact()).collect();
+                    assert!(text.contains("NaN"), "{what}: the NaN attribute is kept: {text}");
+                    assert!(
+                        !text.contains("node_type") || format == ZarrFormat::V3,
+                        "{what}: {text}"
+                    );
+                    if let Some(Json::Arr(codecs)) = m.codec_metadata.get("codecs") {
+                        assert!(codecs.iter().all(|c| matches!(c, Json::Obj(_))), "{what}: {text}");
+                    }
+                }
+            }
         }
     }
 

@@ -244,7 +244,8 @@ pub fn prepare(inv: &Inventory, opts: &ConvertOptions) -> Result<Prepared> {
     let mut jobs = Vec::new();
     for ((gi, vi), ap) in selected.into_iter().zip(&job_plan.arrays) {
         let (g, v) = (groups[gi], &groups[gi].vars[vi]);
-        let meta = meta::array_metadata(opts.format, v, &ap.chunks, ap.shards.as_deref(), &opts.compression);
+        let meta = meta::array_metadata(opts.format, v, &ap.chunks, ap.shards.as_deref(), &opts.compression)
+            .map_err(|e| Error::Internal(format!("metadata of '{}': {e}", g.var_path(&v.name))))?;
         notes.extend(meta.notes.iter().cloned());
         if ["scale_factor", "add_offset"]
             .iter()
