@@ -92,12 +92,24 @@ impl Source {
         Ok(s)
     }
 
-    fn path(&self, name: &str) -> ObjectPath {
-        if self.prefix.is_empty() {
-            ObjectPath::from(name)
+    /// The object `name` (under the prefix) names, its key spelled as given: `Path::from`
+    /// would percent-encode characters keys may hold (`%`, `~`, `#`, …) into another key.
+    /// An HTTP URL is percent-encoded, so its name is decoded first.
+    fn path(&self, name: &str) -> Result<ObjectPath, InputError> {
+        let name = if self.base.starts_with("http://") || self.base.starts_with("https://") {
+            percent_encoding::percent_decode_str(name).decode_utf8_lossy()
         } else {
-            ObjectPath::from(format!("{}/{name}", self.prefix.trim_end_matches('/')))
-        }
+            name.into()
+        };
+        let key = if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.prefix.trim_end_matches('/'))
+        };
+        ObjectPath::parse(&key).map_err(|e| InputError::Unreadable {
+            path: PathBuf::from(redact(&self.url(&name))),
+            message: format!("not an object name: {e}"),
+        })
     }
 
     fn url(&self, name: &str) -> String {
@@ -180,7 +192,10 @@ pub fn list(args: &[String], options: &StoreOptions) -> Result<Vec<RemoteFile>, 
         futures::stream::iter(heads)
             .map(|(i, source, name)| async move {
                 let arg = &args[i];
-                let path = source.path(&name);
+                let path = match source.path(&name) {
+                    Ok(path) => path,
+                    Err(e) => return (i, Err(e)),
+                };
                 // A presigned URL signs one method, GET: its size and ETag come from
                 // the answer to a one-byte GET.
                 let meta = if is_signed_http(arg) {
@@ -238,7 +253,10 @@ fn list_glob(
         message: e.msg.to_string(),
     })?;
     let listed = runtime.block_on(async {
-        let prefix = (!source.prefix.is_empty()).then(|| ObjectPath::from(source.prefix.as_str()));
+        let prefix = match source.prefix.as_str() {
+            "" => None,
+            p => Some(ObjectPath::parse(p)?),
+        };
         source.store.list(prefix.as_ref()).try_collect::<Vec<_>>().await
     });
     let listed = listed.map_err(|e| explain(arg, &e))?;
@@ -427,7 +445,7 @@ pub fn stage(
             parts.push(Part {
                 file: f.clone(),
                 source: source.clone(),
-                path: source.path(&name),
+                path: source.path(&name)?,
                 out: file.clone(),
                 local: local.clone(),
                 range: start..end,

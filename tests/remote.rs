@@ -521,6 +521,49 @@ fn inputs_on_an_http_server_convert_as_local_files_do() {
     assert!(e.to_string().contains(&served[0]), "{e}");
 }
 
+#[test]
+fn names_with_spaces_percent_signs_and_reserved_characters_are_read_as_named() {
+    let Some(endpoint) = endpoint() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let made = era_set(&dir.path().join("made"), Kind::Netcdf4, &three_months(5), 6, 8);
+    // Keys S3 allows and object_store's `Path::from` would percent-encode into other keys.
+    let odd = dir.path().join("odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    let names = ["a b.nc", "c~d=1.nc", "e%41#.nc"];
+    let files: Vec<PathBuf> = made
+        .iter()
+        .zip(names)
+        .map(|(f, n)| {
+            std::fs::copy(f, odd.join(n)).unwrap();
+            odd.join(n)
+        })
+        .collect();
+    let here = dir.path().join("local.zarr");
+    let mut a = strings(&["convert", "-o", &s(&here), "--quiet"]);
+    a.extend(files.iter().map(|p| s(p)));
+    run(&a).ok();
+    let prefix = format!("odd-{}/year=2020~x", nanos());
+    upload(&endpoint, &prefix, &files);
+    let url = |n: &str| format!("s3://nc2zarr-test/{prefix}/{n}");
+    let by_glob = vec![url("*.nc")];
+    let by_name: Vec<String> = names.iter().map(|n| url(n)).collect();
+    for (i, args) in [by_glob, by_name].into_iter().enumerate() {
+        let there = dir.path().join(format!("s3-{i}.zarr"));
+        let mut a = strings(&["convert", "-o", &s(&there), "--quiet", "--input-endpoint", &endpoint]);
+        a.extend(args);
+        s3(&a).ok();
+        assert!(store_files(&here) == store_files(&there), "{i}: the stores differ");
+    }
+    // HTTP URLs are percent-encoded, as browsers show them; a space may also be written as is.
+    let server = http_server(&odd, true).unwrap();
+    let http = |n: &str| format!("http://127.0.0.1:{}/{n}", server.port);
+    let there = dir.path().join("http.zarr");
+    let mut a = strings(&["convert", "-o", &s(&there), "--quiet"]);
+    a.extend([http("a b.nc"), http("c~d=1.nc"), http("e%2541%23.nc")]);
+    run(&a).ok();
+    assert!(store_files(&here) == store_files(&there), "http: the stores differ");
+}
+
 /// The URLs under which `server` serves `files` (by their names).
 fn served_urls(server: &Http, files: &[PathBuf]) -> Vec<String> {
     files

@@ -827,7 +827,11 @@ impl Target {
 /// True when `store` holds anything under `prefix` other than nc2zarr's records
 /// (`.nc2zarr/…`); stops listing at the first such object.
 pub(crate) async fn holds_more_than_records(store: &Arc<dyn ObjectStore>, prefix: &str) -> object_store::Result<bool> {
-    let base = (!prefix.is_empty()).then(|| Path::from(prefix));
+    // The prefix as spelled (`Path::from` would percent-encode `~`, `%`, … into another one).
+    let base = match prefix {
+        "" => None,
+        p => Some(Path::parse(p)?),
+    };
     let mut stream = store.list(base.as_ref());
     while let Some(item) = stream.next().await {
         let meta = item?;

@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
 
 root, port_file = sys.argv[1], sys.argv[2]
 honour_range = "--no-range" not in sys.argv
@@ -50,7 +51,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _file(self):
         if not self._signed():
             return None
-        path = os.path.join(root, self.path.lstrip("/").split("?")[0])
+        path = os.path.join(root, urllib.parse.unquote(self.path.lstrip("/").split("?")[0]))
         if not os.path.isfile(path):
             self.send_error(404)
             return None
