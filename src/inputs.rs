@@ -4,9 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::InputError;
-
-/// File extensions taken from a directory.
-pub const NETCDF_EXTENSIONS: &[&str] = &["nc", "nc4", "cdf", "netcdf", "h5", "hdf5"];
+use crate::settings::NETCDF_EXTENSIONS;
 
 /// The files of a run: local paths to read, remote inputs among them staged on local
 /// disk, and the staging that holds those (removed when this is dropped).

@@ -18,6 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{GetOptions, ObjectStore, ObjectStoreExt, path::Path as ObjectPath};
 
 use crate::error::InputError;
+use crate::settings::NETCDF_EXTENSIONS;
 use crate::store::{StoreOptions, Target, redact};
 
 /// Bytes per ranged GET.
@@ -96,7 +97,7 @@ impl Source {
     /// would percent-encode characters keys may hold (`%`, `~`, `#`, …) into another key.
     /// An HTTP URL is percent-encoded, so its name is decoded first.
     fn path(&self, name: &str) -> Result<ObjectPath, InputError> {
-        let name = if self.base.starts_with("http://") || self.base.starts_with("https://") {
+        let name = if is_http(&self.base) {
             percent_encoding::percent_decode_str(name).decode_utf8_lossy()
         } else {
             name.into()
@@ -120,7 +121,7 @@ impl Source {
 /// True for an HTTP URL with a query (a presigned URL carries its signature there): it
 /// names one file, its `?` is no glob, and its server may answer GET only.
 fn is_signed_http(url: &str) -> bool {
-    (url.starts_with("http://") || url.starts_with("https://")) && url.contains('?')
+    is_http(url) && url.contains('?')
 }
 
 /// Splits `url` into the store to open and what to find there: a glob pattern, or one
@@ -130,11 +131,14 @@ fn split(url: &str) -> (String, String) {
         return (url.to_string(), String::new());
     }
     let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    // The bucket (or host) always belongs to the store.
+    let bucket_end = url[scheme_end..].find('/').map_or(url.len(), |i| i + scheme_end);
     let glob_at = url[scheme_end..].find(['*', '?', '[']).map(|i| i + scheme_end);
     let cut = match glob_at {
         Some(g) => url[..g].rfind('/').unwrap_or(scheme_end),
         None => url.rfind('/').unwrap_or(scheme_end),
-    };
+    }
+    .max(bucket_end);
     (url[..cut].to_string(), url[cut..].trim_start_matches('/').to_string())
 }
 
@@ -183,6 +187,8 @@ pub fn list(args: &[String], options: &StoreOptions) -> Result<Vec<RemoteFile>, 
         let source = Source::shared(&mut sources, base, options)?;
         if rest.contains(['*', '?', '[']) {
             found.push(list_glob(&runtime, &source, arg, &rest)?);
+        } else if !is_http(arg) && (rest.is_empty() || arg.ends_with('/')) {
+            found.push(list_dir(&runtime, &source, arg, &rest)?);
         } else {
             found.push(Vec::new());
             heads.push((i, source, rest));
@@ -196,6 +202,7 @@ pub fn list(args: &[String], options: &StoreOptions) -> Result<Vec<RemoteFile>, 
                     Ok(path) => path,
                     Err(e) => return (i, Err(e)),
                 };
+                let not_found = |e: &object_store::Error| matches!(e, object_store::Error::NotFound { .. });
                 // A presigned URL signs one method, GET: its size and ETag come from
                 // the answer to a one-byte GET.
                 let meta = if is_signed_http(arg) {
@@ -207,12 +214,23 @@ pub fn list(args: &[String], options: &StoreOptions) -> Result<Vec<RemoteFile>, 
                 } else {
                     source.store.head(&path).await
                 };
-                let file = meta.map_err(|e| explain(arg, &e)).map(|meta| RemoteFile {
-                    url: arg.clone(),
-                    size: meta.size,
-                    etag: meta.e_tag,
-                });
-                (i, file)
+                let files = match meta {
+                    Ok(meta) => Ok(vec![RemoteFile {
+                        url: arg.clone(),
+                        size: meta.size,
+                        etag: meta.e_tag,
+                    }]),
+                    // No such object: like a local directory, a prefix gives the NetCDF
+                    // files right under it.
+                    Err(e) if not_found(&e) && !is_http(arg) => {
+                        list_dir_async(&source, arg, &name).await.map_err(|dir| match dir {
+                            InputError::NothingMatched { .. } => dir,
+                            _ => explain(arg, &e),
+                        })
+                    }
+                    Err(e) => Err(explain(arg, &e)),
+                };
+                (i, files)
             })
             .buffer_unordered(options.io_concurrency.max(1))
             .collect::<Vec<_>>()
@@ -220,8 +238,8 @@ pub fn list(args: &[String], options: &StoreOptions) -> Result<Vec<RemoteFile>, 
     });
     // The first failing argument is the one reported, whichever answered first.
     headed.sort_by_key(|(i, _)| *i);
-    for (i, file) in headed {
-        found[i].push(file?);
+    for (i, files) in headed {
+        found[i] = files?;
     }
     let out: Vec<RemoteFile> = found.into_iter().flatten().collect();
     let mut seen = std::collections::HashSet::new();
@@ -235,6 +253,11 @@ pub fn list(args: &[String], options: &StoreOptions) -> Result<Vec<RemoteFile>, 
     Ok(out)
 }
 
+/// True when `url` is an HTTP(S) URL (such servers cannot be listed).
+fn is_http(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
 /// The objects of `source` whose names match the glob `pattern` (from `arg`), sorted.
 fn list_glob(
     runtime: &tokio::runtime::Runtime,
@@ -242,24 +265,75 @@ fn list_glob(
     arg: &str,
     pattern: &str,
 ) -> Result<Vec<RemoteFile>, InputError> {
-    if arg.starts_with("http") {
+    if is_http(arg) {
         return Err(InputError::BadGlob {
             arg: redact(arg),
             message: "HTTP servers cannot be listed: name each file".into(),
         });
     }
+    let found = runtime.block_on(list_matching(source, arg, pattern))?;
+    if found.is_empty() {
+        return Err(InputError::NothingMatched {
+            arg: redact(arg),
+            hint: "the pattern matched no objects".into(),
+        });
+    }
+    Ok(found)
+}
+
+/// The NetCDF files (by extension, as a local directory gives them) right under the
+/// prefix `dir` of `source` (from `arg`), sorted; an error when there are none.
+fn list_dir(
+    runtime: &tokio::runtime::Runtime,
+    source: &Source,
+    arg: &str,
+    dir: &str,
+) -> Result<Vec<RemoteFile>, InputError> {
+    runtime.block_on(list_dir_async(source, arg, dir))
+}
+
+/// [`list_dir`], awaited.
+async fn list_dir_async(source: &Source, arg: &str, dir: &str) -> Result<Vec<RemoteFile>, InputError> {
+    let dir = dir.trim_end_matches('/');
+    let pattern = match dir {
+        "" => "*".to_string(),
+        d => format!("{}/*", glob::Pattern::escape(d)),
+    };
+    let netcdf = |url: &str| {
+        url.rsplit_once('.')
+            .is_some_and(|(_, e)| NETCDF_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    };
+    let found: Vec<RemoteFile> = list_matching(source, arg, &pattern)
+        .await?
+        .into_iter()
+        .filter(|f| netcdf(&f.url))
+        .collect();
+    if found.is_empty() {
+        return Err(InputError::NothingMatched {
+            arg: redact(arg),
+            hint: format!(
+                "no such object, and no objects ending in .{} right under this prefix",
+                NETCDF_EXTENSIONS.join(", .")
+            ),
+        });
+    }
+    Ok(found)
+}
+
+/// The objects of `source` whose names match the glob `pattern` (from `arg`), sorted.
+async fn list_matching(source: &Source, arg: &str, pattern: &str) -> Result<Vec<RemoteFile>, InputError> {
     let pattern = glob::Pattern::new(pattern).map_err(|e| InputError::BadGlob {
         arg: redact(arg),
         message: e.msg.to_string(),
     })?;
-    let listed = runtime.block_on(async {
+    let listed = async {
         let prefix = match source.prefix.as_str() {
             "" => None,
             p => Some(ObjectPath::parse(p)?),
         };
         source.store.list(prefix.as_ref()).try_collect::<Vec<_>>().await
-    });
-    let listed = listed.map_err(|e| explain(arg, &e))?;
+    };
+    let listed = listed.await.map_err(|e| explain(arg, &e))?;
     let strip = source.prefix.trim_end_matches('/').len();
     let options = glob::MatchOptions {
         require_literal_separator: true,
@@ -281,12 +355,6 @@ fn list_glob(
             })
         })
         .collect();
-    if found.is_empty() {
-        return Err(InputError::NothingMatched {
-            arg: redact(arg),
-            hint: "the pattern matched no objects".into(),
-        });
-    }
     found.sort_by(|a, b| a.url.cmp(&b.url));
     Ok(found)
 }
@@ -486,6 +554,12 @@ mod tests {
         assert_eq!(
             split("s3://bucket/a.nc"),
             ("s3://bucket".to_string(), "a.nc".to_string())
+        );
+        assert_eq!(split("s3://bucket"), ("s3://bucket".to_string(), String::new()));
+        assert_eq!(split("s3://bucket/"), ("s3://bucket".to_string(), String::new()));
+        assert_eq!(
+            split("s3://bucket/era5/"),
+            ("s3://bucket/era5".to_string(), String::new())
         );
         assert!(is_remote("gs://b/x.nc") && is_remote("https://h/x.nc") && !is_remote("/data/x.nc"));
         assert_eq!(file_name("s3://b/dir/era5 2020*.nc"), "era5_2020_.nc");

@@ -6,6 +6,9 @@ use std::time::Duration;
 /// Object-store requests in flight at once (`--io-concurrency`).
 pub const IO_CONCURRENCY: u16 = 16;
 
+/// File extensions taken from a directory (or an object-store prefix).
+pub const NETCDF_EXTENSIONS: &[&str] = &["nc", "nc4", "cdf", "netcdf", "h5", "hdf5"];
+
 /// Seconds a failing request is retried before giving up (`--retry-timeout`).
 pub const RETRY_TIMEOUT_SECS: u64 = 45;
 

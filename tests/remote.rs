@@ -544,16 +544,27 @@ fn names_with_spaces_percent_signs_and_reserved_characters_are_read_as_named() {
     run(&a).ok();
     let prefix = format!("odd-{}/year=2020~x", nanos());
     upload(&endpoint, &prefix, &files);
+    // A prefix gives the NetCDF files right under it, as a local directory does: not
+    // other objects, not those further down.
+    let readme = dir.path().join("README.txt");
+    std::fs::write(&readme, "not netCDF").unwrap();
+    upload(&endpoint, &prefix, &[readme]);
+    upload(&endpoint, &format!("{prefix}/deeper"), &files[..1]);
     let url = |n: &str| format!("s3://nc2zarr-test/{prefix}/{n}");
     let by_glob = vec![url("*.nc")];
     let by_name: Vec<String> = names.iter().map(|n| url(n)).collect();
-    for (i, args) in [by_glob, by_name].into_iter().enumerate() {
+    let by_prefix = vec![format!("s3://nc2zarr-test/{prefix}")];
+    let by_prefix_slash = vec![url("")];
+    for (i, args) in [by_glob, by_name, by_prefix, by_prefix_slash].into_iter().enumerate() {
         let there = dir.path().join(format!("s3-{i}.zarr"));
         let mut a = strings(&["convert", "-o", &s(&there), "--quiet", "--input-endpoint", &endpoint]);
         a.extend(args);
         s3(&a).ok();
         assert!(store_files(&here) == store_files(&there), "{i}: the stores differ");
     }
+    let empty = format!("s3://nc2zarr-test/{prefix}/deeper-not");
+    s3(&strings(&["scan", &empty, "--input-endpoint", &endpoint]))
+        .fails_with(3, &[&empty, "no such object, and no objects ending in .nc, .nc4"]);
     // HTTP URLs are percent-encoded, as browsers show them; a space may also be written as is.
     let server = http_server(&odd, true).unwrap();
     let http = |n: &str| format!("http://127.0.0.1:{}/{n}", server.port);
