@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use nc2zarr::json::Json;
@@ -17,29 +17,6 @@ const XARRAY_EXCEPTIONS: &[(&str, &str)] = &[(
 
 /// Logical size above which the xarray comparison is skipped (verify --source still runs).
 const XARRAY_MAX_BYTES: u64 = 256 << 20;
-
-fn devset() -> Option<PathBuf> {
-    let dir = std::env::var_os("NC2ZARR_DEVSET")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/devset"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        missing_devset(&dir);
-        None
-    }
-}
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files(&p, out);
-        } else if p.file_name().is_some_and(|n| n != "CATALOG.tsv") {
-            out.push(p);
-        }
-    }
-}
 
 /// Runs all xarray comparisons in one Python process; returns the differences found.
 fn xarray_batch(py: &Path, tmp: &Path, jobs: &[String]) -> Vec<String> {
@@ -78,11 +55,9 @@ fn xarray_batch(py: &Path, tmp: &Path, jobs: &[String]) -> Vec<String> {
 
 #[test]
 fn every_devset_file_converts_equal_or_is_refused_clearly() {
-    let Some(root) = devset() else { return };
+    let Some(root) = devset_dir() else { return };
     let py = python();
-    let mut all = Vec::new();
-    files(&root, &mut all);
-    all.sort();
+    let all = devset_files(&root);
     assert!(all.len() >= 60, "expected the 62-file devset, found {}", all.len());
     let tmp = tempfile::tempdir().unwrap();
     let (mut converted, mut refused, mut failures) = (0, 0, Vec::new());

@@ -390,7 +390,9 @@ fn http_server_with(dir: &Path, honour_range: bool, options: &[&str]) -> Option<
     let py = python()?;
     static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let port_file = dir.join(format!("port-{n}"));
+    // Beside the served directory's files, not among them (it may be read-only).
+    let port_file = std::env::temp_dir().join(format!("nc2zarr-http-port-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_file(&port_file);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/http_server.py");
     let mut c = Command::new(py);
     c.arg(script).arg(dir).arg(&port_file).args(options);
@@ -573,6 +575,39 @@ fn names_with_spaces_percent_signs_and_reserved_characters_are_read_as_named() {
     a.extend([http("a b.nc"), http("c~d=1.nc"), http("e%2541%23.nc")]);
     run(&a).ok();
     assert!(store_files(&here) == store_files(&there), "http: the stores differ");
+}
+
+#[test]
+fn every_devset_file_converts_from_an_http_server_as_from_disk() {
+    let Some(root) = devset_dir() else { return };
+    let server = http_server(&root, true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut same, mut refused) = (0, 0);
+    for (i, f) in devset_files(&root).iter().enumerate() {
+        let rel = f.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        let url = format!("http://127.0.0.1:{}/{rel}", server.port);
+        let (here, there) = (
+            dir.path().join(format!("{i}-local.zarr")),
+            dir.path().join(format!("{i}-http.zarr")),
+        );
+        let local = run(strings(&["convert", &s(f), "-o", &s(&here), "--quiet"]));
+        let remote = run(strings(&["convert", &url, "-o", &s(&there), "--quiet"]));
+        assert_eq!(local.code, remote.code, "{rel}: {}\n{}", local.stderr, remote.stderr);
+        match local.code {
+            0 => {
+                assert!(store_files(&here) == store_files(&there), "{rel}: the stores differ");
+                same += 1;
+            }
+            3 => {
+                // The same refusal, naming the URL instead of the path.
+                assert_eq!(local.stderr, remote.stderr.replace(&url, &s(f)), "{rel}");
+                refused += 1;
+            }
+            code => panic!("{rel}: exit {code}: {}", local.stderr),
+        }
+    }
+    eprintln!("{same} devset files converted identically over HTTP, {refused} refused both ways");
+    assert!(same >= 40, "{same} converted");
 }
 
 /// The URLs under which `server` serves `files` (by their names).

@@ -115,6 +115,38 @@ pub fn missing_prerequisite(what: &str) {
     eprintln!("{what}: skipping");
 }
 
+/// The shared devset's directory (`NC2ZARR_DEVSET`, else `../shared/data/devset`), or
+/// `None` when it is absent (see [`missing_devset`]).
+pub fn devset_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("NC2ZARR_DEVSET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/devset"));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        missing_devset(&dir);
+        None
+    }
+}
+
+/// The files under `dir`, recursively, sorted (the devset's `CATALOG.tsv` left out).
+pub fn devset_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                pending.push(p);
+            } else if p.file_name().is_some_and(|n| n != "CATALOG.tsv") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The shared devset is optional (a user's clone has none): its tests skip without it,
 /// unless `NC2ZARR_REQUIRE_DEVSET` is set (scripts/test.sh sets it when the devset is there).
 pub fn missing_devset(dir: &Path) {
