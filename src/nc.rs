@@ -722,7 +722,12 @@ pub fn open_input(path: &Path) -> Result<File, InputError> {
 
 /// A hint about why a file does not open, from its size and first bytes.
 fn diagnose(path: &Path) -> String {
-    let Ok(bytes) = std::fs::read(path).map(|b| b.into_iter().take(8).collect::<Vec<u8>>()) else {
+    // The first 8 bytes only: a corrupt file may be of any size.
+    let first = std::fs::File::open(path).and_then(|f| {
+        let mut bytes = Vec::with_capacity(8);
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, 8), &mut bytes).map(|_| bytes)
+    });
+    let Ok(bytes) = first else {
         return "check that the file is readable".into();
     };
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);

@@ -446,22 +446,36 @@ async fn fetch_part(p: Part) -> Result<(), InputError> {
             },
         ));
     }
-    let bytes = got.bytes().await.map_err(|e| explain(&p.file.url, &e))?;
-    let want = p.range.end - p.range.start;
-    if bytes.len() as u64 != want {
-        return Err(InputError::Io {
-            path: PathBuf::from(redact(&p.file.url)),
-            message: format!(
-                "the server returned {} bytes for a range of {want}: it does not honour Range requests",
-                bytes.len()
-            ),
-        });
+    let ignored_range = |got: u64| InputError::Io {
+        path: PathBuf::from(redact(&p.file.url)),
+        message: format!(
+            "the server returned {got} bytes for a range of {}: it does not honour Range requests",
+            p.range.end - p.range.start
+        ),
+    };
+    if got.range != p.range {
+        return Err(ignored_range(got.range.end - got.range.start));
     }
+    // Written as it arrives: a part in flight holds a network buffer, not the whole part,
+    // so the requests in flight stay within a few MiB whatever the latency.
     use std::os::unix::fs::FileExt;
-    p.out.write_all_at(&bytes, p.range.start).map_err(|e| InputError::Io {
-        path: p.local.clone(),
-        message: format!("staging remote inputs: {e}"),
-    })
+    let mut at = p.range.start;
+    let mut body = got.into_stream();
+    while let Some(piece) = body.next().await {
+        let piece = piece.map_err(|e| explain(&p.file.url, &e))?;
+        if at + piece.len() as u64 > p.range.end {
+            return Err(ignored_range(at + piece.len() as u64 - p.range.start));
+        }
+        p.out.write_all_at(&piece, at).map_err(|e| InputError::Io {
+            path: p.local.clone(),
+            message: format!("staging remote inputs: {e}"),
+        })?;
+        at += piece.len() as u64;
+    }
+    if at != p.range.end {
+        return Err(ignored_range(at - p.range.start));
+    }
+    Ok(())
 }
 
 /// Downloads `files` under `parent` (`concurrency` ranged GETs in flight), each pinned to

@@ -91,6 +91,23 @@ fn garbage_foreign_and_corrupt_files_are_refused_with_their_name() {
         refused(&run(["scan", &s(&path)]), 3, &[name]);
         assert!(!out.exists());
     }
+    // A huge corrupt file is diagnosed from its first bytes, not read whole: under a 4 GB
+    // address-space limit an 8 GiB (sparse) one is refused cleanly.
+    let huge = dir.path().join("huge.nc");
+    let f = std::fs::File::create(&huge).unwrap();
+    std::io::Write::write_all(&mut &f, &noise(11, 4096)).unwrap();
+    f.set_len(8 << 30).unwrap();
+    let limited = std::process::Command::new("sh")
+        .args(["-c", "ulimit -v 4000000; exec \"$0\" \"$@\""])
+        .arg(bin())
+        .args(["scan", &s(&huge)])
+        .output()
+        .unwrap();
+    refused(
+        &Run::from_output(&limited),
+        3,
+        &["huge.nc", "not a NetCDF or HDF5 file"],
+    );
     // A valid netCDF header followed by a corrupt one: a good file with its header mangled.
     let good = era_set(&dir.path().join("g"), Kind::Classic, &three_months(2), 3, 4);
     let mut bytes = std::fs::read(&good[0]).unwrap();
