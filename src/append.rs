@@ -263,7 +263,7 @@ fn append_files(
     }
     let (known, unknown): (Vec<_>, Vec<_>) = listed.into_iter().partition(|r| {
         manifest.inputs.iter().any(|i| {
-            i.path == crate::store::redact(&r.url)
+            i.path == crate::remote::identity(&r.url)
                 && i.size == r.size
                 && (i.etag.is_none() || r.etag.is_none() || i.etag == r.etag)
         })
@@ -284,7 +284,7 @@ fn append_files(
             .staging
             .as_ref()
             .and_then(|s| s.origin(f))
-            .map(|r| crate::store::redact(&r.url))
+            .map(|r| crate::remote::identity(&r.url))
     };
     let mut new_files = Vec::new();
     for f in &files {
@@ -377,6 +377,11 @@ fn append_files(
         };
         let input_store = opts.input_store.clone();
         crate::job::save_append(&store, &inv, inputs, existing_len, &settings, tasks, input_store)?;
+        // As the tasks will: the plan made again from what the job saved.
+        let saved = prepare_from_store(&inv, &store, existing_len, &settings)?;
+        summary
+            .notes
+            .extend(crate::share::write_spanning(&store, &inv, &saved, &settings, tasks)?);
         summary.prepared_tasks = Some(tasks);
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);

@@ -56,6 +56,7 @@ pub mod remote;
 pub mod report;
 pub mod scan;
 pub mod settings;
+pub mod share;
 pub use nc2zarr_plan::slab;
 pub mod slurm;
 pub mod split;
@@ -488,10 +489,11 @@ fn plan_command(
     let (inv, resolved) = scan_inputs(&input.inputs, &input.scan_options(), remote)?;
     let result = write::prepare(&inv, opts).map(|prepared| {
         let groups = inv.root.walk().len();
+        let split = tasks.map(|n| share::task_totals(&inv, &prepared, n));
         Outcome::ok(emit(
             json,
-            || report::plan_json(&prepared, opts, groups, tasks),
-            || report::plan_text(&prepared, opts, groups, tasks),
+            || report::plan_json(&prepared, opts, groups, split.as_deref()),
+            || report::plan_text(&prepared, opts, groups, split.as_deref()),
         ))
     });
     named(&resolved, result)

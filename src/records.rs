@@ -71,8 +71,8 @@ pub fn input_entries(inv: &Inventory) -> Result<Vec<InputEntry>> {
                 message: e.to_string(),
             })?;
             let (path, etag) = match &f.origin {
-                // Without a `user:password@` part: the manifest is part of the store.
-                Some((url, etag)) => (crate::store::redact(url), etag.clone()),
+                // Without credentials: the manifest is part of the store.
+                Some((url, etag)) => (crate::remote::identity(url), etag.clone()),
                 None => (f.path.display().to_string(), None),
             };
             Ok(InputEntry {

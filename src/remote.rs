@@ -124,6 +124,69 @@ fn is_signed_http(url: &str) -> bool {
     is_http(url) && url.contains('?')
 }
 
+/// Query parameters that sign a URL or grant access rather than name what it serves
+/// (S3, GCS and CloudFront presigning, Azure SAS, bearer tokens); compared lowercased.
+const SIGNING_PARAMETERS: &[&str] = &[
+    "awsaccesskeyid",
+    "signature",
+    "expires",
+    "policy",
+    "key-pair-id",
+    "googleaccessid",
+    "sig",
+    "se",
+    "sp",
+    "sv",
+    "sr",
+    "st",
+    "ss",
+    "srt",
+    "si",
+    "spr",
+    "sdd",
+    "skoid",
+    "sktid",
+    "skt",
+    "ske",
+    "sks",
+    "skv",
+    "saoid",
+    "suoid",
+    "scid",
+    "token",
+    "access_token",
+    "sas",
+];
+
+/// True when the query parameter `name` signs its URL (see [`SIGNING_PARAMETERS`]).
+fn is_signing_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.starts_with("x-amz-") || name.starts_with("x-goog-") || SIGNING_PARAMETERS.contains(&name.as_str())
+}
+
+/// How the manifest names the remote input `url`, to tell inputs apart on a later
+/// `append`: without credentials (a `user:password@` part, a signing query), so a URL
+/// signed again names the same file; a query that says which file a server sends
+/// (`download?file=a.nc`) is kept, as a digest of its parameters in order, since it may
+/// carry secrets this list does not know.
+pub fn identity(url: &str) -> String {
+    let shown = redact(url);
+    let Some((_, query)) = url.split_once('?') else {
+        return shown;
+    };
+    let naming: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !is_signing_parameter(p.split('=').next().unwrap_or(p)))
+        .collect();
+    if naming.is_empty() {
+        return shown;
+    }
+    let mut sorted = naming;
+    sorted.sort_unstable();
+    let digest = blake3::hash(sorted.join("&").as_bytes()).to_hex();
+    format!("{shown} query {}", &digest[..16])
+}
+
 /// Splits `url` into the store to open and what to find there: a glob pattern, or one
 /// object's name (empty for an HTTP URL with a query, which is opened whole).
 fn split(url: &str) -> (String, String) {
@@ -152,6 +215,14 @@ fn explain(url: &str, e: &object_store::Error) -> InputError {
                 .into()
         }
         object_store::Error::NotModified { .. } => "it changed since it was listed".into(),
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } if is_http(url) => {
+            let why = if is_signed_http(url) {
+                "a presigned URL may have expired, or be signed for another object or method: ask for a new one"
+            } else {
+                "check the URL; a server that needs credentials takes them in it (user:password@, or presigned)"
+            };
+            format!("the server refused access ({}): {why}", redact(&other_text(e)))
+        }
         other => {
             let text = other.to_string();
             if text.contains("Range") || text.contains("range") || text.contains("NotPartial") {
@@ -168,6 +239,18 @@ fn explain(url: &str, e: &object_store::Error) -> InputError {
         path: PathBuf::from(redact(url)),
         message,
     }
+}
+
+/// The text of `e` from its source on (without object_store's "for path …" preamble).
+fn other_text(e: &object_store::Error) -> String {
+    use std::error::Error as _;
+    e.source().map_or_else(|| e.to_string(), |s| s.to_string())
+}
+
+/// True when a GET of the first byte was refused as past the end (416): the object is
+/// empty.
+fn is_empty_object(e: &object_store::Error) -> bool {
+    e.to_string().to_ascii_lowercase().contains("416 range not satisfiable")
 }
 
 /// Lists the remote inputs `args` name, in argument order (a glob's matches sorted by
@@ -210,15 +293,19 @@ pub fn list(args: &[String], options: &StoreOptions) -> Result<Vec<RemoteFile>, 
                         range: Some((0..1).into()),
                         ..Default::default()
                     };
-                    source.store.get_opts(&path, first_byte).await.map(|got| got.meta)
+                    match source.store.get_opts(&path, first_byte).await {
+                        Ok(got) => Ok((got.meta.size, got.meta.e_tag)),
+                        Err(e) if is_empty_object(&e) => Ok((0, None)),
+                        Err(e) => Err(e),
+                    }
                 } else {
-                    source.store.head(&path).await
+                    source.store.head(&path).await.map(|m| (m.size, m.e_tag))
                 };
                 let files = match meta {
-                    Ok(meta) => Ok(vec![RemoteFile {
+                    Ok((size, etag)) => Ok(vec![RemoteFile {
                         url: arg.clone(),
-                        size: meta.size,
-                        etag: meta.e_tag,
+                        size,
+                        etag,
                     }]),
                     // No such object: like a local directory, a prefix gives the NetCDF
                     // files right under it.
@@ -271,7 +358,8 @@ fn list_glob(
             message: "HTTP servers cannot be listed: name each file".into(),
         });
     }
-    let found = runtime.block_on(list_matching(source, arg, pattern))?;
+    let (folder, pattern) = glob_folder(pattern);
+    let found = runtime.block_on(list_matching(source, arg, folder, pattern))?;
     if found.is_empty() {
         return Err(InputError::NothingMatched {
             arg: redact(arg),
@@ -294,16 +382,11 @@ fn list_dir(
 
 /// [`list_dir`], awaited.
 async fn list_dir_async(source: &Source, arg: &str, dir: &str) -> Result<Vec<RemoteFile>, InputError> {
-    let dir = dir.trim_end_matches('/');
-    let pattern = match dir {
-        "" => "*".to_string(),
-        d => format!("{}/*", glob::Pattern::escape(d)),
-    };
     let netcdf = |url: &str| {
         url.rsplit_once('.')
             .is_some_and(|(_, e)| NETCDF_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
     };
-    let found: Vec<RemoteFile> = list_matching(source, arg, &pattern)
+    let found: Vec<RemoteFile> = list_matching(source, arg, dir, "*")
         .await?
         .into_iter()
         .filter(|f| netcdf(&f.url))
@@ -320,24 +403,40 @@ async fn list_dir_async(source: &Source, arg: &str, dir: &str) -> Result<Vec<Rem
     Ok(found)
 }
 
-/// The objects of `source` whose names match the glob `pattern` (from `arg`), sorted.
-async fn list_matching(source: &Source, arg: &str, pattern: &str) -> Result<Vec<RemoteFile>, InputError> {
+/// The objects of `source` under the folder `dir` whose names there match the glob
+/// `pattern` (from `arg`), sorted. Only that folder is listed, and only its top level when
+/// the pattern has no `/`: a bucket of many objects costs nothing when `dir` is narrow.
+async fn list_matching(source: &Source, arg: &str, dir: &str, pattern: &str) -> Result<Vec<RemoteFile>, InputError> {
     let pattern = glob::Pattern::new(pattern).map_err(|e| InputError::BadGlob {
         arg: redact(arg),
         message: e.msg.to_string(),
     })?;
+    let folder = [source.prefix.trim_matches('/'), dir.trim_matches('/')]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("/");
+    let top_level = !pattern.as_str().contains('/');
     let listed = async {
-        let prefix = match source.prefix.as_str() {
+        let prefix = match folder.as_str() {
             "" => None,
             p => Some(ObjectPath::parse(p)?),
         };
-        source.store.list(prefix.as_ref()).try_collect::<Vec<_>>().await
+        if top_level {
+            Ok(source.store.list_with_delimiter(prefix.as_ref()).await?.objects)
+        } else {
+            source.store.list(prefix.as_ref()).try_collect::<Vec<_>>().await
+        }
     };
     let listed = listed.await.map_err(|e| explain(arg, &e))?;
-    let strip = source.prefix.trim_end_matches('/').len();
+    let strip = folder.len();
     let options = glob::MatchOptions {
         require_literal_separator: true,
         ..Default::default()
+    };
+    let under_dir = |name: &str| match dir.trim_matches('/') {
+        "" => name.to_string(),
+        d => format!("{d}/{name}"),
     };
     let mut found: Vec<RemoteFile> = listed
         .into_iter()
@@ -346,10 +445,10 @@ async fn list_matching(source: &Source, arg: &str, pattern: &str) -> Result<Vec<
             let name = if strip == 0 {
                 full
             } else {
-                full.get(strip..)?.trim_start_matches('/')
+                full.get(strip..)?.strip_prefix('/')?
             };
             pattern.matches_with(name, options).then(|| RemoteFile {
-                url: source.url(name),
+                url: source.url(&under_dir(name)),
                 size: m.size,
                 etag: m.e_tag.clone(),
             })
@@ -357,6 +456,15 @@ async fn list_matching(source: &Source, arg: &str, pattern: &str) -> Result<Vec<
         .collect();
     found.sort_by(|a, b| a.url.cmp(&b.url));
     Ok(found)
+}
+
+/// A glob's folder (its leading parts with no wildcard) and the pattern of the rest.
+fn glob_folder(glob: &str) -> (&str, &str) {
+    let wild = glob.find(['*', '?', '[']).unwrap_or(glob.len());
+    match glob[..wild].rfind('/') {
+        Some(slash) => (&glob[..slash], &glob[slash + 1..]),
+        None => ("", glob),
+    }
 }
 
 /// Remote inputs downloaded to a temporary directory, removed on drop.
@@ -582,5 +690,78 @@ mod tests {
         assert_eq!(split(signed), (signed.to_string(), String::new()));
         assert_eq!(file_name(signed), "a.nc");
         assert_eq!(split("s3://b/a?.nc"), ("s3://b".to_string(), "a?.nc".to_string()));
+        assert_eq!(glob_folder("2020/*/day.nc"), ("2020", "*/day.nc"));
+        assert_eq!(glob_folder("a/b/*.nc"), ("a/b", "*.nc"));
+        assert_eq!(glob_folder("*.nc"), ("", "*.nc"));
+    }
+
+    #[test]
+    fn a_url_is_known_by_what_names_the_file_not_by_its_signature() {
+        let base = "https://h/d/a.nc";
+        assert_eq!(identity(base), base);
+        assert_eq!(identity("https://u:pw@h/d/a.nc"), base);
+        let signed = identity("https://h/d/a.nc?X-Amz-Signature=abc&X-Amz-Date=1");
+        assert_eq!(signed, "https://h/d/a.nc?[redacted]");
+        assert_eq!(identity("https://h/d/a.nc?sv=1&sig=zz&se=2030"), signed);
+        let one = identity("https://h/get?file=a.nc&X-Amz-Signature=abc");
+        let two = identity("https://h/get?file=b.nc&X-Amz-Signature=abc");
+        assert_ne!(one, two);
+        assert_eq!(one, identity("https://h/get?X-Amz-Signature=renewed&file=a.nc"));
+        assert!(!one.contains("a.nc") && !one.contains("abc"), "{one}");
+    }
+
+    /// A store that holds `n` objects in `other/` and takes 10 ms per object listed
+    /// recursively, with `inputs/a.nc` and `inputs/deeper/b.nc`.
+    fn throttled(n: usize) -> Source {
+        use object_store::throttle::{ThrottleConfig, ThrottledStore};
+        let memory = object_store::memory::InMemory::new();
+        let runtime = crate::store::runtime().unwrap();
+        runtime.block_on(async {
+            for i in 0..n {
+                memory
+                    .put(&ObjectPath::from(format!("other/{i}.nc")), "x".into())
+                    .await
+                    .unwrap();
+            }
+            memory.put(&ObjectPath::from("inputs/a.nc"), "x".into()).await.unwrap();
+            memory
+                .put(&ObjectPath::from("inputs/deeper/b.nc"), "x".into())
+                .await
+                .unwrap();
+        });
+        let config = ThrottleConfig {
+            wait_list_per_entry: std::time::Duration::from_millis(10),
+            ..Default::default()
+        };
+        Source {
+            store: Arc::new(ThrottledStore::new(memory, config)),
+            prefix: String::new(),
+            base: "s3://bucket".into(),
+        }
+    }
+
+    #[test]
+    fn a_prefix_or_a_missing_name_lists_its_folder_not_the_bucket() {
+        let source = throttled(500);
+        let runtime = crate::store::runtime().unwrap();
+        let started = std::time::Instant::now();
+        let found = runtime
+            .block_on(list_dir_async(&source, "s3://bucket/inputs/", "inputs"))
+            .unwrap();
+        let urls: Vec<&str> = found.iter().map(|f| f.url.as_str()).collect();
+        assert_eq!(urls, ["s3://bucket/inputs/a.nc"]);
+        let missing = runtime.block_on(list_dir_async(&source, "s3://bucket/typo.nc", "typo.nc"));
+        assert!(matches!(missing, Err(InputError::NothingMatched { .. })), "{missing:?}");
+        let globbed = runtime
+            .block_on(list_matching(&source, "s3://bucket/inputs/*/*.nc", "inputs", "*/*.nc"))
+            .unwrap();
+        assert_eq!(globbed.len(), 1);
+        assert_eq!(globbed[0].url, "s3://bucket/inputs/deeper/b.nc");
+        // Listing the 500 other objects would take 5 s.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

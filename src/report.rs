@@ -212,12 +212,13 @@ fn strategy_name(s: &crate::plan::Strategy) -> &'static str {
     }
 }
 
-/// The `plan --json` document; `tasks` adds the split of a run over that many tasks.
+/// The `plan --json` document; `tasks` adds the split of a run over tasks: each task's
+/// uncompressed bytes and objects, and last what `prepare` writes itself.
 pub fn plan_json(
     prepared: &crate::write::Prepared,
     opts: &crate::write::ConvertOptions,
     groups: usize,
-    tasks: Option<usize>,
+    tasks: Option<&[(u64, u64)]>,
 ) -> crate::json::Json {
     use crate::json::Json;
     use crate::json_obj;
@@ -250,23 +251,28 @@ pub fn plan_json(
         "put_requests" => puts,
         "put_price_per_1000_usd" => PUT_PRICE_PER_1000,
         "estimated_request_cost_usd" => puts as f64 / 1000.0 * PUT_PRICE_PER_1000,
-        "tasks" => tasks.map(|n| Json::Arr(crate::plan::task_totals(&crate::plan::work_units(p), n).into_iter().enumerate().map(|(i, (bytes, objects))| json_obj! {
+        "tasks" => tasks.map(|t| Json::Arr(t[..t.len() - 1].iter().enumerate().map(|(i, &(bytes, objects))| json_obj! {
             "index" => i,
             "bytes" => bytes,
             "objects" => objects,
             "peak_memory_bytes" => p.peak_memory,
         }).collect())),
+        "written_by_prepare" => tasks.and_then(|t| t.last()).map(|&(bytes, objects)| json_obj! {
+            "bytes" => bytes,
+            "objects" => objects,
+        }),
         "notes" => prepared.notes.clone(),
         "skipped" => prepared.skipped.clone(),
     }
 }
 
-/// The human-readable plan; `tasks` adds the split of a run over that many tasks.
+/// The human-readable plan; `tasks` adds the split of a run over tasks (as in
+/// [`plan_json`]).
 pub fn plan_text(
     prepared: &crate::write::Prepared,
     opts: &crate::write::ConvertOptions,
     groups: usize,
-    tasks: Option<usize>,
+    tasks: Option<&[(u64, u64)]>,
 ) -> String {
     use std::fmt::Write as _;
     let shape = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join("x");
@@ -320,16 +326,19 @@ pub fn plan_text(
         puts as f64 / 1000.0 * PUT_PRICE_PER_1000,
         PUT_PRICE_PER_1000
     );
-    if let Some(n) = tasks {
+    if let Some((&(prepare_bytes, prepare_objects), t)) = tasks.and_then(<[_]>::split_last) {
         let _ = writeln!(
             s,
-            "split over {n} task(s), each with the plan's predicted peak memory ({}):",
+            "split over {} task(s), each with the plan's predicted peak memory ({}):",
+            t.len(),
             crate::units::human_bytes(p.peak_memory)
         );
-        for (i, (bytes, objects)) in crate::plan::task_totals(&crate::plan::work_units(p), n)
-            .into_iter()
-            .enumerate()
-        {
+        let _ = writeln!(
+            s,
+            "  prepare: {} uncompressed, {prepare_objects} object(s) (small arrays that span the files)",
+            crate::units::human_bytes(prepare_bytes)
+        );
+        for (i, &(bytes, objects)) in t.iter().enumerate() {
             let _ = writeln!(
                 s,
                 "  task {i}: {} uncompressed, {objects} object(s)",

@@ -5,46 +5,27 @@
 //! `prepare` scans the inputs once, plans, and saves what every task needs in the
 //! target: the settings that shape the plan and the merged inventory, so tasks read no
 //! headers. `task I` rebuilds the same plan (planning is pure and deterministic), takes
-//! the work units [`plan::split`] gives it (contiguous read blocks balanced by bytes; a
-//! two-pass array whole), and writes their objects, journaling under its own prefix, so
-//! it resumes after a crash and can be re-run alone. No object is written by two tasks.
+//! the work units [`plan::split`] gives it (the I-th run of contiguous read blocks of each
+//! array, balanced by bytes; a two-pass array whole), and writes their objects, journaling
+//! under its own prefix, so it resumes after a crash and can be re-run alone. No object
+//! is written by two tasks. Every task takes the same stretch of the concat dimension in
+//! every array, and so reads only the files of that stretch; the small arrays whose
+//! blocks span more files than one task's share (the concat coordinate, its bounds) or
+//! that lie along no concat dimension `prepare` writes itself, as one more task, since it
+//! has every input at hand.
 //! `commit` checks that every task finished, merges their manifests and writes the
 //! metadata, consolidated metadata last: until then readers see no dataset.
 
-use std::collections::{BTreeMap, HashSet};
-
-use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 use crate::error::{Error, Result, TargetError};
-use crate::job::{self, BASE_SESSION_KEY, FORK_SESSION_KEY, JobKind, PlanSettings, SavedJob, TASKS_PREFIX};
+use crate::job::{self, BASE_SESSION_KEY, JobKind, PlanSettings, SavedJob, TASKS_PREFIX};
 use crate::manifest::{self, ArrayEntry, Manifest};
 use crate::model::Inventory;
 use crate::plan::{self, WorkUnit};
+use crate::share::{self, TaskDone, done_key, files_read, live_units, session_key, spanning, task_units};
 use crate::store::{StoreOptions, Target};
-use crate::write::{self, ConvertOptions, Prepared, TaskShare};
-
-/// What a finished task leaves in the target.
-#[derive(Debug, Serialize, Deserialize)]
-struct TaskDone {
-    index: usize,
-    arrays: BTreeMap<String, ArrayEntry>,
-    objects: u64,
-    bytes_out: u64,
-}
-
-fn done_key(index: usize) -> String {
-    format!("{TASKS_PREFIX}/{index:05}/done.json")
-}
-
-fn journal_prefix(index: usize) -> String {
-    format!("{TASKS_PREFIX}/{index:05}/journal")
-}
-
-/// Where task `index` saves its session (its fork, with the chunks it wrote).
-fn session_key(index: usize) -> String {
-    format!("{TASKS_PREFIX}/{index:05}/session.bin")
-}
+use crate::write::{self, ConvertOptions, Prepared};
 
 /// The task index from `--index`, else from the scheduler: `SLURM_ARRAY_TASK_ID`,
 /// `JOB_COMPLETION_INDEX` (Kubernetes) or `AWS_BATCH_JOB_ARRAY_INDEX`. `env` reads a
@@ -126,48 +107,34 @@ pub fn prepare(
         tasks,
         input_store,
     )?;
+    // As the tasks will: the plan made again from the settings saved.
+    let job = job::load_job(&store)?;
+    let local = TaskOptions {
+        store: opts.store.clone(),
+        temp_dir: Some(opts.temp_dir.clone()),
+        quiet: opts.quiet,
+        json: opts.json,
+    };
+    let task_opts = options(&job.settings, &local);
+    let saved = replan(&job, &store, &task_opts)?;
+    let mut notes = prepared.notes.clone();
+    notes.extend(share::write_spanning(&store, inv, &saved, &task_opts, tasks)?);
     Ok(PrepareSummary {
         target: store.display().to_string(),
-        tasks: plan::task_totals(&live_units(&prepared).1, tasks),
+        tasks: share::task_totals(inv, &prepared, tasks)[..tasks].to_vec(),
         peak_memory: prepared.plan.peak_memory,
-        notes: prepared.notes,
+        notes,
     })
 }
 
 /// The plan of the saved job, made again (planning is deterministic).
-fn prepared(job: &SavedJob, store: &Target, opts: &ConvertOptions) -> Result<Prepared> {
+fn replan(job: &SavedJob, store: &Target, opts: &ConvertOptions) -> Result<Prepared> {
     match job.kind {
         JobKind::Convert => write::prepare(&job.inventory, opts),
         JobKind::Append { existing_len } => {
             crate::append::prepare_from_store(&job.inventory, store, existing_len, opts)
         }
     }
-}
-
-/// The work units of a run that write something, each with the key the engine knows it
-/// by: (job, block index) or (job, `None`) for a two-pass array. An append's blocks
-/// wholly inside the existing data are left out.
-fn live_units(prepared: &Prepared) -> (Vec<(usize, Option<usize>)>, Vec<WorkUnit>) {
-    let mut next_block = vec![0usize; prepared.jobs.len()];
-    let (mut keys, mut units) = (Vec::new(), Vec::new());
-    for u in plan::work_units(&prepared.plan) {
-        let key = match &u.block {
-            Some(_) => {
-                next_block[u.array] += 1;
-                (u.array, Some(next_block[u.array] - 1))
-            }
-            None => (u.array, None),
-        };
-        let before_append = match (&u.block, prepared.jobs[u.array].append) {
-            (Some(b), Some(a)) => b.start[a.axis] + b.count[a.axis] <= a.from,
-            _ => false,
-        };
-        if !before_append {
-            keys.push(key);
-            units.push(u);
-        }
-    }
-    (keys, units)
 }
 
 /// Settings of one task's run that are not part of the plan.
@@ -247,8 +214,8 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
         });
     }
     let opts = options(&job.settings, local);
-    let prepared = prepared(&job, &store, &opts)?;
-    let (keys, units) = live_units(&prepared);
+    let prepared = replan(&job, &store, &opts)?;
+    let (keys, units) = task_units(&job.inventory, &prepared, job.tasks);
     let owner = plan::split(&units, job.tasks);
     let mut owned = HashSet::new();
     let mut owned_units = Vec::new();
@@ -271,61 +238,15 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
         Some(r) => r.explain(e),
         None => e,
     };
-    let inv = &job.inventory;
-    let share = TaskShare {
-        owned,
-        journal_prefix: journal_prefix(index),
-    };
-    // On an Icechunk target the task writes into its own copy of the run's fork, saved
-    // before each journal segment: resumed, its journal holds; else it starts again.
-    let store = store.with_session_key(&session_key(index));
-    if store.is_transactional() {
-        store.adopt_session(FORK_SESSION_KEY)?;
-        if !store.resume_session()? {
-            crate::journal::clear(&store, &share.journal_prefix)?;
-        }
-    }
-    let (done, segments) = crate::journal::load_at(&store, &share.journal_prefix)?;
-    let groups = inv.root.walk();
-    let collected = write::run_engine(
-        inv,
-        &groups,
-        &prepared,
-        &store,
-        &opts,
-        done,
-        segments,
-        total_bytes,
-        Some(&share),
-    )
-    .map_err(explain)?;
-    if crate::settings::failpoint_is(&format!("task-{index}")) {
-        return Err(Error::Internal(format!("failpoint task-{index}")));
-    }
-    store.checkpoint()?; // the task's session, with all it wrote, for the commit
-    let mut arrays = BTreeMap::new();
-    for (job, mut entry) in prepared.jobs.iter().zip(collected.arrays) {
-        if entry.objects.is_empty() && entry.empty.is_empty() {
-            continue;
-        }
-        entry.empty.sort();
-        arrays.insert(job.path.clone(), entry);
-    }
-    let record = TaskDone {
-        index,
-        arrays,
-        objects: collected.objects,
-        bytes_out: collected.bytes_out,
-    };
-    let text = serde_json::to_vec(&record).map_err(|e| Error::Internal(format!("recording task {index}: {e}")))?;
-    store.put(&done_key(index), Bytes::from(text))?;
+    let (objects, resumed, bytes_out) =
+        share::write_share(&store, &job.inventory, &prepared, &opts, index, owned, total_bytes).map_err(explain)?;
     Ok(TaskSummary {
         index,
         tasks: job.tasks,
         ran: true,
-        objects: collected.objects,
-        resumed: collected.resumed,
-        bytes_out: collected.bytes_out,
+        objects,
+        resumed,
+        bytes_out,
         staged: staged_summary,
     })
 }
@@ -399,27 +320,6 @@ fn stage_inputs(
     }))
 }
 
-/// Indices of the files (in `inv.files`) a unit of `var` reads: those whose steps meet
-/// its block along the concat axis, all of the variable's for a whole (two-pass) array,
-/// the first for a variable without the concat dimension (as [`crate::read::Reader`] reads).
-fn files_read(inv: &Inventory, var: &crate::model::VarInfo, block: Option<&plan::ReadBlock>) -> Vec<usize> {
-    let of_var: Vec<usize> = var.files.clone().unwrap_or_else(|| (0..inv.files.len()).collect());
-    let axis = match var.concat_axis {
-        None => return of_var.into_iter().take(1).collect(),
-        Some(_) if var.repeated => 0,
-        Some(axis) => axis,
-    };
-    let Some(b) = block else { return of_var };
-    let (lo, hi) = (b.start[axis], b.start[axis] + b.count[axis]);
-    of_var
-        .into_iter()
-        .filter(|&i| {
-            let f = &inv.files[i];
-            f.concat_start < hi && lo < f.concat_start + f.concat_len
-        })
-        .collect()
-}
-
 /// What the commit did.
 #[derive(Debug, Clone)]
 pub struct CommitSummary {
@@ -448,14 +348,33 @@ fn existing_moved(store: &Target) -> Error {
 pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummary> {
     let store = Target::open_existing(target, store_options)?;
     let job = job::load_job(&store)?;
+    let local = TaskOptions {
+        store: store_options.clone(),
+        ..Default::default()
+    };
+    let opts = options(&job.settings, &local);
+    let prepared = replan(&job, &store, &opts)?;
+    // Task `tasks` is the part prepare wrote itself, when there is one.
+    let (_, units) = live_units(&prepared);
+    let by_prepare = spanning(&job.inventory, &prepared, &units, job.tasks).contains(&true);
+    let writers = job.tasks + usize::from(by_prepare);
     let mut records = Vec::new();
     let mut missing = Vec::new();
-    for i in 0..job.tasks {
+    for i in 0..writers {
         match store.get(&done_key(i))? {
             Some(b) => records.push(
                 serde_json::from_slice::<TaskDone>(&b)
                     .map_err(|e| Error::Internal(format!("the record of task {i} is damaged: {e}")))?,
             ),
+            None if i == job.tasks => {
+                return Err(TargetError::Invalid {
+                    target: store.display().to_string(),
+                    message: "its prepare was interrupted before it wrote the arrays that span the files; prepare \
+                              the run again with --restart"
+                        .into(),
+                }
+                .into());
+            }
             None => missing.push(i),
         }
     }
@@ -470,12 +389,6 @@ pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummar
         )));
     }
     let _lock = crate::lock::acquire(&store, crate::lock::DEFAULT_STALE_AFTER)?;
-    let local = TaskOptions {
-        store: store_options.clone(),
-        ..Default::default()
-    };
-    let opts = options(&job.settings, &local);
-    let prepared = prepared(&job, &store, &opts)?;
     // An append's commit killed part-way left its intent: finishing it is the commit.
     if matches!(job.kind, JobKind::Append { .. }) {
         crate::append::finish_commit(&store)?;
@@ -493,7 +406,7 @@ pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummar
         if !store.with_session_key(BASE_SESSION_KEY).resume_session()? {
             return Err(existing_moved(&store));
         }
-        for i in 0..job.tasks {
+        for i in 0..writers {
             store.merge_session(&session_key(i))?;
         }
     }

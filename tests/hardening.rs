@@ -97,8 +97,12 @@ fn garbage_foreign_and_corrupt_files_are_refused_with_their_name() {
     let f = std::fs::File::create(&huge).unwrap();
     std::io::Write::write_all(&mut &f, &noise(11, 4096)).unwrap();
     f.set_len(8 << 30).unwrap();
+    // Few threads and malloc arenas, so the address space the limit counts does not
+    // grow with the machine's cores (each arena reserves 64 MiB).
     let limited = std::process::Command::new("sh")
         .args(["-c", "ulimit -v 4000000; exec \"$0\" \"$@\""])
+        .env("MALLOC_ARENA_MAX", "2")
+        .env("RAYON_NUM_THREADS", "1")
         .arg(bin())
         .args(["scan", &s(&huge)])
         .output()

@@ -278,12 +278,15 @@ fn plan_shows_how_a_run_splits_over_tasks() {
         let tasks = p.get("tasks").and_then(Json::as_array).unwrap();
         assert_eq!(tasks.len(), n);
         let field = |t: &Json, k: &str| t.get(k).and_then(Json::as_u64).unwrap();
-        let objects: u64 = tasks.iter().map(|t| field(t, "objects")).sum();
+        // The coordinates span the files: prepare writes them (with more than one task).
+        let by_prepare = p.get("written_by_prepare").unwrap();
+        let objects: u64 = tasks.iter().map(|t| field(t, "objects")).sum::<u64>() + field(by_prepare, "objects");
         assert_eq!(
             objects,
             p.get("objects").and_then(Json::as_u64).unwrap(),
             "every object in one task"
         );
+        assert_eq!(field(by_prepare, "objects") > 0, n > 1, "{by_prepare:?}");
         let total: u64 = p
             .get("variables")
             .and_then(Json::as_array)
@@ -292,7 +295,7 @@ fn plan_shows_how_a_run_splits_over_tasks() {
             .map(|v| field(v, "bytes"))
             .sum();
         let bytes: Vec<u64> = tasks.iter().map(|t| field(t, "bytes")).collect();
-        assert_eq!(bytes.iter().sum::<u64>(), total);
+        assert_eq!(bytes.iter().sum::<u64>() + field(by_prepare, "bytes"), total);
         // 20 blocks of 10 steps (50 MB each): shares within one block of equal.
         let block = 10 * 250 * 500 * 4;
         for b in &bytes {

@@ -157,6 +157,31 @@ fn commit_waits_for_every_task_and_a_failed_task_reruns_alone() {
     run(["commit".to_string(), s(&out)]).ok();
     assert!(store_files(&single) == store_files(&out), "the stores differ");
     verify_source(&out, &files).ok();
+    // A prepare killed after saving the job but before writing the arrays that span
+    // the files (the coordinates, which it writes itself): its tasks run, the commit
+    // says to prepare again, and prepare --restart recovers.
+    let killed = dir.path().join("killed.zarr");
+    let prepare = args(
+        &["prepare"],
+        &files,
+        &["-o", &s(&killed), "--tasks", "3", "--chunks", "time=2"],
+    );
+    let mut c = Command::new(bin());
+    c.args(&prepare).env("NC2ZARR_FAILPOINT", "task-3");
+    Run::from_output(&c.output().unwrap()).fails_with(1, &["failpoint task-3"]);
+    for i in 0..3 {
+        Run::from_output(&task(&killed, i, 0).output().unwrap()).ok();
+    }
+    run(["commit".to_string(), s(&killed)]).fails_with(4, &["prepare was interrupted", "--restart"]);
+    assert!(!killed.join("zarr.json").exists());
+    let mut again = prepare.clone();
+    again.push("--restart".into());
+    run(&again).ok();
+    for i in 0..3 {
+        Run::from_output(&task(&killed, i, 0).output().unwrap()).ok();
+    }
+    run(["commit".to_string(), s(&killed)]).ok();
+    assert!(store_files(&single) == store_files(&killed), "the stores differ");
     // A bad index is a usage error naming the range.
     let r = run(args(
         &["prepare"],

@@ -37,8 +37,9 @@ impl SourceFile {
     }
 }
 
-/// `url` without a `user:password@` part (an `abfs://container@account` stays whole) and
-/// without its query (where a presigned URL carries its signature).
+/// `url` without a `user:password@` or `token@` part (an `abfs://container@account`
+/// stays whole) and without its query (where a presigned URL carries its signature), as
+/// `store::redact` shows URLs.
 fn without_secrets(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
@@ -49,7 +50,12 @@ fn without_secrets(url: &str) -> String {
     };
     let host_end = rest.find('/').unwrap_or(rest.len());
     match rest[..host_end].rfind('@') {
-        Some(at) if rest[..at].contains(':') => format!("{scheme}://{}", &rest[at + 1..]),
+        Some(at)
+            if rest[..at].contains(':')
+                || !scheme.eq_ignore_ascii_case("abfs") && !scheme.eq_ignore_ascii_case("abfss") =>
+        {
+            format!("{scheme}://{}", &rest[at + 1..])
+        }
         _ => format!("{scheme}://{rest}"),
     }
 }
@@ -274,5 +280,25 @@ impl Inventory {
             .filter(|(_, v)| v.unsupported.is_none())
             .map(|(_, v)| v.nbytes())
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_secrets;
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(without_secrets("https://u:pw@host/a.nc"), "https://host/a.nc");
+        assert_eq!(without_secrets("https://tok3n@host/a.nc"), "https://host/a.nc");
+        assert_eq!(
+            without_secrets("https://host/a.nc?X-Amz-Signature=s"),
+            "https://host/a.nc?[redacted]"
+        );
+        assert_eq!(
+            without_secrets("abfss://container@acct.dfs.core.windows.net/a.nc"),
+            "abfss://container@acct.dfs.core.windows.net/a.nc"
+        );
+        assert_eq!(without_secrets("s3://bucket/run#1/a.nc"), "s3://bucket/run#1/a.nc");
     }
 }

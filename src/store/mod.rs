@@ -96,10 +96,10 @@ pub fn parse_location(target: &str) -> Result<Location, TargetError> {
     }
 }
 
-/// The prefix inside the bucket/container of a remote URL (`s3://b/a/b` → `a/b`).
+/// The prefix inside the bucket/container of a remote URL (`s3://b/a/b` → `a/b`), as
+/// spelled: keys may hold `?` and `#`, which start no query or fragment here.
 fn url_prefix(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.split(['?', '#']).next().unwrap_or("");
     let path = rest.split_once('/').map_or("", |(_, p)| p);
     path.trim_matches('/').to_string()
 }
@@ -1110,6 +1110,7 @@ mod tests {
         assert!(parse_location("s3:///x").unwrap_err().to_string().contains("bucket"));
         assert_eq!(url_prefix("s3://bucket/a/b/"), "a/b");
         assert_eq!(url_prefix("s3://bucket"), "");
+        assert_eq!(url_prefix("s3://bucket/run#1/a?b/"), "run#1/a?b");
     }
 
     #[test]

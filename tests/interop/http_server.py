@@ -2,15 +2,18 @@
 """A static HTTP server on 127.0.0.1 for the remote-input tests.
 
     http_server.py DIR PORT_FILE [--no-range] [--no-etag] [--log FILE] [--delay-ms MS] [--signed TOKEN]
+                   [--by-query]
 
 Serves DIR with HEAD, GET and single byte-range GETs (206 with Content-Range and an
-ETag), or, with --no-range, ignoring Range headers (200 and the whole file), as some
+ETag; 416 for a range past the end), or, with --no-range, ignoring Range headers (200 and the whole file), as some
 servers do. Writes the port it listens on to PORT_FILE. With --log, appends one line per
 request, "METHOD PATH BYTES START END" (bytes of body sent, the times the request
 arrived and was answered, in seconds; written just before the answer), so tests can count requests per file and see which ran at the same time;
 --delay-ms holds every request that long before answering (a slow server); --no-etag
 sends no ETag (as some servers do not). --signed answers, like a presigned S3 URL for GET,
 only GETs whose query holds "X-Amz-Signature=TOKEN", and refuses every HEAD (403).
+--by-query serves, as download endpoints do, the file its "file" query parameter names
+(`/download?file=a.nc`) whatever the path.
 """
 import hashlib
 import http.server
@@ -26,6 +29,7 @@ send_etag = "--no-etag" not in sys.argv
 log_path = sys.argv[sys.argv.index("--log") + 1] if "--log" in sys.argv else None
 delay = float(sys.argv[sys.argv.index("--delay-ms") + 1]) / 1000 if "--delay-ms" in sys.argv else 0.0
 signature = sys.argv[sys.argv.index("--signed") + 1] if "--signed" in sys.argv else None
+by_query = "--by-query" in sys.argv
 log_lock = threading.Lock()
 
 
@@ -51,7 +55,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _file(self):
         if not self._signed():
             return None
-        path = os.path.join(root, urllib.parse.unquote(self.path.lstrip("/").split("?")[0]))
+        name = urllib.parse.unquote(self.path.lstrip("/").split("?")[0])
+        if by_query:
+            name = urllib.parse.parse_qs(self.path.partition("?")[2]).get("file", [name])[0]
+        path = os.path.join(root, name)
         if not os.path.isfile(path):
             self.send_error(404)
             return None
@@ -90,6 +97,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if rng and honour_range and rng.startswith("bytes="):
                 first, _, last = rng[6:].partition("-")
                 first, last = int(first), min(int(last) if last else size - 1, size - 1)
+                if first >= size:
+                    log("GET", self.path, 0, start)
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{size}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 f.seek(first)
                 body = f.read(last - first + 1)
                 status, extra = 206, [("Content-Range", f"bytes {first}-{last}/{size}")]

@@ -803,22 +803,41 @@ pub fn work_units(plan: &JobPlan) -> Vec<WorkUnit> {
     out
 }
 
-/// The task (0..`tasks`) of each unit: contiguous runs balanced by bytes, so a task
-/// reads neighbouring blocks (few source files) and no task takes more than its share
-/// plus one unit. Deterministic: every task computes the same split.
+/// The task (0..`tasks`) of each unit. Each array's units are cut into `tasks`
+/// contiguous runs balanced by its bytes, run `t` to task `t`: every task writes the same
+/// stretch of every array, so it reads the same few source files for all of them (the
+/// files of its part of the concat dimension), and no task takes more than its share of
+/// an array plus one unit. An array of fewer units than tasks (a two-pass array, a
+/// coordinate) goes unit by unit to the task with the fewest bytes so far.
+/// Deterministic: every task computes the same split.
 pub fn split(units: &[WorkUnit], tasks: usize) -> Vec<usize> {
-    let tasks = tasks.max(1) as u128;
-    let total: u128 = units.iter().map(|u| u128::from(u.bytes)).sum::<u128>().max(1);
-    let mut before = 0u128;
-    units
-        .iter()
-        .map(|u| {
-            // The task whose share holds the unit's middle byte.
-            let middle = before + u128::from(u.bytes) / 2;
-            before += u128::from(u.bytes);
-            ((middle * tasks / total).min(tasks - 1)) as usize
-        })
-        .collect()
+    let tasks = tasks.max(1);
+    let mut of_array: std::collections::BTreeMap<usize, Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, u) in units.iter().enumerate() {
+        of_array.entry(u.array).or_default().push(i);
+    }
+    let mut owner = vec![0; units.len()];
+    let mut load = vec![0u128; tasks];
+    let (spread, few): (Vec<_>, Vec<_>) = of_array.into_values().partition(|idx| idx.len() >= tasks);
+    for idx in spread {
+        let total: u128 = idx.iter().map(|&i| u128::from(units[i].bytes)).sum::<u128>().max(1);
+        let mut before = 0u128;
+        for i in idx {
+            // The task whose share of the array holds the unit's middle byte.
+            let bytes = u128::from(units[i].bytes);
+            let middle = before + bytes / 2;
+            before += bytes;
+            let t = ((middle * tasks as u128 / total) as usize).min(tasks - 1);
+            owner[i] = t;
+            load[t] += bytes;
+        }
+    }
+    for i in few.into_iter().flatten() {
+        let t = (0..tasks).min_by_key(|&t| load[t]).unwrap_or(0);
+        owner[i] = t;
+        load[t] += u128::from(units[i].bytes);
+    }
+    owner
 }
 
 /// Uncompressed bytes and objects of each task when `units` are split between `tasks`
@@ -1197,8 +1216,13 @@ mod tests {
             let units = work_units(&p);
             let owner = split(&units, tasks);
             prop_assert_eq!(owner.len(), units.len());
-            // Contiguous: task numbers never go down.
-            prop_assert!(owner.windows(2).all(|w| w[0] <= w[1]));
+            // Contiguous within an array spread over every task: task numbers never go down.
+            for ai in 0..p.arrays.len() {
+                let mine: Vec<usize> = units.iter().zip(&owner).filter(|(u, _)| u.array == ai).map(|(_, t)| *t).collect();
+                if mine.len() >= tasks {
+                    prop_assert!(mine.windows(2).all(|w| w[0] <= w[1]));
+                }
+            }
             // Every object of every array in exactly one task, checked by geometry.
             for (ai, ap) in p.arrays.iter().enumerate() {
                 let mut seen = std::collections::HashMap::new();
@@ -1215,12 +1239,14 @@ mod tests {
                 }
                 prop_assert_eq!(seen.len() as u64, ap.objects);
             }
-            // Balanced: no task over its share by more than one unit.
+            // Balanced: no task over its share by more than one unit of each array.
             let total: u64 = units.iter().map(|u| u.bytes).sum();
-            let largest = units.iter().map(|u| u.bytes).max().unwrap_or(0);
+            let slack: u64 = (0..p.arrays.len())
+                .map(|ai| units.iter().filter(|u| u.array == ai).map(|u| u.bytes).max().unwrap_or(0))
+                .sum();
             for t in 0..tasks {
                 let mine: u64 = units.iter().zip(&owner).filter(|(_, o)| **o == t).map(|(u, _)| u.bytes).sum();
-                prop_assert!(mine <= total / tasks as u64 + largest + 1, "task {t}: {mine} of {total}");
+                prop_assert!(mine <= total / tasks as u64 + slack + 1, "task {t}: {mine} of {total}");
             }
         }
 
