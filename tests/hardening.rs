@@ -112,6 +112,31 @@ fn garbage_foreign_and_corrupt_files_are_refused_with_their_name() {
         3,
         &["huge.nc", "not a NetCDF or HDF5 file"],
     );
+    // A classic header whose first name claims 2 GiB, in an 8 GiB (sparse) file.
+    let claims = dir.path().join("claims.nc");
+    let f = std::fs::File::create(&claims).unwrap();
+    let header = [
+        b"CDF\x01".as_slice(),
+        &[0, 0, 0, 1],
+        &[0, 0, 0, 0x0a],
+        &[0, 0, 0, 1],
+        &[0x7f, 0xff, 0xff, 0xf0],
+    ];
+    std::io::Write::write_all(&mut &f, &header.concat()).unwrap();
+    f.set_len(8 << 30).unwrap();
+    let limited = std::process::Command::new("sh")
+        .args(["-c", "ulimit -v 4000000; exec \"$0\" \"$@\""])
+        .env("MALLOC_ARENA_MAX", "2")
+        .env("RAYON_NUM_THREADS", "1")
+        .arg(bin())
+        .args(["scan", &s(&claims)])
+        .output()
+        .unwrap();
+    refused(
+        &Run::from_output(&limited),
+        3,
+        &["claims.nc", "looks truncated or corrupt"],
+    );
     // A valid netCDF header followed by a corrupt one: a good file with its header mangled.
     let good = era_set(&dir.path().join("g"), Kind::Classic, &three_months(2), 3, 4);
     let mut bytes = std::fs::read(&good[0]).unwrap();
