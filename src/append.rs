@@ -273,6 +273,7 @@ fn append_files(
         let (staging, staged) = crate::remote::stage(
             &unknown,
             &opts.remote.staging_parent,
+            opts.remote.cache.as_ref(),
             &opts.remote.store,
             opts.remote.store.io_concurrency,
         )?;

@@ -111,6 +111,32 @@ pub struct RemoteInputArgs {
     /// public bucket (repeatable) [default: the target's --storage-option].
     #[arg(long = "input-storage-option", value_parser = parse_key_value, value_name = "KEY=VALUE")]
     pub input_storage_options: Vec<(String, String)>,
+    /// Where downloaded remote inputs are kept between runs.
+    #[command(flatten)]
+    pub cache: InputCacheArgs,
+}
+
+/// A directory that keeps downloaded remote inputs between runs.
+#[derive(Debug, Args)]
+pub struct InputCacheArgs {
+    /// Keep downloaded remote inputs in DIR, found again by URL and ETag, so a later run
+    /// over them (convert after plan, a resumed run, split tasks on one machine) downloads
+    /// nothing again; inputs whose server sends no ETag are not kept [default: not kept].
+    #[arg(long, value_name = "DIR")]
+    pub input_cache: Option<PathBuf>,
+    /// The most --input-cache holds once a run ends; the least recently used copies go first.
+    #[arg(long, value_parser = parse_size_arg, value_name = "SIZE", default_value = settings::INPUT_CACHE_SIZE, requires = "input_cache")]
+    pub input_cache_size: u64,
+}
+
+impl InputCacheArgs {
+    /// The cache these flags name, if any.
+    pub fn cache(&self) -> Option<crate::remote::InputCache> {
+        self.input_cache.as_ref().map(|dir| crate::remote::InputCache {
+            dir: dir.clone(),
+            max_bytes: self.input_cache_size,
+        })
+    }
 }
 
 impl RemoteInputArgs {
@@ -383,6 +409,9 @@ pub struct TaskArgs {
     /// reads [default: the system temp directory].
     #[arg(long, value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
+    /// Where downloaded remote inputs are kept between runs.
+    #[command(flatten)]
+    pub cache: InputCacheArgs,
     /// Object-store settings.
     #[command(flatten)]
     pub store: StoreArgs,

@@ -58,6 +58,8 @@ pub struct RemoteSettings {
     pub store: crate::store::StoreOptions,
     /// Parent of the staging directory.
     pub staging_parent: PathBuf,
+    /// Where downloaded inputs are kept between runs, if anywhere.
+    pub cache: Option<crate::remote::InputCache>,
 }
 
 impl Default for RemoteSettings {
@@ -65,6 +67,7 @@ impl Default for RemoteSettings {
         RemoteSettings {
             store: crate::store::StoreOptions::default(),
             staging_parent: std::env::temp_dir(),
+            cache: None,
         }
     }
 }
@@ -81,6 +84,7 @@ pub fn resolve(args: &[String], remote: &RemoteSettings) -> Result<Resolved, Inp
     let (staging, staged) = crate::remote::stage(
         &listed,
         &remote.staging_parent,
+        remote.cache.as_ref(),
         &remote.store,
         remote.store.io_concurrency,
     )?;

@@ -108,6 +108,7 @@ fn remote_settings(
     inputs::RemoteSettings {
         store,
         staging_parent: temp_dir.map_or_else(std::env::temp_dir, std::path::Path::to_path_buf),
+        cache: input.cache.cache(),
     }
 }
 
@@ -193,6 +194,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             let local = split::TaskOptions {
                 store: a.store.options(),
                 temp_dir: a.temp_dir.clone(),
+                input_cache: a.cache.cache(),
                 quiet: a.quiet,
                 json: a.json,
             };

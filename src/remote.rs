@@ -467,12 +467,42 @@ fn glob_folder(glob: &str) -> (&str, &str) {
     }
 }
 
-/// Remote inputs downloaded to a temporary directory, removed on drop.
+/// A directory that keeps downloaded remote inputs between runs, found again by URL,
+/// ETag and size, so a second command over the same inputs (plan then convert, a run
+/// resumed after a crash, the tasks of a split run on one machine) downloads nothing
+/// again. Inputs whose server sends no ETag are not kept: nothing would tell a new
+/// version from the copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputCache {
+    /// The directory.
+    pub dir: PathBuf,
+    /// What it may hold once a run ends; the least recently used copies go first.
+    pub max_bytes: u64,
+}
+
+/// Remote inputs downloaded to a temporary directory, removed on drop, or kept in an
+/// [`InputCache`].
 #[derive(Debug)]
 pub struct Staging {
     dir: tempfile::TempDir,
     /// Local copy → the remote file it holds.
     origins: HashMap<PathBuf, RemoteFile>,
+    /// Bytes downloaded by this run.
+    downloaded: u64,
+    /// The cache used, with its lock file, held shared while this run reads from it.
+    cache: Option<(InputCache, std::fs::File)>,
+}
+
+impl Drop for Staging {
+    /// Trims the cache to its size, least recently used copies first, unless another
+    /// run is reading from it (it holds the lock shared); then the next run does.
+    fn drop(&mut self) {
+        let Some((cache, lock)) = self.cache.take() else { return };
+        let _ = lock.unlock();
+        if lock.try_lock().is_ok() {
+            evict(&cache);
+        }
+    }
 }
 
 impl Staging {
@@ -481,9 +511,9 @@ impl Staging {
         self.origins.get(local)
     }
 
-    /// Bytes downloaded: the sizes of the files staged.
+    /// Bytes downloaded: the sizes of the files staged that the cache did not hold.
     pub fn bytes(&self) -> u64 {
-        self.origins.values().map(|f| f.size).sum()
+        self.downloaded
     }
 
     /// `text` with staged paths replaced by their URLs (for messages).
@@ -586,11 +616,66 @@ async fn fetch_part(p: Part) -> Result<(), InputError> {
     Ok(())
 }
 
+/// The name a copy of `f` has in a cache: its identity, ETag and size hashed, then its
+/// file name. `None` without an ETag.
+fn cache_name(f: &RemoteFile) -> Option<String> {
+    let etag = bare_etag(f.etag.as_deref()?);
+    let key = blake3::hash(format!("{}\n{etag}\n{}", identity(&f.url), f.size).as_bytes()).to_hex();
+    Some(format!("{}-{}", &key[..32], file_name(&f.url)))
+}
+
+/// Removes the least recently used copies in `cache` (by modification time, which a
+/// run that uses a copy renews) until it holds at most its size, and downloads left
+/// unfinished by a killed run.
+fn evict(cache: &InputCache) {
+    let Ok(entries) = std::fs::read_dir(&cache.dir) else {
+        return;
+    };
+    let mut copies = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Ok(meta) = e.metadata() else { continue };
+        if name.starts_with(".partial-") {
+            let _ = std::fs::remove_file(e.path());
+        } else if meta.is_file() && !name.starts_with('.') {
+            copies.push((meta.modified().ok(), meta.len(), e.path()));
+        }
+    }
+    copies.sort();
+    let mut held: u64 = copies.iter().map(|c| c.1).sum();
+    for (_, size, path) in copies {
+        if held <= cache.max_bytes {
+            break;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            held -= size;
+        }
+    }
+}
+
+/// Refuses to stage `bytes` in `dir` when its disk has not that much free, plus a margin.
+fn check_room(dir: &Path, bytes: u64, parent: &Path) -> Result<(), InputError> {
+    match crate::os::free_bytes(dir) {
+        Some(free) if bytes > 0 && free < bytes + (64 << 20) => Err(InputError::Io {
+            path: parent.to_path_buf(),
+            message: format!(
+                "the remote inputs ({}) are staged on local disk before reading, but this directory has {} free; \
+                 point --temp-dir (or --input-cache) at a larger disk, or convert fewer files and append the rest",
+                crate::units::human_bytes(bytes),
+                crate::units::human_bytes(free)
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Downloads `files` under `parent` (`concurrency` ranged GETs in flight), each pinned to
-/// the ETag it was listed with.
+/// the ETag it was listed with; with a `cache`, those it holds are not downloaded again
+/// and those with an ETag are kept there.
 pub fn stage(
     files: &[RemoteFile],
     parent: &Path,
+    cache: Option<&InputCache>,
     options: &StoreOptions,
     concurrency: usize,
 ) -> Result<(Staging, Vec<PathBuf>), InputError> {
@@ -603,31 +688,69 @@ pub fn stage(
         .prefix("nc2zarr-inputs-")
         .tempdir_in(parent)
         .map_err(|e| io(parent, e))?;
-    let total: u64 = files.iter().map(|f| f.size).sum();
-    if let Some(free) = crate::os::free_bytes(dir.path())
-        && free < total + (64 << 20)
-    {
-        return Err(InputError::Io {
-            path: parent.to_path_buf(),
-            message: format!(
-                "the remote inputs ({}) are staged on local disk before reading, but this directory has {} free; \
-                 point --temp-dir at a larger disk, or convert fewer files and append the rest",
-                crate::units::human_bytes(total),
-                crate::units::human_bytes(free)
-            ),
-        });
+    let cache = match cache {
+        Some(c) => {
+            std::fs::create_dir_all(&c.dir).map_err(|e| io(&c.dir, e))?;
+            let lock_path = c.dir.join(".lock");
+            let lock = std::fs::File::create(&lock_path).map_err(|e| io(&lock_path, e))?;
+            lock.lock_shared().map_err(|e| io(&lock_path, e))?;
+            Some((c.clone(), lock))
+        }
+        None => None,
+    };
+    // Where each file goes: a cached copy already there, a new one for the cache
+    // (downloaded beside it, renamed when complete), or the temporary directory.
+    let mut locals = Vec::new();
+    let mut fetch = Vec::new(); // (index, path written, path renamed to when complete)
+    let (mut to_temp, mut to_cache) = (0, 0);
+    for (i, f) in files.iter().enumerate() {
+        let cached = cache.as_ref().and_then(|(c, _)| Some(c.dir.join(cache_name(f)?)));
+        match cached {
+            Some(path) if std::fs::metadata(&path).is_ok_and(|m| m.len() == f.size) => {
+                // Used now: the last to go when the cache is trimmed.
+                if let Ok(file) = std::fs::File::options().append(true).open(&path) {
+                    let _ = file.set_modified(std::time::SystemTime::now());
+                }
+                locals.push(path);
+            }
+            Some(path) => {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                let partial = path.with_file_name(format!(".partial-{}-{name}", std::process::id()));
+                fetch.push((i, partial, Some(path.clone())));
+                to_cache += f.size;
+                locals.push(path);
+            }
+            None => {
+                let local = dir.path().join(format!("{i:05}")).join(file_name(&f.url));
+                fetch.push((i, local.clone(), None));
+                to_temp += f.size;
+                locals.push(local);
+            }
+        }
     }
+    check_room(dir.path(), to_temp, parent)?;
+    if let Some((c, _)) = &cache {
+        check_room(&c.dir, to_cache, &c.dir)?;
+    }
+    let mut staging = Staging {
+        dir,
+        origins: locals.iter().cloned().zip(files.iter().cloned()).collect(),
+        downloaded: to_temp + to_cache,
+        cache,
+    };
     let runtime = crate::store::runtime().map_err(|e| io(parent, std::io::Error::other(e.to_string())))?;
     let mut sources: HashMap<String, Arc<Source>> = HashMap::new();
-    let mut locals = Vec::new();
     let mut parts = Vec::new();
-    for (i, f) in files.iter().enumerate() {
+    for (i, written, _) in &fetch {
+        let f = &files[*i];
         let (base, name) = split(&f.url);
         let source = Source::shared(&mut sources, base, options)?;
-        let local = dir.path().join(format!("{i:05}")).join(file_name(&f.url));
-        std::fs::create_dir_all(local.parent().unwrap_or(dir.path())).map_err(|e| io(&local, e))?;
-        let file = std::fs::File::create(&local).map_err(|e| io(&local, e))?;
-        file.set_len(f.size).map_err(|e| io(&local, e))?;
+        std::fs::create_dir_all(written.parent().unwrap_or(staging.dir.path())).map_err(|e| io(written, e))?;
+        let file = std::fs::File::create(written).map_err(|e| io(written, e))?;
+        file.set_len(f.size).map_err(|e| io(written, e))?;
         let file = Arc::new(file);
         let mut start = 0;
         while start < f.size {
@@ -637,22 +760,35 @@ pub fn stage(
                 source: source.clone(),
                 path: source.path(&name)?,
                 out: file.clone(),
-                local: local.clone(),
+                local: written.clone(),
                 range: start..end,
             });
             start = end;
         }
-        locals.push(local);
     }
-    runtime.block_on(async {
+    let fetched = runtime.block_on(async {
         futures::stream::iter(parts)
             .map(fetch_part)
             .buffer_unordered(concurrency.max(1))
             .try_collect::<Vec<()>>()
             .await
-    })?;
-    let origins = locals.iter().cloned().zip(files.iter().cloned()).collect();
-    Ok((Staging { dir, origins }, locals))
+    });
+    let renamed = fetched.and_then(|_| {
+        fetch.iter().try_for_each(|(_, written, kept)| match kept {
+            Some(kept) => std::fs::rename(written, kept).map_err(|e| io(kept, e)),
+            None => Ok(()),
+        })
+    });
+    if let Err(e) = renamed {
+        for (_, written, kept) in &fetch {
+            if kept.is_some() {
+                let _ = std::fs::remove_file(written);
+            }
+        }
+        staging.downloaded = 0;
+        return Err(e);
+    }
+    Ok((staging, locals))
 }
 
 #[cfg(test)]

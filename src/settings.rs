@@ -6,6 +6,9 @@ use std::time::Duration;
 /// Object-store requests in flight at once (`--io-concurrency`).
 pub const IO_CONCURRENCY: u16 = 16;
 
+/// What `--input-cache` holds at most once a run ends (`--input-cache-size`).
+pub const INPUT_CACHE_SIZE: &str = "50GiB";
+
 /// File extensions taken from a directory (or an object-store prefix).
 pub const NETCDF_EXTENSIONS: &[&str] = &["nc", "nc4", "cdf", "netcdf", "h5", "hdf5"];
 

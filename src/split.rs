@@ -112,6 +112,7 @@ pub fn prepare(
     let local = TaskOptions {
         store: opts.store.clone(),
         temp_dir: Some(opts.temp_dir.clone()),
+        input_cache: None,
         quiet: opts.quiet,
         json: opts.json,
     };
@@ -144,6 +145,8 @@ pub struct TaskOptions {
     pub store: StoreOptions,
     /// Scratch space for two-pass arrays (default: the system temp directory).
     pub temp_dir: Option<std::path::PathBuf>,
+    /// Where downloaded inputs are kept between runs, if anywhere.
+    pub input_cache: Option<crate::remote::InputCache>,
     /// No progress bar.
     pub quiet: bool,
     /// Machine-readable output.
@@ -289,14 +292,15 @@ fn stage_inputs(
     let remote: Vec<_> = wanted.iter().map(|(_, r)| r.clone()).collect();
     let options = input_store.options(local.store.retry_timeout, job.settings.io_concurrency);
     let parent = local.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let (staging, files) = crate::remote::stage(&remote, &parent, &options, options.io_concurrency)?;
+    let cache = local.input_cache.as_ref();
+    let (staging, files) = crate::remote::stage(&remote, &parent, cache, &options, options.io_concurrency)?;
     // Pinned by ETag where the server gives one; the fingerprint taken at prepare time
     // (size and first 64 KiB) also catches a replacement on servers that give none.
     for ((_, r), path) in wanted.iter().zip(&files) {
         let recorded = job
             .inputs
             .iter()
-            .find(|e| e.path == crate::store::redact(&r.url) && !e.fingerprint.is_empty());
+            .find(|e| e.path == crate::remote::identity(&r.url) && !e.fingerprint.is_empty());
         let now = manifest::file_fingerprint(path).map_err(|e| crate::error::InputError::Io {
             path: path.clone(),
             message: format!("reading the downloaded input: {e}"),

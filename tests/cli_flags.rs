@@ -29,11 +29,15 @@ fn sorted(list: &[&str]) -> Vec<String> {
 
 #[test]
 fn each_command_has_exactly_the_flags_it_honours() {
+    // --input-cache(-size): tests/remote.rs counts what a second run downloads.
+    let cache = ["input-cache", "input-cache-size"];
     let input = [
         "concat-dim",
         "on-encoding-drift",
         "input-endpoint",
         "input-storage-option",
+        "input-cache",
+        "input-cache-size",
     ];
     let layout = [
         "preset",
@@ -108,7 +112,10 @@ fn each_command_has_exactly_the_flags_it_honours() {
             ]
         ])
     );
-    assert_eq!(flags("task"), cat(&[&store, &["index", "temp-dir", "json", "quiet"]]));
+    assert_eq!(
+        flags("task"),
+        cat(&[&store, &cache, &["index", "temp-dir", "json", "quiet"]])
+    );
     assert_eq!(flags("commit"), cat(&[&store, &["json"]]));
     assert_eq!(flags("stac"), cat(&[&store, &["dir", "id", "json"]]));
     assert_eq!(
@@ -118,6 +125,8 @@ fn each_command_has_exactly_the_flags_it_honours() {
             "concat-dim",
             "input-endpoint",
             "input-storage-option",
+            "input-cache",
+            "input-cache-size",
             "io-concurrency",
             "temp-dir",
             "endpoint",

@@ -274,7 +274,7 @@ fn remote_errors_name_the_url_and_a_replaced_input_is_refused() {
     std::fs::create_dir_all(&twin).unwrap();
     std::fs::copy(&files[1], twin.join("part_00.nc")).unwrap();
     upload(&endpoint, &prefix, &[twin.join("part_00.nc")]); // …and over part_00.nc
-    let e = with_s3_env(|| nc2zarr::remote::stage(&listed, dir.path(), &options, 4).unwrap_err());
+    let e = with_s3_env(|| nc2zarr::remote::stage(&listed, dir.path(), None, &options, 4).unwrap_err());
     assert!(e.to_string().contains("changed since it was listed"), "{e}");
     assert!(e.to_string().contains(&url), "{e}");
 }
@@ -556,7 +556,7 @@ fn inputs_on_an_http_server_convert_as_local_files_do() {
     let listed = nc2zarr::remote::list(&served[..1], &Default::default()).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::copy(&files[1], &files[0]).unwrap();
-    let e = nc2zarr::remote::stage(&listed, dir.path(), &Default::default(), 4).unwrap_err();
+    let e = nc2zarr::remote::stage(&listed, dir.path(), None, &Default::default(), 4).unwrap_err();
     assert!(e.to_string().contains("changed since it was listed"), "{e}");
     assert!(e.to_string().contains(&served[0]), "{e}");
 }
@@ -988,4 +988,115 @@ fn split_runs_over_remote_inputs_download_in_each_task_only_the_files_it_reads()
             &served_urls(&server, &served_files)[0],
         ],
     );
+}
+
+/// Bytes of file data the server sent (GET answers) since `from` requests were logged;
+/// returns them and the new count.
+fn got_since(log: &Path, from: usize) -> (u64, usize) {
+    let all = request_log(log);
+    let bytes = all[from..].iter().filter(|r| r.method == "GET").map(|r| r.bytes).sum();
+    (bytes, all.len())
+}
+
+/// The copies an input cache holds (its lock file and unfinished downloads left out).
+fn cached(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    out.retain(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'));
+    out.sort();
+    out
+}
+
+#[test]
+fn an_input_cache_keeps_downloads_between_runs_by_url_and_etag() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("in");
+    let files = era_set(&served, Kind::Classic, &three_months(5), 6, 8);
+    let size = |f: &Path| std::fs::metadata(f).unwrap().len();
+    let total: u64 = files.iter().map(|f| size(f)).sum();
+    let log = dir.path().join("requests.log");
+    let Some(server) = http_server_with(&served, true, &["--log", &s(&log)]) else {
+        missing_prerequisite("python (NC2ZARR_PYTHON) for the HTTP server");
+        return;
+    };
+    let urls = served_urls(&server, &files);
+    let cache = dir.path().join("cache");
+    let convert = |out: &str, extra: &[&str]| {
+        let mut a = strings(&["convert", "-o", &s(&dir.path().join(out)), "--quiet"]);
+        a.extend(urls.iter().cloned().chain(strings(extra)));
+        run(&a).ok();
+        dir.path().join(out)
+    };
+    let local = dir.path().join("local.zarr");
+    let mut a = strings(&["convert", "-o", &s(&local), "--quiet"]);
+    a.extend(files.iter().map(|f| s(f)));
+    run(&a).ok();
+    // The first run downloads every file and keeps it; the second downloads nothing.
+    let first = convert("first.zarr", &["--input-cache", &s(&cache)]);
+    let (bytes, seen) = got_since(&log, 0);
+    assert_eq!(bytes, total);
+    assert_eq!(cached(&cache).len(), files.len());
+    let second = convert("second.zarr", &["--input-cache", &s(&cache)]);
+    let (bytes, seen) = got_since(&log, seen);
+    assert_eq!(bytes, 0, "the cached copies are read, nothing downloaded");
+    assert!(store_files(&first) == store_files(&local) && store_files(&second) == store_files(&local));
+    // A file replaced on the server (another ETag) is downloaded again, not read stale.
+    std::thread::sleep(Duration::from_millis(20));
+    let mut bytes0 = std::fs::read(&files[0]).unwrap();
+    // Same size and layout, other values: the last 8 data bytes flipped.
+    let n = bytes0.len();
+    bytes0[n - 8..].iter_mut().for_each(|b| *b ^= 0x5a);
+    std::fs::write(&files[0], &bytes0).unwrap();
+    let third = convert("third.zarr", &["--input-cache", &s(&cache)]);
+    let (bytes, seen) = got_since(&log, seen);
+    assert_eq!(bytes, size(&files[0]), "only the replaced file is downloaded");
+    let mut a = strings(&["convert", "-o", &s(&dir.path().join("local2.zarr")), "--quiet"]);
+    a.extend(files.iter().map(|f| s(f)));
+    run(&a).ok();
+    assert!(store_files(&third) == store_files(&dir.path().join("local2.zarr")));
+    assert!(store_files(&third) != store_files(&local));
+    // Trimmed to its size when a run ends, least recently used first: 1 KiB keeps none.
+    convert(
+        "fourth.zarr",
+        &["--input-cache", &s(&cache), "--input-cache-size", "1KiB"],
+    );
+    let (_, seen) = got_since(&log, seen);
+    assert!(cached(&cache).is_empty(), "{:?}", cached(&cache));
+    run(strings(&["scan", &urls[0], "--input-cache-size", "1GiB"])).fails_with(2, &["--input-cache"]);
+    // A split run on one machine: prepare downloads and keeps the inputs, its tasks read
+    // them from the cache.
+    let split = dir.path().join("split.zarr");
+    let mut a = strings(&["prepare", "-o", &s(&split), "--tasks", "2", "--input-cache", &s(&cache)]);
+    a.extend(urls.iter().cloned());
+    run(&a).ok();
+    let (bytes, seen) = got_since(&log, seen);
+    assert_eq!(bytes, total);
+    for i in 0..2 {
+        let mut a = strings(&["task", &s(&split), "--index", &i.to_string(), "--json"]);
+        a.extend(strings(&["--input-cache", &s(&cache)]));
+        let r = run(&a);
+        r.ok();
+        assert_eq!(
+            r.json().get("bytes_staged").and_then(|j| j.as_u64()),
+            Some(0),
+            "{}",
+            r.stdout
+        );
+    }
+    let (bytes, _) = got_since(&log, seen);
+    assert_eq!(bytes, 0);
+    run(strings(&["commit", &s(&split)])).ok();
+    assert!(store_files(&split) == store_files(&third));
+    // Without an ETag nothing tells a new version from the copy: nothing is kept.
+    let no_etag = http_server_with(&served, true, &["--no-etag"]).unwrap();
+    let bare = dir.path().join("bare-cache");
+    let mut a = strings(&["convert", "-o", &s(&dir.path().join("bare.zarr")), "--quiet"]);
+    a.extend(
+        served_urls(&no_etag, &files)
+            .into_iter()
+            .chain(strings(&["--input-cache", &s(&bare)])),
+    );
+    run(&a).ok();
+    assert!(cached(&bare).is_empty());
 }
