@@ -191,11 +191,16 @@ pub fn check_complete(path: &std::path::Path) -> Result<(), String> {
     let mut want: u64 = 64 << 10;
     loop {
         head.clear();
-        let _ = (&mut file).take(want).read_to_end(&mut head);
+        if let Err(e) = (&mut file).take(want).read_to_end(&mut head) {
+            return Err(format!("reading its header: {e}"));
+        }
+        // Fewer bytes than asked for: the file ends there (whatever its size said).
+        let have = head.len() as u64;
+        let ends = if have < want { have } else { size };
         match required_size(&head) {
-            Err(HeaderError::Short(needed)) if needed > size => {
+            Err(HeaderError::Short(needed)) if needed > ends => {
                 return Err(format!(
-                    "corrupt or truncated classic NetCDF header: it runs to byte {needed} but the file has {size}"
+                    "corrupt or truncated classic NetCDF header: it runs to byte {needed} but the file has {ends}"
                 ));
             }
             Err(HeaderError::Short(needed)) if needed > MAX_HEADER_BYTES => {

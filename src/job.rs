@@ -87,7 +87,7 @@ impl InputStore {
                  --storage-option)"
             )));
         }
-        let with_credentials = |u: &str| crate::store::redact(u) != u;
+        let with_credentials = |u: &str| crate::model::without_secrets(u) != u;
         if let Some(e) = options.endpoint.as_deref().filter(|e| with_credentials(e)) {
             return Err(refuse(format!(
                 "the endpoint {}, which carries credentials,",

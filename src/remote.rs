@@ -170,8 +170,8 @@ fn is_signing_parameter(name: &str) -> bool {
 /// (`download?file=a.nc`) is kept, as a digest of its parameters in order, since it may
 /// carry secrets this list does not know.
 pub fn identity(url: &str) -> String {
-    let shown = redact(url);
-    let Some((_, query)) = url.split_once('?') else {
+    let shown = crate::model::without_secrets(url);
+    let Some((_, query)) = url.split_once('?').filter(|_| is_http(url)) else {
         return shown;
     };
     let naming: Vec<&str> = query
@@ -416,7 +416,7 @@ async fn list_matching(source: &Source, arg: &str, dir: &str, pattern: &str) -> 
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join("/");
-    let top_level = !pattern.as_str().contains('/');
+    let top_level = !pattern.as_str().contains('/') && !pattern.as_str().contains("**");
     let listed = async {
         let prefix = match folder.as_str() {
             "" => None,
@@ -693,6 +693,11 @@ pub fn stage(
             std::fs::create_dir_all(&c.dir).map_err(|e| io(&c.dir, e))?;
             let lock_path = c.dir.join(".lock");
             let lock = std::fs::File::create(&lock_path).map_err(|e| io(&lock_path, e))?;
+            // Trimmed first when no other run reads from it, so a full cache makes room.
+            if lock.try_lock().is_ok() {
+                evict(c);
+                let _ = lock.unlock();
+            }
             lock.lock_shared().map_err(|e| io(&lock_path, e))?;
             Some((c.clone(), lock))
         }
@@ -703,9 +708,12 @@ pub fn stage(
     let mut locals = Vec::new();
     let mut fetch = Vec::new(); // (index, path written, path renamed to when complete)
     let (mut to_temp, mut to_cache) = (0, 0);
+    let mut fetched_once = std::collections::HashSet::new();
     for (i, f) in files.iter().enumerate() {
         let cached = cache.as_ref().and_then(|(c, _)| Some(c.dir.join(cache_name(f)?)));
         match cached {
+            // The same file named twice (signed twice): downloaded once.
+            Some(path) if fetched_once.contains(&path) => locals.push(path),
             Some(path) if std::fs::metadata(&path).is_ok_and(|m| m.len() == f.size) => {
                 // Used now: the last to go when the cache is trimmed.
                 if let Ok(file) = std::fs::File::options().append(true).open(&path) {
@@ -719,6 +727,7 @@ pub fn stage(
                     .map(|n| n.to_string_lossy().to_string())
                     .unwrap_or_default();
                 let partial = path.with_file_name(format!(".partial-{}-{name}", std::process::id()));
+                fetched_once.insert(path.clone());
                 fetch.push((i, partial, Some(path.clone())));
                 to_cache += f.size;
                 locals.push(path);
@@ -773,9 +782,14 @@ pub fn stage(
             .try_collect::<Vec<()>>()
             .await
     });
+    // A copy is kept only once it is on disk whole: a crash can leave no copy of the
+    // right size that holds zeros.
     let renamed = fetched.and_then(|_| {
         fetch.iter().try_for_each(|(_, written, kept)| match kept {
-            Some(kept) => std::fs::rename(written, kept).map_err(|e| io(kept, e)),
+            Some(kept) => std::fs::File::open(written)
+                .and_then(|f| f.sync_all())
+                .and_then(|_| std::fs::rename(written, kept))
+                .map_err(|e| io(kept, e)),
             None => Ok(()),
         })
     });
@@ -844,20 +858,26 @@ mod tests {
         assert_ne!(one, two);
         assert_eq!(one, identity("https://h/get?X-Amz-Signature=renewed&file=a.nc"));
         assert!(!one.contains("a.nc") && !one.contains("abc"), "{one}");
+        // One URL, whatever it holds: a comma does not end it (the signature stays out).
+        assert_eq!(
+            identity("https://h/a,b.nc?X-Amz-Signature=abc"),
+            "https://h/a,b.nc?[redacted]"
+        );
+        // In object-store URLs `?` is part of the key.
+        assert_ne!(identity("s3://b/run?1/a.nc"), identity("s3://b/run?2/a.nc"));
     }
 
-    /// A store that holds `n` objects in `other/` and takes 10 ms per object listed
-    /// recursively, with `inputs/a.nc` and `inputs/deeper/b.nc`.
+    /// A store that holds `n` objects in `other/` and `n` at its root, and takes 10 ms per
+    /// object listed, with `inputs/a.nc` and `inputs/deeper/b.nc`.
     fn throttled(n: usize) -> Source {
         use object_store::throttle::{ThrottleConfig, ThrottledStore};
         let memory = object_store::memory::InMemory::new();
         let runtime = crate::store::runtime().unwrap();
         runtime.block_on(async {
             for i in 0..n {
-                memory
-                    .put(&ObjectPath::from(format!("other/{i}.nc")), "x".into())
-                    .await
-                    .unwrap();
+                for key in [format!("other/{i}.nc"), format!("{i}.nc")] {
+                    memory.put(&ObjectPath::from(key), "x".into()).await.unwrap();
+                }
             }
             memory.put(&ObjectPath::from("inputs/a.nc"), "x".into()).await.unwrap();
             memory
@@ -867,6 +887,7 @@ mod tests {
         });
         let config = ThrottleConfig {
             wait_list_per_entry: std::time::Duration::from_millis(10),
+            wait_list_with_delimiter_per_entry: std::time::Duration::from_millis(10),
             ..Default::default()
         };
         Source {
@@ -893,7 +914,12 @@ mod tests {
             .unwrap();
         assert_eq!(globbed.len(), 1);
         assert_eq!(globbed[0].url, "s3://bucket/inputs/deeper/b.nc");
-        // Listing the 500 other objects would take 5 s.
+        let everything = runtime
+            .block_on(list_matching(&source, "s3://bucket/inputs/**", "inputs", "**"))
+            .unwrap();
+        let urls: Vec<&str> = everything.iter().map(|f| f.url.as_str()).collect();
+        assert_eq!(urls, ["s3://bucket/inputs/a.nc", "s3://bucket/inputs/deeper/b.nc"]);
+        // Listing the 500 objects of another folder or of the root would take 5 s.
         assert!(
             started.elapsed() < std::time::Duration::from_secs(2),
             "{:?}",

@@ -374,7 +374,7 @@ pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummar
                 return Err(TargetError::Invalid {
                     target: store.display().to_string(),
                     message: "its prepare was interrupted before it wrote the arrays that span the files; prepare \
-                              the run again with --restart"
+                              the run again with --restart (`prepare … --restart`, or `append … --tasks N --restart`)"
                         .into(),
                 }
                 .into());

@@ -37,16 +37,18 @@ impl SourceFile {
     }
 }
 
-/// `url` without a `user:password@` or `token@` part (an `abfs://container@account`
-/// stays whole) and without its query (where a presigned URL carries its signature), as
-/// `store::redact` shows URLs.
-fn without_secrets(url: &str) -> String {
+/// `url` (one URL, as given) without a `user:password@` or `token@` part (an
+/// `abfs://container@account` stays whole) and, for HTTP(S), without its query (where a
+/// presigned URL carries its signature): `?[redacted]`. In object-store URLs `?` is part
+/// of the key.
+pub fn without_secrets(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
+    let http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
     let rest = match rest.split_once('?') {
-        Some((path, _)) => format!("{path}?[redacted]"),
-        None => rest.to_string(),
+        Some((path, _)) if http => format!("{path}?[redacted]"),
+        _ => rest.to_string(),
     };
     let host_end = rest.find('/').unwrap_or(rest.len());
     match rest[..host_end].rfind('@') {
@@ -300,5 +302,10 @@ mod tests {
             "abfss://container@acct.dfs.core.windows.net/a.nc"
         );
         assert_eq!(without_secrets("s3://bucket/run#1/a.nc"), "s3://bucket/run#1/a.nc");
+        assert_eq!(without_secrets("s3://bucket/run?1/a.nc"), "s3://bucket/run?1/a.nc");
+        assert_eq!(
+            without_secrets("https://h/a,b.nc?X-Amz-Signature=s"),
+            "https://h/a,b.nc?[redacted]"
+        );
     }
 }

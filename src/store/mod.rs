@@ -1007,7 +1007,8 @@ pub fn redact(text: &str) -> String {
         let (before, after) = rest.split_at(i + 3);
         out.push_str(before);
         let end = after
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '>' | ','))
+            // Not at `,` or `)`: URLs hold them, and what follows could be a signature.
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '>'))
             .unwrap_or(after.len());
         let (url, tail) = after.split_at(end);
         let scheme = before[..i]
@@ -1127,6 +1128,10 @@ mod tests {
         );
         assert_eq!(redact("abfs://c:key@acct/x"), "abfs://acct/x");
         assert_eq!(redact("no urls here"), "no urls here");
+        assert_eq!(
+            redact("GET https://h/a,(b).nc?X-Amz-Signature=S failed"),
+            "GET https://h/a,(b).nc?[redacted] failed"
+        );
     }
 
     #[test]
