@@ -53,6 +53,10 @@ pub(crate) struct SavedJob {
     /// How the tasks reach remote inputs, when there are any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) input_store: Option<InputStore>,
+    /// True when `prepare` writes the small arrays that span the files itself (see
+    /// `share::spanning`); false in jobs saved before it did, whose tasks share every unit.
+    #[serde(default)]
+    pub(crate) prepare_writes: bool,
 }
 
 /// The store settings a split run's tasks reach its remote inputs with: the endpoint and
@@ -179,6 +183,7 @@ pub(crate) fn save(
         inventory: inv.clone(),
         inputs,
         input_store,
+        prepare_writes: true,
     };
     let text = serde_json::to_vec(&job).map_err(|e| Error::Internal(format!("saving the job: {e}")))?;
     let marker = crate::json_obj! {

@@ -218,7 +218,10 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
     }
     let opts = options(&job.settings, local);
     let prepared = replan(&job, &store, &opts)?;
-    let (keys, units) = task_units(&job.inventory, &prepared, job.tasks);
+    let (keys, units) = match job.prepare_writes {
+        true => task_units(&job.inventory, &prepared, job.tasks),
+        false => live_units(&prepared),
+    };
     let owner = plan::split(&units, job.tasks);
     let mut owned = HashSet::new();
     let mut owned_units = Vec::new();
@@ -360,7 +363,7 @@ pub fn commit(target: &str, store_options: &StoreOptions) -> Result<CommitSummar
     let prepared = replan(&job, &store, &opts)?;
     // Task `tasks` is the part prepare wrote itself, when there is one.
     let (_, units) = live_units(&prepared);
-    let by_prepare = spanning(&job.inventory, &prepared, &units, job.tasks).contains(&true);
+    let by_prepare = job.prepare_writes && spanning(&job.inventory, &prepared, &units, job.tasks).contains(&true);
     let writers = job.tasks + usize::from(by_prepare);
     let mut records = Vec::new();
     let mut missing = Vec::new();

@@ -182,6 +182,24 @@ fn commit_waits_for_every_task_and_a_failed_task_reruns_alone() {
     }
     run(["commit".to_string(), s(&killed)]).ok();
     assert!(store_files(&single) == store_files(&killed), "the stores differ");
+    // A job saved before prepare wrote those arrays itself (no `prepare_writes`, no
+    // record of prepare's): its tasks share every unit, and its commit needs no more.
+    let older = dir.path().join("older.zarr");
+    let a: Vec<String> = prepare
+        .iter()
+        .map(|x| if x == &s(&killed) { s(&older) } else { x.clone() })
+        .collect();
+    run(&a).ok();
+    let job = older.join(".nc2zarr/tasks/job.json");
+    let text = std::fs::read_to_string(&job).unwrap();
+    assert!(text.contains(",\"prepare_writes\":true"), "{text}");
+    std::fs::write(&job, text.replace(",\"prepare_writes\":true", "")).unwrap();
+    std::fs::remove_dir_all(older.join(".nc2zarr/tasks/00003")).unwrap();
+    for i in 0..3 {
+        Run::from_output(&task(&older, i, 0).output().unwrap()).ok();
+    }
+    run(["commit".to_string(), s(&older)]).ok();
+    assert!(store_files(&single) == store_files(&older), "the stores differ");
     // A bad index is a usage error naming the range.
     let r = run(args(
         &["prepare"],
