@@ -124,44 +124,43 @@ fn is_signed_http(url: &str) -> bool {
     is_http(url) && url.contains('?')
 }
 
-/// Query parameters that sign a URL or grant access rather than name what it serves
-/// (S3, GCS and CloudFront presigning, Azure SAS, bearer tokens); compared lowercased.
+/// Query parameters that sign a URL or grant access wherever they appear (bearer tokens,
+/// S3 query authentication, GCS signed URLs); compared lowercased. `X-Amz-*` and
+/// `X-Goog-*` ones too.
 const SIGNING_PARAMETERS: &[&str] = &[
     "awsaccesskeyid",
-    "signature",
-    "expires",
-    "policy",
-    "key-pair-id",
     "googleaccessid",
+    "signature",
     "sig",
-    "se",
-    "sp",
-    "sv",
-    "sr",
-    "st",
-    "ss",
-    "srt",
-    "si",
-    "spr",
-    "sdd",
-    "skoid",
-    "sktid",
-    "skt",
-    "ske",
-    "sks",
-    "skv",
-    "saoid",
-    "suoid",
-    "scid",
     "token",
     "access_token",
-    "sas",
 ];
 
-/// True when the query parameter `name` signs its URL (see [`SIGNING_PARAMETERS`]).
-fn is_signing_parameter(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name.starts_with("x-amz-") || name.starts_with("x-goog-") || SIGNING_PARAMETERS.contains(&name.as_str())
+/// The other fields of an Azure SAS: signing only beside its `sig`.
+const AZURE_SAS_FIELDS: &[&str] = &[
+    "se", "sp", "sv", "sr", "st", "ss", "srt", "si", "spr", "sdd", "skoid", "sktid", "skt", "ske", "sks", "skv",
+    "saoid", "suoid", "scid", "ses",
+];
+
+/// The other fields of a CloudFront signed URL: signing only beside its `Signature`.
+const CLOUDFRONT_FIELDS: &[&str] = &["expires", "policy", "key-pair-id"];
+
+/// Which of the query `parameters` (names, lowercased) sign their URL: those of
+/// [`SIGNING_PARAMETERS`], and an Azure SAS's or a CloudFront signature's other fields
+/// only beside the signature they go with (alone, `st=` or `policy=` may name a file).
+fn signing_parameters(parameters: &[String]) -> Vec<bool> {
+    let has = |n: &str| parameters.iter().any(|p| p == n);
+    let (azure, cloudfront) = (has("sig"), has("signature"));
+    parameters
+        .iter()
+        .map(|n| {
+            n.starts_with("x-amz-")
+                || n.starts_with("x-goog-")
+                || SIGNING_PARAMETERS.contains(&n.as_str())
+                || (azure && AZURE_SAS_FIELDS.contains(&n.as_str()))
+                || (cloudfront && CLOUDFRONT_FIELDS.contains(&n.as_str()))
+        })
+        .collect()
 }
 
 /// How the manifest names the remote input `url`, to tell inputs apart on a later
@@ -174,9 +173,16 @@ pub fn identity(url: &str) -> String {
     let Some((_, query)) = url.split_once('?').filter(|_| is_http(url)) else {
         return shown;
     };
-    let naming: Vec<&str> = query
-        .split('&')
-        .filter(|p| !p.is_empty() && !is_signing_parameter(p.split('=').next().unwrap_or(p)))
+    let pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    let names: Vec<String> = pairs
+        .iter()
+        .map(|p| p.split('=').next().unwrap_or(p).to_ascii_lowercase())
+        .collect();
+    let naming: Vec<&str> = pairs
+        .into_iter()
+        .zip(signing_parameters(&names))
+        .filter(|(_, signing)| !signing)
+        .map(|(p, _)| p)
         .collect();
     if naming.is_empty() {
         return shown;
@@ -853,6 +859,10 @@ mod tests {
         let signed = identity("https://h/d/a.nc?X-Amz-Signature=abc&X-Amz-Date=1");
         assert_eq!(signed, "https://h/d/a.nc?[redacted]");
         assert_eq!(identity("https://h/d/a.nc?sv=1&sig=zz&se=2030"), signed);
+        // Without the signature they go with, SAS or CloudFront fields may name the file.
+        assert_ne!(identity("https://h/data?st=A"), identity("https://h/data?st=B"));
+        assert_eq!(identity("https://h/d/a.nc?Policy=p&Signature=s&Key-Pair-Id=k"), signed);
+        assert_ne!(identity("https://h/get?policy=a"), identity("https://h/get?policy=b"));
         let one = identity("https://h/get?file=a.nc&X-Amz-Signature=abc");
         let two = identity("https://h/get?file=b.nc&X-Amz-Signature=abc");
         assert_ne!(one, two);
