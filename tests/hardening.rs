@@ -92,51 +92,26 @@ fn garbage_foreign_and_corrupt_files_are_refused_with_their_name() {
         assert!(!out.exists());
     }
     // A huge corrupt file is diagnosed from its first bytes, not read whole: under a 4 GB
-    // address-space limit an 8 GiB (sparse) one is refused cleanly.
-    let huge = dir.path().join("huge.nc");
-    let f = std::fs::File::create(&huge).unwrap();
-    std::io::Write::write_all(&mut &f, &noise(11, 4096)).unwrap();
-    f.set_len(8 << 30).unwrap();
-    // Few threads and malloc arenas, so the address space the limit counts does not
-    // grow with the machine's cores (each arena reserves 64 MiB).
-    let limited = std::process::Command::new("sh")
-        .args(["-c", "ulimit -v 4000000; exec \"$0\" \"$@\""])
-        .env("MALLOC_ARENA_MAX", "2")
-        .env("RAYON_NUM_THREADS", "1")
-        .arg(bin())
-        .args(["scan", &s(&huge)])
-        .output()
-        .unwrap();
-    refused(
-        &Run::from_output(&limited),
-        3,
-        &["huge.nc", "not a NetCDF or HDF5 file"],
-    );
-    // A classic header whose first name claims 2 GiB, in an 8 GiB (sparse) file.
-    let claims = dir.path().join("claims.nc");
-    let f = std::fs::File::create(&claims).unwrap();
-    let header = [
+    // address-space limit an 8 GiB (sparse) one is refused cleanly; so is one whose
+    // classic header's first name claims 2 GiB.
+    let classic_claim = [
         b"CDF\x01".as_slice(),
         &[0, 0, 0, 1],
         &[0, 0, 0, 0x0a],
         &[0, 0, 0, 1],
         &[0x7f, 0xff, 0xff, 0xf0],
-    ];
-    std::io::Write::write_all(&mut &f, &header.concat()).unwrap();
-    f.set_len(8 << 30).unwrap();
-    let limited = std::process::Command::new("sh")
-        .args(["-c", "ulimit -v 4000000; exec \"$0\" \"$@\""])
-        .env("MALLOC_ARENA_MAX", "2")
-        .env("RAYON_NUM_THREADS", "1")
-        .arg(bin())
-        .args(["scan", &s(&claims)])
-        .output()
-        .unwrap();
-    refused(
-        &Run::from_output(&limited),
-        3,
-        &["claims.nc", "looks truncated or corrupt"],
-    );
+    ]
+    .concat();
+    for (name, head, needle) in [
+        ("huge.nc", noise(11, 4096), "not a NetCDF or HDF5 file"),
+        ("claims.nc", classic_claim, "looks truncated or corrupt"),
+    ] {
+        let path = dir.path().join(name);
+        let f = std::fs::File::create(&path).unwrap();
+        std::io::Write::write_all(&mut &f, &head).unwrap();
+        f.set_len(8 << 30).unwrap();
+        refused(&scan_under_4gb(&path), 3, &[name, needle]);
+    }
     // A valid netCDF header followed by a corrupt one: a good file with its header mangled.
     let good = era_set(&dir.path().join("g"), Kind::Classic, &three_months(2), 3, 4);
     let mut bytes = std::fs::read(&good[0]).unwrap();
@@ -471,4 +446,19 @@ fn a_panic_in_a_worker_thread_still_releases_the_lock_and_scratch_space() {
     // Without the failpoint the same command completes.
     run(&args).ok();
     verify_source(&out, &files).ok();
+}
+
+/// `nc2zarr scan PATH` under a 4 GB address-space limit, with few threads and malloc
+/// arenas so the address space the limit counts does not grow with the machine's cores
+/// (each arena reserves 64 MiB).
+fn scan_under_4gb(path: &Path) -> Run {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "ulimit -v 4000000; exec \"$0\" \"$@\""])
+        .env("MALLOC_ARENA_MAX", "2")
+        .env("RAYON_NUM_THREADS", "1")
+        .arg(bin())
+        .args(["scan", &s(path)])
+        .output()
+        .unwrap();
+    Run::from_output(&out)
 }
