@@ -91,17 +91,17 @@ impl InputStore {
                  --storage-option)"
             )));
         }
-        let with_credentials = |u: &str| crate::model::without_secrets(u) != u;
+        let with_credentials = |u: &str| crate::secrets::without_secrets(u) != u;
         if let Some(e) = options.endpoint.as_deref().filter(|e| with_credentials(e)) {
             return Err(refuse(format!(
                 "the endpoint {}, which carries credentials,",
-                crate::store::redact(e)
+                crate::secrets::redact(e)
             )));
         }
         if let Some(u) = urls.into_iter().find(|u| with_credentials(u)) {
             return Err(refuse(format!(
                 "the input URL {}, which carries credentials,",
-                crate::store::redact(u)
+                crate::secrets::redact(u)
             )));
         }
         Ok(Some(InputStore {

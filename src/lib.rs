@@ -55,6 +55,7 @@ pub mod records;
 pub mod remote;
 pub mod report;
 pub mod scan;
+pub mod secrets;
 pub mod settings;
 pub mod share;
 pub use nc2zarr_plan::slab;
@@ -503,5 +504,5 @@ fn plan_command(
 
 /// Formats an error for stderr (one line, no backtrace) and picks its exit code.
 pub fn describe_error(e: &Error) -> (String, i32) {
-    (store::redact(&format!("nc2zarr: error: {e}")), e.exit_code())
+    (secrets::redact(&format!("nc2zarr: error: {e}")), e.exit_code())
 }

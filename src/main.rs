@@ -30,7 +30,7 @@ fn main() {
                 .location()
                 .map(|l| format!(" at {}:{}", l.file(), l.line()))
                 .unwrap_or_default();
-            let msg = nc2zarr::store::redact(&format!("{payload}{at}").replace('\n', " "));
+            let msg = nc2zarr::secrets::redact(&format!("{payload}{at}").replace('\n', " "));
             eprintln!("nc2zarr: internal error (a bug, please report it): {msg}");
         }
     }));

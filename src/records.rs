@@ -46,7 +46,7 @@ pub fn finish_records(store: &Target) -> Result<()> {
 
 /// A commit message naming the inputs (the first and last few of a long list).
 pub fn commit_message(command: &str, inputs: &[InputEntry]) -> String {
-    let names: Vec<String> = inputs.iter().map(|i| crate::store::redact(&i.path)).collect();
+    let names: Vec<String> = inputs.iter().map(|i| crate::secrets::redact(&i.path)).collect();
     let shown = if names.len() <= 6 {
         names.join(", ")
     } else {

@@ -18,8 +18,9 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{GetOptions, ObjectStore, ObjectStoreExt, path::Path as ObjectPath};
 
 use crate::error::InputError;
+use crate::secrets::redact;
 use crate::settings::NETCDF_EXTENSIONS;
-use crate::store::{StoreOptions, Target, redact};
+use crate::store::{StoreOptions, Target};
 
 /// Bytes per ranged GET.
 const PART_BYTES: u64 = 8 << 20;
@@ -169,7 +170,7 @@ fn signing_parameters(parameters: &[String]) -> Vec<bool> {
 /// (`download?file=a.nc`) is kept, as a digest of its parameters in order, since it may
 /// carry secrets this list does not know.
 pub fn identity(url: &str) -> String {
-    let shown = crate::model::without_secrets(url);
+    let shown = crate::secrets::without_secrets(url);
     let Some((_, query)) = url.split_once('?').filter(|_| is_http(url)) else {
         return shown;
     };

@@ -310,7 +310,7 @@ fn stage_inputs(
         })?;
         if recorded.is_some_and(|e| e.fingerprint != now) {
             return Err(crate::error::InputError::Io {
-                path: crate::store::redact(&r.url).into(),
+                path: crate::secrets::redact(&r.url).into(),
                 message: "it changed since it was listed at prepare time (its first bytes differ); prepare the run \
                           again to convert the new version"
                     .into(),

@@ -449,7 +449,7 @@ fn plan_fingerprint(jobs: &[ArrayJob], format: ZarrFormat) -> String {
 pub fn check_target(target: &str, opts: &ConvertOptions) -> Result<()> {
     if crate::store::icechunk::strip_scheme(target).is_some() && opts.format == ZarrFormat::V2 {
         return Err(TargetError::BadUrl {
-            target: crate::store::redact(target),
+            target: crate::secrets::redact(target),
             message: "Icechunk repositories hold Zarr v3 only; drop --zarr-format 2".into(),
         }
         .into());

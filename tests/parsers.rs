@@ -39,9 +39,9 @@ proptest! {
     #[test]
     fn targets_and_redaction(s in ".{0,60}", secret in "[A-Za-z0-9]{8,20}") {
         let _ = nc2zarr::store::parse_location(&s);
-        let _ = nc2zarr::store::redact(&s);
+        let _ = nc2zarr::secrets::redact(&s);
         let url = format!("s3://user:{secret}@bucket/x?sig={secret}");
-        prop_assert!(!nc2zarr::store::redact(&url).contains(&secret));
+        prop_assert!(!nc2zarr::secrets::redact(&url).contains(&secret));
     }
 
     #[test]

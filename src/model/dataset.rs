@@ -31,34 +31,9 @@ impl SourceFile {
     /// How the file is named to users: its URL when it is a staged remote input.
     pub fn shown(&self) -> String {
         match &self.origin {
-            Some((url, _)) => without_secrets(url),
+            Some((url, _)) => crate::secrets::without_secrets(url),
             None => self.path.display().to_string(),
         }
-    }
-}
-
-/// `url` (one URL, as given) without a `user:password@` or `token@` part (an
-/// `abfs://container@account` stays whole) and, for HTTP(S), without its query (where a
-/// presigned URL carries its signature): `?[redacted]`. In object-store URLs `?` is part
-/// of the key.
-pub fn without_secrets(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
-    let rest = match rest.split_once('?') {
-        Some((path, _)) if http => format!("{path}?[redacted]"),
-        _ => rest.to_string(),
-    };
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..host_end].rfind('@') {
-        Some(at)
-            if rest[..at].contains(':')
-                || !scheme.eq_ignore_ascii_case("abfs") && !scheme.eq_ignore_ascii_case("abfss") =>
-        {
-            format!("{scheme}://{}", &rest[at + 1..])
-        }
-        _ => format!("{scheme}://{rest}"),
     }
 }
 
@@ -282,30 +257,5 @@ impl Inventory {
             .filter(|(_, v)| v.unsupported.is_none())
             .map(|(_, v)| v.nbytes())
             .sum()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_secrets;
-
-    #[test]
-    fn urls_are_shown_without_credentials() {
-        assert_eq!(without_secrets("https://u:pw@host/a.nc"), "https://host/a.nc");
-        assert_eq!(without_secrets("https://tok3n@host/a.nc"), "https://host/a.nc");
-        assert_eq!(
-            without_secrets("https://host/a.nc?X-Amz-Signature=s"),
-            "https://host/a.nc?[redacted]"
-        );
-        assert_eq!(
-            without_secrets("abfss://container@acct.dfs.core.windows.net/a.nc"),
-            "abfss://container@acct.dfs.core.windows.net/a.nc"
-        );
-        assert_eq!(without_secrets("s3://bucket/run#1/a.nc"), "s3://bucket/run#1/a.nc");
-        assert_eq!(without_secrets("s3://bucket/run?1/a.nc"), "s3://bucket/run?1/a.nc");
-        assert_eq!(
-            without_secrets("https://h/a,b.nc?X-Amz-Signature=s"),
-            "https://h/a,b.nc?[redacted]"
-        );
     }
 }

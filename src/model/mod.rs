@@ -5,7 +5,7 @@ use crate::json::Json;
 mod dataset;
 mod drift;
 
-pub use dataset::{DimInfo, GroupInfo, Inventory, SourceFile, VarInfo, without_secrets};
+pub use dataset::{DimInfo, GroupInfo, Inventory, SourceFile, VarInfo};
 pub use drift::{Action, Drift, DriftGroup};
 
 /// Element type of a variable, as stored in Zarr.

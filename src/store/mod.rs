@@ -31,6 +31,7 @@ pub mod icechunk;
 
 use self::icechunk::{Repo, StorageKind};
 use crate::error::TargetError;
+use crate::secrets::redact;
 
 /// Where a target lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -996,62 +997,6 @@ pub fn is_secret_option(key: &str) -> bool {
     ["secret", "token", "password", "sas"].iter().any(|w| k.contains(w)) || k.ends_with("_key") || k == "key"
 }
 
-/// Removes credentials from text: URL user-info and query strings (SAS tokens,
-/// signatures) and the values of well-known secret environment variables. The part
-/// before `@` in `abfs(s)://container@account…` is the container, not a credential, and
-/// stays.
-pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (before, after) = rest.split_at(i + 3);
-        out.push_str(before);
-        let end = after
-            // Not at `,` or `)`: URLs hold them, and what follows could be a signature.
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '>'))
-            .unwrap_or(after.len());
-        let (url, tail) = after.split_at(end);
-        let scheme = before[..i]
-            .rsplit(|c: char| !c.is_ascii_alphanumeric())
-            .next()
-            .unwrap_or("");
-        let keeps_user = scheme.eq_ignore_ascii_case("abfs") || scheme.eq_ignore_ascii_case("abfss");
-        let url = match url.find('@') {
-            Some(at) if !url[..at].contains('/') && (!keeps_user || url[..at].contains(':')) => &url[at + 1..],
-            _ => url,
-        };
-        match url.find('?') {
-            Some(q) => {
-                out.push_str(&url[..q]);
-                out.push_str("?[redacted]");
-            }
-            None => out.push_str(url),
-        }
-        rest = tail;
-    }
-    out.push_str(rest);
-    for var in SECRET_VARS {
-        if let Ok(secret) = std::env::var(var)
-            && secret.len() >= 8
-        {
-            out = out.replace(&secret, "[redacted]");
-        }
-    }
-    out
-}
-
-/// Environment variables whose values are secrets.
-const SECRET_VARS: &[&str] = &[
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AZURE_STORAGE_ACCOUNT_KEY",
-    "AZURE_STORAGE_ACCESS_KEY",
-    "AZURE_STORAGE_SAS_KEY",
-    "AZURE_STORAGE_TOKEN",
-    "AZURE_CLIENT_SECRET",
-    "GOOGLE_SERVICE_ACCOUNT_KEY",
-];
-
 /// Removes empty sub-directories left after deleting files (keeps `dir` itself).
 fn remove_empty_dirs(dir: &FsPath) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
@@ -1112,26 +1057,6 @@ mod tests {
         assert_eq!(url_prefix("s3://bucket/a/b/"), "a/b");
         assert_eq!(url_prefix("s3://bucket"), "");
         assert_eq!(url_prefix("s3://bucket/run#1/a?b/"), "run#1/a?b");
-    }
-
-    #[test]
-    fn redacts_credentials() {
-        assert_eq!(
-            redact("GET https://acct.blob.core.windows.net/c/x?sv=2021&sig=SECRET failed"),
-            "GET https://acct.blob.core.windows.net/c/x?[redacted] failed"
-        );
-        assert_eq!(redact("s3://AKIA:secret@bucket/key"), "s3://bucket/key");
-        assert_eq!(redact("https://token@host/x.nc"), "https://host/x.nc");
-        assert_eq!(
-            redact("target abfss://data@acct.dfs.core.windows.net/era5.zarr: failed"),
-            "target abfss://data@acct.dfs.core.windows.net/era5.zarr: failed"
-        );
-        assert_eq!(redact("abfs://c:key@acct/x"), "abfs://acct/x");
-        assert_eq!(redact("no urls here"), "no urls here");
-        assert_eq!(
-            redact("GET https://h/a,(b).nc?X-Amz-Signature=S failed"),
-            "GET https://h/a,(b).nc?[redacted] failed"
-        );
     }
 
     #[test]
