@@ -1100,3 +1100,68 @@ fn an_input_cache_keeps_downloads_between_runs_by_url_and_etag() {
     run(&a).ok();
     assert!(cached(&bare).is_empty());
 }
+
+#[test]
+fn runs_sharing_an_input_cache_at_once_read_whole_copies_and_keep_it_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("in");
+    let files = era_set(&served, Kind::Netcdf4, &eight_months(), 6, 8);
+    let Some(server) = http_server(&served, true) else {
+        missing_prerequisite("python (NC2ZARR_PYTHON) for the HTTP server");
+        return;
+    };
+    let urls = served_urls(&server, &files);
+    let local = dir.path().join("local.zarr");
+    let mut a = strings(&["convert", "-o", &s(&local), "--quiet"]);
+    a.extend(files.iter().map(|f| s(f)));
+    run(&a).ok();
+    let cache = dir.path().join("cache");
+    // Rounds of four runs at once on one cache, started empty: they download the same
+    // files side by side, and the ones given a tiny size trim the cache when they end
+    // while the others still read from it.
+    for round in 0..3 {
+        let children: Vec<_> = (0..4)
+            .map(|i| {
+                let out = dir.path().join(format!("r{round}-{i}.zarr"));
+                let mut a = strings(&["convert", "-o", &s(&out), "--quiet", "--input-cache", &s(&cache)]);
+                if i % 2 == 1 {
+                    a.extend(strings(&["--input-cache-size", "1KiB"]));
+                }
+                a.extend(urls.iter().cloned());
+                let child = std::process::Command::new(bin())
+                    .args(&a)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                (out, child)
+            })
+            .collect();
+        for (out, child) in children {
+            let output = child.wait_with_output().unwrap();
+            Run::from_output(&output).ok();
+            assert!(
+                store_files(&out) == store_files(&local),
+                "{} differs from the local conversion",
+                out.display()
+            );
+        }
+        // Whatever the cache kept is a whole copy of one of the files.
+        let originals: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        for copy in cached(&cache) {
+            let bytes = std::fs::read(&copy).unwrap();
+            assert!(
+                originals.contains(&bytes),
+                "{} is no whole copy of an input",
+                copy.display()
+            );
+        }
+    }
+    // No unfinished download is left behind.
+    let partial: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".partial"))
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
+}
