@@ -81,6 +81,25 @@ max-mem = \"2GiB\"\n  json = true"
     ReadHeaders,
 }
 
+impl Command {
+    /// True when the command reports as JSON (`--json`); a job file (`run`) says so in
+    /// its own options.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Scan(a) => a.json,
+            Command::Plan(a) => a.json,
+            Command::Convert(a) => a.write.json,
+            Command::Append(a) => a.write.json,
+            Command::Verify(a) => a.json,
+            Command::Stac(a) => a.json,
+            Command::Prepare(a) => a.json,
+            Command::Task(a) => a.json,
+            Command::Commit(a) => a.json,
+            Command::Presets | Command::Run(_) | Command::ReadHeaders => false,
+        }
+    }
+}
+
 /// Inputs and how to merge them.
 #[derive(Debug, Args)]
 pub struct InputArgs {

@@ -164,7 +164,36 @@ pub enum Error {
     Internal(String),
 }
 
+impl InputError {
+    /// The input file the error is about, when it names one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            InputError::NotFound { path }
+            | InputError::Duplicate { path }
+            | InputError::Io { path, .. }
+            | InputError::Unreadable { path, .. }
+            | InputError::Read { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+}
+
 impl Error {
+    /// What kind of problem this is, as `--json` reports name it: `input`, `target`,
+    /// `usage`, `verify_failed`, `locked`, `tasks_unfinished`, `scheduler` or `internal`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Input(_) => "input",
+            Error::Target(_) => "target",
+            Error::Usage(_) => "usage",
+            Error::VerifyFailed(_) => "verify_failed",
+            Error::Locked(_) => "locked",
+            Error::TasksUnfinished(_) => "tasks_unfinished",
+            Error::Scheduler(_) => "scheduler",
+            Error::Internal(_) => "internal",
+        }
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {

@@ -138,8 +138,21 @@ fn named(resolved: &inputs::Resolved, result: Result<Outcome>) -> Result<Outcome
     }
 }
 
-/// Runs a parsed command line.
+/// Runs a parsed command line. A `--json` run that fails prints the error as JSON on
+/// stdout too ([`report::error_json`]), so cron jobs read one format.
 pub fn run(cli: Cli) -> Result<Outcome> {
+    let json = cli.command.json();
+    match dispatch(cli) {
+        Err(e) if json => Ok(Outcome {
+            stdout: report::error_json(&e).to_pretty() + "\n",
+            code: e.exit_code(),
+            error: Some(e),
+        }),
+        result => result,
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<Outcome> {
     // Blocks cover whole source chunks, so HDF5's per-variable chunk cache (64 MiB by
     // default, per variable and open file) would only cost memory.
     nc::set_default_chunk_cache(plan::HDF5_CHUNK_CACHE_BYTES)
@@ -321,10 +334,11 @@ fn survey_command(a: &cli::ScanArgs, resolved: &inputs::Resolved) -> Result<Outc
             let stdout = emit(
                 a.json,
                 || {
-                    json_obj! {
-                        "error" => describe_error(&e).0,
-                        "drift" => report::drift_json(&survey.drift),
+                    let mut doc = report::error_json(&e);
+                    if let json::Json::Obj(fields) = &mut doc {
+                        fields.push(("drift".into(), report::drift_json(&survey.drift)));
                     }
+                    doc
                 },
                 || report::drift_text(&survey.drift),
             );

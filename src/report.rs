@@ -139,6 +139,28 @@ pub fn inventory_text(inv: &crate::model::Inventory) -> String {
     s
 }
 
+/// An error as `--json` runs print it on stdout: the message (as on stderr), its kind
+/// and exit code, and the input file and variable when it names them.
+pub fn error_json(e: &crate::error::Error) -> crate::json::Json {
+    use crate::error::{Error, InputError};
+    use crate::json::Json;
+    let mut fields = vec![
+        ("error".to_string(), Json::from(crate::describe_error(e).0)),
+        ("kind".to_string(), Json::from(e.kind())),
+        ("exit_code".to_string(), Json::from(i64::from(e.exit_code()))),
+    ];
+    if let Error::Input(i) = e {
+        if let Some(path) = i.path() {
+            let shown = crate::secrets::redact(&path.display().to_string());
+            fields.push(("file".into(), Json::from(shown)));
+        }
+        if let InputError::Read { variable, .. } = i {
+            fields.push(("variable".into(), Json::from(variable.as_str())));
+        }
+    }
+    Json::Obj(fields)
+}
+
 /// The `drift` list of `scan --json`.
 pub fn drift_json(drift: &[crate::model::Drift]) -> crate::json::Json {
     use crate::json::Json;

@@ -597,3 +597,46 @@ fn scan_reports_the_merged_dataset() {
     assert!(text.contains("dim time = 8 (unlimited) (concat)"), "{text}");
     assert!(text.contains("attribute(s) history differ"), "{text}");
 }
+
+#[test]
+fn json_runs_that_fail_print_the_error_as_json_with_its_kind_and_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = era_set(dir.path(), Kind::Classic, &three_months(2), 3, 4);
+    let out = dir.path().join("out.zarr");
+    let field = |r: &Run, key: &str| r.json().get(key).and_then(|j| j.as_str()).map(str::to_string);
+    // A missing input: kind, exit code and the file.
+    let missing = dir.path().join("missing.nc");
+    let r = run(["convert", &s(&missing), "-o", &s(&out), "--json"]);
+    r.fails_with(3, &["does not exist"]);
+    assert_eq!(field(&r, "kind").as_deref(), Some("input"), "{}", r.stdout);
+    assert_eq!(r.json().get("exit_code").and_then(|j| j.as_u64()), Some(3));
+    assert_eq!(field(&r, "file"), Some(s(&missing)));
+    assert!(field(&r, "error").unwrap().contains("does not exist"));
+    // An existing target.
+    run(["convert", &s(&files[0]), "-o", &s(&out), "--quiet"]).ok();
+    let r = run([
+        "append",
+        &s(&files[1]),
+        "-o",
+        &s(&dir.path().join("none.zarr")),
+        "--json",
+    ]);
+    assert_eq!(field(&r, "kind").as_deref(), Some("target"), "{}", r.stdout);
+    let r = run(["convert", &s(&files[1]), "-o", &s(&out), "--json"]);
+    r.fails_with(4, &["already exists"]);
+    assert_eq!(field(&r, "kind").as_deref(), Some("target"));
+    // A bad option value, and inputs that do not form one dataset (scan keeps its drift).
+    let r = run(["plan", &s(&files[1]), "-o", &s(&out), "--max-mem", "1KiB", "--json"]);
+    r.fails_with(2, &["--max-mem"]);
+    assert_eq!(field(&r, "kind").as_deref(), Some("usage"));
+    let other = dir.path().join("other.nc");
+    fixed_time_file(&other, Kind::Classic, "days since 2000-01-01", &[0.0, 1.0], 0.0);
+    let r = run(["scan", &s(&files[0]), &s(&other), "--json"]);
+    r.fails_with(3, &["inconsistent inputs"]);
+    assert_eq!(field(&r, "kind").as_deref(), Some("input"));
+    assert!(r.json().get("drift").is_some(), "{}", r.stdout);
+    // Without --json, stdout stays empty.
+    let r = run(["convert", &s(&missing), "-o", &s(&out)]);
+    r.fails_with(3, &["does not exist"]);
+    assert_eq!(r.stdout, "");
+}
