@@ -759,6 +759,9 @@ fn align_time_units(
             let to_store = new_units
                 .transform_to(&target, cal)
                 .map_err(|e| inconsistent(format!("variable '{path}': {e}")))?;
+            // Packed times stay packed (the store's packing is the new files'): the raw
+            // values are re-encoded.
+            let to_store = crate::packing::on_packed(to_store, &v.attrs);
             let store_dtype = found.get(&path).map_or(v.dtype, |a| a.dtype);
             if to_store == (1.0, 0.0) && v.time_fix.is_none() && store_dtype == v.dtype {
                 continue;
@@ -769,11 +772,8 @@ fn align_time_units(
                     (s1 * to_store.0, o1 * to_store.0 + to_store.1)
                 })
                 .collect();
-            if store_dtype.is_integer() && per_file.iter().any(|(s, o)| s.fract() != 0.0 || o.fract() != 0.0) {
-                return Err(inconsistent(format!(
-                    "variable '{path}': values in {units:?} cannot be stored as whole numbers of the store's {store_units:?}"
-                )));
-            }
+            // Whether the store's type holds each re-encoded value (144 hours as 6 whole
+            // days, not 6.5 days as int32) is checked value by value as they are read.
             let var = find_group_mut(&mut inv.root, &gpath)
                 .vars
                 .iter_mut()

@@ -178,6 +178,17 @@ pub fn decode_buffer(buf: &[u8], raw: DType, decoding: &Decoding, out: DType) ->
     bytes
 }
 
+/// A re-encoding of decoded values (`x * scale + offset`, e.g. time into other units) as
+/// the re-encoding of the raw values it amounts to under the packing in `attrs`
+/// (`scale_factor`, `add_offset`): raw values stay packed with the same attributes and
+/// still decode to the re-encoded values.
+pub fn on_packed((scale, offset): (f64, f64), attrs: &Attrs) -> (f64, f64) {
+    let number = |k: &str| attr(attrs, k).and_then(AttrValue::as_scalar).map(Scalar::as_f64);
+    let factor = number("scale_factor").filter(|f| *f != 0.0).unwrap_or(1.0);
+    let add = number("add_offset").unwrap_or(0.0);
+    (scale, (add * (scale - 1.0) + offset) / factor)
+}
+
 /// The coding attributes among `attrs`.
 pub fn coding_attrs(attrs: &Attrs) -> Attrs {
     attrs
@@ -286,5 +297,30 @@ mod tests {
         assert_eq!(common_type(&[DType::F32, DType::I32]), DType::F64);
         assert_eq!(common_type(&[DType::F32, DType::F64]), DType::F64);
         assert_eq!(common_type(&[DType::F32, DType::F32]), DType::F32);
+    }
+
+    #[test]
+    fn a_re_encoding_on_packed_values_decodes_to_the_re_encoded_values() {
+        let attrs: Attrs = vec![
+            (
+                "scale_factor".into(),
+                AttrValue::Numbers(DType::F64, vec![Scalar::F(0.5)]),
+            ),
+            (
+                "add_offset".into(),
+                AttrValue::Numbers(DType::F64, vec![Scalar::F(3.0)]),
+            ),
+        ];
+        // Hours since 2001-01-01 as hours since 2000-01-01: + 8784.
+        let (s, o) = on_packed((1.0, 8784.0), &attrs);
+        for raw in [0.0, 1.0, 7.0] {
+            let decoded = raw * 0.5 + 3.0;
+            assert_eq!((raw * s + o) * 0.5 + 3.0, decoded + 8784.0);
+        }
+        // Minutes as hours.
+        let (s, o) = on_packed((1.0 / 60.0, 24.0), &attrs);
+        let raw: f64 = 120.0;
+        assert!(((raw * s + o) * 0.5 + 3.0 - ((raw * 0.5 + 3.0) / 60.0 + 24.0)).abs() < 1e-12);
+        assert_eq!(on_packed((2.0, 5.0), &Vec::new()), (2.0, 5.0));
     }
 }

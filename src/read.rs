@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::direct::ChunkedVar;
 use crate::error::InputError;
 use crate::model::Decoding;
-use crate::model::{DType, Scalar};
+use crate::model::{AttrValue, DType, Scalar, attr};
 use crate::model::{GroupInfo, Inventory, SourceFile, VarInfo};
 use crate::nc;
 use crate::packing;
@@ -352,6 +352,12 @@ impl Reader {
             let v = self.variable(path, group, &var.name)?;
             return Ok(Block::Strings(v.read_strings(start, count).map_err(read_err)?));
         }
+        let recode_err = |message: String| InputError::Read {
+            path: path.to_path_buf(),
+            variable: full.clone(),
+            region: region(var, start, count),
+            message,
+        };
         let raw = fix.raw(var);
         let elem = raw.size().expect("fixed size");
         let mut buf = buffer(spare, volume(count) as usize * elem, var.storage.no_fill);
@@ -359,8 +365,10 @@ impl Reader {
         Ok(Block::Fixed(match fix {
             _ if fix.is_raw(var) => buf,
             Recode::Unpack(d, raw) => packing::decode_buffer(&buf, raw, d, var.dtype),
-            Recode::Time(scale, offset, raw) => rescale(&buf, raw, var.dtype, scale, offset),
-            Recode::Convert(raw) => rescale(&buf, raw, var.dtype, 1.0, 0.0),
+            Recode::Time(scale, offset, raw) => {
+                rescale(&buf, raw, var.dtype, (scale, offset), &missing_values(var)).map_err(recode_err)?
+            }
+            Recode::Convert(raw) => rescale(&buf, raw, var.dtype, (1.0, 0.0), &[]).map_err(recode_err)?,
             Recode::Raw => buf,
         }))
     }
@@ -426,20 +434,88 @@ fn buffer(mut spare: Vec<u8>, len: usize, zeroed: bool) -> Vec<u8> {
     }
 }
 
-/// Re-encodes time values: `value * scale + offset`, written as `to`.
-fn rescale(buf: &[u8], from: DType, to: DType, scale: f64, offset: f64) -> Vec<u8> {
+/// Re-encodes time values: `value * scale + offset`, written as `to`. A value equal to
+/// one of `missing` (the variable's `_FillValue` and `missing_value`) marks a missing
+/// time, not a time: it is written unchanged. A result `to` cannot hold exactly (a
+/// fraction in an integer type, a float64 that float32 would round) is an error naming
+/// the value: a store must not silently hold other times than its sources.
+fn rescale(
+    buf: &[u8],
+    from: DType,
+    to: DType,
+    (scale, offset): (f64, f64),
+    missing: &[f64],
+) -> Result<Vec<u8>, String> {
     let size = from.size().expect("numeric");
     let mut out = Vec::with_capacity(buf.len() / size * to.size().expect("numeric"));
     for b in buf.chunks_exact(size) {
         let v = Scalar::from_ne_bytes(from, b);
+        let x = v.as_f64();
         let new = match v {
-            Scalar::F(x) => Scalar::F(x * scale + offset),
-            _ if to.is_integer() && scale == 1.0 => Scalar::I((v.as_f64() + offset).round() as i64),
-            _ => Scalar::F(v.as_f64() * scale + offset),
+            _ if missing.iter().any(|m| *m == x || m.is_nan() && x.is_nan()) => v,
+            Scalar::I(i) if scale == 1.0 && offset.fract() == 0.0 && offset.abs() < 2f64.powi(53) => {
+                Scalar::I(i.saturating_add(offset as i64))
+            }
+            _ => {
+                let y = x * scale + offset;
+                // Units that divide evenly (144 hours as 6 days) come out a rounding
+                // error away from a whole number.
+                match (y - y.round()).abs() <= 1e-6 {
+                    true if to.is_integer() => Scalar::F(y.round()),
+                    _ => Scalar::F(y),
+                }
+            }
         };
+        if !holds(to, new) {
+            return Err(format!(
+                "the value {x}, re-encoded as {}, cannot be stored exactly as {} (the type of the variable in the \
+                 store); store the time as float64 (convert the files into a new store)",
+                new.as_f64(),
+                to.cdl_name()
+            ));
+        }
         out.extend(new.to_le_bytes(to));
     }
-    out
+    Ok(out)
+}
+
+/// True when `to` holds `v` exactly.
+fn holds(to: DType, v: Scalar) -> bool {
+    match (to, v) {
+        (DType::F64, _) => true,
+        (DType::F32, Scalar::F(x)) => !x.is_finite() || f64::from(x as f32) == x,
+        (DType::F32, _) => f64::from(v.as_f64() as f32) == v.as_f64(),
+        (t, Scalar::F(x)) if t.is_integer() => {
+            x.fract() == 0.0 && holds(t, Scalar::I(x as i64)) && x.abs() < 2f64.powi(63)
+        }
+        (t, Scalar::I(i)) if t.is_integer() => match t {
+            DType::I8 => i8::try_from(i).is_ok(),
+            DType::U8 | DType::Char => u8::try_from(i).is_ok(),
+            DType::I16 => i16::try_from(i).is_ok(),
+            DType::U16 => u16::try_from(i).is_ok(),
+            DType::I32 => i32::try_from(i).is_ok(),
+            DType::U32 => u32::try_from(i).is_ok(),
+            DType::U64 => i >= 0,
+            _ => true,
+        },
+        (t, Scalar::U(u)) if t.is_integer() => {
+            holds(t, Scalar::I(i64::try_from(u).unwrap_or(i64::MAX))) || t == DType::U64
+        }
+        _ => false,
+    }
+}
+
+/// The values that mark missing data in `var`'s raw values: its `_FillValue` and
+/// `missing_value` attributes.
+fn missing_values(var: &VarInfo) -> Vec<f64> {
+    ["_FillValue", "missing_value"]
+        .iter()
+        .filter_map(|k| match attr(&var.attrs, k) {
+            Some(AttrValue::Numbers(_, v)) => Some(v.iter().map(|s| s.as_f64())),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 /// The box `start`/`count` of `var` for messages: ` (time 24..48, lat 0..721)`.

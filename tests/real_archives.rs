@@ -1791,3 +1791,180 @@ fn sets_whose_bounds_name_their_calendar_or_inherit_it_merge_over_different_step
         assert!(tas[..3] == [0.0, 1.0, 2.0] && tas[3].is_nan(), "{tas:?}");
     }
 }
+
+/// A file whose `time` is stored as `ty` (`f32`, `f64` or `i32`) in `units`, packed with
+/// `scale_factor` when `scale` is given (the raw values are `times / scale`), with an
+/// auxiliary time `obs_time(time, x)` in the same units (`_FillValue` -999, one hole per
+/// step) and an int `obs_minutes(time, x)` in minutes (`missing_value` -1).
+fn time_file(path: &Path, units: &str, times: &[f64], ty: &str, scale: Option<f64>) {
+    let mut f = create(path, Kind::Netcdf4);
+    f.add_unlimited_dimension("time").unwrap();
+    f.add_dimension("x", 2).unwrap();
+    let n = times.len();
+    let raw: Vec<f64> = times.iter().map(|t| t / scale.unwrap_or(1.0)).collect();
+    {
+        match ty {
+            "f32" => f.add_variable::<f32>("time", &["time"]).unwrap(),
+            "f64" => f.add_variable::<f64>("time", &["time"]).unwrap(),
+            _ => f.add_variable::<i32>("time", &["time"]).unwrap(),
+        };
+        let mut t = f.variable_mut("time").unwrap();
+        t.put_attribute("units", units).unwrap();
+        if let Some(sf) = scale {
+            t.put_attribute("scale_factor", sf).unwrap();
+        }
+        match ty {
+            "f32" => t.put_values(&raw.iter().map(|v| *v as f32).collect::<Vec<_>>(), [..n]),
+            "f64" => t.put_values(&raw, [..n]),
+            _ => t.put_values(&raw.iter().map(|v| *v as i32).collect::<Vec<_>>(), [..n]),
+        }
+        .unwrap();
+    }
+    let hours = units.starts_with("hours");
+    let obs: Vec<f64> = times
+        .iter()
+        .enumerate()
+        .flat_map(|(i, t)| {
+            if i % 2 == 0 {
+                [*t + 1.0, -999.0]
+            } else {
+                [-999.0, *t + 2.0]
+            }
+        })
+        .collect();
+    let mut o = f.add_variable::<f64>("obs_time", &["time", "x"]).unwrap();
+    o.put_attribute("units", units).unwrap();
+    o.put_attribute("_FillValue", -999.0).unwrap();
+    o.put_values(&obs, (0..n, 0..2)).unwrap();
+    let since = units.split_once(" since ").unwrap().1;
+    let per_unit = if hours { 60.0 } else { 1440.0 };
+    let minutes: Vec<i32> = times.iter().flat_map(|t| [(*t * per_unit) as i32 + 5, -1]).collect();
+    let mut m = f.add_variable::<i32>("obs_minutes", &["time", "x"]).unwrap();
+    m.put_attribute("units", format!("minutes since {since}")).unwrap();
+    m.put_attribute("missing_value", -1i32).unwrap();
+    m.put_values(&minutes, (0..n, 0..2)).unwrap();
+}
+
+/// Decoded times of one variable: `values * scale_factor` in hours since 2000-01-01
+/// (`epoch_hours` after it), missing values left out as `None`.
+fn stored_hours(store: &Path, var: &str, missing: f64) -> Vec<Option<f64>> {
+    let attrs = read_json(store, &format!("{var}/zarr.json"));
+    let attrs = attrs.get("attributes").unwrap();
+    let units = attrs.get("units").and_then(|u| u.as_str()).unwrap().to_string();
+    let scale = attrs.get("scale_factor").and_then(|s| s.as_f64()).unwrap_or(1.0);
+    let per_hour = match units.split(' ').next().unwrap() {
+        "minutes" => 60.0,
+        "days" => 1.0 / 24.0,
+        _ => 1.0,
+    };
+    let since: f64 = match units.split_once(" since ").unwrap().1 {
+        "2001-01-01" => 8784.0,
+        _ => 0.0,
+    };
+    let values: Vec<f64> = match read_json(store, &format!("{var}/zarr.json"))
+        .get("data_type")
+        .and_then(|d| d.as_str())
+    {
+        Some("int32") => array_values::<i32>(store, var).into_iter().map(f64::from).collect(),
+        Some("float32") => array_values::<f32>(store, var).into_iter().map(f64::from).collect(),
+        _ => array_values::<f64>(store, var),
+    };
+    values
+        .into_iter()
+        .map(|v| (v != missing).then(|| v * scale / per_hour + since))
+        .collect()
+}
+
+#[test]
+fn times_re_encoded_between_files_keep_their_packing_missing_values_and_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    // Packed int time (scale_factor 0.5) in hours since 2000 and since 2001.
+    time_file(&p("a.nc"), "hours since 2000-01-01", &[1.0, 3.0, 5.0], "i32", Some(0.5));
+    time_file(&p("b.nc"), "hours since 2001-01-01", &[1.0, 3.0], "i32", Some(0.5));
+    let inputs = strings(&[p("a.nc"), p("b.nc")]);
+    let out = p("packed.zarr");
+    convert(&inputs, &out, &[]).ok();
+    // Before: the 8784 h shift was added to the packed numbers, half a year off.
+    assert_eq!(
+        stored_hours(&out, "time", f64::NAN),
+        [1.0, 3.0, 5.0, 8785.0, 8787.0].map(Some).to_vec()
+    );
+    // Missing values of auxiliary times stay missing (they became real dates before).
+    let obs = stored_hours(&out, "obs_time", -999.0);
+    assert_eq!(
+        obs,
+        vec![
+            Some(2.0),
+            None,
+            None,
+            Some(5.0),
+            Some(6.0),
+            None,
+            Some(8786.0),
+            None,
+            None,
+            Some(8789.0)
+        ]
+    );
+    let minutes = stored_hours(&out, "obs_minutes", -1.0);
+    assert_eq!(minutes.iter().filter(|m| m.is_none()).count(), 5);
+    assert_eq!(minutes[6], Some(8785.0 + 5.0 / 60.0));
+    verify_source(&out, &inputs).ok();
+    if let Some(py) = python() {
+        xarray_compare(&py, &out, &inputs, &["--mode", "decoded"]).unwrap();
+    }
+    // float32 time moved to another epoch is stored as float64: 7.75 h after 2001 is
+    // 8791.75 h after 2000, which float32 rounds (by 2 minutes at ERA5 scales).
+    time_file(&p("c.nc"), "hours since 2000-01-01", &[438290.5], "f32", None);
+    time_file(&p("d.nc"), "hours since 2001-01-01", &[438290.90625], "f32", None);
+    let inputs = strings(&[p("c.nc"), p("d.nc")]);
+    let out = p("f32.zarr");
+    convert(&inputs, &out, &[]).ok();
+    assert_eq!(
+        read_json(&out, "time/zarr.json")
+            .get("data_type")
+            .and_then(|d| d.as_str()),
+        Some("float64")
+    );
+    assert_eq!(
+        stored_hours(&out, "time", f64::NAN),
+        vec![Some(438290.5), Some(438290.90625 + 8784.0)]
+    );
+    if let Some(py) = python() {
+        xarray_compare(&py, &out, &inputs, &["--mode", "decoded"]).unwrap();
+    }
+}
+
+#[test]
+fn appends_store_re_encoded_times_exactly_or_refuse_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    time_file(&p("a.nc"), "days since 2000-01-01", &[0.0, 1.0, 2.0], "i32", None);
+    let store = p("s.zarr");
+    convert(&[s(&p("a.nc"))], &store, &[]).ok();
+    // Hours that are whole days append (they were refused as "not whole numbers").
+    time_file(&p("b.nc"), "hours since 2000-01-01", &[72.0, 96.0], "i32", None);
+    run(["append", &s(&p("b.nc")), "-o", &s(&store), "--quiet"]).ok();
+    assert_eq!(array_values::<i32>(&store, "time"), vec![0, 1, 2, 3, 4]);
+    // Fractions of a day into the int32 store: refused, the store unchanged (they were
+    // truncated to 5 and 6 before).
+    time_file(&p("c.nc"), "days since 2000-01-01", &[5.5, 6.5], "f64", None);
+    let before = snapshot(&store);
+    run(["append", &s(&p("c.nc")), "-o", &s(&store), "--quiet"]).fails_with(
+        3,
+        &["c.nc", "'time'", "the value 5.5", "cannot be stored exactly as int"],
+    );
+    assert!(snapshot(&store) == before, "a refused append changed the store");
+    verify_source(&store, &strings(&[p("a.nc"), p("b.nc")])).ok();
+    // A float32 store takes no value float32 would round.
+    time_file(&p("e.nc"), "hours since 2000-01-01", &[438290.5], "f32", None);
+    let f32_store = p("f32.zarr");
+    convert(&[s(&p("e.nc"))], &f32_store, &[]).ok();
+    time_file(&p("f.nc"), "hours since 2000-01-01", &[438291.015625], "f64", None);
+    run(["append", &s(&p("f.nc")), "-o", &s(&f32_store), "--quiet"]).fails_with(
+        3,
+        &["f.nc", "the value 438291.015625", "cannot be stored exactly as float"],
+    );
+    verify_source(&f32_store, &[s(&p("e.nc"))]).ok();
+}

@@ -520,6 +520,14 @@ impl Merger<'_> {
             _ if unpack.is_some() => {
                 packing::common_type(&unpack.iter().flatten().map(|d| d.dtype).collect::<Vec<_>>())
             }
+            Some(fix) if promoted == DType::F32 && fix.iter().any(|&f| f != (1.0, 0.0)) => {
+                self.notes.push(format!(
+                    "variable '{full}': float32 time values re-encoded to '{}' are stored as float64, which holds them \
+                     without rounding",
+                    attr(&attrs, "units").and_then(AttrValue::as_text).unwrap_or("")
+                ));
+                DType::F64
+            }
             Some(fix) if promoted.is_integer() && fix.iter().any(|&(s, o)| s.fract() != 0.0 || o.fract() != 0.0) => {
                 self.notes.push(format!(
                     "variable '{full}': time values re-encoded to '{}' are not whole numbers, so they are stored as float64",
@@ -812,7 +820,9 @@ impl Merger<'_> {
             let fix = units.transform_to(&target, calendar).map_err(|e| {
                 InputError::Unsupported(format!("{}: variable '{full}': {e}", self.headers[i].path.display()))
             })?;
-            fixes.push(fix);
+            // A packed time stays packed: the raw values are re-encoded so that they
+            // decode, with the attributes every file shares, to the re-encoded times.
+            fixes.push(packing::on_packed(fix, attrs));
         }
         if attr(attrs, "units").is_some() {
             self.notes.push(format!(
