@@ -1968,3 +1968,27 @@ fn appends_store_re_encoded_times_exactly_or_refuse_them() {
     );
     verify_source(&f32_store, &[s(&p("e.nc"))]).ok();
 }
+
+#[test]
+fn a_file_whose_steps_are_out_of_order_is_refused_with_its_own_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    time_file(&p("a.nc"), "days since 2000-01-01", &[2.0, 0.0, 1.0], "i32", None);
+    time_file(&p("b.nc"), "days since 2000-01-01", &[5.0, 6.0], "i32", None);
+    // Before: "values 946857600 then 946684800", seconds since 1970 the file never held.
+    run(["scan", &s(&p("b.nc")), &s(&p("a.nc"))]).fails_with(
+        3,
+        &[
+            "a.nc: coordinate 'time' is not strictly monotonic: it goes down after going up",
+            "positions 0 and 1: 2 then 0 days since 2000-01-01",
+        ],
+    );
+    time_file(&p("c.nc"), "hours since 2000-01-01", &[1.0, 1.0], "f64", None);
+    run(["scan", &s(&p("c.nc")), &s(&p("b.nc"))]).fails_with(
+        3,
+        &[
+            "c.nc: coordinate 'time' is not strictly monotonic: it repeats a value",
+            "1 then 1 hours",
+        ],
+    );
+}

@@ -320,6 +320,41 @@ pub(crate) fn values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> 
     Ok(values)
 }
 
+/// Why the `dim` values of `h` are not strictly monotonic at positions `i`, `i + 1`
+/// (`step` between them; `direction` the sign of the steps before): the values as the
+/// file stores them, with its units.
+fn not_monotonic(h: &FileHeader, dim: &str, i: usize, step: f64, direction: f64) -> String {
+    let units = h
+        .root
+        .var(dim)
+        .and_then(|v| {
+            attr(&v.attrs(), "units")
+                .and_then(AttrValue::as_text)
+                .map(str::to_string)
+        })
+        .map(|u| format!(" {u}"))
+        .unwrap_or_default();
+    let shown = |k: usize| {
+        h.coord(dim)
+            .and_then(|v| v.get(k))
+            .map_or("?".into(), |x| x.to_string())
+    };
+    let what = match () {
+        _ if step == 0.0 => "repeats a value".to_string(),
+        _ if step.is_nan() => "holds a missing (NaN) value".to_string(),
+        _ if direction > 0.0 => "goes down after going up".to_string(),
+        _ => "goes up after going down".to_string(),
+    };
+    format!(
+        "{}: coordinate '{dim}' is not strictly monotonic: it {what} (positions {i} and {}: {} then {}{units}); \
+         files may be given in any order, but each must hold its steps in order",
+        h.path.display(),
+        i + 1,
+        shown(i),
+        shown(i + 1),
+    )
+}
+
 /// Files in concat order, and a note when there is no coordinate to order them by.
 pub(crate) struct FileOrder {
     pub order: Vec<usize>,
@@ -341,16 +376,11 @@ pub(crate) fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder
     let ranges = headers.iter().map(|h| values(h, dim)).collect::<Result<Vec<_>, _>>()?;
     let mut direction = 0.0f64;
     for (h, r) in headers.iter().zip(&ranges) {
-        for w in r.windows(2) {
+        for (i, w) in r.windows(2).enumerate() {
             let step = w[1] - w[0];
             let bad = step == 0.0 || step.is_nan() || (direction != 0.0 && step.signum() != direction);
             if bad {
-                return Err(InputError::Inconsistent(format!(
-                    "{}: coordinate '{dim}' is not strictly monotonic (values {} then {})",
-                    h.path.display(),
-                    w[0],
-                    w[1]
-                )));
+                return Err(InputError::Inconsistent(not_monotonic(h, dim, i, step, direction)));
             }
             direction = step.signum();
         }
