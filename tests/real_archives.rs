@@ -1992,3 +1992,24 @@ fn a_file_whose_steps_are_out_of_order_is_refused_with_its_own_values() {
         ],
     );
 }
+
+#[test]
+fn files_whose_time_is_defined_in_a_group_are_refused_naming_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("l2_{i}.nc"))).collect();
+    for (i, path) in files.iter().enumerate() {
+        let mut f = create(path, Kind::Netcdf4);
+        let mut g = f.add_group("PRODUCT").unwrap();
+        g.add_unlimited_dimension("time").unwrap();
+        let mut t = g.add_variable::<f64>("time", &["time"]).unwrap();
+        t.put_attribute("units", "days since 2000-01-01").unwrap();
+        t.put_values(&[i as f64 * 2.0, i as f64 * 2.0 + 1.0], [..2]).unwrap();
+    }
+    let inputs = strings(&files);
+    // Before: "the files have no unlimited dimension", though each has one, in /PRODUCT.
+    let mut a = vec!["scan".to_string()];
+    a.extend(inputs.iter().cloned());
+    run(&a).fails_with(3, &["'time' in group /PRODUCT", "dimensions of the root group only"]);
+    a.extend(["--concat-dim".to_string(), "time".to_string()]);
+    run(&a).fails_with(3, &["has no dimension 'time'", "'time' in group /PRODUCT"]);
+}

@@ -46,13 +46,14 @@ pub(crate) fn choose(headers: &[FileHeader], explicit: Option<&str>) -> Result<C
             if h.root.dim(dim).is_none() {
                 let have: Vec<&str> = h.root.dims.iter().map(|d| d.name.as_str()).collect();
                 return Err(InputError::Inconsistent(format!(
-                    "{}: has no dimension '{dim}' to concatenate along (root dimensions: {})",
+                    "{}: has no dimension '{dim}' to concatenate along (root dimensions: {}){}",
                     h.path.display(),
                     if have.is_empty() {
                         "none".into()
                     } else {
                         have.join(", ")
-                    }
+                    },
+                    subgroup_hint(h, Some(dim))
                 )));
             }
         }
@@ -228,11 +229,12 @@ fn infer_from_coordinates(headers: &[FileHeader]) -> Result<ConcatChoice, InputE
     }
     if shared.is_empty() {
         return Err(InputError::Inconsistent(format!(
-            "the {n} files share no dimension, so they are not parts of one dataset; convert them separately"
+            "the {n} files share no dimension, so they are not parts of one dataset; convert them separately{}",
+            subgroup_hint(&headers[0], None)
         )));
     }
     Err(InputError::Inconsistent(format!(
-        "cannot tell which dimension to concatenate the {n} files along: {unlimited_note}, and {}; pass --concat-dim DIM",
+        "cannot tell which dimension to concatenate the {n} files along: {unlimited_note}, and {}; pass --concat-dim DIM{}",
         if len_differs.is_empty() {
             format!(
                 "no dimension's coordinate values or length differ between them (shared dimensions: {}); \
@@ -244,8 +246,37 @@ fn infer_from_coordinates(headers: &[FileHeader]) -> Result<ConcatChoice, InputE
                 "the lengths of {} differ and none has coordinate values",
                 quoted(&len_differs)
             )
-        }
+        },
+        subgroup_hint(&headers[0], None)
     )))
+}
+
+/// A hint for files whose dimension to concatenate along is defined in a group below
+/// the root (`want`, or any unlimited one): nc2zarr concatenates along root dimensions
+/// only. Empty when there is none.
+fn subgroup_hint(h: &FileHeader, want: Option<&str>) -> String {
+    fn walk(g: &header::GroupHeader, path: &str, want: Option<&str>, out: &mut Vec<String>) {
+        for c in &g.groups {
+            let here = format!("{path}/{}", c.name);
+            for d in &c.dims {
+                if want.map_or(d.unlimited, |w| d.name == w) {
+                    out.push(format!("'{}' in group {here}", d.name));
+                }
+            }
+            walk(c, &here, want, out);
+        }
+    }
+    let mut found = Vec::new();
+    walk(&h.root, "", want, &mut found);
+    if found.is_empty() {
+        return String::new();
+    }
+    format!(
+        " ({} of {}: nc2zarr concatenates files along dimensions of the root group only; xarray's \
+         open_mfdataset(group=...) reads one group, and `ncks -G : -g GROUP in.nc out.nc` makes a group the root)",
+        found.join(", "),
+        h.path.display()
+    )
 }
 
 /// "no unlimited dimension", "unlimited dimensions differ between files", …
