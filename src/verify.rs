@@ -95,10 +95,10 @@ impl VerifyReport {
             self.arrays,
             self.objects_checked,
             self.empty_objects,
-            if self.compared_with_source {
-                ", values equal to the source"
-            } else {
-                ""
+            match (self.compared_with_source, self.ok()) {
+                (true, true) => ", values equal to the source",
+                (true, false) => ", values compared with the source",
+                (false, _) => "",
             }
         );
         if let Some(id) = &self.snapshot {
@@ -325,6 +325,11 @@ fn check_array(
     report.objects_checked += checked.into_inner();
     report.empty_objects += empty.into_inner();
     let mut problems = problems.into_inner().expect("lock");
+    if let Some((inv, g, v)) = source
+        && v.time_fix.is_some()
+    {
+        problems.extend(check_times(store, format, a, inv, g, v)?);
+    }
     problems.sort();
     for p in problems {
         report.problem(p);
@@ -335,6 +340,241 @@ fn check_array(
 enum ObjectCheck {
     Checked,
     Empty,
+}
+
+/// Elements of a re-encoded time variable that [`check_times`] reads whole at most.
+const TIME_CHECK_ELEMENTS: u64 = 16 << 20;
+
+/// Checks a time variable whose values were re-encoded between units (files with other
+/// units, or an append into the store's) as instants, independently of the conversion:
+/// each source file's values are decoded with that file's own units, calendar, packing
+/// and missing values, read from the file itself (not from the scan that planned the
+/// re-encoding); the store's with the store's attributes. Values compare within a
+/// millisecond; a missing value must stay missing. Bounds take the units and calendar of
+/// the variable naming them when they have none.
+fn check_times(
+    store: &Target,
+    format: ZarrFormat,
+    a: &FoundArray,
+    inv: &Inventory,
+    g: &GroupInfo,
+    v: &VarInfo,
+) -> Result<Vec<String>> {
+    let total: u64 = a.shape.iter().product();
+    // Bounds without units or calendar take their variable's (CF, xarray).
+    let parent = g.vars.iter().find(|p| {
+        crate::model::attr(&p.attrs, "bounds").and_then(crate::model::AttrValue::as_text) == Some(v.name.as_str())
+    });
+    let (Some(axis), Some(stored)) = (v.concat_axis, Instants::of_store(a, format, parent)) else {
+        return Ok(Vec::new());
+    };
+    if total > TIME_CHECK_ELEMENTS || v.files.is_some() || v.gap_fill.is_some() || v.repeated {
+        return Ok(Vec::new());
+    }
+    let mut values = vec![f64::NAN; total as usize];
+    let grid: Vec<u64> = a
+        .shape
+        .iter()
+        .zip(&a.object_shape)
+        .map(|(n, o)| n.div_ceil(*o))
+        .collect();
+    for idx in grid_indices(&grid) {
+        let key = meta::chunk_key(format, &a.path, &idx);
+        let block = match store.get(&key)? {
+            Some(b) => a.codec.decode(&b, &a.object_shape),
+            None => a.codec.decode_fill(&a.object_shape),
+        }
+        .map_err(|e| invalid(store.display(), format!("cannot decode {key}: {e}")))?;
+        let origin: Vec<u64> = idx.iter().zip(&a.object_shape).map(|(i, o)| i * o).collect();
+        let valid: Vec<u64> = origin
+            .iter()
+            .zip(&a.object_shape)
+            .zip(&a.shape)
+            .map(|((o, s), n)| (*s).min(n - o))
+            .collect();
+        let zeros = vec![0u64; a.shape.len()];
+        let part = crate::existing::numbers(&block, a.dtype);
+        let from = At {
+            shape: &a.object_shape,
+            start: &zeros,
+        };
+        let to = At {
+            shape: &a.shape,
+            start: &origin,
+        };
+        copy_box(&part, from, &mut values, to, &valid, 1);
+    }
+    let outer: u64 = a.shape[..axis].iter().product();
+    let inner: u64 = a.shape[axis + 1..].iter().product();
+    let mut problems = Vec::new();
+    for f in inv.files.iter().filter(|f| f.concat_len > 0) {
+        let (raw, source) = match source_times(&f.path, g, v) {
+            Ok(x) => x,
+            Err(p) => {
+                problems.push(format!("{}: {p}", f.shown()));
+                continue;
+            }
+        };
+        let per_outer = f.concat_len * inner;
+        if raw.len() as u64 != outer * per_outer {
+            problems.push(format!(
+                "{}: '{}' does not hold the steps the store gives it",
+                f.shown(),
+                a.path
+            ));
+            continue;
+        }
+        for (k, &x) in raw.iter().enumerate() {
+            let k = k as u64;
+            let (o, rest) = (k / per_outer, k % per_outer);
+            let at = (o * a.shape[axis] + f.concat_start) * inner + rest;
+            let (want, got) = (source.instant(x), stored.instant(values[at as usize]));
+            let same = match (&want, &got) {
+                (Ok(None), Ok(None)) => true,
+                (Ok(Some(p)), Ok(Some(q))) => (p - q).abs() <= 1e-3_f64.max(1e-12 * p.abs()),
+                _ => false,
+            };
+            if !same {
+                problems.push(format!(
+                    "'{}' element {at} is {} in the store but {} in {} (raw value {x}, units '{}')",
+                    a.path,
+                    stored.shown(values[at as usize]),
+                    source.shown(x),
+                    f.shown(),
+                    source.units_text
+                ));
+                break;
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// The raw values of `v` in the file at `path`, and how that file's own attributes
+/// decode them into instants.
+fn source_times(
+    path: &std::path::Path,
+    g: &GroupInfo,
+    v: &VarInfo,
+) -> std::result::Result<(Vec<f64>, Instants), String> {
+    let file = crate::nc::open_input(path).map_err(|e| e.to_string())?;
+    let mut group = file.root();
+    for part in g.path.split('/').filter(|p| !p.is_empty()) {
+        group = group.group(part).map_err(|e| e.message)?;
+    }
+    let var = group.variable(&v.name).map_err(|e| e.message)?;
+    let header = var.header().map_err(|e| e.message)?;
+    let crate::nc::VarType::Supported { dtype, .. } = header.vartype else {
+        return Err(format!("'{}' has an unsupported type", v.name));
+    };
+    let size = dtype.size().ok_or_else(|| format!("'{}' is not numeric", v.name))?;
+    let count: Vec<u64> = header.dims.iter().map(|d| d.len).collect();
+    let mut buf = vec![0u8; count.iter().product::<u64>() as usize * size];
+    var.read_raw(&vec![0; count.len()], &count, &mut buf)
+        .map_err(|e| e.message)?;
+    let raw = buf
+        .chunks_exact(size)
+        .map(|b| Scalar::from_ne_bytes(dtype, b).as_f64())
+        .collect();
+    let attrs = var.attributes().map_err(|e| e.message)?;
+    let text_of = |attrs: &[crate::nc::Attribute], k: &str| {
+        attrs.iter().find(|a| a.name == k).and_then(|a| match &a.value {
+            crate::nc::AttrData::Text(t) => Some(t.clone()),
+            crate::nc::AttrData::Strings(s) if s.len() == 1 => Some(s[0].clone()),
+            _ => None,
+        })
+    };
+    // Bounds without units or calendar take those of the variable naming them.
+    let mut parent = Vec::new();
+    for p in group.variables().map_err(|e| e.message)? {
+        let p_attrs = p.attributes().map_err(|e| e.message)?;
+        if text_of(&p_attrs, "bounds").as_deref() == Some(v.name.as_str()) {
+            parent = p_attrs;
+        }
+    }
+    let text = |k: &str| text_of(&attrs, k).or_else(|| text_of(&parent, k));
+    let numbers = |k: &str| -> Vec<f64> {
+        attrs
+            .iter()
+            .find(|a| a.name == k)
+            .map(|a| match &a.value {
+                crate::nc::AttrData::Numbers(_, v) => v.iter().map(|s| s.as_f64()).collect(),
+                _ => Vec::new(),
+            })
+            .unwrap_or_default()
+    };
+    let instants = Instants::new(text("units").as_deref(), text("calendar").as_deref(), &numbers)
+        .ok_or_else(|| format!("'{}' has no time units", v.name))?;
+    Ok((raw, instants))
+}
+
+/// How raw values of one time variable decode into instants (seconds since
+/// 1970-01-01): its units, calendar, packing and missing values.
+struct Instants {
+    units: crate::cftime::TimeUnits,
+    units_text: String,
+    calendar: crate::cftime::Calendar,
+    scale: f64,
+    offset: f64,
+    missing: Vec<f64>,
+}
+
+impl Instants {
+    /// From the units, the calendar and the numeric attributes (`number(name)`);
+    /// `None` without time units or with a calendar nc2zarr does not know.
+    fn new(units: Option<&str>, calendar: Option<&str>, number: &dyn Fn(&str) -> Vec<f64>) -> Option<Instants> {
+        let units_text = units?.to_string();
+        Some(Instants {
+            units: crate::cftime::TimeUnits::parse(&units_text)?,
+            units_text,
+            calendar: crate::cftime::Calendar::parse(calendar).ok()?,
+            scale: number("scale_factor").first().copied().unwrap_or(1.0),
+            offset: number("add_offset").first().copied().unwrap_or(0.0),
+            missing: [number("_FillValue"), number("missing_value")].concat(),
+        })
+    }
+
+    /// The store's decoding of array `a` (bounds of `parent`, whose units and calendar
+    /// they take when they have none: the store's are the first source file's).
+    fn of_store(a: &FoundArray, format: ZarrFormat, parent: Option<&VarInfo>) -> Option<Instants> {
+        let coding = a.coding_attrs(format);
+        let number = |k: &str| -> Vec<f64> {
+            match crate::model::attr(&coding, k) {
+                Some(crate::model::AttrValue::Numbers(_, v)) => v.iter().map(|s| s.as_f64()).collect(),
+                _ => Vec::new(),
+            }
+        };
+        let text = |k: &str| {
+            a.attrs.get(k).and_then(Json::as_str).map(str::to_string).or_else(|| {
+                parent
+                    .and_then(|p| crate::model::attr(&p.attrs, k))
+                    .and_then(crate::model::AttrValue::as_text)
+                    .map(str::to_string)
+            })
+        };
+        Instants::new(text("units").as_deref(), text("calendar").as_deref(), &number)
+    }
+
+    /// `raw` as a date (or "missing"), for messages.
+    fn shown(&self, raw: f64) -> String {
+        if raw.is_nan() || self.missing.contains(&raw) {
+            return "missing".into();
+        }
+        let value = raw * self.scale + self.offset;
+        self.units
+            .timestamp(value, self.calendar)
+            .unwrap_or_else(|e| format!("{value} ({e})"))
+    }
+
+    /// The instant `raw` stands for; `None` when it marks a missing value.
+    fn instant(&self, raw: f64) -> std::result::Result<Option<f64>, String> {
+        if raw.is_nan() || self.missing.contains(&raw) {
+            return Ok(None);
+        }
+        self.units
+            .absolute_seconds(raw * self.scale + self.offset, self.calendar)
+            .map(Some)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
