@@ -684,7 +684,7 @@ fn read_attribute(ncid: c_int, varid: c_int, name: &str) -> NcResult<AttrData> {
             // SAFETY: buffer of len bytes.
             locked(|| unsafe { sys::nc_get_att(ncid, varid, cname.as_ptr(), bytes.as_mut_ptr().cast()) })?;
         }
-        return Ok(AttrData::Text(decode_text(&bytes)));
+        return Ok(AttrData::Text(decode_text(&bytes, name == "_FillValue")));
     }
     let dtype = match classify_type(ncid, xtype)? {
         VarType::Supported { dtype, enum_name: None } => dtype,
@@ -704,11 +704,16 @@ fn read_attribute(ncid: c_int, varid: c_int, name: &str) -> NcResult<AttrData> {
     Ok(AttrData::Numbers(dtype, values))
 }
 
-/// Decodes `NC_CHAR` attribute bytes the way netCDF4-python does: UTF-8 (lossy),
-/// with trailing NUL padding removed.
-fn decode_text(bytes: &[u8]) -> String {
-    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
+/// Decodes `NC_CHAR` attribute bytes the way netCDF4-python (and so xarray) reads
+/// them: UTF-8 (lossy), every NUL byte removed (`"Run 1\0   "` is `"Run 1   "`); a
+/// `_FillValue` loses only its trailing NUL padding.
+fn decode_text(bytes: &[u8], fill: bool) -> String {
+    if fill {
+        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        return String::from_utf8_lossy(&bytes[..end]).into_owned();
+    }
+    let kept: Vec<u8> = bytes.iter().copied().filter(|&b| b != 0).collect();
+    String::from_utf8_lossy(&kept).into_owned()
 }
 
 /// Opens an input file, turning the library's complaint into a message that names the

@@ -2055,3 +2055,38 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn nul_bytes_inside_char_attributes_are_dropped_as_netcdf4_python_drops_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nul.nc");
+    {
+        let mut f = create(&path, Kind::Classic);
+        f.add_attribute("title", "Run 1\0   ").unwrap();
+        f.add_attribute("padded", "tail\0\0").unwrap();
+        f.add_dimension("x", 2).unwrap();
+        f.add_variable::<f32>("v", &["x"])
+            .unwrap()
+            .put_attribute("comment", "a\0b")
+            .unwrap();
+        f.enddef().unwrap();
+        f.variable_mut("v").unwrap().put_values(&[1.0f32, 2.0], ..).unwrap();
+    }
+    let out = dir.path().join("nul.zarr");
+    convert(&[s(&path)], &out, &[]).ok();
+    let root = read_json(&out, "zarr.json");
+    let attrs = root.get("attributes").unwrap();
+    // Kept with the NUL before ("Run 1\u0000   "): xarray then differed from the source.
+    assert_eq!(attrs.get("title").and_then(|t| t.as_str()), Some("Run 1   "));
+    assert_eq!(attrs.get("padded").and_then(|t| t.as_str()), Some("tail"));
+    let v = read_json(&out, "v/zarr.json");
+    assert_eq!(
+        v.get("attributes")
+            .and_then(|a| a.get("comment"))
+            .and_then(|t| t.as_str()),
+        Some("ab")
+    );
+    if let Some(py) = python() {
+        xarray_compare(&py, &out, &[s(&path)], &[]).unwrap();
+    }
+}
