@@ -183,7 +183,7 @@ impl AppendSummary {
 }
 
 fn inconsistent(message: String) -> Error {
-    Error::Input(InputError::Inconsistent(message))
+    Error::Input(InputError::inconsistent(message))
 }
 
 /// Appends the files named by `args` to `target`. Remote inputs the manifest holds (by

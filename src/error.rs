@@ -86,8 +86,15 @@ pub enum InputError {
         message: String,
     },
     /// The files do not form one dataset.
-    #[error("inconsistent inputs: {0}")]
-    Inconsistent(String),
+    #[error("inconsistent inputs: {message}")]
+    Inconsistent {
+        /// What differs, naming the files and the variable.
+        message: String,
+        /// The files involved, when the message is about particular ones.
+        files: Vec<PathBuf>,
+        /// The variable involved (full name, group path included), if one.
+        variable: Option<String>,
+    },
     /// A variable or attribute cannot be written to Zarr.
     #[error("{0}")]
     Unsupported(String),
@@ -165,6 +172,48 @@ pub enum Error {
 }
 
 impl InputError {
+    /// Files that do not form one dataset, and why (`message` names them).
+    pub fn inconsistent(message: impl Into<String>) -> InputError {
+        InputError::Inconsistent {
+            message: message.into(),
+            files: Vec::new(),
+            variable: None,
+        }
+    }
+
+    /// This error with the files it is about (an inconsistency between them).
+    pub fn files<P: AsRef<std::path::Path>>(mut self, paths: impl IntoIterator<Item = P>) -> InputError {
+        if let InputError::Inconsistent { files, .. } = &mut self {
+            files.extend(paths.into_iter().map(|p| p.as_ref().to_path_buf()));
+        }
+        self
+    }
+
+    /// This error with the variable it is about (an inconsistency in it).
+    pub fn about(mut self, name: &str) -> InputError {
+        if let InputError::Inconsistent { variable, .. } = &mut self {
+            *variable = Some(name.to_string());
+        }
+        self
+    }
+
+    /// The files an inconsistency is about (empty for other errors, see [`Self::path`]).
+    pub fn files_involved(&self) -> &[PathBuf] {
+        match self {
+            InputError::Inconsistent { files, .. } => files,
+            _ => &[],
+        }
+    }
+
+    /// The variable the error is about, when it names one.
+    pub fn variable(&self) -> Option<&str> {
+        match self {
+            InputError::Read { variable, .. } => Some(variable),
+            InputError::Inconsistent { variable, .. } => variable.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The input file the error is about, when it names one.
     pub fn path(&self) -> Option<&std::path::Path> {
         match self {

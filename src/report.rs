@@ -140,9 +140,10 @@ pub fn inventory_text(inv: &crate::model::Inventory) -> String {
 }
 
 /// An error as `--json` runs print it on stdout: the message (as on stderr), its kind
-/// and exit code, and the input file and variable when it names them.
+/// and exit code, and the input file (`file`, or `files` for an inconsistency between
+/// several) and variable when it names them.
 pub fn error_json(e: &crate::error::Error) -> crate::json::Json {
-    use crate::error::{Error, InputError};
+    use crate::error::Error;
     use crate::json::Json;
     let mut fields = vec![
         ("error".to_string(), Json::from(crate::describe_error(e).0)),
@@ -150,12 +151,16 @@ pub fn error_json(e: &crate::error::Error) -> crate::json::Json {
         ("exit_code".to_string(), Json::from(i64::from(e.exit_code()))),
     ];
     if let Error::Input(i) = e {
+        let shown = |p: &std::path::Path| Json::from(crate::secrets::redact(&p.display().to_string()));
         if let Some(path) = i.path() {
-            let shown = crate::secrets::redact(&path.display().to_string());
-            fields.push(("file".into(), Json::from(shown)));
+            fields.push(("file".into(), shown(path)));
         }
-        if let InputError::Read { variable, .. } = i {
-            fields.push(("variable".into(), Json::from(variable.as_str())));
+        if !i.files_involved().is_empty() {
+            let files = i.files_involved().iter().map(|p| shown(p)).collect();
+            fields.push(("files".into(), Json::Arr(files)));
+        }
+        if let Some(variable) = i.variable() {
+            fields.push(("variable".into(), Json::from(variable)));
         }
     }
     Json::Obj(fields)

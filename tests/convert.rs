@@ -635,6 +635,23 @@ fn json_runs_that_fail_print_the_error_as_json_with_its_kind_and_exit_code() {
     r.fails_with(3, &["inconsistent inputs"]);
     assert_eq!(field(&r, "kind").as_deref(), Some("input"));
     assert!(r.json().get("drift").is_some(), "{}", r.stdout);
+    let named: Vec<String> = r
+        .json()
+        .get("files")
+        .and_then(|f| {
+            f.as_array()
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        })
+        .unwrap_or_default();
+    assert_eq!(named.len(), 2, "the files that differ: {}", r.stdout);
+    assert!(named.contains(&s(&other)), "{}", r.stdout);
+    // An inconsistency in one variable names it.
+    let (a, b) = (dir.path().join("cal_a.nc"), dir.path().join("cal_b.nc"));
+    calendar_file(&a, "noleap", "days since 2000-01-01", &[0.0, 1.0]);
+    calendar_file(&b, "360_day", "days since 2000-01-01", &[2.0, 3.0]);
+    let r = run(["scan", &s(&a), &s(&b), "--json"]);
+    r.fails_with(3, &["calendar"]);
+    assert_eq!(field(&r, "variable").as_deref(), Some("time"), "{}", r.stdout);
     // Without --json, stdout stays empty.
     let r = run(["convert", &s(&missing), "-o", &s(&out)]);
     r.fails_with(3, &["does not exist"]);

@@ -285,11 +285,12 @@ fn merge_group(
     files: &[SourceFile],
 ) -> Result<(), InputError> {
     let differ = |what: String, a: String, b: String| {
-        InputError::Inconsistent(format!(
+        InputError::inconsistent(format!(
             "{what} is {a} in the files of {} but {b} in those of {}; the files do not hold one dataset",
             describe(members, 0),
             describe(members, s)
         ))
+        .files([&members[0][0].path, &members[s][0].path])
     };
     for d in from.dims {
         match into.dims.iter().find(|x| x.name == d.name) {

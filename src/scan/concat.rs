@@ -45,7 +45,7 @@ pub(crate) fn choose(headers: &[FileHeader], explicit: Option<&str>) -> Result<C
         for h in headers {
             if h.root.dim(dim).is_none() {
                 let have: Vec<&str> = h.root.dims.iter().map(|d| d.name.as_str()).collect();
-                return Err(InputError::Inconsistent(format!(
+                return Err(InputError::inconsistent(format!(
                     "{}: has no dimension '{dim}' to concatenate along (root dimensions: {}){}",
                     h.path.display(),
                     if have.is_empty() {
@@ -54,7 +54,8 @@ pub(crate) fn choose(headers: &[FileHeader], explicit: Option<&str>) -> Result<C
                         have.join(", ")
                     },
                     subgroup_hint(h, Some(dim))
-                )));
+                ))
+                .files([&h.path]));
             }
         }
         return Ok(choice(Some(dim), "given with --concat-dim"));
@@ -198,7 +199,7 @@ fn infer_from_coordinates(headers: &[FileHeader]) -> Result<ConcatChoice, InputE
                     ),
                 ));
             }
-            return Err(InputError::Inconsistent(format!(
+            return Err(InputError::inconsistent(format!(
                 "cannot tell which dimension to concatenate the {n} files along: the coordinate values of {} all differ \
                  between files and {}; pass --concat-dim DIM",
                 quoted(several),
@@ -228,12 +229,12 @@ fn infer_from_coordinates(headers: &[FileHeader]) -> Result<ConcatChoice, InputE
         ));
     }
     if shared.is_empty() {
-        return Err(InputError::Inconsistent(format!(
+        return Err(InputError::inconsistent(format!(
             "the {n} files share no dimension, so they are not parts of one dataset; convert them separately{}",
             subgroup_hint(&headers[0], None)
         )));
     }
-    Err(InputError::Inconsistent(format!(
+    Err(InputError::inconsistent(format!(
         "cannot tell which dimension to concatenate the {n} files along: {unlimited_note}, and {}; pass --concat-dim DIM{}",
         if len_differs.is_empty() {
             format!(
@@ -311,10 +312,11 @@ pub(crate) fn comparable_values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, I
 /// Values of root coordinate `dim` of one file: time as absolute seconds (so files
 /// with different time units compare and sort right), anything else as read.
 pub(crate) fn values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> {
-    let var = h
-        .root
-        .var(dim)
-        .ok_or_else(|| InputError::Inconsistent(format!("{}: no coordinate variable '{dim}'", h.path.display())))?;
+    let var = h.root.var(dim).ok_or_else(|| {
+        InputError::inconsistent(format!("{}: no coordinate variable '{dim}'", h.path.display()))
+            .files([&h.path])
+            .about(dim)
+    })?;
     let Some(dtype) = var.numeric_dtype() else {
         return Err(InputError::Unsupported(format!(
             "{}: coordinate '{dim}' is not numeric, so files cannot be ordered by it",
@@ -411,7 +413,9 @@ pub(crate) fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder
             let step = w[1] - w[0];
             let bad = step == 0.0 || step.is_nan() || (direction != 0.0 && step.signum() != direction);
             if bad {
-                return Err(InputError::Inconsistent(not_monotonic(h, dim, i, step, direction)));
+                return Err(InputError::inconsistent(not_monotonic(h, dim, i, step, direction))
+                    .files([&h.path])
+                    .about(dim));
             }
             direction = step.signum();
         }
@@ -432,11 +436,13 @@ pub(crate) fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder
             } else {
                 "overlapping"
             };
-            return Err(InputError::Inconsistent(format!(
+            return Err(InputError::inconsistent(format!(
                 "{what} '{dim}' values: {} and {} both cover the same coordinate range; remove one of them",
                 headers[w[0]].path.display(),
                 headers[w[1]].path.display()
-            )));
+            ))
+            .files([&headers[w[0]].path, &headers[w[1]].path])
+            .about(dim));
         }
     }
     Ok(FileOrder { order, note: None })

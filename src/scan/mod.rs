@@ -242,7 +242,7 @@ fn same_units_in_every_file(headers: &[FileHeader], name: &str, dim: &str) -> Re
     };
     let first = units(&headers[0]);
     match headers.iter().find(|h| !same(&units(h), &first)) {
-        Some(h) => Err(InputError::Inconsistent(format!(
+        Some(h) => Err(InputError::inconsistent(format!(
             "'{name}' has other units or calendar in {} than in {} ({:?} against {:?}); along the new dimension \
              '{dim}' nc2zarr stores each file's values as they are, so it needs one set of units: convert the files \
              in groups of equal units",
@@ -250,7 +250,9 @@ fn same_units_in_every_file(headers: &[FileHeader], name: &str, dim: &str) -> Re
             headers[0].path.display(),
             units(h)[0].as_deref().unwrap_or("none"),
             first[0].as_deref().unwrap_or("none"),
-        ))),
+        ))
+        .files([&headers[0].path, &h.path])
+        .about(name)),
         None => Ok(()),
     }
 }
@@ -286,12 +288,13 @@ impl Merger<'_> {
             };
             let names = |g: &GroupHeader| g.groups.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
             if let Some(extra) = names(g).iter().find(|n| !names(first).contains(n)) {
-                return Err(InputError::Inconsistent(format!(
+                return Err(InputError::inconsistent(format!(
                     "group '/{}' is in {} but not in {}",
                     join_path(&gpath, extra),
                     h.path.display(),
                     self.headers[0].path.display()
-                )));
+                ))
+                .files([&self.headers[0].path, &h.path]));
             }
         }
         self.note_unsupported_attrs(&first.attrs, &shown);
@@ -318,12 +321,14 @@ impl Merger<'_> {
         for h in &self.headers[1..] {
             let g = group_at(&h.root, path).expect("checked above");
             if let Some(extra) = g.vars.iter().find(|v| !first.vars.iter().any(|f| f.name == v.name)) {
-                return Err(InputError::Inconsistent(format!(
+                return Err(InputError::inconsistent(format!(
                     "variable '{}' is in {} but not in {}",
                     join_path(&gpath, &extra.name),
                     h.path.display(),
                     self.headers[0].path.display()
-                )));
+                ))
+                .files([&self.headers[0].path, &h.path])
+                .about(&join_path(&gpath, &extra.name)));
             }
         }
         let mut groups = Vec::new();
@@ -351,11 +356,12 @@ impl Merger<'_> {
     }
 
     fn missing(&self, what: &str, h: &FileHeader) -> InputError {
-        InputError::Inconsistent(format!(
+        InputError::inconsistent(format!(
             "{what} is in {} but not in {}",
             self.headers[0].path.display(),
             h.path.display()
         ))
+        .files([&self.headers[0].path, &h.path])
     }
 
     fn note_unsupported_attrs(&mut self, attrs: &[nc::Attribute], location: &str) {
@@ -428,36 +434,42 @@ impl Merger<'_> {
             let promotable =
                 plain(&v.vartype) && plain(&other.vartype) && concat_axis.is_some() && !self.refuse_encoding_drift;
             if other.vartype != v.vartype && !promotable {
-                return Err(InputError::Inconsistent(format!(
+                return Err(InputError::inconsistent(format!(
                     "variable '{full}' has type {} in {} but {} in {}",
                     type_name(&v.vartype),
                     self.headers[0].path.display(),
                     type_name(&other.vartype),
                     h.path.display()
-                )));
+                ))
+                .files([&self.headers[0].path, &h.path])
+                .about(&full));
             }
             let names = |x: &VarHeader| x.dims.iter().map(|d| d.name.clone()).collect::<Vec<_>>();
             if names(other) != names(v) {
-                return Err(InputError::Inconsistent(format!(
+                return Err(InputError::inconsistent(format!(
                     "variable '{full}' has dimensions ({}) in {} but ({}) in {}",
                     names(v).join(", "),
                     self.headers[0].path.display(),
                     names(other).join(", "),
                     h.path.display()
-                )));
+                ))
+                .files([&self.headers[0].path, &h.path])
+                .about(&full));
             }
             for (axis, (a, b)) in v.dims.iter().zip(&other.dims).enumerate() {
                 if Some(axis) == concat_axis {
                     shape[axis] += b.len;
                 } else if a.len != b.len {
-                    return Err(InputError::Inconsistent(format!(
+                    return Err(InputError::inconsistent(format!(
                         "dimension '{}' of variable '{full}' has length {} in {} but {} in {}",
                         a.name,
                         a.len,
                         self.headers[0].path.display(),
                         b.len,
                         h.path.display()
-                    )));
+                    ))
+                    .files([&self.headers[0].path, &h.path])
+                    .about(&full));
                 }
             }
         }
@@ -669,16 +681,20 @@ impl Merger<'_> {
             return Ok(None);
         }
         if self.refuse_encoding_drift {
-            return Err(InputError::Inconsistent(format!(
+            return Err(InputError::inconsistent(format!(
                 "variable '{full}' is packed differently in {between}; its raw values cannot share one set of \
                  attributes. Without --on-encoding-drift refuse it is stored unpacked (as floats)"
-            )));
+            ))
+            .files([&self.headers[0].path, &self.headers[other].path])
+            .about(&full));
         }
         if !along_concat {
-            return Err(InputError::Inconsistent(format!(
+            return Err(InputError::inconsistent(format!(
                 "variable '{full}' does not depend on the concat dimension but is packed differently in {between}; \
                  the files do not hold one dataset"
-            )));
+            ))
+            .files([&self.headers[0].path, &self.headers[other].path])
+            .about(&full));
         }
         if time_reencoded {
             return Err(InputError::Unsupported(format!(
@@ -753,7 +769,7 @@ impl Merger<'_> {
                 _ => false,
             };
             if !agree {
-                return Err(InputError::Inconsistent(format!(
+                return Err(InputError::inconsistent(format!(
                     "variable '{full}' uses calendar {:?} in {} but {:?} in {}: the same numbers are other dates; \
                      set one calendar in every file (e.g. with `ncatted -a calendar,{},o,c,NAME`)",
                     per_file[0].1.as_deref().unwrap_or("standard (none given)"),
@@ -761,7 +777,9 @@ impl Merger<'_> {
                     cal.as_deref().unwrap_or("standard (none given)"),
                     self.headers[i].path.display(),
                     full.rsplit('/').next().unwrap_or(full),
-                )));
+                ))
+                .files([&self.headers[0].path, &self.headers[i].path])
+                .about(full));
             }
         }
         Ok(())
@@ -795,7 +813,9 @@ impl Merger<'_> {
         let target = first_units.as_deref().and_then(TimeUnits::parse);
         let Some(target) = target else {
             let i = per_file.iter().position(|(u, _)| u != first_units).unwrap_or(0);
-            return Err(InputError::Inconsistent(differ(i)));
+            return Err(InputError::inconsistent(differ(i))
+                .files([&self.headers[0].path, &self.headers[i].path])
+                .about(full));
         };
         let calendar = Calendar::parse(first_cal.as_deref())
             .map_err(|e| InputError::Unsupported(format!("variable '{full}': {e}")))?;
@@ -807,16 +827,19 @@ impl Merger<'_> {
             let agree = this_units
                 .is_some_and(|t| this_cal.agrees_with(calendar, &t) && this_cal.agrees_with(calendar, &target));
             if !agree {
-                return Err(InputError::Inconsistent(format!(
+                return Err(InputError::inconsistent(format!(
                     "variable '{full}' uses calendar {calendar} in {} but {this_cal} in {}",
                     self.headers[0].path.display(),
                     self.headers[i].path.display()
-                )));
+                ))
+                .files([&self.headers[0].path, &self.headers[i].path])
+                .about(full));
             }
-            let units = u
-                .as_deref()
-                .and_then(TimeUnits::parse)
-                .ok_or_else(|| InputError::Inconsistent(differ(i)))?;
+            let units = u.as_deref().and_then(TimeUnits::parse).ok_or_else(|| {
+                InputError::inconsistent(differ(i))
+                    .files([&self.headers[0].path, &self.headers[i].path])
+                    .about(full)
+            })?;
             let fix = units.transform_to(&target, calendar).map_err(|e| {
                 InputError::Unsupported(format!("{}: variable '{full}': {e}", self.headers[i].path.display()))
             })?;
@@ -904,12 +927,14 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
                 continue;
             }
             let refuse = |why: &str| {
-                InputError::Inconsistent(format!(
+                InputError::inconsistent(format!(
                     "variable '{full}' does not depend on the concat dimension but its values differ between {} and {}; \
                      {why}",
                     first_file.shown(),
                     f.shown()
                 ))
+                .files([&first_file.path, &f.path])
+                .about(&full)
             };
             let coordinate = v.dims.len() == 1 && v.dims[0] == v.name;
             let shadowed = inv

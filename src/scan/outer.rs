@@ -61,7 +61,7 @@ pub(super) fn align(
         let Some((s, _)) = other else {
             return Ok(None);
         };
-        return Err(InputError::Inconsistent(format!(
+        return Err(InputError::inconsistent(format!(
             "the inputs split their variables between files, and the sets cover different '{dim}' steps: \
              {} has {} but {} has {}, and without '{dim}' values in every file they cannot be aligned; \
              give files that cover the same range, or convert each set to its own store",
@@ -96,14 +96,15 @@ pub(super) fn align(
                         .is_some_and(|u| u == file_values.as_slice())
                 });
             let Some(p) = consecutive.or(file_values.is_empty().then_some(0)) else {
-                return Err(InputError::Inconsistent(format!(
+                return Err(InputError::inconsistent(format!(
                     "the inputs split their variables between files, and the '{dim}' steps of {} (of {}) \
                      interleave with those of another set: nc2zarr fills the steps a set lacks, as \
                      xarray.open_mfdataset does, only when each file's steps stay consecutive; convert each set \
                      to its own store",
                     parts[*s].1[k].path.display(),
                     describe(*s),
-                )));
+                ))
+                .files([&parts[*s].1[k].path]));
             };
             starts[*s].push(p as u64);
         }
@@ -206,7 +207,7 @@ pub(super) fn cover(
         return Ok(());
     }
     let refuse = |why: &str| {
-        InputError::Inconsistent(format!(
+        InputError::inconsistent(format!(
             "{what} is held by sets of files that cover different steps, {why}; convert each set to its own store"
         ))
     };
@@ -264,7 +265,7 @@ pub(super) fn fill_gaps(inv: &mut Inventory) -> Result<(), InputError> {
                 } else {
                     format!("and {} values have no missing value to mark them", v.dtype.cdl_name())
                 };
-                InputError::Inconsistent(format!(
+                InputError::inconsistent(format!(
                     "{absent} (its files do not cover them), {why}; give files that cover the same range, \
                      or convert each set to its own store"
                 ))
