@@ -686,7 +686,7 @@ impl Merger<'_> {
                  attributes. Without --on-encoding-drift refuse it is stored unpacked (as floats)"
             ))
             .files([&self.headers[0].path, &self.headers[other].path])
-            .about(&full));
+            .about(full));
         }
         if !along_concat {
             return Err(InputError::inconsistent(format!(
@@ -694,7 +694,7 @@ impl Merger<'_> {
                  the files do not hold one dataset"
             ))
             .files([&self.headers[0].path, &self.headers[other].path])
-            .about(&full));
+            .about(full));
         }
         if time_reencoded {
             return Err(InputError::Unsupported(format!(
