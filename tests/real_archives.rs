@@ -2090,3 +2090,20 @@ fn nul_bytes_inside_char_attributes_are_dropped_as_netcdf4_python_drops_them() {
         xarray_compare(&py, &out, &[s(&path)], &[]).unwrap();
     }
 }
+
+#[test]
+fn time_units_that_cannot_be_converted_and_differ_are_refused_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    time_file(&p("a.nc"), "years since 2000-01-01", &[0.0, 1.0], "f64", None);
+    time_file(&p("b.nc"), "years since 2002-01-01", &[0.0, 1.0], "f64", None);
+    // Before: "duplicate 'time' values: … both cover the same coordinate range".
+    run(["scan", &s(&p("a.nc")), &s(&p("b.nc"))]).fails_with(
+        3,
+        &[
+            "coordinate 'time' has units \"years since 2000-01-01\"",
+            "\"years since 2002-01-01\"",
+            "cannot convert between them",
+        ],
+    );
+}

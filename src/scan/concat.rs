@@ -388,6 +388,41 @@ fn not_monotonic(h: &FileHeader, dim: &str, i: usize, step: f64, direction: f64)
     )
 }
 
+/// Refuses time coordinates whose units differ between files when nc2zarr cannot
+/// convert between them (`years since`, `months since`: not fixed lengths, and xarray
+/// does not decode them either): their numbers cannot be compared or ordered.
+fn refuse_units_that_cannot_be_compared(headers: &[FileHeader], dim: &str) -> Result<(), InputError> {
+    let units = |h: &FileHeader| {
+        h.root.var(dim).and_then(|v| {
+            attr(&v.attrs(), "units")
+                .and_then(AttrValue::as_text)
+                .map(str::to_string)
+        })
+    };
+    let first = units(&headers[0]);
+    for h in &headers[1..] {
+        let this = units(h);
+        if this == first {
+            continue;
+        }
+        let convertible = |u: &Option<String>| u.as_deref().and_then(TimeUnits::parse).is_some();
+        let time = |u: &Option<String>| u.as_deref().is_some_and(|u| u.to_ascii_lowercase().contains(" since "));
+        if (time(&first) || time(&this)) && !(convertible(&first) && convertible(&this)) {
+            return Err(InputError::inconsistent(format!(
+                "coordinate '{dim}' has units {:?} in {} but {:?} in {}, and nc2zarr cannot convert between them \
+                 (only time units of fixed length, from microseconds to weeks, are converted); give the files one set of units",
+                first.as_deref().unwrap_or("(none)"),
+                headers[0].path.display(),
+                this.as_deref().unwrap_or("(none)"),
+                h.path.display()
+            ))
+            .files([&headers[0].path, &h.path])
+            .about(dim));
+        }
+    }
+    Ok(())
+}
+
 /// Files in concat order, and a note when there is no coordinate to order them by.
 pub(crate) struct FileOrder {
     pub order: Vec<usize>,
@@ -406,6 +441,7 @@ pub(crate) fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder
             )),
         });
     }
+    refuse_units_that_cannot_be_compared(headers, dim)?;
     let ranges = headers.iter().map(|h| values(h, dim)).collect::<Result<Vec<_>, _>>()?;
     let mut direction = 0.0f64;
     for (h, r) in headers.iter().zip(&ranges) {
