@@ -645,6 +645,16 @@ fn align_packing(
                     packing::describe(&new)
                 )));
             }
+            if v.time_fix.is_some() {
+                // Unpacking would skip the re-encoding into the store's units.
+                return Err(inconsistent(format!(
+                    "variable '{path}': the new files give it other time units than the store and code it otherwise \
+                     ({} against the store's {}); nc2zarr does not unpack and re-encode times at once: give the new \
+                     files the store's units or coding",
+                    packing::describe(&new),
+                    packing::describe(&stored)
+                )));
+            }
             if v.unpack.is_none() {
                 let decoding = Decoding::of(v.source_dtype, &new);
                 v.unpack = Some(vec![decoding; held_by(v, files.len())]);

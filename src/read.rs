@@ -47,7 +47,8 @@ impl<'a> Recode<'a> {
         }
         match &var.time_fix {
             Some(f) => Recode::Time(f[file].0, f[file].1, raw),
-            None if raw != var.dtype && var.file_dtypes.is_some() => Recode::Convert(raw),
+            // Never the raw bytes of another type: converted exactly (numpy's promotion).
+            None if raw != var.dtype => Recode::Convert(raw),
             None => Recode::Raw,
         }
     }
@@ -454,13 +455,17 @@ fn rescale(
         let new = match v {
             _ if missing.iter().any(|m| *m == x || m.is_nan() && x.is_nan()) => v,
             Scalar::I(i) if scale == 1.0 && offset.fract() == 0.0 && offset.abs() < 2f64.powi(53) => {
-                Scalar::I(i.saturating_add(offset as i64))
+                match i.checked_add(offset as i64) {
+                    Some(sum) => Scalar::I(sum),
+                    None => Scalar::F(x + offset),
+                }
             }
             _ => {
                 let y = x * scale + offset;
                 // Units that divide evenly (144 hours as 6 days) come out a rounding
-                // error away from a whole number.
-                match (y - y.round()).abs() <= 1e-6 {
+                // error away from a whole number, and no more.
+                let rounding = 8.0 * f64::EPSILON * (x * scale).abs().max(offset.abs()).max(1.0);
+                match (y - y.round()).abs() <= rounding {
                     true if to.is_integer() => Scalar::F(y.round()),
                     _ => Scalar::F(y),
                 }
@@ -468,8 +473,7 @@ fn rescale(
         };
         if !holds(to, new) {
             return Err(format!(
-                "the value {x}, re-encoded as {}, cannot be stored exactly as {} (the type of the variable in the \
-                 store); store the time as float64 (convert the files into a new store)",
+                "the value {x}, re-encoded as {}, cannot be stored exactly as {}, the variable's type in the store",
                 new.as_f64(),
                 to.cdl_name()
             ));

@@ -54,15 +54,16 @@ pub fn redact(text: &str) -> String {
 /// The part of a URL after `scheme://` without its user part and, when `query` says so,
 /// without its query.
 fn strip(scheme: &str, rest: &str, query: bool) -> String {
-    let rest = match rest.split_once('?') {
-        Some((path, _)) if query => format!("{path}?[redacted]"),
-        _ => rest.to_string(),
-    };
+    // The user part first: a password may hold `?` (or `#`), which must not end it.
     let host_end = rest.find('/').unwrap_or(rest.len());
     let keeps_user = scheme.eq_ignore_ascii_case("abfs") || scheme.eq_ignore_ascii_case("abfss");
-    match rest[..host_end].rfind('@') {
-        Some(at) if !keeps_user || rest[..at].contains(':') => rest[at + 1..].to_string(),
+    let rest = match rest[..host_end].rfind('@') {
+        Some(at) if !keeps_user || rest[..at].contains(':') => &rest[at + 1..],
         _ => rest,
+    };
+    match rest.split_once('?') {
+        Some((path, _)) if query => format!("{path}?[redacted]"),
+        _ => rest.to_string(),
     }
 }
 
@@ -129,5 +130,8 @@ mod tests {
         assert_eq!(redact("s3://AKIA:p@ss@bucket/key"), "s3://bucket/key");
         assert_eq!(without_secrets("https://u:p@ss@host/a.nc"), "https://host/a.nc");
         assert_eq!(redact("see https://host/a@b.nc"), "see https://host/a@b.nc");
+        // A `?` in the password does not end the user part.
+        assert_eq!(redact("s3://AKIA:p?ss@bucket/k"), "s3://bucket/k");
+        assert_eq!(without_secrets("https://u:pa?ss@host/x.nc"), "https://host/x.nc");
     }
 }

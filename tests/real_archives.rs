@@ -1806,6 +1806,7 @@ fn time_file(path: &Path, units: &str, times: &[f64], ty: &str, scale: Option<f6
         match ty {
             "f32" => f.add_variable::<f32>("time", &["time"]).unwrap(),
             "f64" => f.add_variable::<f64>("time", &["time"]).unwrap(),
+            "i16" => f.add_variable::<i16>("time", &["time"]).unwrap(),
             _ => f.add_variable::<i32>("time", &["time"]).unwrap(),
         };
         let mut t = f.variable_mut("time").unwrap();
@@ -1816,6 +1817,7 @@ fn time_file(path: &Path, units: &str, times: &[f64], ty: &str, scale: Option<f6
         match ty {
             "f32" => t.put_values(&raw.iter().map(|v| *v as f32).collect::<Vec<_>>(), [..n]),
             "f64" => t.put_values(&raw, [..n]),
+            "i16" => t.put_values(&raw.iter().map(|v| *v as i16).collect::<Vec<_>>(), [..n]),
             _ => t.put_values(&raw.iter().map(|v| *v as i32).collect::<Vec<_>>(), [..n]),
         }
         .unwrap();
@@ -1914,10 +1916,10 @@ fn times_re_encoded_between_files_keep_their_packing_missing_values_and_precisio
     if let Some(py) = python() {
         xarray_compare(&py, &out, &inputs, &["--mode", "decoded"]).unwrap();
     }
-    // float32 time moved to another epoch is stored as float64: 7.75 h after 2001 is
-    // 8791.75 h after 2000, which float32 rounds (by 2 minutes at ERA5 scales).
-    time_file(&p("c.nc"), "hours since 2000-01-01", &[438290.5], "f32", None);
-    time_file(&p("d.nc"), "hours since 2001-01-01", &[438290.90625], "f32", None);
+    // float32 time moved to another epoch is stored as float64: 515504.03125 h after 2001
+    // is 524288.03125 h after 2000, which float32 rounds to 524288.0 (2 minutes off).
+    time_file(&p("c.nc"), "hours since 2000-01-01", &[515504.5], "f32", None);
+    time_file(&p("d.nc"), "hours since 2001-01-01", &[515504.03125], "f32", None);
     let inputs = strings(&[p("c.nc"), p("d.nc")]);
     let out = p("f32.zarr");
     convert(&inputs, &out, &[]).ok();
@@ -1929,7 +1931,7 @@ fn times_re_encoded_between_files_keep_their_packing_missing_values_and_precisio
     );
     assert_eq!(
         stored_hours(&out, "time", f64::NAN),
-        vec![Some(438290.5), Some(438290.90625 + 8784.0)]
+        vec![Some(515504.5), Some(515504.03125 + 8784.0)]
     );
     if let Some(py) = python() {
         xarray_compare(&py, &out, &inputs, &["--mode", "decoded"]).unwrap();
@@ -1967,6 +1969,68 @@ fn appends_store_re_encoded_times_exactly_or_refuse_them() {
         &["f.nc", "the value 438291.015625", "cannot be stored exactly as float"],
     );
     verify_source(&f32_store, &[s(&p("e.nc"))]).ok();
+    // A fraction below any rounding error is still a fraction (5.0000005 days is 43 ms
+    // after day 5): refused, not rounded.
+    time_file(&p("g.nc"), "days since 2000-01-01", &[5.0000005], "f64", None);
+    run(["append", &s(&p("g.nc")), "-o", &s(&store), "--quiet"]).fails_with(3, &["the value 5.0000005"]);
+    // Other units and other coding at once (a missing_value the store's unpacked
+    // obs_time lacks): refused; the new values were unpacked without the re-encoding.
+    time_file(&p("h.nc"), "hours since 2000-01-02", &[48.0, 72.0], "i32", None);
+    netcdf::append(p("h.nc"))
+        .unwrap()
+        .variable_mut("obs_time")
+        .unwrap()
+        .put_attribute("missing_value", -998.0)
+        .unwrap();
+    run(["append", &s(&p("h.nc")), "-o", &s(&store), "--quiet"])
+        .fails_with(3, &["'obs_time'", "does not unpack and re-encode times at once"]);
+    verify_source(&store, &strings(&[p("a.nc"), p("b.nc")])).ok();
+}
+
+#[test]
+fn small_integer_times_shifted_to_an_earlier_epoch_are_widened() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    // int16 days since 2000 as days since 1900 overflow int16 (36524 + 10 > 32767).
+    time_file(&p("a.nc"), "days since 1900-01-01", &[100.0, 101.0], "i16", None);
+    time_file(&p("b.nc"), "days since 2000-01-01", &[10.0, 11.0], "i16", None);
+    let inputs = strings(&[p("a.nc"), p("b.nc")]);
+    let out = p("s.zarr");
+    convert(&inputs, &out, &[]).ok();
+    assert_eq!(array_values::<i32>(&out, "time"), vec![100, 101, 36534, 36535]);
+    verify_source(&out, &inputs).ok();
+}
+
+#[test]
+fn sets_of_files_that_split_variables_merge_when_one_re_encodes_float32_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let file = |path: &Path, var: &str, units: &str, times: &[f32]| {
+        let mut f = create(path, Kind::Netcdf4);
+        f.add_unlimited_dimension("time").unwrap();
+        f.add_variable::<f32>("time", &["time"])
+            .unwrap()
+            .put_attribute("units", units)
+            .unwrap();
+        f.add_variable::<f32>(var, &["time"]).unwrap();
+        let n = times.len();
+        f.variable_mut("time").unwrap().put_values(times, [..n]).unwrap();
+        let v: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        f.variable_mut(var).unwrap().put_values(&v, [..n]).unwrap();
+    };
+    // tas in one file per year (its time re-encoded, so float64); pr in one file.
+    file(&p("tas_2000.nc"), "tas", "hours since 2000-01-01", &[0.0, 1.0]);
+    file(&p("tas_2001.nc"), "tas", "hours since 2001-01-01", &[0.0, 1.0]);
+    file(&p("pr.nc"), "pr", "hours since 2000-01-01", &[0.0, 1.0, 8784.0, 8785.0]);
+    let inputs = strings(&[p("tas_2000.nc"), p("tas_2001.nc"), p("pr.nc")]);
+    let out = p("s.zarr");
+    // Refused before: "variable 'time' is double in the files of … but float in those of …".
+    convert(&inputs, &out, &[]).ok();
+    assert_eq!(array_values::<f64>(&out, "time"), vec![0.0, 1.0, 8784.0, 8785.0]);
+    verify_source(&out, &inputs).ok();
+    if let Some(py) = python() {
+        xarray_compare(&py, &out, &inputs, &["--mode", "decoded"]).unwrap();
+    }
 }
 
 #[test]
@@ -2106,4 +2170,22 @@ fn time_units_that_cannot_be_converted_and_differ_are_refused_as_such() {
             "cannot convert between them",
         ],
     );
+}
+
+#[test]
+fn packed_time_coordinates_order_files_by_their_decoded_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    // Raw values 0 and 16000 (scale 0.5) are hours 0 and 8000 of 2000: before 2001.
+    time_file(&p("a.nc"), "hours since 2000-01-01", &[0.0, 8000.0], "i32", Some(0.5));
+    time_file(&p("b.nc"), "hours since 2001-01-01", &[0.0, 1.0], "i32", Some(0.5));
+    let inputs = strings(&[p("b.nc"), p("a.nc")]);
+    let out = p("s.zarr");
+    // Refused before as "overlapping": the raw 16000 was taken for hour 16000.
+    convert(&inputs, &out, &[]).ok();
+    assert_eq!(
+        stored_hours(&out, "time", f64::NAN),
+        [0.0, 8000.0, 8784.0, 8785.0].map(Some).to_vec()
+    );
+    verify_source(&out, &inputs).ok();
 }

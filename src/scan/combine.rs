@@ -387,7 +387,7 @@ fn encoding(
 
 /// A variable both sets hold must have the same dimensions and type in both.
 fn agree(
-    a: &VarInfo,
+    a: &mut VarInfo,
     b: &VarInfo,
     gpath: &str,
     differ: &dyn Fn(String, String, String) -> InputError,
@@ -401,6 +401,13 @@ fn agree(
         ));
     }
     if a.dtype != b.dtype {
+        // A float32 time that one set re-encodes (and so stores as float64) and another
+        // does not: float64 holds both.
+        let floats = matches!((a.dtype, b.dtype), (DType::F32, DType::F64) | (DType::F64, DType::F32));
+        if floats && (a.time_fix.is_some() || b.time_fix.is_some()) {
+            a.dtype = DType::F64;
+            return Ok(());
+        }
         return Err(differ(what, a.dtype.cdl_name().into(), b.dtype.cdl_name().into()));
     }
     Ok(())

@@ -338,6 +338,15 @@ pub(crate) fn values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> 
         }
     };
     let attrs = var.attrs();
+    // A packed coordinate orders by its decoded values.
+    let number = |k: &str| attr(&attrs, k).and_then(AttrValue::as_scalar).map(|x| x.as_f64());
+    if let (scale, offset) = (number("scale_factor"), number("add_offset"))
+        && (scale.is_some() || offset.is_some())
+    {
+        for v in &mut values {
+            *v = *v * scale.unwrap_or(1.0) + offset.unwrap_or(0.0);
+        }
+    }
     if let Some(units) = attr(&attrs, "units")
         .and_then(AttrValue::as_text)
         .and_then(TimeUnits::parse)

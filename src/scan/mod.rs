@@ -540,6 +540,22 @@ impl Merger<'_> {
                 ));
                 DType::F64
             }
+            Some(fix)
+                if matches!(promoted, DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::U32)
+                    && fix.iter().all(|&(s, o)| s.fract() == 0.0 && o.fract() == 0.0)
+                    && fix.iter().any(|&(_, o)| o != 0.0) =>
+            {
+                // Shifted to another epoch, small or unsigned integers may not hold the
+                // values (int16 days since 2000 as days since 1900).
+                let wide = if promoted == DType::U32 { DType::I64 } else { DType::I32 };
+                self.notes.push(format!(
+                    "variable '{full}': {} time values re-encoded to '{}' are stored as {} so that they fit",
+                    promoted.cdl_name(),
+                    attr(&attrs, "units").and_then(AttrValue::as_text).unwrap_or(""),
+                    wide.cdl_name()
+                ));
+                wide
+            }
             Some(fix) if promoted.is_integer() && fix.iter().any(|&(s, o)| s.fract() != 0.0 || o.fract() != 0.0) => {
                 self.notes.push(format!(
                     "variable '{full}': time values re-encoded to '{}' are not whole numbers, so they are stored as float64",
