@@ -338,6 +338,7 @@ fn append_files(
     align_packing(&mut inv, &found, stored_format(&store), &mut summary.notes)?;
     check_dtypes(&inv, &found)?;
     let range = check_continuation(&store, &mut inv, &found, &concat_dim, existing_len, opts.allow_gaps)?;
+    check_re_encoded_times(&inv)?;
     extend(&mut inv, existing_len);
 
     let groups = inv.root.walk();
@@ -879,6 +880,22 @@ fn check_continuation(
         )));
     }
     Ok(Some((first, end, units)))
+}
+
+/// Reads every re-encoded time variable of the new files (bounds, auxiliary times)
+/// before anything is written, so that a value the store's type cannot hold is refused
+/// with the store untouched, not in the middle of the append. Variables over 256 MiB are
+/// left to the check made as they are written.
+fn check_re_encoded_times(inv: &Inventory) -> Result<()> {
+    let mut reader = crate::read::Reader::new();
+    for (g, v) in inv.variables() {
+        let bytes = v.shape.iter().product::<u64>() * v.dtype.planning_size();
+        if v.time_fix.is_none() || v.unsupported.is_some() || bytes > 256 << 20 {
+            continue;
+        }
+        reader.read(inv, g, v, &vec![0; v.shape.len()], &v.shape)?;
+    }
+    Ok(())
 }
 
 /// Shifts the new files behind the existing data and grows the concat dimension.

@@ -1973,6 +1973,19 @@ fn appends_store_re_encoded_times_exactly_or_refuse_them() {
     // after day 5): refused, not rounded.
     time_file(&p("g.nc"), "days since 2000-01-01", &[5.0000005], "f64", None);
     run(["append", &s(&p("g.nc")), "-o", &s(&store), "--quiet"]).fails_with(3, &["the value 5.0000005"]);
+    // An auxiliary time the store cannot hold (seconds that are no whole minutes) is
+    // refused before anything is written (it failed mid-append, leaving it interrupted).
+    time_file(&p("k.nc"), "days since 2000-01-01", &[5.0, 6.0], "i32", None);
+    netcdf::append(p("k.nc"))
+        .unwrap()
+        .variable_mut("obs_minutes")
+        .unwrap()
+        .put_attribute("units", "seconds since 2000-01-01")
+        .unwrap();
+    let before = snapshot(&store);
+    run(["append", &s(&p("k.nc")), "-o", &s(&store), "--quiet"])
+        .fails_with(3, &["'obs_minutes'", "cannot be stored exactly as int"]);
+    assert!(snapshot(&store) == before, "the refused append wrote to the store");
     // Other units and other coding at once (a missing_value the store's unpacked
     // obs_time lacks): refused; the new values were unpacked without the re-encoding.
     time_file(&p("h.nc"), "hours since 2000-01-02", &[48.0, 72.0], "i32", None);
@@ -2188,4 +2201,29 @@ fn packed_time_coordinates_order_files_by_their_decoded_values() {
         [0.0, 8000.0, 8784.0, 8785.0].map(Some).to_vec()
     );
     verify_source(&out, &inputs).ok();
+}
+
+#[test]
+fn a_long_coordinate_out_of_order_is_reported_with_its_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.nc");
+    // More steps than scan keeps with the header (2^20): the message read them again.
+    let n = (1usize << 20) + 2;
+    let mut times: Vec<f64> = (0..n).map(|i| i as f64).collect();
+    times.swap(n - 2, n - 1);
+    let write = |path: &Path, units: &str, times: &[f64]| {
+        let mut f = create(path, Kind::Netcdf4);
+        f.add_unlimited_dimension("time").unwrap();
+        let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+        t.put_attribute("units", units).unwrap();
+        t.put_values(times, [..times.len()]).unwrap();
+    };
+    write(&path, "seconds since 2000-01-01", &times);
+    let other = dir.path().join("b.nc");
+    write(&other, "seconds since 2001-01-01", &[0.0, 1.0]);
+    // Before: "(positions 1048576 and 1048577: ? then ? seconds since 2000-01-01)".
+    run(["scan", &s(&path), &s(&other)]).fails_with(
+        3,
+        &["goes down after going up (positions 1048576 and 1048577: 1048577 then 1048576 seconds since 2000-01-01)"],
+    );
 }

@@ -10,7 +10,7 @@
 
 use crate::cftime::{Calendar, TimeUnits};
 use crate::error::InputError;
-use crate::model::{AttrValue, attr};
+use crate::model::{AttrValue, DType, attr};
 
 use super::header::{self, FileHeader};
 
@@ -309,6 +309,28 @@ pub(crate) fn comparable_values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, I
     }
 }
 
+/// The values of root coordinate `dim` of one file as the file stores them.
+fn raw_values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> {
+    let var = h
+        .root
+        .var(dim)
+        .and_then(|v| Some((v.numeric_dtype()?, v.dims.first().map(|d| d.len))));
+    let Some((dtype, len)) = var else {
+        return Ok(Vec::new());
+    };
+    read_raw_values(h, dim, dtype, len)
+}
+
+fn read_raw_values(h: &FileHeader, dim: &str, dtype: DType, len: Option<u64>) -> Result<Vec<f64>, InputError> {
+    let file = crate::nc::open_input(&h.path)?;
+    header::read_numbers(file.root(), dim, dtype, len).map_err(|e| InputError::Read {
+        path: h.path.clone(),
+        variable: dim.into(),
+        region: String::new(),
+        message: e.message,
+    })
+}
+
 /// Values of root coordinate `dim` of one file: time as absolute seconds (so files
 /// with different time units compare and sort right), anything else as read.
 pub(crate) fn values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> {
@@ -325,17 +347,7 @@ pub(crate) fn values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> 
     };
     let mut values = match h.coord(dim) {
         Some(v) => v.to_vec(),
-        None => {
-            let file = crate::nc::open_input(&h.path)?;
-            header::read_numbers(file.root(), dim, dtype, var.dims.first().map(|d| d.len)).map_err(|e| {
-                InputError::Read {
-                    path: h.path.clone(),
-                    variable: dim.into(),
-                    region: String::new(),
-                    message: e.message,
-                }
-            })?
-        }
+        None => read_raw_values(h, dim, dtype, var.dims.first().map(|d| d.len))?,
     };
     let attrs = var.attrs();
     // A packed coordinate orders by its decoded values.
@@ -366,6 +378,7 @@ pub(crate) fn values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> 
 /// (`step` between them; `direction` the sign of the steps before): the values as the
 /// file stores them, with its units.
 fn not_monotonic(h: &FileHeader, dim: &str, i: usize, step: f64, direction: f64) -> String {
+    let raw = h.coord(dim).map(<[f64]>::to_vec).or_else(|| raw_values(h, dim).ok());
     let units = h
         .root
         .var(dim)
@@ -377,7 +390,7 @@ fn not_monotonic(h: &FileHeader, dim: &str, i: usize, step: f64, direction: f64)
         .map(|u| format!(" {u}"))
         .unwrap_or_default();
     let shown = |k: usize| {
-        h.coord(dim)
+        raw.as_ref()
             .and_then(|v| v.get(k))
             .map_or("?".into(), |x| x.to_string())
     };
