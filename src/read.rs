@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::direct::ChunkedVar;
 use crate::error::InputError;
 use crate::model::Decoding;
-use crate::model::{AttrValue, DType, Scalar, attr};
+use crate::model::{DType, Scalar};
 use crate::model::{GroupInfo, Inventory, SourceFile, VarInfo};
 use crate::nc;
 use crate::packing;
@@ -366,9 +366,14 @@ impl Reader {
         Ok(Block::Fixed(match fix {
             _ if fix.is_raw(var) => buf,
             Recode::Unpack(d, raw) => packing::decode_buffer(&buf, raw, d, var.dtype),
-            Recode::Time(scale, offset, raw) => {
-                rescale(&buf, raw, var.dtype, (scale, offset), &missing_values(var)).map_err(recode_err)?
-            }
+            Recode::Time(scale, offset, raw) => rescale(
+                &buf,
+                raw,
+                var.dtype,
+                (scale, offset),
+                &Decoding::of(raw, &var.attrs).missing,
+            )
+            .map_err(recode_err)?,
             Recode::Convert(raw) => rescale(&buf, raw, var.dtype, (1.0, 0.0), &[]).map_err(recode_err)?,
             Recode::Raw => buf,
         }))
@@ -507,19 +512,6 @@ fn holds(to: DType, v: Scalar) -> bool {
         }
         _ => false,
     }
-}
-
-/// The values that mark missing data in `var`'s raw values: its `_FillValue` and
-/// `missing_value` attributes.
-fn missing_values(var: &VarInfo) -> Vec<f64> {
-    ["_FillValue", "missing_value"]
-        .iter()
-        .filter_map(|k| match attr(&var.attrs, k) {
-            Some(AttrValue::Numbers(_, v)) => Some(v.iter().map(|s| s.as_f64())),
-            _ => None,
-        })
-        .flatten()
-        .collect()
 }
 
 /// The box `start`/`count` of `var` for messages: ` (time 24..48, lat 0..721)`.

@@ -342,6 +342,19 @@ enum ObjectCheck {
     Empty,
 }
 
+/// Where object `idx` of `a` starts, and how much of it lies inside the array (edge
+/// objects are cut off by the shape).
+fn object_box(a: &FoundArray, idx: &[u64]) -> (Vec<u64>, Vec<u64>) {
+    let origin: Vec<u64> = idx.iter().zip(&a.object_shape).map(|(i, o)| i * o).collect();
+    let valid = origin
+        .iter()
+        .zip(&a.object_shape)
+        .zip(&a.shape)
+        .map(|((o, s), n)| (*s).min(n - o))
+        .collect();
+    (origin, valid)
+}
+
 /// Elements of a re-encoded time variable that [`check_times`] reads whole at most.
 const TIME_CHECK_ELEMENTS: u64 = 16 << 20;
 
@@ -385,13 +398,7 @@ fn check_times(
             None => a.codec.decode_fill(&a.object_shape),
         }
         .map_err(|e| invalid(store.display(), format!("cannot decode {key}: {e}")))?;
-        let origin: Vec<u64> = idx.iter().zip(&a.object_shape).map(|(i, o)| i * o).collect();
-        let valid: Vec<u64> = origin
-            .iter()
-            .zip(&a.object_shape)
-            .zip(&a.shape)
-            .map(|((o, s), n)| (*s).min(n - o))
-            .collect();
+        let (origin, valid) = object_box(a, &idx);
         let zeros = vec![0u64; a.shape.len()];
         let part = crate::existing::numbers(&block, a.dtype);
         let from = At {
@@ -627,13 +634,7 @@ fn check_object(
         });
     };
     let os = &a.object_shape;
-    let origin: Vec<u64> = idx.iter().zip(os).map(|(i, s)| i * s).collect();
-    let valid: Vec<u64> = origin
-        .iter()
-        .zip(os)
-        .zip(&a.shape)
-        .map(|((o, s), n)| (*s).min(n - o))
-        .collect();
+    let (origin, valid) = object_box(a, idx);
     let src_start: Vec<u64> = origin.iter().zip(&block.start).map(|(o, s)| o - s).collect();
     let zeros = vec![0u64; os.len()];
     let source_dtype = decodings.map_or(a.dtype, |d| d.source_dtype);
