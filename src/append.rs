@@ -24,7 +24,7 @@ use crate::manifest::{self, Manifest};
 use crate::meta::{self, Fill};
 use crate::model::Decoding;
 use crate::model::ZarrFormat;
-use crate::model::{AttrValue, attr};
+use crate::model::{AttrValue, DType, attr};
 use crate::model::{GroupInfo, Inventory, SourceFile, VarInfo};
 use crate::packing;
 use crate::pipeline::{AppendRegion, ArrayJob};
@@ -330,6 +330,7 @@ fn append_files(
     let (format, found) = existing::read_arrays(&store)?;
     let found: HashMap<String, FoundArray> = found.into_iter().map(|a| (a.path.clone(), a)).collect();
     repeat_as_stored(&mut inv_new, &found, &concat_dim);
+    pad_strings_as_stored(&mut inv_new, &found, &mut summary.notes)?;
     let existing_len = check_structure(&inv_new, &found, &concat_dim)?;
     check_static_values(&store, &inv_new, &found)?;
     let mut inv = inv_new.clone();
@@ -501,6 +502,60 @@ fn repeat_as_stored(inv: &mut Inventory, found: &HashMap<String, FoundArray>, co
             v.repeat_along(concat_dim, len);
         }
     }
+}
+
+/// Char arrays whose strings the store holds longer than the new files do are read
+/// NUL-padded to the store's length, as the files of a conversion are; longer strings
+/// than the store's are refused: its arrays cannot widen.
+fn pad_strings_as_stored(
+    inv: &mut Inventory,
+    found: &HashMap<String, FoundArray>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let all = inv.files.len();
+    for g in inv.root.walk().iter().map(|g| g.path.clone()).collect::<Vec<_>>() {
+        let group = find_group_mut(&mut inv.root, &g);
+        let mut widened: Vec<(String, u64)> = Vec::new();
+        for v in group
+            .vars
+            .iter_mut()
+            .filter(|v| v.source_dtype == DType::Char && !v.shape.is_empty())
+        {
+            let path = if g.is_empty() {
+                v.name.clone()
+            } else {
+                format!("{g}/{}", v.name)
+            };
+            let Some(a) = found.get(&path).filter(|a| a.dims == v.dims) else {
+                continue; // reported by check_structure
+            };
+            let last = v.shape.len() - 1;
+            let (new, stored) = (v.shape[last], a.shape[last]);
+            if new > stored {
+                return Err(inconsistent(format!(
+                    "variable '{path}' holds strings of up to {new} characters ('{}') in the new files but the store \
+                     holds {stored}; its arrays cannot widen: convert all the files again",
+                    v.dims[last]
+                )));
+            }
+            if new < stored {
+                let lens = v.string_lens.take().unwrap_or_else(|| vec![new; held_by(v, all)]);
+                v.string_lens = Some(lens);
+                v.shape[last] = stored;
+                widened.push((v.dims[last].clone(), stored));
+            }
+        }
+        for (dim, len) in widened {
+            if let Some(d) = group.dims.iter_mut().find(|d| d.name == dim && d.len != len) {
+                notes.push(format!(
+                    "dimension '{dim}': the new files' strings ({}) are padded with NUL bytes to the store's {len}",
+                    d.len
+                ));
+                d.len = len;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_structure(inv: &Inventory, found: &HashMap<String, FoundArray>, concat_dim: &str) -> Result<u64> {

@@ -513,6 +513,7 @@ mod tests {
             files: None,
             gap_fill: None,
             repeated: false,
+            string_lens: None,
         }
     }
 

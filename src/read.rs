@@ -213,14 +213,14 @@ impl Reader {
     ) -> Result<Block, InputError> {
         let files = inv.files_of(var);
         let Some(axis) = var.concat_axis else {
-            return self.read_file(&files[0].path, group, var, start, count, Recode::of(var, 0), spare);
+            return self.read_file(&files[0].path, group, var, start, count, 0, spare);
         };
         if var.repeated {
             return self.read_repeated(&files, group, var, start, count, spare);
         }
         let (lo, hi) = (start[axis], start[axis] + count[axis]);
         if files.len() == 1 && files[0].concat_start == 0 && files[0].concat_len >= hi {
-            return self.read_file(&files[0].path, group, var, start, count, Recode::of(var, 0), spare);
+            return self.read_file(&files[0].path, group, var, start, count, 0, spare);
         }
         let elem = var.dtype.size().unwrap_or(1);
         let mut out = output_block(var, count, spare);
@@ -238,13 +238,12 @@ impl Reader {
             let mut part_count = count.to_vec();
             local_start[axis] = a - f_lo;
             part_count[axis] = b - a;
-            let fix = Recode::of(var, i);
             if contiguous && let Block::Fixed(o) = &mut out {
                 let range = ((a - lo) * inner) as usize * elem..((b - lo) * inner) as usize * elem;
-                self.read_file_into(&f.path, group, var, &local_start, &part_count, fix, &mut o[range])?;
+                self.read_file_into(&f.path, group, var, &local_start, &part_count, i, &mut o[range])?;
                 continue;
             }
-            let part = self.read_file(&f.path, group, var, &local_start, &part_count, fix, Vec::new())?;
+            let part = self.read_file(&f.path, group, var, &local_start, &part_count, i, Vec::new())?;
             let mut dst_start = vec![0u64; count.len()];
             dst_start[axis] = a - lo;
             place(&mut out, &part, &part_count, count, &dst_start, elem);
@@ -273,15 +272,7 @@ impl Reader {
             if a >= b {
                 continue;
             }
-            let part = self.read_file(
-                &f.path,
-                group,
-                var,
-                &start[1..],
-                &count[1..],
-                Recode::of(var, i),
-                Vec::new(),
-            )?;
+            let part = self.read_file(&f.path, group, var, &start[1..], &count[1..], i, Vec::new())?;
             for step in a..b {
                 let mut dst_start = vec![0u64; count.len()];
                 dst_start[0] = step - lo;
@@ -291,7 +282,8 @@ impl Reader {
         Ok(out)
     }
 
-    /// Reads a fixed-size box straight into `out` (already sized for the output dtype).
+    /// Reads a fixed-size box of the `file`-th file holding `var` straight into `out`
+    /// (already sized for the output dtype).
     #[allow(clippy::too_many_arguments)]
     fn read_file_into(
         &mut self,
@@ -300,11 +292,12 @@ impl Reader {
         var: &VarInfo,
         start: &[u64],
         count: &[u64],
-        fix: Recode<'_>,
+        file: usize,
         out: &mut [u8],
     ) -> Result<(), InputError> {
-        if !fix.is_raw(var) {
-            let Block::Fixed(b) = self.read_file(path, group, var, start, count, fix, Vec::new())? else {
+        let fix = Recode::of(var, file);
+        if !fix.is_raw(var) || held_strings(var, file, start, count).is_some() {
+            let Block::Fixed(b) = self.read_file(path, group, var, start, count, file, Vec::new())? else {
                 unreachable!("fixed-size variable")
             };
             out.copy_from_slice(&b);
@@ -331,6 +324,8 @@ impl Reader {
         g.variable(name).map_err(err)
     }
 
+    /// Reads the box `start`/`count` (in the file's coordinates, apart from a padded
+    /// string length) of the `file`-th file holding `var`.
     #[allow(clippy::too_many_arguments)]
     fn read_file(
         &mut self,
@@ -339,9 +334,20 @@ impl Reader {
         var: &VarInfo,
         start: &[u64],
         count: &[u64],
-        fix: Recode<'_>,
+        file: usize,
         spare: Vec<u8>,
     ) -> Result<Block, InputError> {
+        if let Some(held) = held_strings(var, file, start, count) {
+            // Strings shorter in this file than the merged length: the part it holds,
+            // NUL-padded (a box wholly past its strings is all padding).
+            let mut out = Block::Fixed(vec![0u8; volume(count) as usize]);
+            if volume(&held) > 0 {
+                let part = self.read_file(path, group, var, start, &held, file, Vec::new())?;
+                place(&mut out, &part, &held, count, &vec![0; count.len()], 1);
+            }
+            return Ok(out);
+        }
+        let fix = Recode::of(var, file);
         let full = group.var_path(&var.name);
         let read_err = |e: nc::NcError| InputError::Read {
             path: path.to_path_buf(),
@@ -378,6 +384,20 @@ impl Reader {
             Recode::Raw => buf,
         }))
     }
+}
+
+/// The part of the box `start`/`count` that the `file`-th file holding `var` has,
+/// when that file's strings are shorter than the box reaches (see
+/// [`VarInfo::string_lens`]); `None` when it has the whole box.
+fn held_strings(var: &VarInfo, file: usize, start: &[u64], count: &[u64]) -> Option<Vec<u64>> {
+    let len = var.string_lens.as_ref()?[file];
+    let last = count.len().checked_sub(1)?;
+    if start[last] + count[last] <= len {
+        return None;
+    }
+    let mut held = count.to_vec();
+    held[last] = len.saturating_sub(start[last]);
+    Some(held)
 }
 
 /// Copies `part` (a whole box of shape `part_shape`) into `out` (of shape `count`) at

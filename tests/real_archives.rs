@@ -2227,3 +2227,133 @@ fn a_long_coordinate_out_of_order_is_reported_with_its_values() {
         &["goes down after going up (positions 1048576 and 1048577: 1048577 then 1048576 seconds since 2000-01-01)"],
     );
 }
+
+/// A station time series for one year, as CF discrete-sampling files are written one
+/// per period: `station_name(station, name_strlen)` with `strlen` of the file's own
+/// choosing, a char `qc_flag(time, flag_len)` along time, and `temp(time, station)`.
+fn station_year_file(path: &Path, kind: Kind, day0: f64, names: &[&str], strlen: usize, flags: &[&str]) {
+    let mut f = create(path, kind);
+    let flag_len = flags.iter().map(|w| w.len()).max().unwrap_or(1).max(2);
+    f.add_dimension("station", names.len()).unwrap();
+    f.add_dimension("name_strlen", strlen).unwrap();
+    f.add_dimension("time", flags.len()).unwrap();
+    f.add_dimension("flag_len", flag_len).unwrap();
+    let text = |words: &[&str], len: usize| {
+        let mut data = vec![NcChar(0); words.len() * len];
+        for (i, w) in words.iter().enumerate() {
+            for (j, b) in w.bytes().enumerate() {
+                data[i * len + j] = NcChar(b);
+            }
+        }
+        data
+    };
+    // Classic files take every definition before any data.
+    f.add_variable::<NcChar>("station_name", &["station", "name_strlen"])
+        .unwrap()
+        .put_attribute("cf_role", "timeseries_id")
+        .unwrap();
+    f.add_variable::<NcChar>("qc_flag", &["time", "flag_len"]).unwrap();
+    f.add_variable::<f64>("time", &["time"])
+        .unwrap()
+        .put_attribute("units", "days since 2000-01-01")
+        .unwrap();
+    f.add_variable::<f32>("temp", &["time", "station"])
+        .unwrap()
+        .put_attribute("coordinates", "station_name")
+        .unwrap();
+    f.enddef().unwrap();
+    let put = |f: &mut netcdf::FileMut, name: &str, data: &[NcChar]| {
+        f.variable_mut(name).unwrap().put_values(data, ..).unwrap();
+    };
+    put(&mut f, "station_name", &text(names, strlen));
+    put(&mut f, "qc_flag", &text(flags, flag_len));
+    let days: Vec<f64> = (0..flags.len()).map(|i| day0 + i as f64).collect();
+    f.variable_mut("time").unwrap().put_values(&days, ..).unwrap();
+    let temps: Vec<f32> = (0..flags.len() * names.len())
+        .map(|i| day0 as f32 + i as f32 * 0.5)
+        .collect();
+    f.variable_mut("temp").unwrap().put_values(&temps, ..).unwrap();
+}
+
+#[test]
+fn char_arrays_whose_string_length_differs_between_files_are_padded_as_xarray_pads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [Kind::Classic, Kind::Netcdf4] {
+        let d = dir.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let files = [d.join("y2000.nc"), d.join("y2001.nc"), d.join("y2002.nc")];
+        let names = ["ABERDEEN", "OBAN"];
+        station_year_file(&files[0], kind, 0.0, &names, 8, &["ok", "ok", "bad"]);
+        station_year_file(&files[1], kind, 3.0, &names, 12, &["ok", "suspect"]);
+        station_year_file(&files[2], kind, 5.0, &names, 10, &["ok", "ok"]);
+        let inputs = strings(&files);
+        let inv = scan_json(&inputs);
+        let text = notes(&inv);
+        assert!(
+            text.contains("dimension 'name_strlen' gives string lengths from 8 to 12 between files"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dimension 'flag_len' gives string lengths from 2 to 7"),
+            "{text}"
+        );
+        let report = run(["scan".to_string()].into_iter().chain(inputs.iter().cloned()));
+        report.ok();
+        assert!(report.stdout.contains("pad"), "{}", report.stdout);
+        // xarray cannot open the raw files together (their 'name_strlen' differ), only
+        // decoded: char arrays become strings, concatenated at the widest along time
+        // ('qc_flag'), or the first file's where equal in every file ('station_name').
+        convert_and_compare(&d, "stations", &inputs, "decoded");
+        let out = d.join("stations-v3.zarr");
+        let shape = |key: &str| read_json(&out, key).get("shape").map(|j| j.to_compact());
+        assert_eq!(shape("station_name/zarr.json").as_deref(), Some("[2, 8]"));
+        assert_eq!(shape("qc_flag/zarr.json").as_deref(), Some("[7, 7]"));
+        // Names that change between files are stored along time, each padded.
+        let renamed = d.join("renamed.nc");
+        station_year_file(&renamed, kind, 7.0, &["ABERDEEN", "OBAN-2"], 9, &["ok"]);
+        let mut changed = inputs.clone();
+        changed.push(s(&renamed));
+        for format in ["3", "2"] {
+            let out = d.join(format!("renamed-v{format}.zarr"));
+            convert(&changed, &out, &["--zarr-format", format]).ok();
+            verify_source(&out, &changed).ok();
+            let extra = ["--mode", "decoded", "--vars", "different"];
+            if let Some(py) = python()
+                && let Err(text) = xarray_compare(&py, &out, &changed, &extra)
+            {
+                panic!("xarray sees a difference ({kind:?}, v{format}):\n{text}");
+            }
+        }
+    }
+}
+
+#[test]
+fn appends_pad_shorter_strings_and_refuse_longer_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = ["ABERDEEN", "OBAN"];
+    let files = [d.join("a.nc"), d.join("b.nc"), d.join("c.nc")];
+    station_year_file(&files[0], Kind::Netcdf4, 0.0, &names, 10, &["ok", "suspect"]);
+    station_year_file(&files[1], Kind::Netcdf4, 2.0, &names, 8, &["ok"]);
+    station_year_file(&files[2], Kind::Netcdf4, 3.0, &names, 10, &["ok", "questionable"]);
+    let out = d.join("store.zarr");
+    convert(&[s(&files[0])], &out, &[]).ok();
+    let r = run(["append".to_string(), s(&files[1]), "-o".into(), s(&out)]);
+    r.ok();
+    assert!(
+        r.stdout.contains("padded with NUL bytes to the store's 10"),
+        "{}",
+        r.stdout
+    );
+    let two = [s(&files[0]), s(&files[1])];
+    verify_source(&out, &two).ok();
+    if let Some(py) = python() {
+        xarray_compare(&py, &out, &two, &["--mode", "decoded"]).unwrap();
+    }
+    let before = snapshot(&out);
+    run(["append".to_string(), s(&files[2]), "-o".into(), s(&out)]).fails_with(
+        3,
+        &["variable 'qc_flag' holds strings of up to 12 characters ('flag_len') in the new files but the store holds 7"],
+    );
+    assert!(before == snapshot(&out), "a refused append changed the store");
+}

@@ -97,6 +97,13 @@ pub struct VarInfo {
     /// variables). See [`VarInfo::repeat_along`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub repeated: bool,
+    /// Per file holding the variable (following [`VarInfo::files`]), the length of its
+    /// last axis, when that axis is a string length that differs between files (a char
+    /// array such as `station_name(station, name_strlen)`). Each file's strings are
+    /// padded with NUL bytes to the merged length, as xarray pads them when it decodes
+    /// char arrays to fixed-width strings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string_lens: Option<Vec<u64>>,
 }
 
 impl VarInfo {

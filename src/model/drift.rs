@@ -13,6 +13,8 @@ pub enum Action {
     Unpack,
     /// The files hold different variables: each set is concatenated and the sets merged.
     Merge,
+    /// Strings of differing lengths are padded with NUL bytes to the longest.
+    Pad,
     /// The files are refused: they do not form one dataset this way.
     Refuse,
 }
@@ -26,6 +28,7 @@ impl Action {
             Action::ReEncode => "re-encode",
             Action::Unpack => "unpack",
             Action::Merge => "merge",
+            Action::Pad => "pad",
             Action::Refuse => "refuse",
         }
     }

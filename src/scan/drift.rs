@@ -152,7 +152,9 @@ fn group_drift(c: &mut Collector<'_>, path: &[String], concat_dim: Option<&str>,
             .iter()
             .map(|g| g.dim(d).map_or_else(|| ABSENT.to_string(), |x| x.len.to_string()))
             .collect();
-        c.add("dimension", d, "length", &values, Action::Refuse);
+        let string_length = groups.iter().all(|g| g.is_string_length(d));
+        let action = if string_length { Action::Pad } else { Action::Refuse };
+        c.add("dimension", d, "length", &values, action);
         if path.is_empty() {
             let values: Vec<String> = headers
                 .iter()

@@ -75,6 +75,28 @@ impl GroupHeader {
         self.dims.iter().find(|d| d.name == name)
     }
 
+    /// True when dimension `name` of this group only gives the length of strings: every
+    /// variable that uses it (here or in a subgroup) is a char array with it as its last
+    /// dimension, and one at least does. xarray decodes such arrays to fixed-width
+    /// strings, so files may differ in that length: shorter strings are padded.
+    pub fn is_string_length(&self, name: &str) -> bool {
+        fn uses(g: &GroupHeader, id: std::ffi::c_int, used: &mut bool) -> bool {
+            for v in &g.vars {
+                if let Some(axis) = v.dims.iter().position(|d| d.id == id) {
+                    let char_array = matches!(v.vartype, VarType::Supported { dtype: DType::Char, .. });
+                    if !char_array || axis + 1 != v.dims.len() {
+                        return false;
+                    }
+                    *used = true;
+                }
+            }
+            g.groups.iter().all(|c| uses(c, id, used))
+        }
+        let Some(dim) = self.dim(name) else { return false };
+        let mut used = false;
+        !dim.unlimited && uses(self, dim.id, &mut used) && used
+    }
+
     /// True when `name(name)` is a 1-D coordinate variable of this group.
     pub fn has_coordinate(&self, name: &str) -> bool {
         self.var(name)
@@ -151,9 +173,11 @@ fn read_group(group: nc::Group<'_>) -> nc::NcResult<GroupHeader> {
                         // Unreadable data (a missing filter plugin, …) is reported later,
                         // where the variable is read; the header itself is fine.
                         let mut buf = vec![0u8; count.iter().product::<u64>() as usize * size];
-                        v.read_raw(&vec![0; count.len()], &count, &mut buf)
-                            .ok()
-                            .map(|()| blake3::hash(&buf).to_hex().to_string())
+                        v.read_raw(&vec![0; count.len()], &count, &mut buf).ok().map(|()| {
+                            let mut hasher = blake3::Hasher::new();
+                            feed(&mut hasher, &buf, *dtype, count.last().copied().unwrap_or(1));
+                            hasher.finalize().to_hex().to_string()
+                        })
                     }
                     _ => None,
                 }
@@ -249,6 +273,21 @@ pub fn coordinate_hash(path: &Path, dim: &str) -> Result<Option<String>, InputEr
     Ok(Some(coordinate_digest(&values, &attrs)))
 }
 
+/// Feeds values of type `dtype` to `hasher`. Char arrays go string by string (rows of
+/// `row` bytes) without their trailing NUL bytes, so that strings padded to other
+/// lengths in other files hash alike, as xarray compares them.
+fn feed(hasher: &mut blake3::Hasher, buf: &[u8], dtype: DType, row: u64) {
+    if dtype != DType::Char {
+        hasher.update(buf);
+        return;
+    }
+    for string in buf.chunks(row.max(1) as usize) {
+        let end = string.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        hasher.update(&(end as u64).to_le_bytes());
+        hasher.update(&string[..end]);
+    }
+}
+
 /// Bytes per read when hashing a whole variable.
 const HASH_BLOCK_BYTES: u64 = 64 << 20;
 
@@ -285,7 +324,7 @@ pub(crate) fn hash_values(
             Some(size) => {
                 let mut buf = vec![0u8; count.iter().product::<u64>() as usize * size];
                 var.read_raw(start, count, &mut buf).map_err(read)?;
-                hasher.update(&buf);
+                feed(&mut hasher, &buf, dtype, count.last().copied().unwrap_or(1));
             }
             None => {
                 for s in var.read_strings(start, count).map_err(read)? {

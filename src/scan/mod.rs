@@ -125,6 +125,7 @@ fn merge(
         refuse_encoding_drift: options.refuse_encoding_drift,
         notes: Vec::new(),
         unsupported_attrs: Vec::new(),
+        string_lengths: Vec::new(),
     };
     let mut root = merger.merge_group(&[], "")?;
     let (notes, unsupported_attrs) = (merger.notes, merger.unsupported_attrs);
@@ -263,6 +264,9 @@ struct Merger<'a> {
     refuse_encoding_drift: bool,
     notes: Vec<String>,
     unsupported_attrs: Vec<(String, String)>,
+    /// String-length dimensions whose length differs between files (see
+    /// [`GroupHeader::is_string_length`]): their id in the first file, and the longest.
+    string_lengths: Vec<(std::ffi::c_int, u64)>,
 }
 
 fn group_at<'h>(root: &'h GroupHeader, path: &[String]) -> Option<&'h GroupHeader> {
@@ -300,12 +304,22 @@ impl Merger<'_> {
         self.note_unsupported_attrs(&first.attrs, &shown);
         self.note_differing_attrs(path, None, &shown);
         let is_root = path.is_empty();
+        self.note_string_lengths(path, first, &shown);
         let dims = first
             .dims
             .iter()
             .map(|d| {
                 let concat = is_root && Some(d.name.as_str()) == self.concat_dim;
-                let len = if concat { self.concat_len() } else { d.len };
+                let padded = self
+                    .string_lengths
+                    .iter()
+                    .find(|(id, _)| *id == d.id)
+                    .map(|&(_, len)| len);
+                let len = if concat {
+                    self.concat_len()
+                } else {
+                    padded.unwrap_or(d.len)
+                };
                 DimInfo {
                     name: d.name.clone(),
                     len,
@@ -345,6 +359,42 @@ impl Merger<'_> {
             vars,
             groups,
         })
+    }
+
+    /// Finds the dimensions of group `first` (the first file's, at `path`) that give
+    /// string lengths and differ in length between files; notes how they are padded.
+    fn note_string_lengths(&mut self, path: &[String], first: &GroupHeader, shown: &str) {
+        for d in &first.dims {
+            let lens: Vec<u64> = self
+                .headers
+                .iter()
+                .map(|h| {
+                    group_at(&h.root, path)
+                        .and_then(|g| g.dim(&d.name))
+                        .map_or(d.len, |x| x.len)
+                })
+                .collect();
+            let longest = lens.iter().copied().max().unwrap_or(d.len);
+            let string_length = self
+                .headers
+                .iter()
+                .all(|h| group_at(&h.root, path).is_some_and(|g| g.is_string_length(&d.name)));
+            if lens.iter().all(|&l| l == d.len) || !string_length {
+                continue;
+            }
+            self.string_lengths.push((d.id, longest));
+            let shortest = lens.iter().copied().min().unwrap_or(d.len);
+            let at = if path.is_empty() {
+                String::new()
+            } else {
+                format!(" of group '{shown}'")
+            };
+            self.notes.push(format!(
+                "dimension '{}'{at} gives string lengths from {shortest} to {longest} between files; shorter \
+                 strings are padded with NUL bytes to {longest}, as xarray pads them",
+                d.name
+            ));
+        }
     }
 
     fn concat_len(&self) -> u64 {
@@ -422,6 +472,20 @@ impl Merger<'_> {
             .map(|d| d.id);
         let concat_axis = v.dims.iter().position(|d| Some(d.id) == concat_dim_id);
         let mut shape: Vec<u64> = v.dims.iter().map(|d| d.len).collect();
+        // A char array whose string length differs between files: each file's length.
+        let padded = v
+            .dims
+            .last()
+            .filter(|d| self.string_lengths.iter().any(|(id, _)| *id == d.id))
+            .map(|d| {
+                let held = |h: &FileHeader| {
+                    group_at(&h.root, path)
+                        .and_then(|g| g.var(&v.name))
+                        .and_then(|x| x.dims.last())
+                        .map_or(d.len, |x| x.len)
+                };
+                self.headers.iter().map(held).collect::<Vec<u64>>()
+            });
         // Plain numbers of different types along the concat dimension are promoted (as
         // numpy concatenates them); anything else must have one type.
         let plain = |t: &VarType| matches!(t, VarType::Supported { dtype, enum_name: None } if dtype.is_float() || dtype.is_integer());
@@ -459,6 +523,8 @@ impl Merger<'_> {
             for (axis, (a, b)) in v.dims.iter().zip(&other.dims).enumerate() {
                 if Some(axis) == concat_axis {
                     shape[axis] += b.len;
+                } else if padded.is_some() && axis + 1 == v.dims.len() {
+                    shape[axis] = shape[axis].max(b.len);
                 } else if a.len != b.len {
                     return Err(InputError::inconsistent(format!(
                         "dimension '{}' of variable '{full}' has length {} in {} but {} in {}",
@@ -582,6 +648,7 @@ impl Merger<'_> {
             files: None,
             gap_fill: None,
             repeated: false,
+            string_lens: padded,
         })
     }
 
@@ -897,6 +964,7 @@ fn type_name(t: &VarType) -> String {
 /// with them; other variables are read again and hashed.
 fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result<(), InputError> {
     let mut differing: Vec<(String, String, String, String)> = Vec::new();
+    let mut narrowed: Vec<(String, String, u64)> = Vec::new();
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
     let path_parts = |g: &GroupInfo| -> Vec<String> {
         g.path
@@ -929,7 +997,11 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
             } else if from_coords {
                 format!("{:?}", bits(headers[i].coord(&v.name).unwrap_or_default()))
             } else {
-                header::hash_values(&f.path, &g.path, &v.name, v.source_dtype, &v.shape)?
+                // The file's own shape: a string length may be shorter than merged.
+                let shape: Vec<u64> = group_at(&headers[i].root, &parts)
+                    .and_then(|x| x.var(&v.name))
+                    .map_or_else(|| v.shape.clone(), |x| x.dims.iter().map(|d| d.len).collect());
+                header::hash_values(&f.path, &g.path, &v.name, v.source_dtype, &shape)?
             })
         };
         let Some((&first_index, rest)) = holding.split_first() else {
@@ -937,11 +1009,13 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
         };
         let first_file = &inv.files[first_index];
         let first = key(first_index, first_file)?;
+        let mut same = true;
         for &i in rest {
             let f = &inv.files[i];
             if key(i, f)? == first {
                 continue;
             }
+            same = false;
             let refuse = |why: &str| {
                 InputError::inconsistent(format!(
                     "variable '{full}' does not depend on the concat dimension but its values differ between {} and {}; \
@@ -980,6 +1054,21 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
             differing.push((g.path.clone(), v.name.clone(), first_file.shown(), f.shown()));
             break;
         }
+        if same && let Some(lens) = &v.string_lens {
+            // Equal strings: read from the first file, at its length, as xarray keeps
+            // the first file's variable (and its width).
+            narrowed.push((g.path.clone(), v.name.clone(), lens[0]));
+        }
+    }
+    for (group, name, len) in narrowed {
+        let g = inv.root.group_mut(&group).expect("a group of the inventory");
+        let v = g
+            .vars
+            .iter_mut()
+            .find(|v| v.name == name)
+            .expect("a variable of the group");
+        *v.shape.last_mut().expect("a char array has a string length") = len;
+        v.string_lens = None;
     }
     let Some(dim) = inv.concat_dim.clone() else {
         return Ok(());

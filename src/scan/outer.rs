@@ -211,8 +211,9 @@ pub(super) fn cover(
             "{what} is held by sets of files that cover different steps, {why}; convert each set to its own store"
         ))
     };
-    if into.unpack.is_some() || from.unpack.is_some() || into.file_dtypes.is_some() || from.file_dtypes.is_some() {
-        return Err(refuse("and is packed or typed differently within them"));
+    let per_file = |v: &VarInfo| v.unpack.is_some() || v.file_dtypes.is_some() || v.string_lens.is_some();
+    if per_file(into) || per_file(from) {
+        return Err(refuse("and is packed, typed or sized differently within them"));
     }
     if !same_encoding {
         return Err(refuse(
