@@ -286,8 +286,13 @@ fn dispatch(cli: Cli) -> Result<Outcome> {
                     a.temp_dir.as_deref(),
                     usize::from(a.io_concurrency),
                 );
+                // Without --concat-dim, the sources merge along the store's recorded one
+                // (a `convert --concat-dim` need not be repeated here).
                 let options = scan::ScanOptions {
-                    concat_dim: a.concat_dim.clone(),
+                    concat_dim: a
+                        .concat_dim
+                        .clone()
+                        .or_else(|| recorded_concat_dim(&a.target, &a.store)),
                     ..Default::default()
                 };
                 let (inv, resolved) = scan_inputs(&a.source, &options, &remote)?;
@@ -307,6 +312,12 @@ fn dispatch(cli: Cli) -> Result<Outcome> {
             })
         }
     }
+}
+
+/// The concat dimension the manifest of the store at `target` records, if it has one.
+fn recorded_concat_dim(target: &str, store: &cli::StoreArgs) -> Option<String> {
+    let store = store::Target::open_existing(target, &store.options()).ok()?;
+    existing::read_manifest(&store).ok()?.concat_dim
 }
 
 /// `scan`: the merged dataset and how the files differ; when they do not form one

@@ -2357,3 +2357,176 @@ fn appends_pad_shorter_strings_and_refuse_longer_ones() {
     );
     assert!(before == snapshot(&out), "a refused append changed the store");
 }
+
+/// An Argo-like profile file: `N_PROF` profiles (no coordinate variable), an unlimited
+/// `N_HISTORY` without a record, `PRES(N_PROF, N_LEVELS)` and `JULD(N_PROF)`.
+fn argo_file(path: &Path, day0: f64) {
+    let mut f = create(path, Kind::Classic);
+    f.add_dimension("N_PROF", 2).unwrap();
+    f.add_dimension("N_LEVELS", 4).unwrap();
+    f.add_dimension("STRING4", 4).unwrap();
+    f.add_unlimited_dimension("N_HISTORY").unwrap();
+    f.add_variable::<f32>("PRES", &["N_PROF", "N_LEVELS"]).unwrap();
+    f.add_variable::<f64>("JULD", &["N_PROF"])
+        .unwrap()
+        .put_attribute("units", "days since 1950-01-01 00:00:00 UTC")
+        .unwrap();
+    f.add_variable::<NcChar>("HISTORY_INSTITUTION", &["N_HISTORY", "N_PROF", "STRING4"])
+        .unwrap();
+    f.enddef().unwrap();
+    let pres: Vec<f32> = (0..8).map(|i| day0 as f32 + i as f32 * 10.0).collect();
+    f.variable_mut("PRES").unwrap().put_values(&pres, ..).unwrap();
+    f.variable_mut("JULD")
+        .unwrap()
+        .put_values(&[day0, day0 + 0.5], ..)
+        .unwrap();
+}
+
+#[test]
+fn an_unlimited_dimension_without_steps_is_not_taken_for_the_concat_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [dir.path().join("R001.nc"), dir.path().join("R002.nc")];
+    argo_file(&files[0], 25000.0);
+    argo_file(&files[1], 25010.0);
+    let inputs = strings(&files);
+    // It was chosen, and every profile variable stored along it with no step: all the
+    // data lost, with exit 0 (xarray.open_mfdataset refuses these files).
+    convert(&inputs, &dir.path().join("lost.zarr"), &[]).fails_with(
+        3,
+        &[
+            "their unlimited dimension 'N_HISTORY' has no steps in any file",
+            "--concat-dim",
+        ],
+    );
+    let out = dir.path().join("profiles.zarr");
+    convert(&inputs, &out, &["--concat-dim", "N_PROF"]).ok();
+    assert_eq!(
+        read_json(&out, "PRES/zarr.json")
+            .get("shape")
+            .map(|j| j.to_compact())
+            .as_deref(),
+        Some("[4, 4]")
+    );
+    let pres: Vec<f32> = array_values(&out, "PRES");
+    assert_eq!(pres[8..12], [25010.0, 25020.0, 25030.0, 25040.0]);
+    verify_source(&out, &inputs).ok();
+    if let Some(py) = python() {
+        xarray_compare(&py, &out, &inputs, &["--concat-dim", "N_PROF"]).unwrap();
+    }
+}
+
+/// A monthly file whose `time` links bounds `bounds` (or none).
+fn monthly_file(path: &Path, months: &[f64], bounds: Option<&str>) {
+    let mut f = create(path, Kind::Netcdf4);
+    f.add_unlimited_dimension("time").unwrap();
+    f.add_dimension("bnds", 2).unwrap();
+    {
+        let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+        t.put_attribute("units", "days since 1979-1-1 00:00:00").unwrap();
+        t.put_attribute("calendar", "standard").unwrap();
+        if let Some(b) = bounds {
+            t.put_attribute("bounds", b).unwrap();
+        }
+    }
+    if let Some(b) = bounds {
+        f.add_variable::<f64>(b, &["time", "bnds"]).unwrap();
+    }
+    f.add_variable::<f32>("t2m", &["time"]).unwrap();
+    let days: Vec<f64> = months.iter().map(|m| m * 30.0 + 15.0).collect();
+    f.variable_mut("time").unwrap().put_values(&days, ..).unwrap();
+    if let Some(b) = bounds {
+        let edges: Vec<f64> = months.iter().flat_map(|m| [m * 30.0, m * 30.0 + 30.0]).collect();
+        f.variable_mut(b).unwrap().put_values(&edges, ..).unwrap();
+    }
+    let t2m: Vec<f32> = months.iter().map(|m| 280.0 + *m as f32).collect();
+    f.variable_mut("t2m").unwrap().put_values(&t2m, ..).unwrap();
+}
+
+#[test]
+fn time_bounds_only_later_files_link_keep_their_time_units() {
+    let dir = tempfile::tempdir().unwrap();
+    // CDO/NCO output: the first file has no bounds; later ones name them another way.
+    for (name, links) in [
+        ("later", [None, Some("time_bnds"), Some("time_bnds")]),
+        ("renamed", [Some("time_bnds"), Some("time_bnds"), Some("time_bounds")]),
+    ] {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let files: Vec<PathBuf> = (0..3).map(|i| d.join(format!("m{i}.nc"))).collect();
+        for (i, (f, link)) in files.iter().zip(links).enumerate() {
+            let m = 2.0 * i as f64;
+            monthly_file(f, &[m, m + 1.0], link);
+        }
+        let inputs = strings(&files);
+        let late = if name == "later" { "time_bnds" } else { "time_bounds" };
+        let text = notes(&scan_json(&inputs));
+        assert!(
+            text.contains(&format!("variable '{late}': bounds of 'time' only in some files")),
+            "{text}"
+        );
+        for format in ["3", "2"] {
+            let out = d.join(format!("v{format}.zarr"));
+            convert(&inputs, &out, &["--zarr-format", format]).ok();
+            let attrs = if format == "3" {
+                read_json(&out, &format!("{late}/zarr.json"))
+                    .get("attributes")
+                    .cloned()
+                    .unwrap()
+            } else {
+                read_json(&out, &format!("{late}/.zattrs"))
+            };
+            // Stored without units, xarray read them as plain numbers of days.
+            assert_eq!(
+                attrs.get("units").and_then(|j| j.as_str()),
+                Some("days since 1979-1-1 00:00:00")
+            );
+            assert_eq!(attrs.get("calendar").and_then(|j| j.as_str()), Some("standard"));
+            verify_source(&out, &inputs).ok();
+            if let Some(py) = python() {
+                xarray_compare(&py, &out, &inputs, &["--mode", "decoded", "--join", "outer"]).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn string_fill_values_and_least_significant_digit_read_in_xarray_as_from_netcdf() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("obs.nc");
+    {
+        let mut nc = create(&f, Kind::Netcdf4);
+        nc.add_dimension("x", 3).unwrap();
+        let mut v = nc.add_string_variable("site", &["x"]).unwrap();
+        v.put_attribute("_FillValue", vec!["N/A".to_string()]).unwrap();
+        for (i, n) in ["Mace Head", "N/A", "Zeppelin"].iter().enumerate() {
+            v.put_string(n, [i]).unwrap();
+        }
+        let mut t = nc.add_variable::<f32>("t", &["x"]).unwrap();
+        t.put_attribute("least_significant_digit", 2i32).unwrap();
+        t.put_values(&[1.25f32, 2.5, 3.75], ..).unwrap();
+    }
+    let v3 = dir.path().join("v3.zarr");
+    let r = run(["convert".to_string(), s(&f), "-o".into(), s(&v3)]);
+    r.ok();
+    for needle in [
+        "xarray cannot read the _FillValue attribute of a string array from Zarr v3 (it fails to open the store)",
+        "least_significant_digit = 2 is not stored as an attribute",
+    ] {
+        assert!(r.stdout.contains(needle), "{}", r.stdout);
+    }
+    verify_source(&v3, &[s(&f)]).ok();
+    let v2 = dir.path().join("v2.zarr");
+    convert(&[s(&f)], &v2, &["--zarr-format", "2"]).ok();
+    assert!(read_json(&v2, "t/.zattrs").get("least_significant_digit").is_none());
+    let Some(py) = python() else { return };
+    xarray_compare(&py, &v2, &[s(&f)], &["--mode", "both"]).unwrap();
+    // xarray 2026.9 failed to open the whole v3 store ("Failed to decode fill_value").
+    let script = format!(
+        "import xarray as xr\nds = xr.open_zarr({:?}).load()\nprint(list(ds.site.values), dict(ds.t.attrs))\n",
+        s(&v3)
+    );
+    let o = std::process::Command::new(py).arg("-c").arg(script).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("['Mace Head', 'N/A', 'Zeppelin'] {}"), "{out}");
+}

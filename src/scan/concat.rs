@@ -78,7 +78,11 @@ pub(crate) fn choose(headers: &[FileHeader], explicit: Option<&str>) -> Result<C
             },
         });
     }
-    if first.len() == 1 && headers.iter().all(|h| unlimited(h) == first) {
+    // An unlimited dimension without a step in any file (Argo's N_HISTORY) has nothing
+    // to concatenate: chosen, it would leave every other variable that differs between
+    // files with no step to be stored along.
+    let has_steps = |d: &str| headers.iter().any(|h| h.root.dim(d).is_some_and(|x| x.len > 0));
+    if first.len() == 1 && headers.iter().all(|h| unlimited(h) == first) && has_steps(&first[0]) {
         return Ok(choice(Some(&first[0]), "the unlimited dimension of every file"));
     }
     // Only files that share every dimension (none tells them apart) may be steps of a
@@ -283,8 +287,25 @@ fn subgroup_hint(h: &FileHeader, want: Option<&str>) -> String {
 /// "no unlimited dimension", "unlimited dimensions differ between files", …
 fn describe_unlimited(headers: &[FileHeader]) -> String {
     let of = |h: &FileHeader| h.root.dims.iter().filter(|d| d.unlimited).count();
+    let shared: Vec<&str> = headers[0]
+        .root
+        .dims
+        .iter()
+        .filter(|d| d.unlimited)
+        .map(|d| d.name.as_str())
+        .collect();
+    let same = |h: &FileHeader| {
+        h.root
+            .dims
+            .iter()
+            .filter(|d| d.unlimited)
+            .map(|d| d.name.as_str())
+            .eq(shared.iter().copied())
+    };
     if headers.iter().all(|h| of(h) == 0) {
         "the files have no unlimited dimension".into()
+    } else if let ([one], true) = (shared.as_slice(), headers.iter().all(same)) {
+        format!("their unlimited dimension '{one}' has no steps in any file")
     } else {
         "the files do not share one unlimited dimension".into()
     }

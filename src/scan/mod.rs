@@ -12,6 +12,7 @@ mod header;
 mod outer;
 mod workers;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::cftime::{Calendar, TimeUnits};
@@ -67,14 +68,72 @@ pub fn survey(paths: &[PathBuf], options: &ScanOptions) -> Result<Survey, InputE
     }
     let headers = workers::read_headers(paths)?;
     let sets = combine::variable_sets(&headers);
-    if sets.len() > 1 {
-        return Ok(combine::survey_sets(&headers, &sets, options));
+    let mut survey = if sets.len() > 1 {
+        combine::survey_sets(&headers, &sets, options)
+    } else {
+        let (drift, result) = survey_set(&headers, None, options);
+        Survey {
+            drift,
+            result: result.map(|(inventory, _)| inventory),
+        }
+    };
+    if let Ok(inventory) = &mut survey.result {
+        give_later_linked_bounds_their_units(inventory, &headers);
     }
-    let (drift, result) = survey_set(&headers, None, options);
-    Ok(Survey {
-        drift,
-        result: result.map(|(inventory, _)| inventory),
-    })
+    Ok(survey)
+}
+
+/// Time bounds that only later files link to their coordinate (the first file, whose
+/// attributes the store keeps, has no `time:bounds`, or names another variable) take
+/// that coordinate's units and calendar when they have none: xarray decodes them with
+/// those in the files that link them, while the store would leave plain numbers.
+fn give_later_linked_bounds_their_units(inv: &mut Inventory, headers: &[FileHeader]) {
+    fn links(g: &GroupHeader, path: &str, out: &mut BTreeSet<(String, String, String)>) {
+        for v in &g.vars {
+            if let Some(b) = attr(&v.attrs(), "bounds").and_then(AttrValue::as_text) {
+                out.insert((path.to_string(), b.to_string(), v.name.clone()));
+            }
+        }
+        for c in &g.groups {
+            links(c, &join_path(path, &c.name), out);
+        }
+    }
+    let mut found = BTreeSet::new();
+    for h in headers {
+        links(&h.root, "", &mut found);
+    }
+    let text = |v: &VarInfo, k: &str| attr(&v.attrs, k).and_then(AttrValue::as_text).map(str::to_string);
+    for (gpath, bounds, parent) in found {
+        let Some(g) = inv.root.group_mut(&gpath) else { continue };
+        let Some(p) = g.vars.iter().find(|v| v.name == parent) else {
+            continue;
+        };
+        let timed = text(p, "units").as_deref().and_then(TimeUnits::parse).is_some();
+        if !timed || text(p, "bounds").as_deref() == Some(bounds.as_str()) {
+            continue; // not time, or the store links them itself
+        }
+        let inherited: Vec<(String, AttrValue)> = ["units", "calendar"]
+            .iter()
+            .filter_map(|k| attr(&p.attrs, k).map(|a| (k.to_string(), a.clone())))
+            .collect();
+        let Some(b) = g
+            .vars
+            .iter_mut()
+            .find(|v| v.name == bounds && attr(&v.attrs, "units").is_none())
+        else {
+            continue;
+        };
+        for (k, a) in inherited {
+            if attr(&b.attrs, &k).is_none() {
+                b.attrs.push((k, a));
+            }
+        }
+        inv.notes.push(format!(
+            "variable '{}': bounds of '{parent}' only in some files (the first does not link them); they are given \
+             the units and calendar of '{parent}', with which xarray decodes them",
+            join_path(&gpath, &bounds)
+        ));
+    }
 }
 
 /// What [`survey_set`] finds: the merged dataset with its headers in concat order.
@@ -570,6 +629,15 @@ impl Merger<'_> {
             ));
         }
         let mut attrs = convert_attrs(&v.attrs);
+        // xarray's netCDF4 backend moves it to the variable's encoding: not an attribute.
+        if let Some(i) = attrs.iter().position(|(k, _)| k == "least_significant_digit") {
+            let (_, digits) = attrs.remove(i);
+            self.notes.push(format!(
+                "variable '{full}': least_significant_digit = {} is not stored as an attribute, as xarray reads it \
+                 into the variable's encoding",
+                digits.display()
+            ));
+        }
         let time_fix = match concat_axis {
             Some(_) if self.headers.len() > 1 => self.time_fix(path, v, &full, &mut attrs)?,
             _ => None,
@@ -594,6 +662,8 @@ impl Merger<'_> {
                 promoted.cdl_name()
             ));
         }
+        // The units re-encoded times are stored in (bounds may take their variable's).
+        let target_units = self.units_in(&self.headers[0], path, &v.name).0.unwrap_or_default();
         let out_dtype = match &time_fix {
             _ if unpack.is_some() => {
                 packing::common_type(&unpack.iter().flatten().map(|d| d.dtype).collect::<Vec<_>>())
@@ -602,7 +672,7 @@ impl Merger<'_> {
                 self.notes.push(format!(
                     "variable '{full}': float32 time values re-encoded to '{}' are stored as float64, which holds them \
                      without rounding",
-                    attr(&attrs, "units").and_then(AttrValue::as_text).unwrap_or("")
+                    target_units
                 ));
                 DType::F64
             }
@@ -617,7 +687,7 @@ impl Merger<'_> {
                 self.notes.push(format!(
                     "variable '{full}': {} time values re-encoded to '{}' are stored as {} so that they fit",
                     promoted.cdl_name(),
-                    attr(&attrs, "units").and_then(AttrValue::as_text).unwrap_or(""),
+                    target_units,
                     wide.cdl_name()
                 ));
                 wide
@@ -625,7 +695,7 @@ impl Merger<'_> {
             Some(fix) if promoted.is_integer() && fix.iter().any(|&(s, o)| s.fract() != 0.0 || o.fract() != 0.0) => {
                 self.notes.push(format!(
                     "variable '{full}': time values re-encoded to '{}' are not whole numbers, so they are stored as float64",
-                    attr(&attrs, "units").and_then(AttrValue::as_text).unwrap_or("")
+                    target_units
                 ));
                 DType::F64
             }
