@@ -2530,3 +2530,82 @@ fn string_fill_values_and_least_significant_digit_read_in_xarray_as_from_netcdf(
     assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.contains("['Mace Head', 'N/A', 'Zeppelin'] {}"), "{out}");
 }
+
+/// Daily files on a `step`-degree grid whose `lat` is double or float.
+fn lat_typed_file(path: &Path, double: bool, step: f64, day: f64) {
+    let mut f = create(path, Kind::Netcdf4);
+    f.add_unlimited_dimension("time").unwrap();
+    f.add_dimension("lat", 4).unwrap();
+    f.add_variable::<f64>("time", &["time"])
+        .unwrap()
+        .put_attribute("units", "days since 2000-01-01")
+        .unwrap();
+    let lat: Vec<f64> = (0..4).map(|i| -45.0 + step * i as f64).collect();
+    if double {
+        f.add_variable::<f64>("lat", &["lat"])
+            .unwrap()
+            .put_values(&lat, ..)
+            .unwrap();
+    } else {
+        let lat: Vec<f32> = lat.iter().map(|&x| x as f32).collect();
+        f.add_variable::<f32>("lat", &["lat"])
+            .unwrap()
+            .put_values(&lat, ..)
+            .unwrap();
+    }
+    f.variable_mut("time").unwrap().put_values(&[day], ..).unwrap();
+    let sst: Vec<f32> = (0..4).map(|i| day as f32 + i as f32).collect();
+    f.add_variable::<f32>("sst", &["time", "lat"])
+        .unwrap()
+        .put_values(&sst, ..)
+        .unwrap();
+}
+
+#[test]
+fn a_coordinate_of_another_float_type_in_some_files_keeps_the_first_files_type() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, first_double) in [("float-first", false), ("double-first", true)] {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let files: Vec<PathBuf> = (0..3).map(|i| d.join(format!("sst_{i}.nc"))).collect();
+        for (i, f) in files.iter().enumerate() {
+            lat_typed_file(f, (i == 0) == first_double, 0.25, i as f64);
+        }
+        let inputs = strings(&files);
+        let inv = scan_json(&inputs);
+        let (kept, other) = if first_double {
+            ("double", "float")
+        } else {
+            ("float", "double")
+        };
+        let text = notes(&inv);
+        assert!(
+            text.contains(&format!("coordinate 'lat': its type differs between files ({kept} in")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("the first file's type ({kept}) is kept")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{other} in")), "{text}");
+        convert_and_compare(&d, name, &inputs, "both");
+        let dtype = read_json(&d.join(format!("{name}-v3.zarr")), "lat/zarr.json")
+            .get("data_type")
+            .and_then(|j| j.as_str())
+            .map(str::to_string);
+        assert_eq!(dtype.as_deref(), Some(if first_double { "float64" } else { "float32" }));
+    }
+    // A 0.1-degree grid: the float values are not the double ones, so not one grid.
+    let d = dir.path().join("tenth");
+    std::fs::create_dir_all(&d).unwrap();
+    let files = [d.join("a.nc"), d.join("b.nc")];
+    lat_typed_file(&files[0], false, 0.1, 0.0);
+    lat_typed_file(&files[1], true, 0.1, 1.0);
+    convert(&strings(&files), &d.join("x.zarr"), &[]).fails_with(
+        3,
+        &[
+            "variable 'lat' does not depend on the concat dimension but its values differ",
+            "(float in one, double in the other",
+        ],
+    );
+}

@@ -64,6 +64,19 @@ impl FileHeader {
     }
 }
 
+/// True when root coordinate `name` (not along `concat_dim`) is a plain number in every
+/// file, with values read with every header. Its type may then differ between files
+/// (`lat` float in one, double in another): the values are compared as read, and the
+/// first file's variable is kept, as xarray keeps it.
+pub(crate) fn coordinate_keeps_first_type(headers: &[FileHeader], name: &str, concat_dim: Option<&str>) -> bool {
+    headers.iter().all(|h| {
+        h.root
+            .var(name)
+            .is_some_and(|v| v.is_coordinate() && v.is_plain_number() && Some(v.dims[0].name.as_str()) != concat_dim)
+            && h.coord(name).is_some()
+    })
+}
+
 impl GroupHeader {
     /// The variable `name` of this group.
     pub fn var(&self, name: &str) -> Option<&VarHeader> {
@@ -113,6 +126,17 @@ impl VarHeader {
             }
             _ => None,
         }
+    }
+
+    /// True for a plain integer or float variable (not char, string, enum or compound).
+    pub fn is_plain_number(&self) -> bool {
+        self.numeric_dtype().is_some_and(|t| t.is_float() || t.is_integer())
+            && matches!(self.vartype, VarType::Supported { enum_name: None, .. })
+    }
+
+    /// True for a 1-D coordinate variable (`x(x)`).
+    pub fn is_coordinate(&self) -> bool {
+        self.dims.len() == 1 && self.dims[0].name == self.name
     }
 
     /// Attributes in written form.

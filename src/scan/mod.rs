@@ -549,6 +549,9 @@ impl Merger<'_> {
         // numpy concatenates them); anything else must have one type.
         let plain = |t: &VarType| matches!(t, VarType::Supported { dtype, enum_name: None } if dtype.is_float() || dtype.is_integer());
         let mut file_dtypes = vec![v.numeric_dtype().unwrap_or(DType::U8)];
+        let keeps_first_type = path.is_empty()
+            && !self.refuse_encoding_drift
+            && header::coordinate_keeps_first_type(self.headers, &v.name, self.concat_dim);
         for h in &self.headers[1..] {
             let other = group_at(&h.root, path)
                 .and_then(|g| g.vars.iter().find(|x| x.name == v.name))
@@ -556,7 +559,7 @@ impl Merger<'_> {
             file_dtypes.push(other.numeric_dtype().unwrap_or(DType::U8));
             let promotable =
                 plain(&v.vartype) && plain(&other.vartype) && concat_axis.is_some() && !self.refuse_encoding_drift;
-            if other.vartype != v.vartype && !promotable {
+            if other.vartype != v.vartype && !promotable && !keeps_first_type {
                 return Err(InputError::inconsistent(format!(
                     "variable '{full}' has type {} in {} but {} in {}",
                     type_name(&v.vartype),
@@ -643,6 +646,15 @@ impl Merger<'_> {
             _ => None,
         };
         let types_differ = file_dtypes.iter().any(|&t| t != file_dtypes[0]);
+        if types_differ && keeps_first_type {
+            self.notes.push(format!(
+                "coordinate '{full}': its type differs between files ({}); its values are equal, and the first \
+                 file's type ({}) is kept, as xarray keeps it",
+                self.type_groups(&file_dtypes),
+                dtype.cdl_name()
+            ));
+        }
+        let types_differ = types_differ && !keeps_first_type;
         let file_dtypes = types_differ.then_some(file_dtypes);
         let unpack = self.unpack(
             path,
@@ -1102,9 +1114,21 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
                 .as_deref()
                 .is_some_and(|d| !g.path.is_empty() && g.dims.iter().any(|x| x.name == d));
             if coordinate || inv.concat_dim.is_none() || shadowed {
-                return Err(refuse(
-                    "the files do not share one grid (or pass --concat-dim to concatenate along another dimension)",
-                ));
+                let type_of = |i: usize| {
+                    group_at(&headers[i].root, &parts)
+                        .and_then(|x| x.var(&v.name))
+                        .map(|x| type_name(&x.vartype))
+                };
+                let types = match (type_of(first_index), type_of(i)) {
+                    (Some(a), Some(b)) if a != b => {
+                        format!(" ({a} in one, {b} in the other: the {a} values are not the {b} ones)")
+                    }
+                    _ => String::new(),
+                };
+                return Err(refuse(&format!(
+                    "the files do not share one grid{types} (or pass --concat-dim to concatenate along another \
+                     dimension)"
+                )));
             }
             // Held by only some files (the inputs split their variables): the sets disagree.
             if v.files.is_some() {
