@@ -43,6 +43,8 @@ pub struct AppendOptions {
     pub allow_gaps: bool,
     /// The concat dimension, when the manifest does not name one.
     pub concat_dim: Option<String>,
+    /// The group of the new files read as the dataset's root; must be the store's.
+    pub group: Option<String>,
     /// Refuse new files that pack a variable differently, instead of unpacking it.
     pub refuse_encoding_drift: bool,
     /// Check everything and report what would be appended, writing nothing.
@@ -287,6 +289,21 @@ fn append_files(
             .and_then(|s| s.origin(f))
             .map(|r| crate::remote::identity(&r.url))
     };
+    // The new files are read from the group the store was made from.
+    let trimmed = |g: &Option<String>| g.as_deref().map(|g| g.trim_matches('/').to_string());
+    if opts.group.is_some() && trimmed(&opts.group) != trimmed(&manifest.group) {
+        return Err(Error::Usage(format!(
+            "{} was made from the inputs' {}, not their group '{}' (--group): the new files must be read as the \
+             store's were",
+            store.display(),
+            manifest
+                .group
+                .as_deref()
+                .map_or("root".to_string(), |g| format!("group '{g}'")),
+            opts.group.as_deref().unwrap_or_default()
+        )));
+    }
+    let group = manifest.group.clone().unwrap_or_default();
     let mut new_files = Vec::new();
     for f in &files {
         let fp = manifest::file_fingerprint(f).map_err(|e| InputError::Io {
@@ -294,7 +311,7 @@ fn append_files(
             message: e.to_string(),
         })?;
         let coordinate = match &manifest.concat_dim {
-            Some(dim) => scan::coordinate_hash(f, dim)?,
+            Some(dim) => scan::coordinate_hash(f, &group, dim)?,
             None => None,
         };
         let path = origin(f).unwrap_or_else(|| f.display().to_string());
@@ -325,6 +342,7 @@ fn append_files(
         &scan::ScanOptions {
             concat_dim: Some(concat_dim.clone()),
             refuse_encoding_drift: opts.refuse_encoding_drift,
+            group: manifest.group.clone(),
         },
     )?;
     let (format, found) = existing::read_arrays(&store)?;

@@ -76,9 +76,14 @@ inputs = [\"/data/incoming/*.nc\"]\n  target = \"s3://bucket/era5.zarr\"\n  [opt
 max-mem = \"2GiB\"\n  json = true"
     )]
     Run(RunArgs),
-    /// Internal: read headers for a parent `nc2zarr` (paths as JSON on stdin).
+    /// Internal: read headers for a parent `nc2zarr` (paths as JSON on stdin), from the
+    /// group given (empty: the files' root).
     #[command(name = "__read-headers", hide = true)]
-    ReadHeaders,
+    ReadHeaders {
+        /// The group read as root.
+        #[arg(default_value = "")]
+        group: String,
+    },
 }
 
 impl Command {
@@ -95,7 +100,7 @@ impl Command {
             Command::Prepare(a) => a.json,
             Command::Task(a) => a.json,
             Command::Commit(a) => a.json,
-            Command::Presets | Command::Run(_) | Command::ReadHeaders => false,
+            Command::Presets | Command::Run(_) | Command::ReadHeaders { .. } => false,
         }
     }
 }
@@ -115,6 +120,10 @@ pub struct InputArgs {
     /// attributes (as xarray does); `refuse` stops with an error.
     #[arg(long, value_enum, default_value_t = EncodingDrift::Unpack, value_name = "unpack|refuse")]
     pub on_encoding_drift: EncodingDrift,
+    /// Group of the input files to read as the dataset, e.g. Grid for GPM IMERG's /Grid
+    /// (as xarray's open_mfdataset(group=...)) [default: the files' root and all groups].
+    #[arg(long, value_name = "PATH")]
+    pub group: Option<String>,
     /// Where remote inputs are.
     #[command(flatten)]
     pub remote: RemoteInputArgs,
@@ -185,6 +194,7 @@ impl InputArgs {
         crate::scan::ScanOptions {
             concat_dim: self.concat_dim.clone(),
             refuse_encoding_drift: self.on_encoding_drift == EncodingDrift::Refuse,
+            group: self.group.clone(),
         }
     }
 }
@@ -708,9 +718,12 @@ pub struct VerifyArgs {
     /// Also compare values with these inputs (files, directories or globs).
     #[arg(long, num_args = 1.., value_name = "INPUT")]
     pub source: Vec<String>,
-    /// Concat dimension of the sources [default: inferred, as for convert].
+    /// Concat dimension of the sources [default: the store's, else inferred as for convert].
     #[arg(long, value_name = "DIM")]
     pub concat_dim: Option<String>,
+    /// Group of the sources the store was made from [default: the store's --group].
+    #[arg(long, value_name = "PATH")]
+    pub group: Option<String>,
     /// Where remote sources are.
     #[command(flatten)]
     pub remote: RemoteInputArgs,

@@ -261,10 +261,10 @@ fn dispatch(cli: Cli) -> Result<Outcome> {
             }
             run(parsed)
         }
-        Command::ReadHeaders => Ok(Outcome {
+        Command::ReadHeaders { group } => Ok(Outcome {
             stdout: String::new(),
             error: None,
-            code: scan::serve_worker(),
+            code: scan::serve_worker(&group),
         }),
         Command::Presets => {
             let mut s = String::new();
@@ -286,13 +286,15 @@ fn dispatch(cli: Cli) -> Result<Outcome> {
                     a.temp_dir.as_deref(),
                     usize::from(a.io_concurrency),
                 );
-                // Without --concat-dim, the sources merge along the store's recorded one
-                // (a `convert --concat-dim` need not be repeated here).
+                // Without --concat-dim or --group, the sources are read as the store
+                // records it was made from them (`convert` flags need not be repeated).
+                let recorded = recorded_manifest(&a.target, &a.store);
                 let options = scan::ScanOptions {
                     concat_dim: a
                         .concat_dim
                         .clone()
-                        .or_else(|| recorded_concat_dim(&a.target, &a.store)),
+                        .or_else(|| recorded.as_ref().and_then(|m| m.concat_dim.clone())),
+                    group: a.group.clone().or_else(|| recorded.and_then(|m| m.group)),
                     ..Default::default()
                 };
                 let (inv, resolved) = scan_inputs(&a.source, &options, &remote)?;
@@ -314,10 +316,10 @@ fn dispatch(cli: Cli) -> Result<Outcome> {
     }
 }
 
-/// The concat dimension the manifest of the store at `target` records, if it has one.
-fn recorded_concat_dim(target: &str, store: &cli::StoreArgs) -> Option<String> {
+/// The manifest of the store at `target`, if it has one.
+fn recorded_manifest(target: &str, store: &cli::StoreArgs) -> Option<manifest::Manifest> {
     let store = store::Target::open_existing(target, &store.options()).ok()?;
-    existing::read_manifest(&store).ok()?.concat_dim
+    existing::read_manifest(&store).ok()
 }
 
 /// `scan`: the merged dataset and how the files differ; when they do not form one
@@ -375,6 +377,7 @@ fn append_command(a: &cli::AppendArgs) -> Result<Outcome> {
         convert,
         allow_gaps: a.allow_gaps,
         concat_dim: a.input.concat_dim.clone(),
+        group: a.input.group.clone(),
         refuse_encoding_drift: a.input.on_encoding_drift == cli::EncodingDrift::Refuse,
         dry_run: a.dry_run,
         tasks: a.tasks.map(|n| n as usize),

@@ -86,6 +86,9 @@ pub struct Manifest {
     /// The dimension inputs were concatenated along.
     #[serde(default)]
     pub concat_dim: Option<String>,
+    /// The group of the inputs read as the dataset's root (`--group`), if not theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// Inputs, in concat order.
     pub inputs: Vec<InputEntry>,
     /// Arrays by path.
@@ -100,6 +103,7 @@ impl Manifest {
             tool: format!("nc2zarr {}", env!("CARGO_PKG_VERSION")),
             zarr_format,
             concat_dim: None,
+            group: None,
             inputs,
             arrays: BTreeMap::new(),
         }

@@ -141,6 +141,15 @@ impl File {
             _file: std::marker::PhantomData,
         }
     }
+
+    /// The group at `path` (`/`-separated names from the root; empty for the root).
+    pub fn group_at(&self, path: &str) -> NcResult<Group<'_>> {
+        let mut g = self.root();
+        for name in path.split('/').filter(|n| !n.is_empty()) {
+            g = g.group(name)?;
+        }
+        Ok(g)
+    }
 }
 
 impl Drop for File {

@@ -317,11 +317,10 @@ impl Reader {
             message: e.message,
         };
         let file = &self.file(path)?.nc;
-        let mut g = file.root();
-        for part in group.path.split('/').filter(|s| !s.is_empty()) {
-            g = g.group(part).map_err(err)?;
-        }
-        g.variable(name).map_err(err)
+        file.group_at(group.source_path())
+            .map_err(err)?
+            .variable(name)
+            .map_err(err)
     }
 
     /// Reads the box `start`/`count` (in the file's coordinates, apart from a padded

@@ -447,6 +447,7 @@ fn commit_convert(
     let inv = &job.inventory;
     let mut manifest = Manifest::new(job.settings.format.number(), job.inputs.clone());
     manifest.concat_dim = inv.concat_dim.clone();
+    manifest.group = inv.root.source.clone();
     for j in &prepared.jobs {
         manifest.arrays.insert(j.path.clone(), ArrayEntry::default());
     }

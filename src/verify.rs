@@ -465,10 +465,7 @@ fn source_times(
     v: &VarInfo,
 ) -> std::result::Result<(Vec<f64>, Instants), String> {
     let file = crate::nc::open_input(path).map_err(|e| e.to_string())?;
-    let mut group = file.root();
-    for part in g.path.split('/').filter(|p| !p.is_empty()) {
-        group = group.group(part).map_err(|e| e.message)?;
-    }
+    let group = file.group_at(g.source_path()).map_err(|e| e.message)?;
     let var = group.variable(&v.name).map_err(|e| e.message)?;
     let header = var.header().map_err(|e| e.message)?;
     let crate::nc::VarType::Supported { dtype, .. } = header.vartype else {

@@ -584,6 +584,7 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
 
     let mut manifest = Manifest::new(opts.format.number(), inputs);
     manifest.concat_dim = inv.concat_dim.clone();
+    manifest.group = inv.root.source.clone();
     for (job, mut entry) in prepared.jobs.iter().zip(collected.arrays) {
         entry.empty.sort();
         manifest.arrays.insert(job.path.clone(), entry);

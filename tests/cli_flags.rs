@@ -31,7 +31,9 @@ fn sorted(list: &[&str]) -> Vec<String> {
 fn each_command_has_exactly_the_flags_it_honours() {
     // --input-cache(-size): tests/remote.rs counts what a second run downloads.
     let cache = ["input-cache", "input-cache-size"];
+    // --group: tests/real_archives.rs converts, verifies and appends IMERG-like files.
     let input = [
+        "group",
         "concat-dim",
         "on-encoding-drift",
         "input-endpoint",
@@ -123,6 +125,7 @@ fn each_command_has_exactly_the_flags_it_honours() {
         sorted(&[
             "source",
             "concat-dim",
+            "group",
             "input-endpoint",
             "input-storage-option",
             "input-cache",
@@ -205,6 +208,7 @@ fn every_plan_flag_changes_the_plan() {
         &["--workers", "1"],
         &["--io-concurrency", "1"],
         &["--tasks", "4"],
+        &["--group", "Missing"],
     ];
     for v in variants {
         let r = plan(v);

@@ -2070,25 +2070,95 @@ fn a_file_whose_steps_are_out_of_order_is_refused_with_its_own_values() {
     );
 }
 
+/// A GPM IMERG-like half-hourly file: everything in group `/Grid` (time, lat, lon,
+/// precipitation), its `time_bnds` using the root's `nv`, and a root attribute.
+fn grid_group_file(path: &Path, step: usize) {
+    let mut f = create(path, Kind::Netcdf4);
+    f.add_attribute("FileHeader", "AlgorithmID=3IMERGHH").unwrap();
+    f.add_dimension("nv", 2).unwrap();
+    let mut g = f.add_group("Grid").unwrap();
+    g.add_attribute("GridHeader", "LatitudeResolution=0.1").unwrap();
+    g.add_unlimited_dimension("time").unwrap();
+    g.add_dimension("lat", 3).unwrap();
+    g.add_dimension("lon", 2).unwrap();
+    let t0 = step as f64 * 1800.0;
+    let mut t = g.add_variable::<f64>("time", &["time"]).unwrap();
+    t.put_attribute("units", "seconds since 1970-01-01 00:00:00 UTC")
+        .unwrap();
+    t.put_attribute("bounds", "time_bnds").unwrap();
+    t.put_values(&[t0], [..1]).unwrap();
+    g.add_variable::<f64>("time_bnds", &["time", "nv"])
+        .unwrap()
+        .put_values(&[t0, t0 + 1800.0], (..1, ..2))
+        .unwrap();
+    g.add_variable::<f32>("lat", &["lat"])
+        .unwrap()
+        .put_values(&[-0.05f32, 0.05, 0.15], ..)
+        .unwrap();
+    g.add_variable::<f32>("lon", &["lon"])
+        .unwrap()
+        .put_values(&[10.05f32, 10.15], ..)
+        .unwrap();
+    let mut p = g.add_variable::<f32>("precipitation", &["time", "lon", "lat"]).unwrap();
+    p.put_attribute("units", "mm/hr").unwrap();
+    let rain: Vec<f32> = (0..6).map(|i| step as f32 + i as f32 * 0.25).collect();
+    p.put_values(&rain, (..1, ..2, ..3)).unwrap();
+}
+
 #[test]
-fn files_whose_time_is_defined_in_a_group_are_refused_naming_the_group() {
+fn files_whose_time_is_in_a_group_convert_with_group_as_xarray_reads_them() {
     let dir = tempfile::tempdir().unwrap();
-    let files: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("l2_{i}.nc"))).collect();
+    let files: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("3B-HHR.{i}.nc"))).collect();
+    // Named in time order but given out of order: ordered by their time values.
     for (i, path) in files.iter().enumerate() {
-        let mut f = create(path, Kind::Netcdf4);
-        let mut g = f.add_group("PRODUCT").unwrap();
-        g.add_unlimited_dimension("time").unwrap();
-        let mut t = g.add_variable::<f64>("time", &["time"]).unwrap();
-        t.put_attribute("units", "days since 2000-01-01").unwrap();
-        t.put_values(&[i as f64 * 2.0, i as f64 * 2.0 + 1.0], [..2]).unwrap();
+        grid_group_file(path, i);
     }
-    let inputs = strings(&files);
-    // Before: "the files have no unlimited dimension", though each has one, in /PRODUCT.
+    let inputs = strings(&[files[2].clone(), files[0].clone(), files[1].clone()]);
+    // Before: "the files have no unlimited dimension", though each has one, in /Grid.
     let mut a = vec!["scan".to_string()];
     a.extend(inputs.iter().cloned());
-    run(&a).fails_with(3, &["'time' in group /PRODUCT", "dimensions of the root group only"]);
-    a.extend(["--concat-dim".to_string(), "time".to_string()]);
-    run(&a).fails_with(3, &["has no dimension 'time'", "'time' in group /PRODUCT"]);
+    run(&a).fails_with(3, &["'time' in group /Grid", "pass --group GROUP"]);
+    a.extend(["--group".to_string(), "/Missing".to_string()]);
+    run(&a).fails_with(3, &["has no group '/Missing' (--group); its groups: /Grid"]);
+    for format in ["3", "2"] {
+        let out = dir.path().join(format!("imerg-v{format}.zarr"));
+        convert(&inputs, &out, &["--group", "Grid", "--zarr-format", format]).ok();
+        // Its time_bnds use the root's 'nv', which the group sees.
+        let tb = if format == "3" {
+            read_json(&out, "time_bnds/zarr.json")
+                .get("dimension_names")
+                .map(|j| j.to_compact())
+        } else {
+            read_json(&out, "time_bnds/.zattrs")
+                .get("_ARRAY_DIMENSIONS")
+                .map(|j| j.to_compact())
+        };
+        assert_eq!(tb.as_deref(), Some(r#"["time", "nv"]"#));
+        let time: Vec<f64> = array_values(&out, "time");
+        assert_eq!(time, [0.0, 1800.0, 3600.0]);
+        // verify reads the sources from the group the store records.
+        verify_source(&out, &inputs).ok();
+        if let Some(py) = python() {
+            xarray_compare(&py, &out, &inputs, &["--source-group", "Grid"]).unwrap();
+        }
+    }
+    // A cron append reads new files from the same group, and refuses another.
+    let out = dir.path().join("grown.zarr");
+    convert(&strings(&files[..2]), &out, &["--group", "/Grid/"]).ok();
+    let next = dir.path().join("3B-HHR.next.nc");
+    grid_group_file(&next, 2);
+    run(["append", &s(&next), "-o", &s(&out), "--group", "Other"])
+        .fails_with(2, &["was made from the inputs' group 'Grid', not their group 'Other'"]);
+    run(["append", &s(&next), "-o", &s(&out), "--quiet"]).ok();
+    let mut all = strings(&files[..2]);
+    all.push(s(&next));
+    verify_source(&out, &all).ok();
+    let rain: Vec<f32> = array_values(&out, "precipitation");
+    assert_eq!(rain[12..], [2.0, 2.25, 2.5, 2.75, 3.0, 3.25]);
+    // Appending the same file again is recognised by its coordinate in the group.
+    let r = run(["append", &s(&next), "-o", &s(&out), "--json"]);
+    r.ok();
+    assert_eq!(r.json().get("files_already_present").and_then(|j| j.as_u64()), Some(1));
 }
 
 #[test]

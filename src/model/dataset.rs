@@ -154,9 +154,18 @@ pub struct GroupInfo {
     pub vars: Vec<VarInfo>,
     /// Child groups.
     pub groups: Vec<GroupInfo>,
+    /// Its path in the input files, when not `path`: the inputs' group read as the
+    /// dataset's root (`--group`) comes first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl GroupInfo {
+    /// Its path in the input files, `/`-separated, empty for their root.
+    pub fn source_path(&self) -> &str {
+        self.source.as_deref().unwrap_or(&self.path)
+    }
+
     /// This group and all descendants, depth first.
     pub fn walk(&self) -> Vec<&GroupInfo> {
         let mut out = vec![self];

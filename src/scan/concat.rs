@@ -277,8 +277,8 @@ fn subgroup_hint(h: &FileHeader, want: Option<&str>) -> String {
         return String::new();
     }
     format!(
-        " ({} of {}: nc2zarr concatenates files along dimensions of the root group only; xarray's \
-         open_mfdataset(group=...) reads one group, and `ncks -G : -g GROUP in.nc out.nc` makes a group the root)",
+        " ({} of {}: files concatenate along dimensions of the group read as root; pass --group GROUP to read \
+         that group as the dataset, as xarray's open_mfdataset(group=...) does)",
         found.join(", "),
         h.path.display()
     )
@@ -343,13 +343,14 @@ fn raw_values(h: &FileHeader, dim: &str) -> Result<Vec<f64>, InputError> {
 }
 
 fn read_raw_values(h: &FileHeader, dim: &str, dtype: DType, len: Option<u64>) -> Result<Vec<f64>, InputError> {
-    let file = crate::nc::open_input(&h.path)?;
-    header::read_numbers(file.root(), dim, dtype, len).map_err(|e| InputError::Read {
+    let err = |e: crate::nc::NcError| InputError::Read {
         path: h.path.clone(),
         variable: dim.into(),
         region: String::new(),
         message: e.message,
-    })
+    };
+    let file = crate::nc::open_input(&h.path)?;
+    header::read_numbers(file.group_at(&h.group).map_err(err)?, dim, dtype, len).map_err(err)
 }
 
 /// Values of root coordinate `dim` of one file: time as absolute seconds (so files

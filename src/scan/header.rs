@@ -24,6 +24,10 @@ pub(crate) struct FileHeader {
     pub path: PathBuf,
     pub size: u64,
     pub format: Format,
+    /// The group of the file read as its root (`--group`), `/`-separated; empty for the
+    /// file's own root.
+    #[serde(default)]
+    pub group: String,
     pub root: GroupHeader,
     /// Values of the root group's numeric 1-D coordinate variables (`x(x)`), as read.
     pub coords: Vec<CoordValues>,
@@ -152,8 +156,9 @@ pub(crate) fn io_err(path: &Path, e: nc::NcError) -> InputError {
     }
 }
 
-/// Reads the header of the file at `path`.
-pub(crate) fn read_header(path: &Path) -> Result<FileHeader, InputError> {
+/// Reads the header of the file at `path`, from its group `group` down (`/`-separated;
+/// empty for the whole file).
+pub(crate) fn read_header(path: &Path, group: &str) -> Result<FileHeader, InputError> {
     let size = std::fs::metadata(path)
         .map_err(|e| InputError::Io {
             path: path.to_path_buf(),
@@ -166,8 +171,15 @@ pub(crate) fn read_header(path: &Path) -> Result<FileHeader, InputError> {
         message,
     })?;
     let format = file.format().map_err(|e| io_err(path, e))?;
-    let root = read_group(file.root()).map_err(|e| io_err(path, e))?;
-    let coords = read_coords(&file, &root).map_err(|(name, e)| InputError::Read {
+    let top = match file.group_at(group) {
+        Ok(g) => g,
+        Err(_) => return Err(no_such_group(path, &file, group)),
+    };
+    let mut root = read_group(top).map_err(|e| io_err(path, e))?;
+    if !group.is_empty() {
+        take_enclosing_dims(&file, group, &mut root).map_err(|e| io_err(path, e))?;
+    }
+    let coords = read_coords(top, &root).map_err(|(name, e)| InputError::Read {
         path: path.to_path_buf(),
         variable: name,
         region: String::new(),
@@ -177,9 +189,54 @@ pub(crate) fn read_header(path: &Path) -> Result<FileHeader, InputError> {
         path: path.to_path_buf(),
         size,
         format,
+        group: group.to_string(),
         root,
         coords,
     })
+}
+
+/// The error for a `--group` the file at `path` lacks, listing the groups it has.
+fn no_such_group(path: &Path, file: &nc::File, group: &str) -> InputError {
+    fn list(g: nc::Group<'_>, prefix: &str, out: &mut Vec<String>) {
+        for c in g.groups().unwrap_or_default() {
+            let name = format!("{prefix}/{}", c.name().unwrap_or_default());
+            out.push(name.clone());
+            list(c, &name, out);
+        }
+    }
+    let mut groups = Vec::new();
+    list(file.root(), "", &mut groups);
+    let have = if groups.is_empty() {
+        "it has no groups".to_string()
+    } else {
+        format!("its groups: {}", groups.join(", "))
+    };
+    InputError::inconsistent(format!(
+        "{} has no group '/{}' (--group); {have}",
+        path.display(),
+        group.trim_matches('/')
+    ))
+    .files([path])
+}
+
+/// A group read as the root sees the dimensions of the groups enclosing it: those its
+/// variables (or its subgroups') use become its own, unless one of its own shadows them.
+fn take_enclosing_dims(file: &nc::File, group: &str, root: &mut GroupHeader) -> nc::NcResult<()> {
+    fn uses(g: &GroupHeader, id: std::ffi::c_int) -> bool {
+        g.vars.iter().any(|v| v.dims.iter().any(|d| d.id == id)) || g.groups.iter().any(|c| uses(c, id))
+    }
+    let mut enclosing: Vec<nc::Dim> = Vec::new();
+    let mut g = file.root();
+    for name in group.split('/').filter(|n| !n.is_empty()) {
+        let own = g.dims()?;
+        enclosing.retain(|d| !own.iter().any(|o| o.name == d.name));
+        enclosing.extend(own);
+        g = g.group(name)?;
+    }
+    enclosing.retain(|d| !root.dims.iter().any(|o| o.name == d.name) && uses(root, d.id));
+    root.dims.splice(0..0, enclosing);
+    root.name = "/".into();
+    Ok(())
 }
 
 fn read_group(group: nc::Group<'_>) -> nc::NcResult<GroupHeader> {
@@ -261,16 +318,19 @@ impl FileHeader {
         }
         match self.coord(dim) {
             Some(values) => Ok(Some(coordinate_digest(values, &var.attrs()))),
-            None => coordinate_hash(&self.path, dim),
+            None => coordinate_hash(&self.path, &self.group, dim),
         }
     }
 }
 
-/// The digest of root coordinate `dim` of the file at `path` (see [`FileHeader::coordinate_digest`]),
-/// for files not scanned yet (append recognises the files it already has by it).
-pub fn coordinate_hash(path: &Path, dim: &str) -> Result<Option<String>, InputError> {
+/// The digest of coordinate `dim` of group `group` (the one read as root; empty for the
+/// file's root) of the file at `path` (see [`FileHeader::coordinate_digest`]), for files
+/// not scanned yet (append recognises the files it already has by it).
+pub fn coordinate_hash(path: &Path, group: &str, dim: &str) -> Result<Option<String>, InputError> {
     let file = nc::open_input(path)?;
-    let root = file.root();
+    let Ok(root) = file.group_at(group) else {
+        return Err(no_such_group(path, &file, group));
+    };
     let Ok(var) = root.variable(dim) else {
         return Ok(None);
     };
@@ -337,11 +397,7 @@ pub(crate) fn hash_values(
         message: e.message,
     };
     let file = nc::open_input(path)?;
-    let mut group = file.root();
-    for part in group_path.split('/').filter(|p| !p.is_empty()) {
-        group = group.group(part).map_err(read)?;
-    }
-    let var = group.variable(name).map_err(read)?;
+    let var = file.group_at(group_path).map_err(read)?.variable(name).map_err(read)?;
     let mut hasher = blake3::Hasher::new();
     let mut hash_block = |start: &[u64], count: &[u64]| -> Result<(), InputError> {
         match dtype.size() {
@@ -378,15 +434,16 @@ pub(crate) fn hash_values(
     Ok(hasher.finalize().to_hex().to_string())
 }
 
-/// Reads the values of the root group's numeric 1-D coordinate variables.
-fn read_coords(file: &nc::File, root: &GroupHeader) -> Result<Vec<CoordValues>, (String, nc::NcError)> {
+/// Reads the values of the numeric 1-D coordinate variables of `top` (the group read
+/// as root), whose header is `root`.
+fn read_coords(top: nc::Group<'_>, root: &GroupHeader) -> Result<Vec<CoordValues>, (String, nc::NcError)> {
     let mut out = Vec::new();
     for v in &root.vars {
         let Some(dtype) = v.numeric_dtype() else { continue };
         if !root.has_coordinate(&v.name) || v.dims[0].len > COORD_VALUES_LIMIT {
             continue;
         }
-        let values = read_numbers(file.root(), &v.name, dtype, Some(v.dims[0].len)).map_err(|e| (v.name.clone(), e))?;
+        let values = read_numbers(top, &v.name, dtype, Some(v.dims[0].len)).map_err(|e| (v.name.clone(), e))?;
         out.push(CoordValues {
             name: v.name.clone(),
             values,

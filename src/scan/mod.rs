@@ -34,6 +34,9 @@ pub struct ScanOptions {
     /// Refuse variables whose packing or fill values differ between files, instead of
     /// storing them unpacked.
     pub refuse_encoding_drift: bool,
+    /// The group of the input files read as the dataset's root (`/`-separated), as
+    /// `xarray.open_mfdataset(group=...)` reads one; default: the files' root.
+    pub group: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -66,7 +69,8 @@ pub fn survey(paths: &[PathBuf], options: &ScanOptions) -> Result<Survey, InputE
             hint: "no input files given".into(),
         });
     }
-    let headers = workers::read_headers(paths)?;
+    let group = options.group.as_deref().unwrap_or("").trim_matches('/');
+    let headers = workers::read_headers(paths, group)?;
     let sets = combine::variable_sets(&headers);
     let mut survey = if sets.len() > 1 {
         combine::survey_sets(&headers, &sets, options)
@@ -410,6 +414,11 @@ impl Merger<'_> {
             p.push(child.name.clone());
             groups.push(self.merge_group(&p, &child.name)?);
         }
+        let source = match (self.headers[0].group.as_str(), gpath.as_str()) {
+            ("", _) => None,
+            (top, "") => Some(top.to_string()),
+            (top, below) => Some(join_path(top, below)),
+        };
         Ok(GroupInfo {
             name: name.to_string(),
             path: gpath,
@@ -417,6 +426,7 @@ impl Merger<'_> {
             dims,
             vars,
             groups,
+            source,
         })
     }
 
@@ -1083,7 +1093,7 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
                 let shape: Vec<u64> = group_at(&headers[i].root, &parts)
                     .and_then(|x| x.var(&v.name))
                     .map_or_else(|| v.shape.clone(), |x| x.dims.iter().map(|d| d.len).collect());
-                header::hash_values(&f.path, &g.path, &v.name, v.source_dtype, &shape)?
+                header::hash_values(&f.path, g.source_path(), &v.name, v.source_dtype, &shape)?
             })
         };
         let Some((&first_index, rest)) = holding.split_first() else {

@@ -64,12 +64,13 @@ impl Drop for Workers {
     }
 }
 
-/// Reads the headers of `paths`, in order, on as many processes as pays off.
-pub(crate) fn read_headers(paths: &[PathBuf]) -> Result<Vec<FileHeader>, InputError> {
+/// Reads the headers of `paths` (from their group `group` down), in order, on as many
+/// processes as pays off.
+pub(crate) fn read_headers(paths: &[PathBuf], group: &str) -> Result<Vec<FileHeader>, InputError> {
     let procs = process_count(paths.len());
     let names: Option<Vec<&str>> = paths.iter().map(|p| p.to_str()).collect();
     let (Some(exe), Some(names), true) = (WORKER_EXE.get(), names, procs > 1) else {
-        return paths.iter().map(|p| read_header(p)).collect();
+        return paths.iter().map(|p| read_header(p, group)).collect();
     };
     // This process also merges what the workers send, so it reads a smaller share
     // (measured: equal shares left it a fifth of the time behind the workers).
@@ -77,14 +78,14 @@ pub(crate) fn read_headers(paths: &[PathBuf]) -> Result<Vec<FileHeader>, InputEr
     let share = (paths.len() - own).div_ceil(procs - 1);
     let mut workers = Workers(Vec::new());
     for chunk in names[own..].chunks(share) {
-        match spawn(exe, chunk) {
+        match spawn(exe, chunk, group) {
             Ok(w) => workers.0.push(w),
             Err(_) => break, // fewer workers: the rest is read here
         }
     }
     let mut headers = Vec::with_capacity(paths.len());
     for p in &paths[..own] {
-        headers.push(read_header(p)?);
+        headers.push(read_header(p, group)?);
     }
     let mut next = own;
     for (mut child, reader) in std::mem::take(&mut workers.0) {
@@ -94,21 +95,26 @@ pub(crate) fn read_headers(paths: &[PathBuf]) -> Result<Vec<FileHeader>, InputEr
         for (i, p) in paths[next..end].iter().enumerate() {
             match replies.get(i) {
                 Some(Reply::Ok(h)) if h.path == *p => headers.push(*h.clone()),
-                _ => headers.push(read_header(p)?),
+                _ => headers.push(read_header(p, group)?),
             }
         }
         next = end;
     }
     for p in &paths[next..] {
-        headers.push(read_header(p)?);
+        headers.push(read_header(p, group)?);
     }
     Ok(headers)
 }
 
-/// Starts a worker on `paths`; a thread collects its replies.
-fn spawn(exe: &std::path::Path, paths: &[&str]) -> std::io::Result<(Child, std::thread::JoinHandle<Vec<Reply>>)> {
+/// Starts a worker on `paths` (read from `group` down); a thread collects its replies.
+fn spawn(
+    exe: &std::path::Path,
+    paths: &[&str],
+    group: &str,
+) -> std::io::Result<(Child, std::thread::JoinHandle<Vec<Reply>>)> {
     let mut child = Command::new(exe)
         .arg(WORKER_COMMAND)
+        .arg(group)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -130,8 +136,8 @@ fn spawn(exe: &std::path::Path, paths: &[&str]) -> std::io::Result<(Child, std::
 }
 
 /// The worker side: reads a JSON list of paths on stdin and writes one [`Reply`] per
-/// file, as a JSON line, on stdout. Returns the exit code.
-pub fn serve_worker() -> i32 {
+/// file (its header from `group` down), as a JSON line, on stdout. Returns the exit code.
+pub fn serve_worker(group: &str) -> i32 {
     let mut input = Vec::new();
     if std::io::Read::read_to_end(&mut std::io::stdin(), &mut input).is_err() {
         return crate::error::exit_code::USAGE;
@@ -141,7 +147,7 @@ pub fn serve_worker() -> i32 {
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for p in paths {
-        let reply = match read_header(&p) {
+        let reply = match read_header(&p, group) {
             Ok(h) => Reply::Ok(Box::new(h)),
             Err(e) => Reply::Err(e.to_string()),
         };

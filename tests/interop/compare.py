@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks that xarray cannot tell a Zarr store from the NetCDF files it came from.
 
-    compare.py ZARR NETCDF... [--group G] [--concat-dim DIM] [--mode decoded|raw|both]
+    compare.py ZARR NETCDF... [--group G] [--source-group G] [--concat-dim DIM] [--mode decoded|raw|both]
                [--join exact|outer] [--vars minimal|different|all] [--s3-endpoint URL]
                [--snapshot ID]
 
@@ -192,14 +192,16 @@ def compare(z, n, label):
     return out
 
 
-def run_one(zarr, netcdf, group=None, concat_dim="time", mode="both"):
-    """Compares one store with its sources; returns (problems, notes)."""
+def run_one(zarr, netcdf, group=None, concat_dim="time", mode="both", source_group=None):
+    """Compares one store (at `group`) with its sources (at `source_group`, default
+    `group`); returns (problems, notes)."""
     problems, notes = [], []
+    source_group = source_group or group
     modes = ["decoded", "raw"] if mode == "both" else [mode]
     for m in modes:
         decode = m == "decoded"
         try:
-            n = open_netcdf(netcdf, group, decode, concat_dim)
+            n = open_netcdf(netcdf, source_group, decode, concat_dim)
         except Exception as e:  # xarray itself cannot open the source this way
             try:
                 open_store(zarr, group, decode)
@@ -238,6 +240,7 @@ def main():
     p.add_argument("zarr")
     p.add_argument("netcdf", nargs="+")
     p.add_argument("--group", default=None)
+    p.add_argument("--source-group", default=None, help="the sources' group the store's --group was (default: --group)")
     p.add_argument("--concat-dim", default="time")
     p.add_argument("--mode", choices=["decoded", "raw", "both"], default="both")
     p.add_argument("--join", choices=["exact", "outer"], default="exact",
@@ -252,7 +255,7 @@ def main():
     JOIN = a.join
     VARS = a.vars
     SNAPSHOT = a.snapshot
-    problems, notes = run_one(a.zarr, a.netcdf, a.group, a.concat_dim, a.mode)
+    problems, notes = run_one(a.zarr, a.netcdf, a.group, a.concat_dim, a.mode, a.source_group)
     for n in notes:
         print(n)
     if problems:
