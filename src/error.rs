@@ -99,8 +99,17 @@ pub enum InputError {
     #[error("{0}")]
     Unsupported(String),
     /// An input error whose message names remote inputs by their URLs.
-    #[error("{0}")]
-    Remote(String),
+    #[error("{message}")]
+    Remote {
+        /// The message.
+        message: String,
+        /// The input it is about, by URL, if one.
+        file: Option<PathBuf>,
+        /// The inputs that disagree, by URL.
+        files: Vec<PathBuf>,
+        /// The variable involved, if one.
+        variable: Option<String>,
+    },
 }
 
 /// A problem with the target store.
@@ -200,7 +209,7 @@ impl InputError {
     /// The files an inconsistency is about (empty for other errors, see [`Self::path`]).
     pub fn files_involved(&self) -> &[PathBuf] {
         match self {
-            InputError::Inconsistent { files, .. } => files,
+            InputError::Inconsistent { files, .. } | InputError::Remote { files, .. } => files,
             _ => &[],
         }
     }
@@ -209,7 +218,7 @@ impl InputError {
     pub fn variable(&self) -> Option<&str> {
         match self {
             InputError::Read { variable, .. } => Some(variable),
-            InputError::Inconsistent { variable, .. } => variable.as_deref(),
+            InputError::Inconsistent { variable, .. } | InputError::Remote { variable, .. } => variable.as_deref(),
             _ => None,
         }
     }
@@ -222,6 +231,7 @@ impl InputError {
             | InputError::Io { path, .. }
             | InputError::Unreadable { path, .. }
             | InputError::Read { path, .. } => Some(path),
+            InputError::Remote { file, .. } => file.as_deref(),
             _ => None,
         }
     }

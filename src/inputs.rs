@@ -43,7 +43,15 @@ impl Resolved {
             return e;
         }
         match e {
-            Error::Input(i) => Error::Input(InputError::Remote(self.name_urls(&i.to_string()))),
+            Error::Input(i) => {
+                let url = |p: &Path| PathBuf::from(self.name_urls(&p.display().to_string()));
+                Error::Input(InputError::Remote {
+                    message: self.name_urls(&i.to_string()),
+                    file: i.path().map(url),
+                    files: i.files_involved().iter().map(|p| url(p)).collect(),
+                    variable: i.variable().map(str::to_string),
+                })
+            }
             Error::Usage(m) => Error::Usage(self.name_urls(&m)),
             Error::Internal(m) => Error::Internal(self.name_urls(&m)),
             other => other,

@@ -695,9 +695,10 @@ fn read_attribute(ncid: c_int, varid: c_int, name: &str) -> NcResult<AttrData> {
         }
         return Ok(AttrData::Text(decode_text(&bytes, name == "_FillValue")));
     }
+    // An enum attribute (an enum variable's `_FillValue`) reads as its base integers, as
+    // the variable does.
     let dtype = match classify_type(ncid, xtype)? {
-        VarType::Supported { dtype, enum_name: None } => dtype,
-        VarType::Supported { enum_name: Some(n), .. } => return Ok(AttrData::Unsupported(format!("enum type '{n}'"))),
+        VarType::Supported { dtype, .. } => dtype,
         VarType::Unsupported(what) => return Ok(AttrData::Unsupported(what)),
     };
     let size = dtype.size().unwrap_or(1);

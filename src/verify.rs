@@ -381,7 +381,7 @@ fn check_times(
     let (Some(axis), Some(stored)) = (v.concat_axis, Instants::of_store(a, format, parent)) else {
         return Ok(Vec::new());
     };
-    if total > TIME_CHECK_ELEMENTS || v.files.is_some() || v.gap_fill.is_some() || v.repeated {
+    if total > TIME_CHECK_ELEMENTS || v.repeated {
         return Ok(Vec::new());
     }
     let mut values = vec![f64::NAN; total as usize];
@@ -414,7 +414,9 @@ fn check_times(
     let outer: u64 = a.shape[..axis].iter().product();
     let inner: u64 = a.shape[axis + 1..].iter().product();
     let mut problems = Vec::new();
-    for f in inv.files.iter().filter(|f| f.concat_len > 0) {
+    // Each file holding the variable (inputs may split variables between files; steps
+    // none of them holds are gaps, not compared).
+    for f in inv.files_of(v).into_iter().filter(|f| f.concat_len > 0) {
         let (raw, source) = match source_times(&f.path, g, v) {
             Ok(x) => x,
             Err(p) => {

@@ -2679,3 +2679,72 @@ fn a_coordinate_of_another_float_type_in_some_files_keeps_the_first_files_type()
         ],
     );
 }
+
+#[test]
+fn verify_decodes_re_encoded_times_of_variables_split_between_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    time_file(&p("a.nc"), "hours since 2000-01-01", &[1.0, 3.0], "f64", None);
+    time_file(&p("b.nc"), "hours since 2001-01-01", &[1.0, 3.0], "f64", None);
+    // The same steps again with a variable of their own: two sets of files (CMIP-style),
+    // which both hold the re-encoded 'obs_time'.
+    for (from, to) in [("a.nc", "a_extra.nc"), ("b.nc", "b_extra.nc")] {
+        std::fs::copy(p(from), p(to)).unwrap();
+        let mut f = netcdf::append(p(to)).unwrap();
+        f.add_variable::<f32>("extra", &["time"])
+            .unwrap()
+            .put_values(&[1.0f32, 2.0], ..)
+            .unwrap();
+    }
+    let inputs = strings(&[p("a.nc"), p("b.nc"), p("a_extra.nc"), p("b_extra.nc")]);
+    let out = p("split.zarr");
+    convert(&inputs, &out, &[]).ok();
+    verify_source(&out, &inputs).ok();
+    // Time units that disagree with the stored numbers: only decoding each side with its
+    // own units tells (verify skipped variables of split sets before).
+    for entry in walk(&out) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        if text.contains("hours since 2000-01-01") {
+            std::fs::write(&entry, text.replace("hours since 2000-01-01", "hours since 2000-01-02")).unwrap();
+        }
+    }
+    let r = verify_source(&out, &inputs);
+    r.fails_with(5, &[]);
+    assert!(r.stdout.contains("'obs_time' element"), "{}", r.stdout);
+}
+
+#[test]
+fn an_enum_variables_fill_value_is_kept_as_its_base_integer() {
+    // The netcdf crate cannot write enum attributes: netCDF4-python makes the files.
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let script = "import sys, numpy as np, netCDF4 as nc\n\
+        for i, path in enumerate(sys.argv[1:]):\n\
+        \x20   d = nc.Dataset(path, 'w')\n\
+        \x20   t = d.createEnumType(np.uint8, 'cloud_t', {'clear': 0, 'cloudy': 1, 'missing': 255})\n\
+        \x20   d.createDimension('time', None)\n\
+        \x20   v = d.createVariable('time', 'f8', ('time',))\n\
+        \x20   v.units = 'days since 2000-01-01'\n\
+        \x20   v[:] = [2 * i, 2 * i + 1]\n\
+        \x20   c = d.createVariable('cloud', t, ('time',), fill_value=255)\n\
+        \x20   c[:] = np.array([i % 2, 255], np.uint8)\n\
+        \x20   d.close()\n";
+    let files = [dir.path().join("a.nc"), dir.path().join("b.nc")];
+    let o = std::process::Command::new(&py)
+        .arg("-c")
+        .arg(script)
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let inputs = strings(&files);
+    // It was refused: "attribute '_FillValue' has enum type 'cloud_t'".
+    for format in ["3", "2"] {
+        let out = dir.path().join(format!("v{format}.zarr"));
+        convert(&inputs, &out, &["--zarr-format", format]).ok();
+        verify_source(&out, &inputs).ok();
+        xarray_compare(&py, &out, &inputs, &["--mode", "both"]).unwrap();
+    }
+    let cloud: Vec<u8> = array_values(&dir.path().join("v3.zarr"), "cloud");
+    assert_eq!(cloud, [0, 255, 1, 255]);
+}

@@ -219,6 +219,11 @@ fn remote_errors_name_the_url_and_a_replaced_input_is_refused() {
     r.fails_with(3, &[&junk_url]);
     assert!(!r.stderr.contains("nc2zarr-inputs-"), "{}", r.stderr);
     assert!(!Path::new(&out).join("zarr.json").exists());
+    // --json keeps the error's fields, naming the URL (it kept only the text).
+    let r = s3(&strings(&["scan", &junk_url, "--input-endpoint", &endpoint, "--json"]));
+    r.fails_with(3, &[]);
+    assert_eq!(r.json().get("file").and_then(|j| j.as_str()), Some(junk_url.as_str()));
+    assert_eq!(r.json().get("kind").and_then(|j| j.as_str()), Some("input"));
     // Wrong credentials: refused, and the secret is not printed.
     let r = Run::from_output(
         &s3_command("wrong-secret-value")
