@@ -139,7 +139,8 @@ impl Reader {
         var: &VarInfo,
         elem: usize,
     ) -> Result<Option<Arc<ChunkedVar>>, InputError> {
-        let full = group.var_path(&var.name);
+        // Opened by its path in the file, which `--group` puts below the store's.
+        let full = group.source_var_path(&var.name);
         if let Some(found) = self.file(path)?.chunked.get(&full) {
             return Ok(found.clone());
         }

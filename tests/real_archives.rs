@@ -2071,11 +2071,24 @@ fn a_file_whose_steps_are_out_of_order_is_refused_with_its_own_values() {
 }
 
 /// A GPM IMERG-like half-hourly file: everything in group `/Grid` (time, lat, lon,
-/// precipitation), its `time_bnds` using the root's `nv`, and a root attribute.
+/// precipitation), its `time_bnds` using the root's `nv`, and a root attribute. The
+/// root also holds a chunked `precipitation` of the same shape, with other values.
 fn grid_group_file(path: &Path, step: usize) {
     let mut f = create(path, Kind::Netcdf4);
     f.add_attribute("FileHeader", "AlgorithmID=3IMERGHH").unwrap();
     f.add_dimension("nv", 2).unwrap();
+    for (d, n) in [("one", 1), ("two", 2), ("three", 3)] {
+        f.add_dimension(d, n).unwrap();
+    }
+    {
+        let mut decoy = f
+            .add_variable::<f32>("precipitation", &["one", "two", "three"])
+            .unwrap();
+        decoy.set_chunking(&[1, 2, 3]).unwrap();
+        decoy.set_compression(1, true).unwrap();
+        let values: Vec<f32> = (0..6).map(|i| -1000.0 - i as f32).collect();
+        decoy.put_values(&values, ..).unwrap();
+    }
     let mut g = f.add_group("Grid").unwrap();
     g.add_attribute("GridHeader", "LatitudeResolution=0.1").unwrap();
     g.add_unlimited_dimension("time").unwrap();
@@ -2100,6 +2113,8 @@ fn grid_group_file(path: &Path, step: usize) {
         .put_values(&[10.05f32, 10.15], ..)
         .unwrap();
     let mut p = g.add_variable::<f32>("precipitation", &["time", "lon", "lat"]).unwrap();
+    p.set_chunking(&[1, 2, 3]).unwrap();
+    p.set_compression(1, true).unwrap();
     p.put_attribute("units", "mm/hr").unwrap();
     let rain: Vec<f32> = (0..6).map(|i| step as f32 + i as f32 * 0.25).collect();
     p.put_values(&rain, (..1, ..2, ..3)).unwrap();

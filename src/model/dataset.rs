@@ -194,6 +194,15 @@ impl GroupInfo {
             format!("{}/{}", self.path, var)
         }
     }
+
+    /// The path of variable `var` of this group in the input files (see
+    /// [`GroupInfo::source_path`]), which direct reads open.
+    pub fn source_var_path(&self, var: &str) -> String {
+        match self.source_path() {
+            "" => var.to_string(),
+            group => format!("{group}/{var}"),
+        }
+    }
 }
 
 /// The merged view of all inputs.
