@@ -290,7 +290,11 @@ fn append_files(
             .map(|r| crate::remote::identity(&r.url))
     };
     // The new files are read from the group the store was made from.
-    let trimmed = |g: &Option<String>| g.as_deref().map(|g| g.trim_matches('/').to_string());
+    let trimmed = |g: &Option<String>| {
+        g.as_deref()
+            .map(|g| g.trim_matches('/').to_string())
+            .filter(|g| !g.is_empty())
+    };
     if opts.group.is_some() && trimmed(&opts.group) != trimmed(&manifest.group) {
         return Err(Error::Usage(format!(
             "{} was made from the inputs' {}, not their group '{}' (--group): the new files must be read as the \
@@ -349,6 +353,7 @@ fn append_files(
     let found: HashMap<String, FoundArray> = found.into_iter().map(|a| (a.path.clone(), a)).collect();
     repeat_as_stored(&mut inv_new, &found, &concat_dim);
     pad_strings_as_stored(&mut inv_new, &found, &mut summary.notes)?;
+    keep_stored_coordinate_types(&mut inv_new, &found);
     let existing_len = check_structure(&inv_new, &found, &concat_dim)?;
     check_static_values(&store, &inv_new, &found)?;
     let mut inv = inv_new.clone();
@@ -486,6 +491,8 @@ fn append_files(
         merge_entry(&mut manifest, &job.path, entry);
     }
     manifest.inputs.extend(inputs);
+    // A store made from one file records the dimension it was first appended along.
+    manifest.concat_dim = manifest.concat_dim.clone().or_else(|| inv.concat_dim.clone());
     let run = crate::records::current_run(&store)?;
     let meta_bytes = commit(&store, format, &inv, &prepared, &manifest, &run)?;
     summary.objects = collected.objects;
@@ -523,17 +530,20 @@ fn repeat_as_stored(inv: &mut Inventory, found: &HashMap<String, FoundArray>, co
 }
 
 /// Char arrays whose strings the store holds longer than the new files do are read
-/// NUL-padded to the store's length, as the files of a conversion are; longer strings
-/// than the store's are refused: its arrays cannot widen.
+/// NUL-padded to the store's length, as the files of a conversion are. New files that
+/// declare longer strings are read at the store's length when what lies beyond it is
+/// NUL padding in every one of them (a wider `name_strlen` holding the same names);
+/// longer strings themselves are refused: the store's arrays cannot widen.
 fn pad_strings_as_stored(
     inv: &mut Inventory,
     found: &HashMap<String, FoundArray>,
     notes: &mut Vec<String>,
 ) -> Result<()> {
-    let all = inv.files.len();
+    let files = inv.files.clone();
     for g in inv.root.walk().iter().map(|g| g.path.clone()).collect::<Vec<_>>() {
         let group = find_group_mut(&mut inv.root, &g);
-        let mut widened: Vec<(String, u64)> = Vec::new();
+        let source = group.source_path().to_string();
+        let mut widened: Vec<(String, u64, u64)> = Vec::new();
         for v in group
             .vars
             .iter_mut()
@@ -550,30 +560,93 @@ fn pad_strings_as_stored(
             let last = v.shape.len() - 1;
             let (new, stored) = (v.shape[last], a.shape[last]);
             if new > stored {
-                return Err(inconsistent(format!(
-                    "variable '{path}' holds strings of up to {new} characters ('{}') in the new files but the store \
-                     holds {stored}; its arrays cannot widen: convert all the files again",
-                    v.dims[last]
-                )));
-            }
-            if new < stored {
-                let lens = v.string_lens.take().unwrap_or_else(|| vec![new; held_by(v, all)]);
+                let holding: Vec<&SourceFile> = match &v.files {
+                    Some(indices) => indices.iter().map(|&i| &files[i]).collect(),
+                    None => files.iter().collect(),
+                };
+                for f in holding {
+                    beyond_is_padding(f, &source, v, stored).map_err(|why| {
+                        inconsistent(format!(
+                            "variable '{path}' holds strings longer than the store's {stored} characters ('{}') in {}: \
+                             {why}; the store's arrays cannot widen: convert all the files again",
+                            v.dims[last],
+                            f.shown()
+                        ))
+                    })?;
+                }
+                v.shape[last] = stored;
+            } else if new < stored {
+                let lens = v
+                    .string_lens
+                    .take()
+                    .unwrap_or_else(|| vec![new; held_by(v, files.len())]);
                 v.string_lens = Some(lens);
                 v.shape[last] = stored;
-                widened.push((v.dims[last].clone(), stored));
+                widened.push((v.dims[last].clone(), new, stored));
             }
         }
-        for (dim, len) in widened {
-            if let Some(d) = group.dims.iter_mut().find(|d| d.name == dim && d.len != len) {
+        for (dim, new, stored) in widened {
+            if let Some(d) = group.dims.iter_mut().find(|d| d.name == dim && d.len != stored) {
                 notes.push(format!(
-                    "dimension '{dim}': the new files' strings ({}) are padded with NUL bytes to the store's {len}",
-                    d.len
+                    "dimension '{dim}': the new files' strings (up to {new}) are padded with NUL bytes to the \
+                     store's {stored}"
                 ));
-                d.len = len;
+                d.len = stored;
             }
         }
     }
     Ok(())
+}
+
+/// Checks that in file `f` the char array `v` (of group `source` in the file) holds only
+/// NUL bytes past the first `keep` characters of its strings; says what it holds else.
+fn beyond_is_padding(f: &SourceFile, source: &str, v: &VarInfo, keep: u64) -> std::result::Result<(), String> {
+    let file = crate::nc::open_input(&f.path).map_err(|e| e.to_string())?;
+    let var = file
+        .group_at(source)
+        .and_then(|g| g.variable(&v.name))
+        .map_err(|e| e.message)?;
+    let mut count: Vec<u64> = var
+        .header()
+        .map_err(|e| e.message)?
+        .dims
+        .iter()
+        .map(|d| d.len)
+        .collect();
+    let last = count.len() - 1;
+    if count[last] <= keep {
+        return Ok(());
+    }
+    let mut start = vec![0u64; count.len()];
+    start[last] = keep;
+    count[last] -= keep;
+    let mut tail = vec![0u8; count.iter().product::<u64>() as usize];
+    var.read_raw(&start, &count, &mut tail).map_err(|e| e.message)?;
+    match tail.iter().position(|&b| b != 0) {
+        None => Ok(()),
+        Some(_) => Err(format!("a string there is longer than {keep} characters")),
+    }
+}
+
+/// A root coordinate the new files store as another plain number type than the store
+/// (`lat` double in new files, float in the store) is read into the store's type, as a
+/// conversion keeps the first file's; its values must then still equal the store's
+/// (see `check_static_values`), each converted exactly or refused.
+fn keep_stored_coordinate_types(inv: &mut Inventory, found: &HashMap<String, FoundArray>) {
+    let plain = |t: DType| t.is_float() || t.is_integer();
+    for v in inv.root.vars.iter_mut() {
+        let coordinate = v.dims.len() == 1 && v.dims[0] == v.name && v.concat_axis.is_none();
+        if let Some(a) = found.get(&v.name)
+            && coordinate
+            && v.unsupported.is_none()
+            && a.dtype != v.dtype
+            && plain(a.dtype)
+            && plain(v.dtype)
+            && v.unpack.is_none()
+        {
+            v.dtype = a.dtype;
+        }
+    }
 }
 
 fn check_structure(inv: &Inventory, found: &HashMap<String, FoundArray>, concat_dim: &str) -> Result<u64> {

@@ -485,6 +485,8 @@ fn commit_append(
         }
     }
     manifest.inputs.extend(job.inputs.iter().cloned());
+    // A store made from one file records the dimension it was first appended along.
+    manifest.concat_dim = manifest.concat_dim.clone().or_else(|| job.inventory.concat_dim.clone());
     crate::append::commit(store, job.settings.format, &job.inventory, prepared, &manifest, run)?;
     Ok(objects)
 }

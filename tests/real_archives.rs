@@ -2393,6 +2393,13 @@ fn char_arrays_whose_string_length_differs_between_files_are_padded_as_xarray_pa
         let shape = |key: &str| read_json(&out, key).get("shape").map(|j| j.to_compact());
         assert_eq!(shape("station_name/zarr.json").as_deref(), Some("[2, 8]"));
         assert_eq!(shape("qc_flag/zarr.json").as_deref(), Some("[7, 7]"));
+        // The store's 'name_strlen' is its arrays' widest.
+        let dims = inv
+            .get("root")
+            .and_then(|r| r.get("dimensions"))
+            .map(|d| d.to_compact())
+            .unwrap_or_default();
+        assert!(dims.contains(r#""name": "name_strlen", "length": 8"#), "{dims}");
         // Names that change between files are stored along time, each padded.
         let renamed = d.join("renamed.nc");
         station_year_file(&renamed, kind, 7.0, &["ABERDEEN", "OBAN-2"], 9, &["ok"]);
@@ -2438,9 +2445,22 @@ fn appends_pad_shorter_strings_and_refuse_longer_ones() {
     let before = snapshot(&out);
     run(["append".to_string(), s(&files[2]), "-o".into(), s(&out)]).fails_with(
         3,
-        &["variable 'qc_flag' holds strings of up to 12 characters ('flag_len') in the new files but the store holds 7"],
+        &[
+            "variable 'qc_flag' holds strings longer than the store's 7 characters ('flag_len')",
+            "a string there is longer than 7 characters",
+        ],
     );
     assert!(before == snapshot(&out), "a refused append changed the store");
+    // Wider declared strings holding the same names (and short flags) append: what lies
+    // beyond the store's width is NUL padding.
+    let wide = d.join("wide.nc");
+    station_year_file(&wide, Kind::Netcdf4, 3.0, &names, 16, &["ok", "bad"]);
+    run(["append".to_string(), s(&wide), "-o".into(), s(&out)]).ok();
+    let three = [s(&files[0]), s(&files[1]), s(&wide)];
+    verify_source(&out, &three).ok();
+    if let Some(py) = python() {
+        xarray_compare(&py, &out, &three, &["--mode", "decoded"]).unwrap();
+    }
 }
 
 /// An Argo-like profile file: `N_PROF` profiles (no coordinate variable), an unlimited
@@ -2498,6 +2518,22 @@ fn an_unlimited_dimension_without_steps_is_not_taken_for_the_concat_dimension() 
     if let Some(py) = python() {
         xarray_compare(&py, &out, &inputs, &["--concat-dim", "N_PROF"]).unwrap();
     }
+    // One such file alone does not grow along its empty N_HISTORY either: a store made
+    // from it takes the next file along the dimension appended along.
+    let grown = dir.path().join("grown.zarr");
+    convert(&inputs[..1], &grown, &[]).ok();
+    run([
+        "append",
+        &inputs[1],
+        "-o",
+        &s(&grown),
+        "--concat-dim",
+        "N_PROF",
+        "--quiet",
+    ])
+    .ok();
+    assert_eq!(array_values::<f32>(&grown, "PRES"), pres);
+    verify_source(&grown, &inputs).ok();
 }
 
 /// A monthly file whose `time` links bounds `bounds` (or none).
@@ -2679,6 +2715,13 @@ fn a_coordinate_of_another_float_type_in_some_files_keeps_the_first_files_type()
             .and_then(|j| j.as_str())
             .map(str::to_string);
         assert_eq!(dtype.as_deref(), Some(if first_double { "float64" } else { "float32" }));
+        // A store made from the first file takes the others by append, as one conversion.
+        let grown = d.join("grown.zarr");
+        convert(&inputs[..1], &grown, &[]).ok();
+        run(["append", &inputs[1], &inputs[2], "-o", &s(&grown), "--quiet"]).ok();
+        verify_source(&grown, &inputs).ok();
+        let sst = |store: &Path| array_values::<f32>(store, "sst");
+        assert_eq!(sst(&grown), sst(&d.join(format!("{name}-v3.zarr"))));
     }
     // A 0.1-degree grid: the float values are not the double ones, so not one grid.
     let d = dir.path().join("tenth");
@@ -2762,4 +2805,46 @@ fn an_enum_variables_fill_value_is_kept_as_its_base_integer() {
     }
     let cloud: Vec<u8> = array_values(&dir.path().join("v3.zarr"), "cloud");
     assert_eq!(cloud, [0, 255, 1, 255]);
+}
+
+#[test]
+fn bounds_the_first_file_holds_without_linking_them_stay_as_it_has_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [dir.path().join("m0.nc"), dir.path().join("m1.nc")];
+    for (i, path) in files.iter().enumerate() {
+        let mut f = create(path, Kind::Netcdf4);
+        f.add_unlimited_dimension("member").unwrap();
+        f.add_dimension("time", 2).unwrap();
+        f.add_dimension("nv", 2).unwrap();
+        let mut m = f.add_variable::<i32>("member", &["member"]).unwrap();
+        m.put_values(&[i as i32], ..).unwrap();
+        let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+        t.put_attribute("units", "days since 2000-01-01").unwrap();
+        if i == 1 {
+            t.put_attribute("bounds", "time_bnds").unwrap();
+        }
+        t.put_values(&[0.5, 1.5], ..).unwrap();
+        f.add_variable::<f64>("time_bnds", &["time", "nv"])
+            .unwrap()
+            .put_values(&[0.0, 1.0, 1.0, 2.0], ..)
+            .unwrap();
+        f.add_variable::<f32>("x", &["member", "time"])
+            .unwrap()
+            .put_values(&[i as f32, 1.0], ..)
+            .unwrap();
+    }
+    let inputs = strings(&files);
+    // xarray keeps the first file's unlinked time_bnds: plain numbers, no units given.
+    let text = notes(&scan_json(&inputs));
+    assert!(!text.contains("bounds of 'time' only in some files"), "{text}");
+    let out = dir.path().join("members.zarr");
+    convert(&inputs, &out, &[]).ok();
+    let attrs = read_json(&out, "time_bnds/zarr.json")
+        .get("attributes")
+        .cloned()
+        .unwrap();
+    assert!(attrs.get("units").is_none(), "{}", attrs.to_compact());
+    if let Some(py) = python() {
+        xarray_compare(&py, &out, &inputs, &["--concat-dim", "member"]).unwrap();
+    }
 }

@@ -69,19 +69,22 @@ pub(crate) fn choose(headers: &[FileHeader], explicit: Option<&str>) -> Result<C
             .collect()
     };
     let first = unlimited(&headers[0]);
+    // An unlimited dimension without a step in any file (Argo's N_HISTORY) has nothing
+    // to concatenate: chosen, it would leave every other variable that differs between
+    // files with no step to be stored along. A single file's still grows by appends when
+    // it has a coordinate (a time axis with no record yet).
+    let has_steps = |d: &str| headers.iter().any(|h| h.root.dim(d).is_some_and(|x| x.len > 0));
     if headers.len() == 1 {
         return Ok(match first.as_slice() {
-            [one] => choice(Some(one), "the file's unlimited dimension"),
+            [one] if has_steps(one) || headers[0].root.has_coordinate(one) => {
+                choice(Some(one), "the file's unlimited dimension")
+            }
             _ => match time_dims(&headers[0]).as_slice() {
                 [one] => choice(Some(one), "the file's time coordinate (no single unlimited dimension)"),
                 _ => choice(None, "a single file: nothing to concatenate"),
             },
         });
     }
-    // An unlimited dimension without a step in any file (Argo's N_HISTORY) has nothing
-    // to concatenate: chosen, it would leave every other variable that differs between
-    // files with no step to be stored along.
-    let has_steps = |d: &str| headers.iter().any(|h| h.root.dim(d).is_some_and(|x| x.len > 0));
     if first.len() == 1 && headers.iter().all(|h| unlimited(h) == first) && has_steps(&first[0]) {
         return Ok(choice(Some(&first[0]), "the unlimited dimension of every file"));
     }

@@ -107,7 +107,31 @@ fn give_later_linked_bounds_their_units(inv: &mut Inventory, headers: &[FileHead
         links(&h.root, "", &mut found);
     }
     let text = |v: &VarInfo, k: &str| attr(&v.attrs, k).and_then(AttrValue::as_text).map(str::to_string);
+    // In concat order, the first file that holds the bounds must link them: xarray keeps
+    // an unlinked first copy as plain numbers.
+    let in_order: Vec<&FileHeader> = inv
+        .files
+        .iter()
+        .filter_map(|f| headers.iter().find(|h| h.path == f.path))
+        .collect();
+    let first_holder_links = |gpath: &str, bounds: &str, parent: &str| {
+        let parts: Vec<String> = gpath.split('/').filter(|p| !p.is_empty()).map(str::to_string).collect();
+        in_order
+            .iter()
+            .filter_map(|h| group_at(&h.root, &parts))
+            .find(|g| g.var(bounds).is_some())
+            .and_then(|g| g.var(parent))
+            .and_then(|p| {
+                attr(&p.attrs(), "bounds")
+                    .and_then(AttrValue::as_text)
+                    .map(str::to_string)
+            })
+            .is_some_and(|b| b == bounds)
+    };
     for (gpath, bounds, parent) in found {
+        if !first_holder_links(&gpath, &bounds, &parent) {
+            continue;
+        }
         let Some(g) = inv.root.group_mut(&gpath) else { continue };
         let Some(p) = g.vars.iter().find(|v| v.name == parent) else {
             continue;
@@ -459,8 +483,9 @@ impl Merger<'_> {
                 format!(" of group '{shown}'")
             };
             self.notes.push(format!(
-                "dimension '{}'{at} gives string lengths from {shortest} to {longest} between files; shorter \
-                 strings are padded with NUL bytes to {longest}, as xarray pads them",
+                "dimension '{}'{at} gives string lengths from {shortest} to {longest} between files; char arrays \
+                 along it are padded with NUL bytes to {longest}, as xarray pads them (one equal in every file \
+                 keeps the first file's width, as xarray keeps it)",
                 d.name
             ));
         }
@@ -1173,6 +1198,17 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
             .expect("a variable of the group");
         *v.shape.last_mut().expect("a char array has a string length") = len;
         v.string_lens = None;
+        // The dimension is as long as the widest array of the group still using it.
+        let dim = v.dims.last().cloned().unwrap_or_default();
+        let widest = g
+            .vars
+            .iter()
+            .filter(|x| x.dims.last() == Some(&dim))
+            .filter_map(|x| x.shape.last().copied())
+            .max();
+        if let (Some(d), Some(widest)) = (g.dims.iter_mut().find(|d| d.name == dim), widest) {
+            d.len = widest;
+        }
     }
     let Some(dim) = inv.concat_dim.clone() else {
         return Ok(());
