@@ -92,16 +92,11 @@ impl ChunkedVar {
 
     /// [`ChunkedVar::open`]'s HDF5 queries; the caller holds the library lock.
     unsafe fn inspect(path: &Path, file: &Arc<File>, var_path: &str, shape: &[u64], elem: usize) -> Option<ChunkedVar> {
-        use std::os::unix::ffi::OsStrExt;
         if shape.is_empty() || shape.contains(&0) {
             return None;
         }
-        let cpath = CString::new(path.as_os_str().as_bytes()).ok()?;
-        let h5file = id(
-            // SAFETY: a NUL-terminated path; the caller holds the library lock.
-            unsafe { h5f::H5Fopen(cpath.as_ptr(), h5f::H5F_ACC_RDONLY, h5p::H5P_DEFAULT) },
-            h5f::H5Fclose,
-        )?;
+        // SAFETY: the caller holds the library lock.
+        let h5file = unsafe { open_read_only(path) }?;
         // SAFETY: `h5file` is an open file identifier.
         let fcpl = id(unsafe { h5f::H5Fget_create_plist(h5file.0) }, h5p::H5Pclose)?;
         let mut userblock = 0;
@@ -407,6 +402,50 @@ unsafe fn open_dataset(file: hid_t, var_path: &str) -> Option<Id> {
         }
     }
     None
+}
+
+/// True when the netCDF-4 variable at `var_path` (a `/`-separated netCDF path) of the
+/// file at `path` is an HDF5 string dataset of fixed length (as h5py and h5netcdf write
+/// `S` arrays). The netCDF-C release nc2zarr links (4.9.0) misreads those as NC_STRING:
+/// wrong strings, or heap corruption.
+pub fn is_fixed_length_string(path: &Path, var_path: &str) -> bool {
+    let _guard = crate::nc::lock();
+    // SAFETY: every HDF5 call below runs with the library lock held; identifiers are
+    // closed by `Id`.
+    unsafe { fixed_length_string(path, var_path) }.unwrap_or(false)
+}
+
+/// Opens the file at `path` with HDF5, read-only and without HDF5's file lock: a lock
+/// another process holds (or one the filesystem refuses) must not keep nc2zarr from
+/// looking into a file netCDF-C opens. The caller holds the library lock.
+unsafe fn open_read_only(path: &Path) -> Option<Id> {
+    use std::os::unix::ffi::OsStrExt;
+    let cpath = CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: the class identifier is HDF5's.
+    let fapl = id(unsafe { h5p::H5Pcreate(*h5p::H5P_CLS_FILE_ACCESS) }, h5p::H5Pclose)?;
+    // SAFETY: `fapl` is an open file-access property list.
+    unsafe { h5p::H5Pset_file_locking(fapl.0, 0, 1) };
+    id(
+        // SAFETY: a NUL-terminated path and an open property list.
+        unsafe { h5f::H5Fopen(cpath.as_ptr(), h5f::H5F_ACC_RDONLY, fapl.0) },
+        h5f::H5Fclose,
+    )
+}
+
+/// [`is_fixed_length_string`]'s HDF5 queries; the caller holds the library lock.
+unsafe fn fixed_length_string(path: &Path, var_path: &str) -> Option<bool> {
+    // SAFETY: the caller holds the library lock.
+    let h5file = unsafe { open_read_only(path) }?;
+    // SAFETY: `h5file` is an open file; the caller holds the library lock.
+    let dset = unsafe { open_dataset(h5file.0, var_path) }?;
+    // SAFETY: `dset` is an open dataset.
+    let dtype = id(unsafe { h5d::H5Dget_type(dset.0) }, h5t::H5Tclose)?;
+    // SAFETY: `dtype` is an open datatype.
+    if unsafe { h5t::H5Tget_class(dtype.0) } != h5t::H5T_class_t::H5T_STRING {
+        return Some(false);
+    }
+    // SAFETY: `dtype` is an open string datatype.
+    Some(unsafe { h5t::H5Tis_variable_str(dtype.0) } == 0)
 }
 
 /// The dataset's filter pipeline, if every filter is one nc2zarr can undo.

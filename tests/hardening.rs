@@ -462,3 +462,88 @@ fn scan_under_4gb(path: &Path) -> Run {
         .unwrap();
     Run::from_output(&out)
 }
+
+/// A plain HDF5 file (as h5py writes): `values` (3 doubles) and `names`, 3 strings of
+/// fixed length 5 ("ab", "cde", "f").
+fn fixed_string_file(path: &Path) {
+    use hdf5_sys::{h5, h5d, h5f, h5p, h5s, h5t};
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: plain HDF5 calls on a new file, every identifier closed before use;
+    // buffers hold what the calls read (3 doubles, 3 × 5 bytes).
+    unsafe {
+        assert!(h5::H5open() >= 0);
+        let f = h5f::H5Fcreate(c.as_ptr(), h5f::H5F_ACC_TRUNC, h5p::H5P_DEFAULT, h5p::H5P_DEFAULT);
+        assert!(f >= 0);
+        let dims = [3u64];
+        let space = h5s::H5Screate_simple(1, dims.as_ptr(), std::ptr::null());
+        let name = std::ffi::CString::new("values").unwrap();
+        let d = h5d::H5Dcreate2(
+            f,
+            name.as_ptr(),
+            *h5t::H5T_NATIVE_DOUBLE,
+            space,
+            h5p::H5P_DEFAULT,
+            h5p::H5P_DEFAULT,
+            h5p::H5P_DEFAULT,
+        );
+        let values = [1.5f64, 2.5, 3.5];
+        h5d::H5Dwrite(
+            d,
+            *h5t::H5T_NATIVE_DOUBLE,
+            h5s::H5S_ALL,
+            h5s::H5S_ALL,
+            h5p::H5P_DEFAULT,
+            values.as_ptr().cast(),
+        );
+        h5d::H5Dclose(d);
+        let st = h5t::H5Tcopy(*h5t::H5T_C_S1);
+        h5t::H5Tset_size(st, 5);
+        h5t::H5Tset_strpad(st, h5t::H5T_str_t::H5T_STR_NULLPAD);
+        let name = std::ffi::CString::new("names").unwrap();
+        let d = h5d::H5Dcreate2(
+            f,
+            name.as_ptr(),
+            st,
+            space,
+            h5p::H5P_DEFAULT,
+            h5p::H5P_DEFAULT,
+            h5p::H5P_DEFAULT,
+        );
+        let text = *b"ab\0\0\0cde\0\0f\0\0\0\0";
+        h5d::H5Dwrite(
+            d,
+            st,
+            h5s::H5S_ALL,
+            h5s::H5S_ALL,
+            h5p::H5P_DEFAULT,
+            text.as_ptr().cast(),
+        );
+        h5d::H5Dclose(d);
+        h5t::H5Tclose(st);
+        h5s::H5Sclose(space);
+        h5f::H5Fclose(f);
+    }
+}
+
+#[test]
+fn fixed_length_hdf5_strings_are_refused_rather_than_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("smap_like.h5");
+    fixed_string_file(&path);
+    let out = dir.path().join("out.zarr");
+    // netCDF-C 4.9.0 read them as ['ab', '', ''] (or corrupted the heap), exit 0.
+    refused(
+        &convert(std::slice::from_ref(&path), &out, &[]),
+        3,
+        &[
+            "variable 'names' is an HDF5 string dataset of fixed length",
+            "--skip-unsupported",
+        ],
+    );
+    assert!(!out.exists());
+    convert(std::slice::from_ref(&path), &out, &["--skip-unsupported"]).ok();
+    verify_source(&out, &[s(&path)]).ok();
+    assert!(!out.join("names").exists());
+    let values: Vec<f64> = array_values(&out, "values");
+    assert_eq!(values, [1.5, 2.5, 3.5]);
+}

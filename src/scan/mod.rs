@@ -648,6 +648,20 @@ impl Merger<'_> {
                 )),
             ),
         };
+        if unsupported.is_none()
+            && dtype == DType::String
+            && let Some(h) = self.headers.iter().find(|h| {
+                h.format == crate::model::Format::Netcdf4
+                    && crate::direct::is_fixed_length_string(&h.path, &join_path(&h.group, &full))
+            })
+        {
+            unsupported = Some(format!(
+                "variable '{full}' is an HDF5 string dataset of fixed length in {} (as h5py writes them), which the \
+                 netCDF-C release nc2zarr reads with (4.9.0) misreads; skip it with --skip-unsupported, or rewrite it \
+                 as variable-length strings",
+                h.path.display()
+            ));
+        }
         if unsupported.is_none() && !v.storage.unavailable_filters.is_empty() {
             unsupported = Some(format!(
                 "variable '{full}' is compressed with HDF5 filter(s) {} that this netCDF library cannot decode; \
