@@ -1011,18 +1011,40 @@ fn check_continuation(
         return Ok(None);
     };
     let units = stored_text(stored, "units").unwrap_or_default();
-    if first <= last {
+    // Which way the axis runs: the store's, else the new files' (a store of one step).
+    let direction = |a: f64, b: f64| (a != b).then_some(b > a);
+    let stored_up = (existing_len >= 2).then(|| direction(prev, last)).flatten();
+    let new_up = new.get(1).and_then(|&second| direction(first, second));
+    if let (Some(s), Some(n)) = (stored_up, new_up)
+        && s != n
+    {
         return Err(inconsistent(format!(
-            "the new files start at {first} but the store already reaches {last} ({units}): they overlap it; \
-             remove the files whose data is already in the store"
+            "the store's '{concat_dim}' {} ({prev} then {last}, {units}) but the new files' {} ({first} then {}): \
+             appended, the axis would not be monotonic",
+            if s { "increases" } else { "decreases" },
+            if n { "increases" } else { "decreases" },
+            new[1]
         )));
     }
-    let step = last - prev;
-    if step > 0.0 && first - last > 1.5 * step && !allow_gaps {
+    let up = stored_up.or(new_up).unwrap_or(true);
+    // Measured along the axis: a decreasing one continues below its last value.
+    let (first_ahead, step) = if up {
+        (first - last, last - prev)
+    } else {
+        (last - first, prev - last)
+    };
+    if first_ahead <= 0.0 {
+        let beyond = if up { "reaches" } else { "goes down to" };
+        return Err(inconsistent(format!(
+            "the new files start at {first} but the store already {beyond} {last} ({units}): they overlap it or \
+             come before it; remove the files whose data is already in the store"
+        )));
+    }
+    if step > 0.0 && first_ahead > 1.5 * step && !allow_gaps {
         return Err(inconsistent(format!(
             "the new files start at {first} but the store ends at {last} with steps of {step} ({units}): \
              {} step(s) are missing; append the missing files first, or pass --allow-gaps",
-            ((first - last) / step).round() as i64 - 1
+            (first_ahead / step).round() as i64 - 1
         )));
     }
     Ok(Some((first, end, units)))

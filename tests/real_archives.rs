@@ -2848,3 +2848,39 @@ fn bounds_the_first_file_holds_without_linking_them_stay_as_it_has_them() {
         xarray_compare(&py, &out, &inputs, &["--concat-dim", "member"]).unwrap();
     }
 }
+
+#[test]
+fn appends_continue_a_decreasing_time_axis_downwards_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let hours = |store: &Path| array_values::<f64>(store, "time");
+    // Each file runs backwards; together they are [5, 4, 3, 2, 1, 0] h, as xarray orders them.
+    time_file(&p("early.nc"), "hours since 2000-01-01", &[2.0, 1.0, 0.0], "f64", None);
+    time_file(&p("late.nc"), "hours since 2000-01-01", &[5.0, 4.0, 3.0], "f64", None);
+    time_file(&p("up.nc"), "hours since 2000-01-01", &[6.0, 7.0, 8.0], "f64", None);
+    let all = strings(&[p("early.nc"), p("late.nc")]);
+    let whole = p("whole.zarr");
+    convert(&all, &whole, &[]).ok();
+    assert_eq!(hours(&whole), [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]);
+    // It stored [2, 1, 0, 5, 4, 3] with exit 0.
+    let early = p("early.zarr");
+    convert(&all[..1], &early, &[]).ok();
+    let before = snapshot(&early);
+    run(["append", &all[1], "-o", &s(&early)]).fails_with(
+        3,
+        &[
+            "the new files start at 5 but the store already goes down to 0",
+            "come before it",
+        ],
+    );
+    assert!(before == snapshot(&early));
+    // The continuation downwards appends, as one conversion.
+    let late = p("late.zarr");
+    convert(&all[1..], &late, &[]).ok();
+    run(["append", &all[0], "-o", &s(&late), "--quiet"]).ok();
+    assert_eq!(hours(&late), hours(&whole));
+    verify_source(&late, &all).ok();
+    // New files running the other way are refused.
+    run(["append", &s(&p("up.nc")), "-o", &s(&late), "--allow-gaps"])
+        .fails_with(3, &["decreases (1 then 0", "but the new files' increases (6 then 7"]);
+}
