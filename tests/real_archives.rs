@@ -2151,8 +2151,19 @@ fn files_whose_time_is_in_a_group_convert_with_group_as_xarray_reads_them() {
         assert_eq!(tb.as_deref(), Some(r#"["time", "nv"]"#));
         let time: Vec<f64> = array_values(&out, "time");
         assert_eq!(time, [0.0, 1800.0, 3600.0]);
-        // verify reads the sources from the group the store records.
+        // verify reads the sources from the group the store records (or the one given).
         verify_source(&out, &inputs).ok();
+        let mut given = vec![
+            "verify".to_string(),
+            s(&out),
+            "--group".into(),
+            "/Grid".into(),
+            "--source".into(),
+        ];
+        given.extend(inputs.iter().cloned());
+        run(&given).ok();
+        given[3] = "Missing".into();
+        run(&given).fails_with(3, &["has no group '/Missing' (--group)"]);
         if let Some(py) = python() {
             xarray_compare(&py, &out, &inputs, &["--source-group", "Grid"]).unwrap();
         }
