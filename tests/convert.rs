@@ -400,8 +400,15 @@ fn inconsistent_inputs_are_refused_before_anything_is_written() {
         3,
         4,
     );
-    convert(&[s(&base[0]), s(&overlap)], &out, &[])
-        .fails_with(3, &["duplicate 'time' values", "part_00.nc", "overlap.nc"]);
+    convert(&[s(&base[0]), s(&overlap)], &out, &[]).fails_with(
+        3,
+        &[
+            "duplicate 'time' values",
+            "part_00.nc",
+            "overlap.nc share 1 step(s) (of 2 and 1)",
+            "`ncks -d time,1,`",
+        ],
+    );
     // A file that lacks the variables (only a time step)
     let missing = dir.path().join("missing.nc");
     {

@@ -514,18 +514,24 @@ pub(crate) fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder
         let (a, b) = (&ranges[w[0]], &ranges[w[1]]);
         let (last_a, first_b) = (a[a.len() - 1], b[0]);
         if (first_b - last_a) * direction <= 0.0 {
-            let what = if a.contains(&first_b) {
-                "duplicate"
+            let (pa, pb) = (headers[w[0]].path.display(), headers[w[1]].path.display());
+            let shared = b.iter().filter(|x| a.contains(x)).count();
+            let message = if shared == a.len() && shared == b.len() {
+                format!("duplicate '{dim}' values: {pa} and {pb} hold the same steps; remove one of them")
+            } else if shared > 0 {
+                format!(
+                    "duplicate '{dim}' values: {pa} and {pb} share {shared} step(s) (of {} and {}); each step must \
+                     come from one file: remove the shared steps from one of them (e.g. `ncks -d {dim},{shared},` \
+                     drops the first {shared} of {pb})",
+                    a.len(),
+                    b.len()
+                )
             } else {
-                "overlapping"
+                format!("overlapping '{dim}' values: {pb} starts before {pa} ends; remove the overlap from one of them")
             };
-            return Err(InputError::inconsistent(format!(
-                "{what} '{dim}' values: {} and {} both cover the same coordinate range; remove one of them",
-                headers[w[0]].path.display(),
-                headers[w[1]].path.display()
-            ))
-            .files([&headers[w[0]].path, &headers[w[1]].path])
-            .about(dim));
+            return Err(InputError::inconsistent(message)
+                .files([&headers[w[0]].path, &headers[w[1]].path])
+                .about(dim));
         }
     }
     Ok(FileOrder { order, note: None })
