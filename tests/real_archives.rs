@@ -2201,16 +2201,22 @@ fn verify_decodes_re_encoded_times_with_each_files_own_units() {
         // A store whose time units disagree with its numbers, as a re-encoding bug
         // leaves it: the numbers still equal what the conversion's own re-encoding gives,
         // so only decoding each side with its own units tells (verify passed before).
-        for entry in walk(&out) {
-            let text = std::fs::read_to_string(&entry).unwrap_or_default();
-            if text.contains("hours since 2000-01-01") {
-                std::fs::write(&entry, text.replace("hours since 2000-01-01", "hours since 2000-01-02")).unwrap();
-            }
-        }
+        shift_time_units(&out);
         let r = verify_source(&out, &inputs);
         r.fails_with(5, &[]);
         for needle in ["'time' element 0", "in the store but", "hours since 2000-01-01"] {
             assert!(r.stdout.contains(needle), "{needle:?} not in:\n{}", r.stdout);
+        }
+    }
+}
+
+/// Rewrites every "hours since 2000-01-01" in the store's documents to a day later,
+/// leaving the numbers: time units that disagree with the stored values.
+fn shift_time_units(store: &Path) {
+    for entry in walk(store) {
+        let text = std::fs::read_to_string(&entry).unwrap_or_default();
+        if text.contains("hours since 2000-01-01") {
+            std::fs::write(&entry, text.replace("hours since 2000-01-01", "hours since 2000-01-02")).unwrap();
         }
     }
 }
@@ -2771,12 +2777,7 @@ fn verify_decodes_re_encoded_times_of_variables_split_between_files() {
     verify_source(&out, &inputs).ok();
     // Time units that disagree with the stored numbers: only decoding each side with its
     // own units tells (verify skipped variables of split sets before).
-    for entry in walk(&out) {
-        let text = std::fs::read_to_string(&entry).unwrap_or_default();
-        if text.contains("hours since 2000-01-01") {
-            std::fs::write(&entry, text.replace("hours since 2000-01-01", "hours since 2000-01-02")).unwrap();
-        }
-    }
+    shift_time_units(&out);
     let r = verify_source(&out, &inputs);
     r.fails_with(5, &[]);
     assert!(r.stdout.contains("'obs_time' element"), "{}", r.stdout);

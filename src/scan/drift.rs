@@ -152,8 +152,13 @@ fn group_drift(c: &mut Collector<'_>, path: &[String], concat_dim: Option<&str>,
             .iter()
             .map(|g| g.dim(d).map_or_else(|| ABSENT.to_string(), |x| x.len.to_string()))
             .collect();
-        let string_length = groups.iter().all(|g| g.is_string_length(d));
-        let action = if string_length { Action::Pad } else { Action::Refuse };
+        // Only lengths that differ are reported; only they need the variables looked at.
+        let differ = values.iter().any(|v| *v != values[0]);
+        let action = if differ && groups.iter().all(|g| g.is_string_length(d)) {
+            Action::Pad
+        } else {
+            Action::Refuse
+        };
         c.add("dimension", d, "length", &values, action);
         if path.is_empty() {
             let values: Vec<String> = headers

@@ -467,14 +467,16 @@ impl Merger<'_> {
                         .map_or(d.len, |x| x.len)
                 })
                 .collect();
-            let longest = lens.iter().copied().max().unwrap_or(d.len);
-            let string_length = self
-                .headers
-                .iter()
-                .all(|h| group_at(&h.root, path).is_some_and(|g| g.is_string_length(&d.name)));
-            if lens.iter().all(|&l| l == d.len) || !string_length {
+            // Equal lengths need no look at the variables using the dimension.
+            if lens.iter().all(|&l| l == d.len)
+                || !self
+                    .headers
+                    .iter()
+                    .all(|h| group_at(&h.root, path).is_some_and(|g| g.is_string_length(&d.name)))
+            {
                 continue;
             }
+            let longest = lens.iter().copied().max().unwrap_or(d.len);
             self.string_lengths.push((d.id, longest));
             let shortest = lens.iter().copied().min().unwrap_or(d.len);
             let at = if path.is_empty() {
