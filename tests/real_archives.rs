@@ -2896,3 +2896,64 @@ fn appends_continue_a_decreasing_time_axis_downwards_only() {
     run(["append", &s(&p("up.nc")), "-o", &s(&late), "--allow-gaps"])
         .fails_with(3, &["decreases (1 then 0", "but the new files' increases (6 then 7"]);
 }
+
+/// A CORDEX-like file whose grid mapping `rotated_pole` is a char scalar or an int one.
+fn rotated_pole_file(path: &Path, char_pole: bool, day: f64) {
+    let mut f = create(path, Kind::Classic);
+    f.add_unlimited_dimension("time").unwrap();
+    f.add_dimension("rlat", 2).unwrap();
+    f.add_variable::<f64>("time", &["time"])
+        .unwrap()
+        .put_attribute("units", "days since 2000-01-01")
+        .unwrap();
+    let mut pole = if char_pole {
+        f.add_variable::<NcChar>("rotated_pole", &[]).unwrap()
+    } else {
+        f.add_variable::<i32>("rotated_pole", &[]).unwrap()
+    };
+    pole.put_attribute("grid_mapping_name", "rotated_latitude_longitude")
+        .unwrap();
+    pole.put_attribute("grid_north_pole_latitude", 39.25).unwrap();
+    f.add_variable::<f32>("tas", &["time", "rlat"])
+        .unwrap()
+        .put_attribute("grid_mapping", "rotated_pole")
+        .unwrap();
+    f.enddef().unwrap();
+    f.variable_mut("time").unwrap().put_values(&[day], ..).unwrap();
+    let tas = [day as f32, day as f32 + 0.5];
+    f.variable_mut("tas").unwrap().put_values(&tas, ..).unwrap();
+}
+
+#[test]
+fn a_grid_mapping_of_another_type_in_some_files_keeps_the_first_files_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, char_first) in [("char-first", true), ("int-first", false)] {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let files: Vec<PathBuf> = (0..3).map(|i| d.join(format!("tas_{i}.nc"))).collect();
+        for (i, f) in files.iter().enumerate() {
+            rotated_pole_file(f, (i == 0) == char_first, i as f64);
+        }
+        let inputs = strings(&files);
+        let (kept, other) = if char_first { ("char", "int") } else { ("int", "char") };
+        let text = notes(&scan_json(&inputs));
+        assert!(
+            text.contains(&format!(
+                "grid mapping 'rotated_pole': its type differs between files ({kept} in"
+            )),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{other} in")), "{text}");
+        convert_and_compare(&d, name, &inputs, "both");
+        let store = d.join(format!("{name}-v3.zarr"));
+        let pole = read_json(&store, "rotated_pole/zarr.json");
+        assert_eq!(pole.get("shape").and_then(|s| s.as_array()).map(<[_]>::len), Some(0));
+        assert_eq!(
+            pole.get("attributes")
+                .and_then(|a| a.get("grid_mapping_name"))
+                .and_then(|j| j.as_str()),
+            Some("rotated_latitude_longitude")
+        );
+        assert_eq!(array_values::<f32>(&store, "tas"), vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5]);
+    }
+}

@@ -208,7 +208,7 @@ fn group_drift(c: &mut Collector<'_>, path: &[String], concat_dim: Option<&str>,
                 .all(|v| v.numeric_dtype().is_some_and(|t| t.is_float() || t.is_integer()));
         let keep_first = path.is_empty()
             && !options.refuse_encoding_drift
-            && super::header::coordinate_keeps_first_type(headers, name, concat_dim);
+            && super::header::keeps_first_type(headers, name, concat_dim);
         let type_action = match (promotable, keep_first) {
             (true, _) => Action::ReEncode,
             (false, true) => Action::KeepFirst,

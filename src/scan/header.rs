@@ -68,17 +68,24 @@ impl FileHeader {
     }
 }
 
-/// True when root coordinate `name` (not along `concat_dim`) is a plain number in every
-/// file, with values read with every header. Its type may then differ between files
-/// (`lat` float in one, double in another): the values are compared as read, and the
-/// first file's variable is kept, as xarray keeps it.
-pub(crate) fn coordinate_keeps_first_type(headers: &[FileHeader], name: &str, concat_dim: Option<&str>) -> bool {
-    headers.iter().all(|h| {
+/// True when root variable `name` may have another type in some files, the first
+/// file's variable being kept, as xarray keeps it:
+/// - a coordinate (not along `concat_dim`) that is a plain number in every file, with
+///   values read with every header (`lat` float in one file, double in another): the
+///   values are compared as read;
+/// - a CF grid mapping (a scalar with a `grid_mapping_name` attribute in every file,
+///   `rotated_pole` char in one file, int in another): CF does not use its value.
+pub(crate) fn keeps_first_type(headers: &[FileHeader], name: &str, concat_dim: Option<&str>) -> bool {
+    let coordinate = |h: &FileHeader| {
         h.root
             .var(name)
             .is_some_and(|v| v.is_coordinate() && v.is_plain_number() && Some(v.dims[0].name.as_str()) != concat_dim)
             && h.coord(name).is_some()
-    })
+    };
+    headers.iter().all(coordinate)
+        || headers
+            .iter()
+            .all(|h| h.root.var(name).is_some_and(VarHeader::is_grid_mapping))
 }
 
 impl GroupHeader {
@@ -136,6 +143,11 @@ impl VarHeader {
     pub fn is_plain_number(&self) -> bool {
         self.numeric_dtype().is_some_and(|t| t.is_float() || t.is_integer())
             && matches!(self.vartype, VarType::Supported { enum_name: None, .. })
+    }
+
+    /// True for a CF grid mapping: a scalar with a `grid_mapping_name` attribute.
+    pub fn is_grid_mapping(&self) -> bool {
+        self.dims.is_empty() && self.attrs.iter().any(|a| a.name == "grid_mapping_name")
     }
 
     /// True for a 1-D coordinate variable (`x(x)`).

@@ -588,7 +588,7 @@ impl Merger<'_> {
         let mut file_dtypes = vec![v.numeric_dtype().unwrap_or(DType::U8)];
         let keeps_first_type = path.is_empty()
             && !self.refuse_encoding_drift
-            && header::coordinate_keeps_first_type(self.headers, &v.name, self.concat_dim);
+            && header::keeps_first_type(self.headers, &v.name, self.concat_dim);
         for h in &self.headers[1..] {
             let other = group_at(&h.root, path)
                 .and_then(|g| g.vars.iter().find(|x| x.name == v.name))
@@ -697,11 +697,17 @@ impl Merger<'_> {
             _ => None,
         };
         let types_differ = file_dtypes.iter().any(|&t| t != file_dtypes[0]);
-        if types_differ && keeps_first_type {
+        if types_differ && keeps_first_type && v.is_grid_mapping() {
+            self.notes.push(format!(
+                "grid mapping '{full}': its type differs between files ({}); CF does not use its value, and the \
+                 first file's variable is kept",
+                self.type_groups(&self.file_type_names(path, v)),
+            ));
+        } else if types_differ && keeps_first_type {
             self.notes.push(format!(
                 "coordinate '{full}': its type differs between files ({}); its values are equal, and the first \
                  file's type ({}) is kept, as xarray keeps it",
-                self.type_groups(&file_dtypes),
+                self.type_groups(&cdl_names(&file_dtypes)),
                 dtype.cdl_name()
             ));
         }
@@ -721,7 +727,7 @@ impl Merger<'_> {
         if let (Some(types), None) = (&file_dtypes, &unpack) {
             self.notes.push(format!(
                 "variable '{full}': its type differs between files ({}); it is stored as {}",
-                self.type_groups(types),
+                self.type_groups(&cdl_names(types)),
                 promoted.cdl_name()
             ));
         }
@@ -829,12 +835,25 @@ impl Merger<'_> {
     }
 
     /// `float in a.nc, double in b.nc (and 3 more)`: the types of a variable per file.
-    fn type_groups(&self, types: &[DType]) -> String {
-        let mut seen: Vec<(DType, usize, &std::path::Path)> = Vec::new();
+    /// The type of variable `v` (of group `path`) in each file, as CDL names.
+    fn file_type_names(&self, path: &[String], v: &VarHeader) -> Vec<String> {
+        self.headers
+            .iter()
+            .map(|h| {
+                group_at(&h.root, path)
+                    .and_then(|g| g.var(&v.name))
+                    .map_or_else(String::new, |x| type_name(&x.vartype))
+            })
+            .collect()
+    }
+
+    /// `types` (one per file) as "TYPE in FILE (and N more)", for each type.
+    fn type_groups(&self, types: &[String]) -> String {
+        let mut seen: Vec<(&str, usize, &std::path::Path)> = Vec::new();
         for (t, h) in types.iter().zip(self.headers) {
             match seen.iter_mut().find(|(x, _, _)| x == t) {
                 Some(e) => e.1 += 1,
-                None => seen.push((*t, 1, &h.path)),
+                None => seen.push((t, 1, &h.path)),
             }
         }
         seen.iter()
@@ -844,7 +863,7 @@ impl Merger<'_> {
                 } else {
                     String::new()
                 };
-                format!("{} in {}{more}", t.cdl_name(), p.display())
+                format!("{t} in {}{more}", p.display())
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -1089,6 +1108,11 @@ fn type_name(t: &VarType) -> String {
     }
 }
 
+/// The CDL names of `types`.
+fn cdl_names(types: &[DType]) -> Vec<String> {
+    types.iter().map(|t| t.cdl_name().to_string()).collect()
+}
+
 /// Checks that variables without the concat dimension hold the same values in every
 /// file. One whose values differ is stored along the concat dimension, each file's
 /// values repeated over its steps, as `xarray.open_mfdataset` concatenates it, with a
@@ -1140,6 +1164,16 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
         let Some((&first_index, rest)) = holding.split_first() else {
             continue;
         };
+        // A grid mapping whose type differs: CF does not use its value; the first is kept.
+        let vartype_of = |i: usize| {
+            group_at(&headers[i].root, &parts)
+                .and_then(|x| x.var(&v.name))
+                .map(|x| &x.vartype)
+        };
+        let grid_mapping = g.path.is_empty() && header::keeps_first_type(headers, &v.name, None);
+        if grid_mapping && v.dims.is_empty() && rest.iter().any(|&i| vartype_of(i) != vartype_of(first_index)) {
+            continue;
+        }
         let first_file = &inv.files[first_index];
         let first = key(first_index, first_file)?;
         let mut same = true;
