@@ -2334,6 +2334,11 @@ fn a_long_coordinate_out_of_order_is_reported_with_its_values() {
 /// per period: `station_name(station, name_strlen)` with `strlen` of the file's own
 /// choosing, a char `qc_flag(time, flag_len)` along time, and `temp(time, station)`.
 fn station_year_file(path: &Path, kind: Kind, day0: f64, names: &[&str], strlen: usize, flags: &[&str]) {
+    station_var_file(path, kind, "temp", day0, names, strlen, flags);
+}
+
+/// [`station_year_file`] with `var` in place of `temp`.
+fn station_var_file(path: &Path, kind: Kind, var: &str, day0: f64, names: &[&str], strlen: usize, flags: &[&str]) {
     let mut f = create(path, kind);
     let flag_len = flags.iter().map(|w| w.len()).max().unwrap_or(1).max(2);
     f.add_dimension("station", names.len()).unwrap();
@@ -2359,7 +2364,7 @@ fn station_year_file(path: &Path, kind: Kind, day0: f64, names: &[&str], strlen:
         .unwrap()
         .put_attribute("units", "days since 2000-01-01")
         .unwrap();
-    f.add_variable::<f32>("temp", &["time", "station"])
+    f.add_variable::<f32>(var, &["time", "station"])
         .unwrap()
         .put_attribute("coordinates", "station_name")
         .unwrap();
@@ -2374,7 +2379,7 @@ fn station_year_file(path: &Path, kind: Kind, day0: f64, names: &[&str], strlen:
     let temps: Vec<f32> = (0..flags.len() * names.len())
         .map(|i| day0 as f32 + i as f32 * 0.5)
         .collect();
-    f.variable_mut("temp").unwrap().put_values(&temps, ..).unwrap();
+    f.variable_mut(var).unwrap().put_values(&temps, ..).unwrap();
 }
 
 #[test]
@@ -2956,4 +2961,51 @@ fn a_grid_mapping_of_another_type_in_some_files_keeps_the_first_files_variable()
         );
         assert_eq!(array_values::<f32>(&store, "tas"), vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5]);
     }
+}
+
+#[test]
+fn sets_of_files_whose_string_lengths_differ_merge_each_at_its_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let names = ["ABERDEEN", "OBAN"];
+    // Temperature files name their stations in 8 characters, pressure files in 12; the
+    // flags along time differ between the sets too.
+    let files = [
+        d.join("temp_0.nc"),
+        d.join("temp_1.nc"),
+        d.join("pres_0.nc"),
+        d.join("pres_1.nc"),
+    ];
+    station_var_file(&files[0], Kind::Netcdf4, "temp", 0.0, &names, 8, &["ok", "ok"]);
+    station_var_file(&files[1], Kind::Netcdf4, "temp", 2.0, &names, 8, &["ok", "bad"]);
+    station_var_file(&files[2], Kind::Netcdf4, "pres", 0.0, &names, 12, &["ok", "ok"]);
+    station_var_file(&files[3], Kind::Netcdf4, "pres", 2.0, &names, 12, &["ok", "suspect"]);
+    let inputs = strings(&files);
+    // Before: "dimension 'name_strlen' is 8 long in the files of 'temp' … but 12 long in
+    // those of 'pres'".
+    let report = run(["scan".to_string()].into_iter().chain(inputs.iter().cloned()));
+    report.ok();
+    assert!(
+        report.stdout.contains("name_strlen dimension length  [pad]"),
+        "{}",
+        report.stdout
+    );
+    convert_and_compare(d, "sets", &inputs, "decoded");
+    let out = d.join("sets-v3.zarr");
+    let shape = |key: &str| read_json(&out, key).get("shape").map(|j| j.to_compact());
+    // Both sets hold the names and the flags: the first set's are kept (xarray's
+    // compat="override"), each at its own width, the widest within the set.
+    assert_eq!(shape("station_name/zarr.json").as_deref(), Some("[2, 8]"));
+    assert_eq!(shape("qc_flag/zarr.json").as_deref(), Some("[4, 3]"));
+    assert_eq!(array_values::<f32>(&out, "pres"), array_values::<f32>(&out, "temp"));
+    // A later set that adds steps to flags of another width would need them padded
+    // across sets: refused, not truncated.
+    let later = d.join("pres_2.nc");
+    station_var_file(&later, Kind::Netcdf4, "pres", 4.0, &names, 12, &["ok", "suspect"]);
+    let mut more = inputs.clone();
+    more.push(s(&later));
+    convert(&more, &d.join("more.zarr"), &[]).fails_with(
+        3,
+        &["variable 'qc_flag' is held by sets of files that cover different steps", "sized differently"],
+    );
 }

@@ -292,8 +292,17 @@ fn merge_group(
         ))
         .files([&members[0][0].path, &members[s][0].path])
     };
+    // A string-length dimension may differ between sets: each array keeps its own
+    // width (one both sets hold, the first set's), the dimension the widest.
+    let string_dims: Vec<String> = from
+        .dims
+        .iter()
+        .filter(|d| gives_string_lengths(into, &d.name) && gives_string_lengths(&from, &d.name))
+        .map(|d| d.name.clone())
+        .collect();
     for d in from.dims {
         match into.dims.iter().find(|x| x.name == d.name) {
+            Some(_) if string_dims.contains(&d.name) => {}
             Some(x) if x.len != d.len => {
                 return Err(differ(
                     format!("dimension '{}'", join_path(&into.path, &d.name)),
@@ -351,16 +360,46 @@ fn merge_group(
             None => into.groups.push(c),
         }
     }
+    for name in string_dims {
+        let widest = into
+            .vars
+            .iter()
+            .filter(|v| v.dims.last() == Some(&name))
+            .filter_map(|v| v.shape.last().copied())
+            .max();
+        if let (Some(d), Some(widest)) = (into.dims.iter_mut().find(|d| d.name == name), widest) {
+            d.len = widest;
+        }
+    }
     Ok(())
 }
 
-/// What decides how the stored values of `v` (one of `vars`) read: its stored type, its
-/// packing and fill attributes, and the time units and calendar of it or, for bounds,
-/// of the coordinate it bounds.
+/// True when dimension `dim` of `g` only gives the length of strings: every variable
+/// of `g` and its subgroups using it is a char array with it as its last dimension.
+fn gives_string_lengths(g: &GroupInfo, dim: &str) -> bool {
+    fn uses(g: &GroupInfo, dim: &str) -> bool {
+        let own = g.vars.iter().all(|v| {
+            !v.dims.iter().any(|d| d == dim) || (v.dtype == DType::Char && v.dims.last().is_some_and(|d| d == dim))
+        });
+        own && g.groups.iter().all(|c| uses(c, dim))
+    }
+    g.dims.iter().any(|d| d.name == dim && !d.unlimited && !d.concat) && uses(g, dim)
+}
+
+/// What decides how the stored values of `v` (one of `vars`) read: its stored type (and
+/// string length), its packing and fill attributes, and the time units and calendar of
+/// it or, for bounds, of the coordinate it bounds.
 fn encoding(
     vars: &[VarInfo],
     v: &VarInfo,
-) -> (DType, Vec<String>, Option<TimeUnits>, Option<String>, Option<Calendar>) {
+) -> (
+    DType,
+    Option<u64>,
+    Vec<String>,
+    Option<TimeUnits>,
+    Option<String>,
+    Option<Calendar>,
+) {
     let text = |v: &VarInfo, k: &str| attr(&v.attrs, k).and_then(AttrValue::as_text).map(str::to_string);
     let parent = vars
         .iter()
@@ -382,7 +421,8 @@ fn encoding(
     let calendar = text(timed, "calendar").or_else(|| parent.and_then(|p| text(p, "calendar")));
     let calendar = Calendar::parse(calendar.as_deref()).ok();
     let units = if time.is_some() { None } else { units };
-    (v.source_dtype, coding, time, units, calendar)
+    let width = (v.dtype == DType::Char).then(|| v.shape.last().copied()).flatten();
+    (v.source_dtype, width, coding, time, units, calendar)
 }
 
 /// A variable both sets hold must have the same dimensions and type in both.

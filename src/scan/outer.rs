@@ -181,7 +181,7 @@ fn spans(indices: &[usize], files: &[SourceFile]) -> Vec<(u64, u64)> {
 /// A variable `into` that a later set (`from`) holds too: adds the files of `from` that
 /// hold steps the files of `into` lack (where both hold a step, the later file's value
 /// is read; they are not compared). `same_encoding` says whether both sets store the
-/// variable alike (type, packing, fill values, time units of it or its parent
+/// variable alike (type, string length, packing, fill values, time units of it or its parent
 /// coordinate): a later set's files are read under the first set's attributes, so
 /// they must. `what` names the variable in errors.
 pub(super) fn cover(
@@ -217,7 +217,8 @@ pub(super) fn cover(
     }
     if !same_encoding {
         return Err(refuse(
-            "and stored differently in each (type, scale_factor/add_offset, fill value, or time units)",
+            "and stored differently in each (type, string length, scale_factor/add_offset, fill value, or time \
+             units)",
         ));
     }
     let identity = |n: usize| vec![(1.0, 0.0); n];
