@@ -3006,6 +3006,9 @@ fn sets_of_files_whose_string_lengths_differ_merge_each_at_its_width() {
     more.push(s(&later));
     convert(&more, &d.join("more.zarr"), &[]).fails_with(
         3,
-        &["variable 'qc_flag' is held by sets of files that cover different steps", "sized differently"],
+        &[
+            "variable 'qc_flag' is held by sets of files that cover different steps",
+            "sized differently",
+        ],
     );
 }

@@ -386,20 +386,24 @@ fn gives_string_lengths(g: &GroupInfo, dim: &str) -> bool {
     g.dims.iter().any(|d| d.name == dim && !d.unlimited && !d.concat) && uses(g, dim)
 }
 
+/// What decides how the stored values of a variable read (see [`encoding`]).
+#[derive(PartialEq)]
+struct Encoding {
+    dtype: DType,
+    /// The string length of a char array.
+    width: Option<u64>,
+    /// Packing and fill attributes, as `name=value`.
+    coding: Vec<String>,
+    time: Option<TimeUnits>,
+    /// Units other than time units, as text.
+    units: Option<String>,
+    calendar: Option<Calendar>,
+}
+
 /// What decides how the stored values of `v` (one of `vars`) read: its stored type (and
 /// string length), its packing and fill attributes, and the time units and calendar of
 /// it or, for bounds, of the coordinate it bounds.
-fn encoding(
-    vars: &[VarInfo],
-    v: &VarInfo,
-) -> (
-    DType,
-    Option<u64>,
-    Vec<String>,
-    Option<TimeUnits>,
-    Option<String>,
-    Option<Calendar>,
-) {
+fn encoding(vars: &[VarInfo], v: &VarInfo) -> Encoding {
     let text = |v: &VarInfo, k: &str| attr(&v.attrs, k).and_then(AttrValue::as_text).map(str::to_string);
     let parent = vars
         .iter()
@@ -421,8 +425,14 @@ fn encoding(
     let calendar = text(timed, "calendar").or_else(|| parent.and_then(|p| text(p, "calendar")));
     let calendar = Calendar::parse(calendar.as_deref()).ok();
     let units = if time.is_some() { None } else { units };
-    let width = (v.dtype == DType::Char).then(|| v.shape.last().copied()).flatten();
-    (v.source_dtype, width, coding, time, units, calendar)
+    Encoding {
+        dtype: v.source_dtype,
+        width: (v.dtype == DType::Char).then(|| v.shape.last().copied()).flatten(),
+        coding,
+        time,
+        units,
+        calendar,
+    }
 }
 
 /// A variable both sets hold must have the same dimensions and type in both.
