@@ -717,7 +717,15 @@ fn check_static_values(store: &Target, inv: &Inventory, found: &HashMap<String, 
             continue;
         }
         let Some(a) = found.get(&path) else { continue };
-        let problems = crate::verify::compare_with_source(store, format, a, (inv, g, v))?;
+        // Times in other units than the store's compare as instants, in the store's units.
+        let mut retimed = v.clone();
+        if let Some(t) = to_store_units(g, v, &path, found)?
+            && t.to_store != (1.0, 0.0)
+        {
+            retimed.time_fix = Some(vec![t.to_store; held_by(v, inv.files.len())]);
+            retimed.dtype = a.dtype;
+        }
+        let problems = crate::verify::compare_with_source(store, format, a, (inv, g, &retimed))?;
         if let Some(p) = problems.first() {
             let dim = inv.concat_dim.as_deref().unwrap_or("the concat dimension");
             return Err(inconsistent(format!(
@@ -879,46 +887,14 @@ fn align_time_units(
             .filter(|v| v.concat_axis.is_some() && v.unsupported.is_none())
         {
             let path = group.var_path(&v.name);
-            let Some((units, calendar)) = units_of(&group, v) else {
+            let Some(StoreTimes {
+                to_store,
+                units,
+                store_units,
+            }) = to_store_units(&group, v, &path, found)?
+            else {
                 continue;
             };
-            let Some(new_units) = TimeUnits::parse(&units) else {
-                continue;
-            };
-            // The store's units and calendar: its own, or those of the array naming it as bounds.
-            let stored = |key: &str| {
-                found.get(&path).and_then(|a| stored_text(a, key)).or_else(|| {
-                    group
-                        .vars
-                        .iter()
-                        .find(|p| attr(&p.attrs, "bounds").and_then(AttrValue::as_text) == Some(v.name.as_str()))
-                        .and_then(|p| found.get(&group.var_path(&p.name)))
-                        .and_then(|a| stored_text(a, key))
-                })
-            };
-            let Some(store_units) = stored("units") else { continue };
-            let Some(target) = TimeUnits::parse(&store_units) else {
-                continue;
-            };
-            let cal =
-                Calendar::parse(calendar.as_deref()).map_err(|e| inconsistent(format!("variable '{path}': {e}")))?;
-            let store_calendar = stored("calendar");
-            let agree = Calendar::parse(store_calendar.as_deref())
-                .is_ok_and(|c| c.agrees_with(cal, &new_units) && c.agrees_with(cal, &target));
-            if !agree {
-                return Err(inconsistent(format!(
-                    "variable '{path}' uses calendar {:?} in the new files but {:?} in the store: the same numbers \
-                     are other dates; set the store's calendar in the new files",
-                    calendar.as_deref().unwrap_or("standard (none given)"),
-                    store_calendar.as_deref().unwrap_or("standard (none given)"),
-                )));
-            }
-            let to_store = new_units
-                .transform_to(&target, cal)
-                .map_err(|e| inconsistent(format!("variable '{path}': {e}")))?;
-            // Packed times stay packed (the store's packing is the new files'): the raw
-            // values are re-encoded.
-            let to_store = crate::packing::on_packed(to_store, &v.attrs);
             let store_dtype = found.get(&path).map_or(v.dtype, |a| a.dtype);
             if to_store == (1.0, 0.0) && v.time_fix.is_none() && store_dtype == v.dtype {
                 continue;
@@ -947,6 +923,73 @@ fn align_time_units(
         }
     }
     Ok(changed)
+}
+
+/// How times of variable `v` (at `path`, of `group` of the new files) are re-encoded into
+/// the store's units.
+struct StoreTimes {
+    /// `(scale, offset)` from the new files' units into the store's.
+    to_store: (f64, f64),
+    /// The new files' units.
+    units: String,
+    /// The store's units.
+    store_units: String,
+}
+
+/// [`StoreTimes`] of variable `v`, when both it and the store's array (or the array it
+/// bounds) have time units; refuses calendars that disagree.
+fn to_store_units(
+    group: &GroupInfo,
+    v: &VarInfo,
+    path: &str,
+    found: &HashMap<String, FoundArray>,
+) -> Result<Option<StoreTimes>> {
+    let Some((units, calendar)) = units_of(group, v) else {
+        return Ok(None);
+    };
+    let Some(new_units) = TimeUnits::parse(&units) else {
+        return Ok(None);
+    };
+    // The store's units and calendar: its own, or those of the array naming it as bounds.
+    let stored = |key: &str| {
+        found.get(path).and_then(|a| stored_text(a, key)).or_else(|| {
+            group
+                .vars
+                .iter()
+                .find(|p| attr(&p.attrs, "bounds").and_then(AttrValue::as_text) == Some(v.name.as_str()))
+                .and_then(|p| found.get(&group.var_path(&p.name)))
+                .and_then(|a| stored_text(a, key))
+        })
+    };
+    let Some(store_units) = stored("units") else {
+        return Ok(None);
+    };
+    let Some(target) = TimeUnits::parse(&store_units) else {
+        return Ok(None);
+    };
+    let cal = Calendar::parse(calendar.as_deref()).map_err(|e| inconsistent(format!("variable '{path}': {e}")))?;
+    let store_calendar = stored("calendar");
+    let agree = Calendar::parse(store_calendar.as_deref())
+        .is_ok_and(|c| c.agrees_with(cal, &new_units) && c.agrees_with(cal, &target));
+    if !agree {
+        return Err(inconsistent(format!(
+            "variable '{path}' uses calendar {:?} in the new files but {:?} in the store: the same numbers \
+             are other dates; set the store's calendar in the new files",
+            calendar.as_deref().unwrap_or("standard (none given)"),
+            store_calendar.as_deref().unwrap_or("standard (none given)"),
+        )));
+    }
+    let to_store = new_units
+        .transform_to(&target, cal)
+        .map_err(|e| inconsistent(format!("variable '{path}': {e}")))?;
+    // Packed times stay packed (the store's packing is the new files'): the raw
+    // values are re-encoded.
+    let to_store = crate::packing::on_packed(to_store, &v.attrs);
+    Ok(Some(StoreTimes {
+        to_store,
+        units,
+        store_units,
+    }))
 }
 
 fn find_group<'g>(root: &'g GroupInfo, path: &str) -> &'g GroupInfo {

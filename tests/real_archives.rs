@@ -733,17 +733,27 @@ fn variables_without_the_concat_dimension_that_differ_are_concatenated_as_xarray
             run(["append", &all[1], "-o", &s(&single), "--quiet"])
                 .fails_with(3, &["changes from file to file: then convert all the files again"]);
         }
-        // Values in other units per file are refused rather than stored side by side.
+        // Times in other units per file are re-encoded into the first file's (10 hours
+        // after 2000-01-01 is 10/24 days).
         forecast_file(&p("run_hours.nc"), kind, 10.0, 1);
-        {
-            let mut f = netcdf::append(p("run_hours.nc")).unwrap();
+        let set_units = |name: &str, units: &str| {
+            let mut f = netcdf::append(p(name)).unwrap();
             f.variable_mut("reftime")
                 .unwrap()
-                .put_attribute("units", "hours since 2000-01-01")
+                .put_attribute("units", units)
                 .unwrap();
-        }
+        };
+        set_units("run_hours.nc", "hours since 2000-01-01");
         let mixed: Vec<String> = ["run_a.nc", "run_hours.nc"].iter().map(|n| s(&p(n))).collect();
-        convert(&mixed, &d.join("mixed.zarr"), &[]).fails_with(3, &["'reftime'", "and so do its units"]);
+        let out = d.join("mixed.zarr");
+        convert(&mixed, &out, &[]).ok();
+        verify_source(&out, &mixed).ok();
+        let reftime = array_values::<f64>(&out, "reftime");
+        assert_eq!(reftime[..2], [0.0, 0.0]);
+        assert!((reftime[2] - 10.0 / 24.0).abs() < 1e-12, "{reftime:?}");
+        // Other units that are not time units are refused rather than stored side by side.
+        set_units("run_hours.nc", "1");
+        convert(&mixed, &d.join("other.zarr"), &[]).fails_with(3, &["'reftime'", "and so do its units"]);
     }
 }
 
@@ -836,7 +846,7 @@ fn files_holding_one_scalar_time_step_each_concatenate_along_a_new_dimension() {
             assert_eq!(array_values::<i16>(&cron, "mask"), array_values::<i16>(&out, "mask"));
             assert_eq!(array_values::<f32>(&cron, "depth"), [0.5]);
         }
-        // Files in other time units: refused, not stored side by side.
+        // Files in other time units: re-encoded into the first file's (96 hours is day 4).
         scalar_time_file(&p("hours.nc"), kind, 96.0, "sst");
         {
             let mut f = netcdf::append(p("hours.nc")).unwrap();
@@ -846,7 +856,10 @@ fn files_holding_one_scalar_time_step_each_concatenate_along_a_new_dimension() {
                 .unwrap();
         }
         let mixed = [days[0].clone(), s(&p("hours.nc"))];
-        convert(&mixed, &d.join("mixed.zarr"), &[]).fails_with(3, &["'time' has other units", "hours.nc"]);
+        let out = d.join("mixed.zarr");
+        convert(&mixed, &out, &[]).ok();
+        verify_source(&out, &mixed).ok();
+        assert_eq!(array_values::<f64>(&out, "time"), [0.0, 4.0]);
         // A misspelt --concat-dim is an error, not a new dimension.
         convert(&days, &d.join("typo.zarr"), &["--concat-dim", "tiem"]).fails_with(3, &["has no dimension 'tiem'"]);
         // Sets of files one day apart (sst from day 0, ice from day 1) are joined on time.
@@ -3011,4 +3024,156 @@ fn sets_of_files_whose_string_lengths_differ_merge_each_at_its_width() {
             "sized differently",
         ],
     );
+}
+
+/// One forecast cycle of a THREDDS (NCSS) subset: `time(time)` and a scalar `reftime`,
+/// both in hours since the cycle (`cycle` hours after 2022-05-01), `reftime` = `ref_raw`,
+/// listed in `t2m`'s `coordinates`.
+fn cycle_file(path: &Path, cycle: u32, ref_units_cycle: u32, ref_raw: f64) {
+    let units = |h: u32| format!("hours since 2022-05-01 {h:02}:00:00");
+    let mut f = create(path, Kind::Netcdf4);
+    f.add_unlimited_dimension("time").unwrap();
+    f.add_dimension("x", 2).unwrap();
+    f.add_variable::<f64>("time", &["time"])
+        .unwrap()
+        .put_attribute("units", units(cycle))
+        .unwrap();
+    let mut r = f.add_variable::<f64>("reftime", &[]).unwrap();
+    r.put_attribute("units", units(ref_units_cycle)).unwrap();
+    r.put_attribute("standard_name", "forecast_reference_time").unwrap();
+    r.put_values(&[ref_raw], ..).unwrap();
+    f.variable_mut("time").unwrap().put_values(&[0.0, 3.0], ..).unwrap();
+    let mut t = f.add_variable::<f32>("t2m", &["time", "x"]).unwrap();
+    t.put_attribute("coordinates", "reftime").unwrap();
+    t.put_values(&[cycle as f32, 1.0, 2.0, 3.0], ..).unwrap();
+}
+
+/// `reftime` of a local store as hours since 2022-05-01 (it is stored in its first
+/// file's units: `first_cycle` hours later).
+fn reftime_hours(store: &Path, first_cycle: f64) -> Vec<f64> {
+    array_values::<f64>(store, "reftime")
+        .iter()
+        .map(|h| h + first_cycle)
+        .collect()
+}
+
+#[test]
+fn times_without_the_concat_dimension_compare_and_are_stored_as_instants() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Each cycle's reference time is 0 hours since the cycle: equal raw values, other
+    // instants. Before: stored once, as the first cycle's, for every step (verify OK).
+    let cycles: Vec<PathBuf> = (0..3).map(|i| d.join(format!("gfs_{i}.nc"))).collect();
+    for (i, p) in cycles.iter().enumerate() {
+        cycle_file(p, 6 * i as u32, 6 * i as u32, 0.0);
+    }
+    let inputs = strings(&cycles);
+    let text = notes(&scan_json(&inputs));
+    assert!(
+        text.contains("variable 'reftime': time units differ between files; values are re-encoded"),
+        "{text}"
+    );
+    for format in ["3", "2"] {
+        let out = d.join(format!("cycles-v{format}.zarr"));
+        convert(&inputs, &out, &["--zarr-format", format]).ok();
+        verify_source(&out, &inputs).ok();
+        assert_eq!(reftime_hours(&out, 0.0), vec![0.0, 0.0, 6.0, 6.0, 12.0, 12.0]);
+        if let Some(py) = python() {
+            xarray_compare(&py, &out, &inputs, &["--mode", "decoded", "--vars", "different"]).unwrap();
+        }
+    }
+    // Files after the first that differ from it in other units are re-encoded too.
+    // Before: the third file's 0 hours since 12:00 was stored as 0 hours since 1970.
+    let mixed: Vec<PathBuf> = (0..3).map(|i| d.join(format!("mixed_{i}.nc"))).collect();
+    cycle_file(&mixed[0], 0, 0, 0.0);
+    cycle_file(&mixed[1], 6, 0, 6.0);
+    cycle_file(&mixed[2], 12, 12, 0.0);
+    let out = d.join("mixed.zarr");
+    convert(&strings(&mixed), &out, &[]).ok();
+    assert_eq!(reftime_hours(&out, 0.0), vec![0.0, 0.0, 6.0, 6.0, 12.0, 12.0]);
+    // The same instant in other units in every file stays one value.
+    let same: Vec<PathBuf> = (0..3).map(|i| d.join(format!("same_{i}.nc"))).collect();
+    for (i, p) in same.iter().enumerate() {
+        cycle_file(p, 6 * i as u32, 6 * i as u32, -6.0 * i as f64);
+    }
+    let out = d.join("same.zarr");
+    let r = convert(&strings(&same), &out, &[]);
+    r.ok();
+    assert!(
+        r.stdout
+            .contains("its values are the same instants; the first file's are kept"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(array_values::<f64>(&out, "reftime"), vec![0.0]);
+    // An append whose reference time is another instant in the same raw value is refused
+    // (before: accepted, the store kept the first cycle's).
+    let grown = d.join("grown.zarr");
+    convert(&inputs[..1], &grown, &[]).ok();
+    let before = snapshot(&grown);
+    run(["append", &inputs[1], "-o", &s(&grown), "--quiet"]).fails_with(
+        3,
+        &[
+            "variable 'reftime' does not depend on 'time' but",
+            "holds other values than the store",
+        ],
+    );
+    assert!(before == snapshot(&grown), "a refused append changed the store");
+    // The same instant, in the new file's units, appends.
+    run(["append", &s(&same[1]), "-o", &s(&grown), "--quiet"]).ok();
+    verify_source(&grown, &[inputs[0].clone(), s(&same[1])]).ok();
+}
+
+/// One step of model output with no time dimension (Iris-saved UM fields): a scalar
+/// `time` and its bounds in hours since the step itself (`hour` after midnight), and a
+/// scalar forecast reference time in the same units.
+fn scalar_step_file(path: &Path, hour: u32) {
+    let mut f = create(path, Kind::Netcdf4);
+    f.add_dimension("bnds", 2).unwrap();
+    f.add_dimension("x", 3).unwrap();
+    let units = format!("hours since 2022-01-01 {hour:02}:00:00");
+    let mut t = f.add_variable::<f64>("time", &[]).unwrap();
+    t.put_attribute("units", units.as_str()).unwrap();
+    t.put_attribute("bounds", "time_bnds").unwrap();
+    t.put_attribute("calendar", "standard").unwrap();
+    t.put_values(&[-0.5], ..).unwrap();
+    f.add_variable::<f64>("time_bnds", &["bnds"])
+        .unwrap()
+        .put_values(&[-1.0, 0.0], ..)
+        .unwrap();
+    let mut r = f.add_variable::<f64>("forecast_reference_time", &[]).unwrap();
+    r.put_attribute("units", units.as_str()).unwrap();
+    r.put_values(&[-(hour as f64)], ..).unwrap();
+    let mut a = f.add_variable::<f32>("air_temperature", &["x"]).unwrap();
+    a.put_attribute("coordinates", "forecast_reference_time time").unwrap();
+    a.put_values(&[hour as f32, 1.0, 2.0], ..).unwrap();
+}
+
+#[test]
+fn scalar_times_in_each_files_own_units_are_re_encoded_along_a_new_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let files: Vec<PathBuf> = (1..4).map(|h| d.join(format!("um_{h}.nc"))).collect();
+    for (i, p) in files.iter().enumerate() {
+        scalar_step_file(p, 3 * (i as u32 + 1));
+    }
+    let inputs = strings(&files);
+    // Before: refused ("'time' has other units or calendar in … convert the files in
+    // groups of equal units").
+    for format in ["3", "2"] {
+        let out = d.join(format!("um-v{format}.zarr"));
+        convert(&inputs, &out, &["--concat-dim", "time", "--zarr-format", format]).ok();
+        verify_source(&out, &inputs).ok();
+        // Hours since 03:00, the first file's units.
+        assert_eq!(array_values::<f64>(&out, "time"), vec![-0.5, 2.5, 5.5]);
+        assert_eq!(
+            array_values::<f64>(&out, "time_bnds"),
+            vec![-1.0, 0.0, 2.0, 3.0, 5.0, 6.0]
+        );
+        // The reference time is one instant (midnight) in every file: one value.
+        assert_eq!(array_values::<f64>(&out, "forecast_reference_time"), vec![-3.0]);
+        if let Some(py) = python() {
+            xarray_compare(&py, &out, &inputs, &["--mode", "decoded", "--vars", "different"]).unwrap();
+        }
+    }
 }

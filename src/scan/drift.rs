@@ -258,9 +258,11 @@ fn group_drift(c: &mut Collector<'_>, path: &[String], concat_dim: Option<&str>,
                 .and_then(TimeUnits::parse)
                 .is_some()
         });
+        // Times compare as instants, and are re-encoded where they differ, also without
+        // the concat dimension (a forecast reference time counted from each file's cycle).
         let units_action = match () {
-            _ if !along_concat => Action::KeepFirst,
             _ if all_time => Action::ReEncode,
+            _ if !along_concat => Action::KeepFirst,
             _ => Action::Refuse,
         };
         c.add("units", &full, "units", &units, units_action);

@@ -9,6 +9,7 @@ mod combine;
 mod concat;
 mod drift;
 mod header;
+mod instants;
 mod outer;
 mod workers;
 
@@ -24,6 +25,7 @@ use crate::packing::{self, CODING_ATTRS};
 
 pub use header::coordinate_hash;
 use header::{FileHeader, GroupHeader, VarHeader, convert_attrs};
+use instants::StaticTimes;
 pub use workers::{WORKER_COMMAND, enable_worker_processes, serve_worker};
 
 /// Options for [`scan`].
@@ -249,8 +251,17 @@ fn merge(
             let dimension_coordinate = v.dims.len() == 1 && v.dims[0] == v.name;
             let data = !dimension_coordinate && !named_coordinates.contains(&v.name);
             if (v.name == d && v.dims.is_empty()) || data {
-                same_units_in_every_file(headers, &v.name, d)?;
+                let fixes = re_encoded_along_new_dim(headers, v, d)?;
                 v.repeat_along(d, len);
+                if let Some(instants::Retimed { fixes, units }) = fixes {
+                    v.dtype = instants::stored_type(v.dtype, &fixes);
+                    v.time_fix = Some(fixes);
+                    notes.push(format!(
+                        "variable '{}': time units differ between files; values are re-encoded to {units:?} ({})",
+                        v.name,
+                        v.dtype.cdl_name()
+                    ));
+                }
             }
         }
         notes.push(format!(
@@ -303,45 +314,43 @@ fn merge(
     Ok(inventory)
 }
 
-/// A root variable put along a new concat dimension `dim` is read as each file stores
-/// it; other units or calendars per file would need re-encoding, which nc2zarr does
-/// only along a dimension the files have: refused.
-fn same_units_in_every_file(headers: &[FileHeader], name: &str, dim: &str) -> Result<(), InputError> {
-    let units = |h: &FileHeader| {
-        let attrs = h.root.var(name).map(|v| v.attrs()).unwrap_or_default();
-        ["units", "calendar"].map(|k| attr(&attrs, k).and_then(AttrValue::as_text).map(str::to_string))
-    };
-    // Equal by meaning: "days since 2000-01-01" is "days since 2000-01-01 00:00:00", and
-    // no calendar is `standard`.
-    let same = |a: &[Option<String>; 2], b: &[Option<String>; 2]| {
-        if a == b {
-            return true;
-        }
-        let since = |u: &Option<String>| u.as_deref().and_then(TimeUnits::parse);
-        match (
-            since(&a[0]),
-            since(&b[0]),
-            Calendar::parse(a[1].as_deref()),
-            Calendar::parse(b[1].as_deref()),
-        ) {
-            (Some(x), Some(y), Ok(c), Ok(d)) => x == y && c.agrees_with(d, &x),
-            _ => false,
-        }
-    };
-    let first = units(&headers[0]);
-    match headers.iter().find(|h| !same(&units(h), &first)) {
-        Some(h) => Err(InputError::inconsistent(format!(
-            "'{name}' has other units or calendar in {} than in {} ({:?} against {:?}); along the new dimension \
-             '{dim}' nc2zarr stores each file's values as they are, so it needs one set of units: convert the files \
-             in groups of equal units",
-            h.path.display(),
+/// How root variable `v`, put along a new concat dimension `dim`, is re-encoded: each
+/// file's `(scale, offset)` into the first file's time units (and those units), or
+/// `None` when all files' units mean the same. Other units that are not time units, or calendars that
+/// disagree, are refused, as are packed times in other units.
+fn re_encoded_along_new_dim(
+    headers: &[FileHeader],
+    v: &VarInfo,
+    dim: &str,
+) -> Result<Option<instants::Retimed>, InputError> {
+    let name = &v.name;
+    let encodings: Vec<[Option<String>; 2]> = headers.iter().map(|h| instants::encoding_of(&h.root, name)).collect();
+    let odd = encodings.iter().position(|e| *e != encodings[0]).unwrap_or(0);
+    let refuse = |why: &str| {
+        InputError::inconsistent(format!(
+            "'{name}' has other units or calendar in {} than in {} ({:?} against {:?}); {why}",
+            headers[odd].path.display(),
             headers[0].path.display(),
-            units(h)[0].as_deref().unwrap_or("none"),
-            first[0].as_deref().unwrap_or("none"),
+            encodings[odd][0].as_deref().unwrap_or("none"),
+            encodings[0][0].as_deref().unwrap_or("none"),
         ))
-        .files([&headers[0].path, &h.path])
-        .about(name)),
-        None => Ok(()),
+        .files([&headers[0].path, &headers[odd].path])
+        .about(name)
+    };
+    let other_units = format!(
+        "along the new dimension '{dim}' nc2zarr re-encodes only times into one set of units: convert the files in \
+         groups of equal units"
+    );
+    match instants::re_encoding(&encodings).map_err(|why| refuse(&why))? {
+        instants::ReEncoding::Alike => Ok(None),
+        instants::ReEncoding::NotTimes => Err(refuse(&other_units)),
+        instants::ReEncoding::Fixes(_) if v.attrs.iter().any(|(k, _)| CODING_ATTRS.contains(&k.as_str())) => {
+            Err(refuse(&other_units))
+        }
+        instants::ReEncoding::Fixes(fixes) => Ok(Some(instants::Retimed {
+            fixes,
+            units: encodings[0][0].clone().unwrap_or_default(),
+        })),
     }
 }
 
@@ -1120,7 +1129,10 @@ fn cdl_names(types: &[DType]) -> Vec<String> {
 /// compare by the hashes taken with the headers, root coordinates by the values read
 /// with them; other variables are read again and hashed.
 fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result<(), InputError> {
-    let mut differing: Vec<(String, String, String, String)> = Vec::new();
+    // Group, name, two files whose values differ, re-encoding of each file's times.
+    type Differing = (String, String, String, String, Option<instants::Retimed>);
+    let mut differing: Vec<Differing> = Vec::new();
+    let mut inv_notes: Vec<String> = Vec::new();
     let mut narrowed: Vec<(String, String, u64)> = Vec::new();
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
     let path_parts = |g: &GroupInfo| -> Vec<String> {
@@ -1164,6 +1176,20 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
         let Some((&first_index, rest)) = holding.split_first() else {
             continue;
         };
+        // Times in other units per file compare as instants.
+        let times = instants::compare(headers, &parts, g.source_path(), v, &full, &holding)?;
+        let other_units = matches!(times, StaticTimes::OtherUnits);
+        let retimed = match times {
+            StaticTimes::SameUnits | StaticTimes::OtherUnits => None,
+            StaticTimes::SameInstants => {
+                inv_notes.push(format!(
+                    "variable '{full}': its units differ between files but its values are the same instants; the \
+                     first file's are kept"
+                ));
+                continue;
+            }
+            StaticTimes::Differ(retimed) => Some(retimed),
+        };
         // A grid mapping whose type differs: CF does not use its value; the first is kept.
         let vartype_of = |i: usize| {
             group_at(&headers[i].root, &parts)
@@ -1179,7 +1205,7 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
         let mut same = true;
         for &i in rest {
             let f = &inv.files[i];
-            if key(i, f)? == first {
+            if retimed.is_none() && key(i, f)? == first {
                 continue;
             }
             same = false;
@@ -1219,18 +1245,18 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
             if v.files.is_some() {
                 return Err(refuse("the sets of files that hold it do not agree on it"));
             }
-            // Values in other units per file would need re-encoding first.
-            let units = |i: usize| {
-                let var = group_at(&headers[i].root, &parts).and_then(|x| x.var(&v.name));
-                let attrs = var.map(|x| convert_attrs(&x.attrs)).unwrap_or_default();
-                ["units", "calendar"].map(|k| attr(&attrs, k).and_then(AttrValue::as_text).map(str::to_string))
-            };
-            if units(i) != units(first_index) {
+            if other_units {
                 return Err(refuse(
                     "and so do its units, so its values cannot be stored side by side",
                 ));
             }
-            differing.push((g.path.clone(), v.name.clone(), first_file.shown(), f.shown()));
+            differing.push((
+                g.path.clone(),
+                v.name.clone(),
+                first_file.shown(),
+                f.shown(),
+                retimed.clone(),
+            ));
             break;
         }
         if same && let Some(lens) = &v.string_lens {
@@ -1260,11 +1286,12 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
             d.len = widest;
         }
     }
+    inv.notes.extend(inv_notes);
     let Some(dim) = inv.concat_dim.clone() else {
         return Ok(());
     };
     let len = inv.concat_extent();
-    for (group, name, a, b) in differing {
+    for (group, name, a, b, retimed) in differing {
         let g = inv.root.group_mut(&group).expect("a group of the inventory");
         let v = g
             .vars
@@ -1273,6 +1300,14 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
             .expect("a variable of the group");
         v.repeat_along(&dim, len);
         let full = join_path(&group, &name);
+        if let Some(instants::Retimed { fixes, units }) = retimed {
+            v.dtype = instants::stored_type(v.dtype, &fixes);
+            v.time_fix = Some(fixes);
+            inv.notes.push(format!(
+                "variable '{full}': time units differ between files; values are re-encoded to {units:?} ({})",
+                v.dtype.cdl_name()
+            ));
+        }
         inv.notes.push(format!(
             "variable '{full}' does not depend on '{dim}' but its values differ between files (e.g. {a} and {b}): \
              it is stored along '{dim}', each file's values repeated over its steps, as xarray.open_mfdataset \

@@ -1,0 +1,185 @@
+//! Variables without the concat dimension whose time units differ between files, such
+//! as a forecast reference time counted from each file's own cycle
+//! (`reftime = 0 "hours since 2022-05-01T06:00"`): xarray decodes them before it
+//! compares them, so they compare, and are stored, as instants.
+
+use crate::cftime::{Calendar, TimeUnits};
+use crate::error::InputError;
+use crate::model::{AttrValue, DType, Scalar, VarInfo, attr};
+use crate::nc;
+use crate::packing::CODING_ATTRS;
+
+use super::group_at;
+use super::header::{FileHeader, GroupHeader, VarHeader};
+
+/// Values read to compare a variable as instants, at most.
+const VALUES_LIMIT: u64 = 1 << 20;
+
+/// How the files holding a variable without the concat dimension encode its times.
+#[derive(Debug)]
+pub(super) enum StaticTimes {
+    /// Units that mean the same in every file: the values compare as stored.
+    SameUnits,
+    /// Other units, not all time units: equal values are kept, others refused.
+    OtherUnits,
+    /// Other units, the same instants in every file: the first file's values are kept.
+    SameInstants,
+    /// Other instants: how each file's values are re-encoded.
+    Differ(Retimed),
+}
+
+/// Times re-encoded into one set of units.
+#[derive(Debug, Clone)]
+pub(super) struct Retimed {
+    /// Each file's `(scale, offset)` into `units`.
+    pub fixes: Vec<(f64, f64)>,
+    /// The first file's units.
+    pub units: String,
+}
+
+/// Compares variable `v` (of group `parts`, at `source` in the files) in the files
+/// `holding` (indices into `headers`), whose units or calendars may differ.
+pub(super) fn compare(
+    headers: &[FileHeader],
+    parts: &[String],
+    source: &str,
+    v: &VarInfo,
+    full: &str,
+    holding: &[usize],
+) -> Result<StaticTimes, InputError> {
+    let encodings: Vec<[Option<String>; 2]> = holding
+        .iter()
+        .map(|&i| group_at(&headers[i].root, parts).map_or([None, None], |g| encoding_of(g, &v.name)))
+        .collect();
+    let odd = encodings.iter().position(|e| *e != encodings[0]).unwrap_or(0);
+    let (first, other) = (&headers[holding[0]], &headers[holding[odd]]);
+    let refuse = |why: String| {
+        InputError::inconsistent(format!(
+            "variable '{full}' does not depend on the concat dimension but its units differ between {} and {} \
+             ({:?}, {:?}); {why}",
+            first.path.display(),
+            other.path.display(),
+            encodings[0][0].as_deref().unwrap_or(""),
+            encodings[odd][0].as_deref().unwrap_or(""),
+        ))
+        .files([&first.path, &other.path])
+        .about(full)
+    };
+    let fixes = match re_encoding(&encodings).map_err(refuse)? {
+        ReEncoding::Alike => return Ok(StaticTimes::SameUnits),
+        ReEncoding::NotTimes => return Ok(StaticTimes::OtherUnits),
+        ReEncoding::Fixes(fixes) => fixes,
+    };
+    let numeric = v.dtype.is_float() || v.dtype.is_integer();
+    if !numeric || v.len() > VALUES_LIMIT || v.attrs.iter().any(|(k, _)| CODING_ATTRS.contains(&k.as_str())) {
+        return Err(refuse(
+            "nc2zarr re-encodes only plain numbers of up to a million values, not packed or with fill values".into(),
+        ));
+    }
+    let values: Vec<Vec<f64>> = holding
+        .iter()
+        .zip(&fixes)
+        .map(|(&i, &(scale, offset))| {
+            let raw = read_all(&headers[i], parts, source, &v.name)?;
+            Ok(raw.iter().map(|x| x * scale + offset).collect())
+        })
+        .collect::<Result<_, InputError>>()?;
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0);
+    let same = values
+        .iter()
+        .all(|x| x.len() == values[0].len() && x.iter().zip(&values[0]).all(|(a, b)| close(*a, *b)));
+    Ok(if same {
+        StaticTimes::SameInstants
+    } else {
+        StaticTimes::Differ(Retimed {
+            fixes,
+            units: encodings[0][0].clone().unwrap_or_default(),
+        })
+    })
+}
+
+/// The `[units, calendar]` of variable `name` of group `g`; bounds without their own
+/// take those of the variable they bound, as CF says and xarray decodes them.
+pub(super) fn encoding_of(g: &GroupHeader, name: &str) -> [Option<String>; 2] {
+    let text = |v: &VarHeader, k: &str| attr(&v.attrs(), k).and_then(AttrValue::as_text).map(str::to_string);
+    let parent = g.vars.iter().find(|p| text(p, "bounds").as_deref() == Some(name));
+    let own = g.var(name);
+    ["units", "calendar"].map(|k| own.and_then(|v| text(v, k)).or_else(|| parent.and_then(|p| text(p, k))))
+}
+
+/// How the values of files with these units (`[units, calendar]` per file) are brought
+/// into the first file's units.
+pub(super) enum ReEncoding {
+    /// Every file's units mean the same.
+    Alike,
+    /// Other units, not all time units: the values cannot be brought together.
+    NotTimes,
+    /// Each file's `(scale, offset)` into the first file's units.
+    Fixes(Vec<(f64, f64)>),
+}
+
+/// [`ReEncoding`] of files with these units; refused (why) when calendars disagree.
+pub(super) fn re_encoding(encodings: &[[Option<String>; 2]]) -> Result<ReEncoding, String> {
+    let parse = |e: &[Option<String>; 2]| {
+        let units = e[0].as_deref().and_then(TimeUnits::parse);
+        (units, Calendar::parse(e[1].as_deref()).ok())
+    };
+    if encodings.iter().all(|e| *e == encodings[0]) {
+        return Ok(ReEncoding::Alike);
+    }
+    let (Some(target), Some(calendar)) = parse(&encodings[0]) else {
+        return Ok(ReEncoding::NotTimes);
+    };
+    let mut fixes = Vec::new();
+    for e in encodings {
+        let (Some(units), Some(cal)) = parse(e) else {
+            return Ok(ReEncoding::NotTimes);
+        };
+        if !cal.agrees_with(calendar, &units) || !cal.agrees_with(calendar, &target) {
+            return Err("and so do their calendars, so the same numbers are other dates".into());
+        }
+        fixes.push(units.transform_to(&target, calendar)?);
+    }
+    Ok(match fixes.iter().all(|&f| f == (1.0, 0.0)) {
+        true => ReEncoding::Alike,
+        false => ReEncoding::Fixes(fixes),
+    })
+}
+
+/// All values of variable `name` of group `parts` (at `source` in the file) in the file
+/// of `header`, as `f64`.
+fn read_all(header: &FileHeader, parts: &[String], source: &str, name: &str) -> Result<Vec<f64>, InputError> {
+    let read = |message: String| InputError::Read {
+        path: header.path.clone(),
+        variable: name.to_string(),
+        region: String::new(),
+        message,
+    };
+    let var = group_at(&header.root, parts)
+        .and_then(|g| g.var(name))
+        .ok_or_else(|| read("not in the file".into()))?;
+    let dtype = var.numeric_dtype().ok_or_else(|| read("not a number".into()))?;
+    let size = dtype.size().expect("numeric");
+    let shape: Vec<u64> = var.dims.iter().map(|d| d.len).collect();
+    let mut buf = vec![0u8; shape.iter().product::<u64>() as usize * size];
+    let file = nc::open_input(&header.path)?;
+    file.group_at(source)
+        .and_then(|g| g.variable(name))
+        .and_then(|v| v.read_raw(&vec![0; shape.len()], &shape, &mut buf))
+        .map_err(|e| read(e.message))?;
+    Ok(buf
+        .chunks_exact(size)
+        .map(|b| Scalar::from_ne_bytes(dtype, b).as_f64())
+        .collect())
+}
+
+/// The type a variable of type `dtype` re-encoded with `fixes` is stored as: float64
+/// unless every value stays a whole number in an integer type wide enough.
+pub(super) fn stored_type(dtype: DType, fixes: &[(f64, f64)]) -> DType {
+    let whole = fixes.iter().all(|&(s, o)| s.fract() == 0.0 && o.fract() == 0.0);
+    if dtype.is_integer() && whole {
+        DType::I64
+    } else {
+        DType::F64
+    }
+}
