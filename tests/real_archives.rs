@@ -3177,3 +3177,61 @@ fn scalar_times_in_each_files_own_units_are_re_encoded_along_a_new_dimension() {
         }
     }
 }
+
+/// A WRF output file without a `Time` coordinate: `Times(Time, DateStrLen)` and `XTIME`
+/// label its `n` hourly steps from hour `h0`; `var` holds the field.
+fn wrf_file(path: &Path, var: &str, h0: u32, n: usize) {
+    let mut f = create(path, Kind::Netcdf4);
+    f.add_unlimited_dimension("Time").unwrap();
+    f.add_dimension("DateStrLen", 19).unwrap();
+    f.add_dimension("west_east", 2).unwrap();
+    f.add_variable::<NcChar>("Times", &["Time", "DateStrLen"]).unwrap();
+    f.add_variable::<f32>("XTIME", &["Time"])
+        .unwrap()
+        .put_attribute("units", "minutes since 2021-07-01 00:00:00")
+        .unwrap();
+    f.add_variable::<f32>(var, &["Time", "west_east"]).unwrap();
+    let hours: Vec<u32> = (0..n as u32).map(|i| h0 + i).collect();
+    let times: Vec<NcChar> = hours
+        .iter()
+        .flat_map(|h| format!("2021-07-01_{h:02}:00:00").into_bytes())
+        .map(NcChar)
+        .collect();
+    f.variable_mut("Times")
+        .unwrap()
+        .put_values(&times, [..n, ..19])
+        .unwrap();
+    let minutes: Vec<f32> = hours.iter().map(|h| *h as f32 * 60.0).collect();
+    f.variable_mut("XTIME").unwrap().put_values(&minutes, [..n]).unwrap();
+    let values: Vec<f32> = hours.iter().flat_map(|h| [*h as f32, *h as f32 + 0.5]).collect();
+    f.variable_mut(var).unwrap().put_values(&values, [..n, ..2]).unwrap();
+}
+
+#[test]
+fn sets_without_a_time_coordinate_that_cover_other_steps_are_refused_not_paired_by_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |n: &str| d.join(n);
+    wrf_file(&p("wrfout_00"), "T2", 0, 4);
+    wrf_file(&p("wrfout_04"), "T2", 4, 4);
+    // The same steps: matched step by step.
+    wrf_file(&p("wrfxtrm_00"), "T2MAX", 0, 4);
+    wrf_file(&p("wrfxtrm_04"), "T2MAX", 4, 4);
+    let aligned = strings(&[p("wrfout_00"), p("wrfout_04"), p("wrfxtrm_00"), p("wrfxtrm_04")]);
+    let out = p("aligned.zarr");
+    convert(&aligned, &out, &[]).ok();
+    verify_source(&out, &aligned).ok();
+    assert_eq!(array_values::<f32>(&out, "T2MAX"), array_values::<f32>(&out, "T2"));
+    // Four hours later: before, T2MAX of 04–11 h was stored as 00–07 h (exit 0, verify OK).
+    wrf_file(&p("wrfxtrm_08"), "T2MAX", 8, 4);
+    let shifted = strings(&[p("wrfout_00"), p("wrfout_04"), p("wrfxtrm_04"), p("wrfxtrm_08")]);
+    convert(&shifted, &p("shifted.zarr"), &[]).fails_with(
+        3,
+        &[
+            "have no 'Time' coordinate, so the sets are matched step by step",
+            "'Times' says step 0 is \"2021-07-01_00:00:00\" in 'T2'",
+            "and \"2021-07-01_04:00:00\" in 'T2MAX'",
+        ],
+    );
+    assert!(!p("shifted.zarr").exists());
+}

@@ -446,6 +446,44 @@ pub(crate) fn hash_values(
     Ok(hasher.finalize().to_hex().to_string())
 }
 
+/// All values of fixed-size variable `name` of group `parts` (below the group read as
+/// root) in the file of `header`, as the file stores them, and their type.
+pub(crate) fn read_all_raw(header: &FileHeader, parts: &[String], name: &str) -> Result<(Vec<u8>, DType), InputError> {
+    let read = |message: String| InputError::Read {
+        path: header.path.clone(),
+        variable: name.to_string(),
+        region: String::new(),
+        message,
+    };
+    let mut g = &header.root;
+    for p in parts {
+        g = g
+            .groups
+            .iter()
+            .find(|c| &c.name == p)
+            .ok_or_else(|| read(format!("no group '{p}'")))?;
+    }
+    let var = g.var(name).ok_or_else(|| read("not in the file".into()))?;
+    let dtype = match &var.vartype {
+        VarType::Supported { dtype, .. } if dtype.size().is_some() => *dtype,
+        _ => return Err(read("not of a fixed-size type".into())),
+    };
+    let shape: Vec<u64> = var.dims.iter().map(|d| d.len).collect();
+    let mut buf = vec![0u8; shape.iter().product::<u64>() as usize * dtype.size().unwrap_or(1)];
+    let source = [header.group.as_str()]
+        .into_iter()
+        .chain(parts.iter().map(String::as_str))
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("/");
+    let file = nc::open_input(&header.path)?;
+    file.group_at(&source)
+        .and_then(|g| g.variable(name))
+        .and_then(|v| v.read_raw(&vec![0; shape.len()], &shape, &mut buf))
+        .map_err(|e| read(e.message))?;
+    Ok((buf, dtype))
+}
+
 /// Reads the values of the numeric 1-D coordinate variables of `top` (the group read
 /// as root), whose header is `root`.
 fn read_coords(top: nc::Group<'_>, root: &GroupHeader) -> Result<Vec<CoordValues>, (String, nc::NcError)> {

@@ -6,11 +6,10 @@
 use crate::cftime::{Calendar, TimeUnits};
 use crate::error::InputError;
 use crate::model::{AttrValue, DType, Scalar, VarInfo, attr};
-use crate::nc;
 use crate::packing::CODING_ATTRS;
 
 use super::group_at;
-use super::header::{FileHeader, GroupHeader, VarHeader};
+use super::header::{FileHeader, GroupHeader, VarHeader, read_all_raw};
 
 /// Values read to compare a variable as instants, at most.
 const VALUES_LIMIT: u64 = 1 << 20;
@@ -37,12 +36,11 @@ pub(super) struct Retimed {
     pub units: String,
 }
 
-/// Compares variable `v` (of group `parts`, at `source` in the files) in the files
+/// Compares variable `v` (of group `parts`) in the files
 /// `holding` (indices into `headers`), whose units or calendars may differ.
 pub(super) fn compare(
     headers: &[FileHeader],
     parts: &[String],
-    source: &str,
     v: &VarInfo,
     full: &str,
     holding: &[usize],
@@ -80,7 +78,7 @@ pub(super) fn compare(
         .iter()
         .zip(&fixes)
         .map(|(&i, &(scale, offset))| {
-            let raw = read_all(&headers[i], parts, source, &v.name)?;
+            let raw = read_all(&headers[i], parts, &v.name)?;
             Ok(raw.iter().map(|x| x * scale + offset).collect())
         })
         .collect::<Result<_, InputError>>()?;
@@ -146,28 +144,11 @@ pub(super) fn re_encoding(encodings: &[[Option<String>; 2]]) -> Result<ReEncodin
     })
 }
 
-/// All values of variable `name` of group `parts` (at `source` in the file) in the file
-/// of `header`, as `f64`.
-fn read_all(header: &FileHeader, parts: &[String], source: &str, name: &str) -> Result<Vec<f64>, InputError> {
-    let read = |message: String| InputError::Read {
-        path: header.path.clone(),
-        variable: name.to_string(),
-        region: String::new(),
-        message,
-    };
-    let var = group_at(&header.root, parts)
-        .and_then(|g| g.var(name))
-        .ok_or_else(|| read("not in the file".into()))?;
-    let dtype = var.numeric_dtype().ok_or_else(|| read("not a number".into()))?;
-    let size = dtype.size().expect("numeric");
-    let shape: Vec<u64> = var.dims.iter().map(|d| d.len).collect();
-    let mut buf = vec![0u8; shape.iter().product::<u64>() as usize * size];
-    let file = nc::open_input(&header.path)?;
-    file.group_at(source)
-        .and_then(|g| g.variable(name))
-        .and_then(|v| v.read_raw(&vec![0; shape.len()], &shape, &mut buf))
-        .map_err(|e| read(e.message))?;
-    Ok(buf
+/// All values of variable `name` of group `parts` in the file of `header`, as `f64`.
+fn read_all(header: &FileHeader, parts: &[String], name: &str) -> Result<Vec<f64>, InputError> {
+    let (bytes, dtype) = read_all_raw(header, parts, name)?;
+    let size = dtype.size().unwrap_or(1);
+    Ok(bytes
         .chunks_exact(size)
         .map(|b| Scalar::from_ne_bytes(dtype, b).as_f64())
         .collect())

@@ -1177,7 +1177,7 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
             continue;
         };
         // Times in other units per file compare as instants.
-        let times = instants::compare(headers, &parts, g.source_path(), v, &full, &holding)?;
+        let times = instants::compare(headers, &parts, v, &full, &holding)?;
         let other_units = matches!(times, StaticTimes::OtherUnits);
         let retimed = match times {
             StaticTimes::SameUnits | StaticTimes::OtherUnits => None,

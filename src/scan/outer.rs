@@ -6,11 +6,13 @@
 
 use std::collections::HashMap;
 
+use crate::cftime::{Calendar, TimeUnits};
 use crate::error::InputError;
-use crate::model::{AttrValue, GroupInfo, Inventory, Scalar, SourceFile, VarInfo, attr};
+use crate::model::{AttrValue, DType, GroupInfo, Inventory, Scalar, SourceFile, VarInfo, attr};
+use crate::nc::VarType;
 
 use super::concat;
-use super::header::FileHeader;
+use super::header::{self, FileHeader, VarHeader};
 
 /// Where the sets' files land on the merged axis.
 pub(super) struct Alignment {
@@ -59,6 +61,8 @@ pub(super) fn align(
             extent(*s) != extent(*first) || flat(v).is_some_and(|v| valued.first().is_some_and(|w| *w != v))
         });
         let Some((s, _)) = other else {
+            let members: Vec<usize> = sets.iter().map(|(s, _)| *s).collect();
+            check_step_labels(parts, &members, dim, describe)?;
             return Ok(None);
         };
         return Err(InputError::inconsistent(format!(
@@ -113,6 +117,93 @@ pub(super) fn align(
         len: union.len() as u64,
         starts,
     }))
+}
+
+/// Sets matched step by step (without `dim` values in every file) must agree on what
+/// each step is wherever they say it: the variables along `dim` that every set holds and
+/// that label its steps (a 1-D number such as WRF's `XTIME`, decoded when in time
+/// units, or one string per step such as `Times`). Sets that cover other steps are
+/// refused, not paired by position.
+fn check_step_labels(
+    parts: &[(Inventory, Vec<FileHeader>)],
+    sets: &[usize],
+    dim: &str,
+    describe: &dyn Fn(usize) -> String,
+) -> Result<(), InputError> {
+    let Some((&first, rest)) = sets.split_first() else {
+        return Ok(());
+    };
+    let is_label = |v: &VarHeader| {
+        v.dims.first().is_some_and(|d| d.name == dim)
+            && match v.dims.len() {
+                1 => v.is_plain_number(),
+                2 => matches!(v.vartype, VarType::Supported { dtype: DType::Char, .. }),
+                _ => false,
+            }
+    };
+    let held_everywhere = |name: &str| {
+        sets.iter()
+            .all(|&s| parts[s].1.iter().all(|h| h.root.var(name).is_some_and(is_label)))
+    };
+    let Some(first_header) = parts[first].1.first() else {
+        return Ok(());
+    };
+    for v in first_header.root.vars.iter().filter(|v| held_everywhere(&v.name)) {
+        let expected = step_labels(&parts[first].1, &v.name)?;
+        for &s in rest {
+            let labels = step_labels(&parts[s].1, &v.name)?;
+            let Some(k) = (0..expected.len().max(labels.len())).find(|&k| expected.get(k) != labels.get(k)) else {
+                continue;
+            };
+            let shown = |l: &[String]| l.get(k).map_or_else(|| "nothing".to_string(), |x| format!("{x:?}"));
+            return Err(InputError::inconsistent(format!(
+                "the inputs split their variables between files and have no '{dim}' coordinate, so the sets are \
+                 matched step by step, but '{}' says step {k} is {} in {} and {} in {}: the sets cover other \
+                 steps; give files that cover the same steps, or convert each set to its own store",
+                v.name,
+                shown(&expected),
+                describe(first),
+                shown(&labels),
+                describe(s),
+            ))
+            .files([&parts[first].1[0].path, &parts[s].1[0].path])
+            .about(&v.name));
+        }
+    }
+    Ok(())
+}
+
+/// What the files of a set (in concat order) say each step is, from variable `name`: a
+/// string per step of a char array, or a number (as an instant when in time units).
+fn step_labels(headers: &[FileHeader], name: &str) -> Result<Vec<String>, InputError> {
+    let mut out = Vec::new();
+    for h in headers {
+        let Some(v) = h.root.var(name) else { continue };
+        let (bytes, dtype) = header::read_all_raw(h, &[], name)?;
+        if dtype == DType::Char {
+            let width = v.dims.last().map_or(1, |d| d.len.max(1)) as usize;
+            out.extend(
+                bytes
+                    .chunks(width)
+                    .map(|row| String::from_utf8_lossy(row).trim_end_matches(['\0', ' ']).to_string()),
+            );
+            continue;
+        }
+        let attrs = v.attrs();
+        let text = |k: &str| attr(&attrs, k).and_then(AttrValue::as_text);
+        let units = text("units").and_then(TimeUnits::parse);
+        let calendar = Calendar::parse(text("calendar")).ok();
+        let size = dtype.size().unwrap_or(1);
+        for b in bytes.chunks_exact(size) {
+            let x = Scalar::from_ne_bytes(dtype, b).as_f64();
+            let x = match (&units, calendar) {
+                (Some(u), Some(c)) => u.absolute_seconds(x, c).unwrap_or(x),
+                _ => x,
+            };
+            out.push(x.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// `1 step`, `5 steps`.
