@@ -3134,6 +3134,7 @@ fn scalar_step_file(path: &Path, hour: u32) {
     let units = format!("hours since 2022-01-01 {hour:02}:00:00");
     let mut t = f.add_variable::<f64>("time", &[]).unwrap();
     t.put_attribute("units", units.as_str()).unwrap();
+    t.put_attribute("standard_name", "time").unwrap();
     t.put_attribute("bounds", "time_bnds").unwrap();
     t.put_attribute("calendar", "standard").unwrap();
     t.put_values(&[-0.5], ..).unwrap();
@@ -3159,10 +3160,11 @@ fn scalar_times_in_each_files_own_units_are_re_encoded_along_a_new_dimension() {
     }
     let inputs = strings(&files);
     // Before: refused ("'time' has other units or calendar in … convert the files in
-    // groups of equal units").
+    // groups of equal units"). Of the two scalar times, the CF time axis is the
+    // dimension (before: "cannot tell which dimension … are some files duplicates?").
     for format in ["3", "2"] {
         let out = d.join(format!("um-v{format}.zarr"));
-        convert(&inputs, &out, &["--concat-dim", "time", "--zarr-format", format]).ok();
+        convert(&inputs, &out, &["--zarr-format", format]).ok();
         verify_source(&out, &inputs).ok();
         // Hours since 03:00, the first file's units.
         assert_eq!(array_values::<f64>(&out, "time"), vec![-0.5, 2.5, 5.5]);
@@ -3234,4 +3236,28 @@ fn sets_without_a_time_coordinate_that_cover_other_steps_are_refused_not_paired_
         ],
     );
     assert!(!p("shifted.zarr").exists());
+}
+
+#[test]
+fn a_step_of_a_new_dimension_that_lacks_a_variable_is_filled_as_xarray_fills_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The middle scan's statistic has another name (GOES ABI files of one product).
+    let files = [d.join("s0.nc"), d.join("s1.nc"), d.join("s2.nc")];
+    scalar_time_file(&files[0], Kind::Netcdf4, 0.0, "sst");
+    scalar_time_file(&files[1], Kind::Netcdf4, 1.0, "ice");
+    scalar_time_file(&files[2], Kind::Netcdf4, 2.0, "sst");
+    let inputs = strings(&files);
+    // Before: "variable 'mask' is (time, lat) in the files of 'sst' … but (lat) in those
+    // of 'ice'", though every file holds mask(lat).
+    let out = d.join("scans.zarr");
+    convert(&inputs, &out, &[]).ok();
+    verify_source(&out, &inputs).ok();
+    let sst = array_values::<f32>(&out, "sst");
+    assert_eq!(sst[..3], [0.0, 0.25, 0.5]);
+    assert!(sst[3..6].iter().all(|x| x.is_nan()), "{sst:?}");
+    assert_eq!(array_values::<f64>(&out, "time"), [0.0, 1.0, 2.0]);
+    if let Some(py) = python() {
+        xarray_compare(&py, &out, &inputs, &["--mode", "decoded", "--join", "outer"]).unwrap();
+    }
 }

@@ -4,8 +4,8 @@
 //! dimension is inferred when not given: the unlimited dimension when every file has
 //! the same single one; otherwise the one dimension whose coordinate values differ
 //! between files (a CF time axis wins a tie); otherwise the one dimension whose length
-//! differs; otherwise, when every file holds a scalar time coordinate, a new dimension
-//! of its name (one step per file). Anything else is ambiguous and refused with the
+//! differs; otherwise, when every file holds a scalar time coordinate (of several, the
+//! CF time axis), a new dimension of its name (one step per file). Anything else is ambiguous and refused with the
 //! candidates named.
 
 use crate::cftime::{Calendar, TimeUnits};
@@ -124,7 +124,19 @@ fn scalar_time(headers: &[FileHeader]) -> Option<ConcatChoice> {
             .map(|v| v.name.clone())
             .collect()
     };
-    let first = candidates(&headers[0]);
+    // Several scalar times (UM fields' `time` and `forecast_reference_time`): the one
+    // that is a CF time axis.
+    let time_axis = |h: &FileHeader, name: &str| {
+        h.root.var(name).is_some_and(|v| {
+            let attrs = v.attrs();
+            let text = |k: &str| attr(&attrs, k).and_then(AttrValue::as_text).map(str::trim);
+            text("axis") == Some("T") || text("standard_name") == Some("time")
+        })
+    };
+    let mut first = candidates(&headers[0]);
+    if first.len() > 1 {
+        first.retain(|n| time_axis(&headers[0], n));
+    }
     let [name] = first.as_slice() else { return None };
     headers.iter().all(|h| candidates(h).contains(name)).then(|| {
         choice(
