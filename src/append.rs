@@ -355,6 +355,7 @@ fn append_files(
     pad_strings_as_stored(&mut inv_new, &found, &mut summary.notes)?;
     keep_stored_coordinate_types(&mut inv_new, &found);
     let existing_len = check_structure(&inv_new, &found, &concat_dim)?;
+    check_units_and_sign(&inv_new, &found)?;
     check_static_values(&store, &inv_new, &found)?;
     let mut inv = inv_new.clone();
     resolved.annotate(&mut inv);
@@ -866,6 +867,44 @@ fn stored_text(a: &FoundArray, k: &str) -> Option<String> {
     a.attrs.get(k).and_then(Json::as_str).map(str::to_string)
 }
 
+/// New files must give a variable along the concat dimension the store's units and
+/// `_Unsigned` marking, as convert requires of all files: values in other units (`degC`
+/// into a `degK` store), or bytes of other signedness, would be read as the store's.
+/// Time units are re-encoded instead (see [`align_time_units`]).
+fn check_units_and_sign(inv: &Inventory, found: &HashMap<String, FoundArray>) -> Result<()> {
+    for (g, v) in inv.variables() {
+        let path = g.var_path(&v.name);
+        let (Some(a), Some(_)) = (found.get(&path), v.concat_axis) else {
+            continue;
+        };
+        let text = |k: &str| attr(&v.attrs, k).and_then(AttrValue::as_text).map(str::to_string);
+        let file = || inv.files_of(v).first().map(|f| f.shown()).unwrap_or_default();
+        if let (Some(new), Some(stored)) = (text("units"), stored_text(a, "units"))
+            && new != stored
+            && !(TimeUnits::parse(&new).is_some() && TimeUnits::parse(&stored).is_some())
+        {
+            return Err(inconsistent(format!(
+                "variable '{path}' has units {new:?} in {} but {stored:?} in the store; appended, its values \
+                 would be read as {stored:?}. Give the new files the store's units",
+                file()
+            )));
+        }
+        let unsigned = |t: Option<String>| t.is_some_and(|t| t.eq_ignore_ascii_case("true"));
+        let (new, stored) = (unsigned(text("_Unsigned")), unsigned(stored_text(a, "_Unsigned")));
+        if new != stored {
+            let marked = |m: bool| if m { "marked _Unsigned" } else { "not marked _Unsigned" };
+            return Err(inconsistent(format!(
+                "variable '{path}' is {} in {} but {} in the store; appended, its bytes would be read with the \
+                 other sign. Convert the files that agree into separate stores",
+                marked(new),
+                file(),
+                marked(stored)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Re-encodes time variables of the new files into the store's units. Returns how many.
 fn align_time_units(
     inv: &mut Inventory,
@@ -1070,6 +1109,26 @@ fn check_continuation(
         )));
     }
     let up = stored_up.or(new_up).unwrap_or(true);
+    // The new files' own axis runs one way, a value at every step, as convert checks.
+    let wrong_way = |i: usize| new[i].is_nan() || if up { new[i] <= new[i - 1] } else { new[i] >= new[i - 1] };
+    if let Some(i) = (1..new.len()).find(|&i| wrong_way(i)) {
+        let file = inv
+            .files
+            .iter()
+            .find(|f| f.concat_start <= i as u64 && (i as u64) < f.concat_start + f.concat_len)
+            .map(SourceFile::shown)
+            .unwrap_or_default();
+        return Err(inconsistent(format!(
+            "the new files' '{concat_dim}' is not strictly {} at steps {} and {} ({} then {}, {units}; in {file}): \
+             appended, the store's axis would not be monotonic. Check the file's '{concat_dim}' values (a fill value \
+             or a step out of order)",
+            if up { "increasing" } else { "decreasing" },
+            i - 1,
+            i,
+            new[i - 1],
+            new[i]
+        )));
+    }
     // Measured along the axis: a decreasing one continues below its last value.
     let (first_ahead, step) = if up {
         (first - last, last - prev)

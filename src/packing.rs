@@ -227,6 +227,18 @@ pub fn describe(attrs: &Attrs) -> String {
     }
 }
 
+/// `x * scale + offset` (a value re-encoded into other units), and whether it is a whole
+/// number: units that divide evenly (144 hours as 6 days) come out a rounding error away
+/// from one, and no more, and are then rounded to it.
+pub fn re_encode(x: f64, (scale, offset): (f64, f64)) -> (f64, bool) {
+    let y = x * scale + offset;
+    let rounding = 8.0 * f64::EPSILON * (x * scale).abs().max(offset.abs()).max(1.0);
+    match (y - y.round()).abs() <= rounding {
+        true => (y.round(), true),
+        false => (y, false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -485,16 +485,10 @@ fn rescale(
                     None => Scalar::F(x + offset),
                 }
             }
-            _ => {
-                let y = x * scale + offset;
-                // Units that divide evenly (144 hours as 6 days) come out a rounding
-                // error away from a whole number, and no more.
-                let rounding = 8.0 * f64::EPSILON * (x * scale).abs().max(offset.abs()).max(1.0);
-                match (y - y.round()).abs() <= rounding {
-                    true if to.is_integer() => Scalar::F(y.round()),
-                    _ => Scalar::F(y),
-                }
-            }
+            _ => match packing::re_encode(x, (scale, offset)) {
+                (y, true) if to.is_integer() => Scalar::F(y),
+                _ => Scalar::F(x * scale + offset),
+            },
         };
         if !holds(to, new) {
             return Err(format!(

@@ -335,3 +335,80 @@ fn files_of_equal_size_and_head_are_told_apart_by_their_time() {
     assert_eq!(j.get("length_after").and_then(|v| v.as_u64()), Some(2));
     verify_source(&out, &[s(&a), s(&b)]).ok();
 }
+
+/// Hourly observations: `time` (hours since 2024-01-01) and a byte field `q` in
+/// `units`, marked `_Unsigned = "true"` when `unsigned`.
+fn obs_file(path: &Path, times: &[f64], units: &str, unsigned: bool) {
+    let mut f = create(path, Kind::Netcdf4);
+    f.add_unlimited_dimension("time").unwrap();
+    f.add_dimension("x", 2).unwrap();
+    f.add_variable::<f64>("time", &["time"])
+        .unwrap()
+        .put_attribute("units", "hours since 2024-01-01")
+        .unwrap();
+    let mut q = f.add_variable::<i8>("q", &["time", "x"]).unwrap();
+    q.put_attribute("units", units).unwrap();
+    if unsigned {
+        q.put_attribute("_Unsigned", "true").unwrap();
+    }
+    let n = times.len();
+    f.variable_mut("time").unwrap().put_values(times, [..n]).unwrap();
+    let values: Vec<i8> = (0..2 * n).map(|i| i as i8 - 3).collect();
+    f.variable_mut("q").unwrap().put_values(&values, [..n, ..2]).unwrap();
+}
+
+#[test]
+fn appends_refuse_what_convert_refuses_units_signedness_and_a_disordered_axis() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |n: &str| d.join(n);
+    obs_file(&p("a.nc"), &[0.0, 6.0], "K", false);
+    let store = p("store.zarr");
+    run(["convert", &s(&p("a.nc")), "-o", &s(&store), "--quiet"]).ok();
+    let before = snapshot(&store);
+    // Each was appended before (exit 0): values in degC read as K, bytes read with the
+    // other sign, an axis that goes back or ends in a fill value.
+    /// A new file's name, times, units, `_Unsigned` marking, and what the refusal says.
+    type Refused<'a> = (&'a str, &'a [f64], &'a str, bool, &'a [&'a str]);
+    let refused: [Refused; 4] = [
+        (
+            "celsius.nc",
+            &[12.0, 18.0],
+            "degC",
+            false,
+            &["variable 'q' has units \"degC\"", "but \"K\" in the store"],
+        ),
+        (
+            "unsigned.nc",
+            &[12.0, 18.0],
+            "K",
+            true,
+            &["variable 'q' is marked _Unsigned", "not marked _Unsigned in the store"],
+        ),
+        (
+            "back.nc",
+            &[24.0, 36.0, 30.0],
+            "K",
+            false,
+            &["'time' is not strictly increasing at steps 1 and 2 (36 then 30"],
+        ),
+        (
+            "fill.nc",
+            &[24.0, 30.0, -9999.0],
+            "K",
+            false,
+            &["not strictly increasing at steps 1 and 2 (30 then -9999"],
+        ),
+    ];
+    for (name, times, units, unsigned, needles) in refused {
+        obs_file(&p(name), times, units, unsigned);
+        run(["append", &s(&p(name)), "-o", &s(&store), "--quiet"]).fails_with(3, needles);
+        assert!(
+            before == snapshot(&store),
+            "a refused append ({name}) changed the store"
+        );
+    }
+    obs_file(&p("b.nc"), &[12.0, 18.0], "K", false);
+    run(["append", &s(&p("b.nc")), "-o", &s(&store), "--quiet"]).ok();
+    verify_source(&store, &[s(&p("a.nc")), s(&p("b.nc"))]).ok();
+}

@@ -1881,6 +1881,9 @@ fn stored_hours(store: &Path, var: &str, missing: f64) -> Vec<Option<f64>> {
         .and_then(|d| d.as_str())
     {
         Some("int32") => array_values::<i32>(store, var).into_iter().map(f64::from).collect(),
+        // Auxiliary int32 times shifted to another epoch, whose values the scan does not
+        // read, are widened to int64.
+        Some("int64") => array_values::<i64>(store, var).into_iter().map(|v| v as f64).collect(),
         Some("float32") => array_values::<f32>(store, var).into_iter().map(f64::from).collect(),
         _ => array_values::<f64>(store, var),
     };
@@ -3260,4 +3263,45 @@ fn a_step_of_a_new_dimension_that_lacks_a_variable_is_filled_as_xarray_fills_it(
     if let Some(py) = python() {
         xarray_compare(&py, &out, &inputs, &["--mode", "decoded", "--join", "outer"]).unwrap();
     }
+}
+
+#[test]
+fn int32_times_re_encoded_beyond_int32_are_stored_as_int64() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.nc"), dir.path().join("b.nc"));
+    time_file(&a, "seconds since 1990-01-01", &[0.0, 3600.0], "i32", None);
+    time_file(&b, "hours since 2060-01-01", &[0.0, 1.0], "i32", None);
+    let inputs = strings(&[a, b]);
+    // Before: scan passed, and convert failed half way ("cannot be stored exactly as int"),
+    // leaving an interrupted store.
+    let out = dir.path().join("t.zarr");
+    let r = convert(&inputs, &out, &[]);
+    r.ok();
+    assert!(
+        r.stdout.contains("are stored as int64 so that they fit"),
+        "{}",
+        r.stdout
+    );
+    verify_source(&out, &inputs).ok();
+    // 2060-01-01 is 25,567 days (70 years, 17 of them leap) after 1990-01-01.
+    let start = 25_567 * 86_400;
+    assert_eq!(array_values::<i64>(&out, "time"), [0, 3600, start, start + 3600]);
+}
+
+#[test]
+fn whole_times_re_encoded_by_a_fractional_factor_stay_integers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.nc"), dir.path().join("b.nc"));
+    // 1970-01-01 is 613,608 hours after 1900-01-01; b's seconds fall on the hour.
+    time_file(&a, "hours since 1900-01-01", &[613_600.0, 613_601.0], "i32", None);
+    time_file(&b, "seconds since 1970-01-01", &[0.0, 3600.0], "i32", None);
+    let inputs = strings(&[a, b]);
+    let out = dir.path().join("t.zarr");
+    let r = convert(&inputs, &out, &[]);
+    r.ok();
+    // Before: "time values re-encoded to … are not whole numbers, so they are stored as
+    // float64", judged from the 1/3600 factor, not the values.
+    assert!(!r.stdout.contains("not whole numbers"), "{}", r.stdout);
+    assert_eq!(array_values::<i32>(&out, "time"), [613_600, 613_601, 613_608, 613_609]);
+    verify_source(&out, &inputs).ok();
 }

@@ -164,3 +164,46 @@ pub(super) fn stored_type(dtype: DType, fixes: &[(f64, f64)]) -> DType {
         DType::F64
     }
 }
+
+/// The narrowest of `floor`, int32 and int64 (not narrower than `floor`) that holds the
+/// values of type `raw` re-encoded with each file's `fixes`: each file's `values` where
+/// known, else all its type can hold.
+pub(super) fn fitting_integer(floor: DType, raw: DType, fixes: &[(f64, f64)], values: &[Option<&[f64]>]) -> DType {
+    let (type_lo, type_hi) = integer_range(raw);
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for (i, &(scale, offset)) in fixes.iter().enumerate() {
+        let (a, b) = match values.get(i).copied().flatten() {
+            Some(v) if !v.is_empty() => v
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x))),
+            _ => (type_lo, type_hi),
+        };
+        for x in [a * scale + offset, b * scale + offset] {
+            lo = lo.min(x);
+            hi = hi.max(x);
+        }
+    }
+    let fits = |t: DType| {
+        let (l, h) = integer_range(t);
+        lo >= l && hi <= h
+    };
+    [floor, DType::I32, DType::I64]
+        .into_iter()
+        .filter(|t| t.size() >= floor.size())
+        .find(|&t| fits(t))
+        .unwrap_or(DType::I64)
+}
+
+/// The smallest and largest values of integer type `t`.
+fn integer_range(t: DType) -> (f64, f64) {
+    match t {
+        DType::I8 => (i8::MIN as f64, i8::MAX as f64),
+        DType::U8 => (0.0, u8::MAX as f64),
+        DType::I16 => (i16::MIN as f64, i16::MAX as f64),
+        DType::U16 => (0.0, u16::MAX as f64),
+        DType::I32 => (i32::MIN as f64, i32::MAX as f64),
+        DType::U32 => (0.0, u32::MAX as f64),
+        DType::U64 => (0.0, u64::MAX as f64),
+        _ => (i64::MIN as f64, i64::MAX as f64),
+    }
+}

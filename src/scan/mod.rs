@@ -755,19 +755,35 @@ impl Merger<'_> {
                 DType::F64
             }
             Some(fix)
-                if matches!(promoted, DType::I8 | DType::U8 | DType::I16 | DType::U16 | DType::U32)
+                if promoted.is_integer()
                     && fix.iter().all(|&(s, o)| s.fract() == 0.0 && o.fract() == 0.0)
-                    && fix.iter().any(|&(_, o)| o != 0.0) =>
+                    && fix.iter().any(|&f| f != (1.0, 0.0))
+                    && self.re_encoded_type(path, v, promoted, fix) != promoted =>
             {
-                // Shifted to another epoch, small or unsigned integers may not hold the
-                // values (int16 days since 2000 as days since 1900).
-                let wide = if promoted == DType::U32 { DType::I64 } else { DType::I32 };
+                // Shifted to another epoch or scaled to a finer unit, integers may not
+                // hold the values (int16 days since 2000 as days since 1900, int32 hours
+                // since 2060 as seconds since 1990).
+                let wide = self.re_encoded_type(path, v, promoted, fix);
                 self.notes.push(format!(
                     "variable '{full}': {} time values re-encoded to '{}' are stored as {} so that they fit",
                     promoted.cdl_name(),
                     target_units,
                     wide.cdl_name()
                 ));
+                wide
+            }
+            Some(fix) if promoted.is_integer() && self.whole_when_re_encoded(path, v, fix) => {
+                // Whole numbers after all (seconds since 1970 as hours since 1900, on
+                // the hour): an integer type that holds them.
+                let wide = self.re_encoded_type(path, v, promoted, fix);
+                if wide != promoted {
+                    self.notes.push(format!(
+                        "variable '{full}': {} time values re-encoded to '{}' are whole numbers, stored as {}",
+                        promoted.cdl_name(),
+                        target_units,
+                        wide.cdl_name()
+                    ));
+                }
                 wide
             }
             Some(fix) if promoted.is_integer() && fix.iter().any(|&(s, o)| s.fract() != 0.0 || o.fract() != 0.0) => {
@@ -844,6 +860,37 @@ impl Merger<'_> {
     }
 
     /// `float in a.nc, double in b.nc (and 3 more)`: the types of a variable per file.
+    /// The integer type that holds the whole-number times of `v` (stored as `raw`)
+    /// re-encoded with each file's `fixes`: `raw` when they fit, else int32 or int64.
+    /// Shifted small integers take int32 at least, unsigned int32 int64. A root
+    /// coordinate's values are read with the headers; others may span their type.
+    fn re_encoded_type(&self, path: &[String], v: &VarHeader, raw: DType, fixes: &[(f64, f64)]) -> DType {
+        let shifted = fixes.iter().any(|&(_, o)| o != 0.0);
+        let floor = match raw {
+            DType::I8 | DType::U8 | DType::I16 | DType::U16 if shifted => DType::I32,
+            DType::U32 if shifted => DType::I64,
+            other => other,
+        };
+        let values: Vec<Option<&[f64]>> = self
+            .headers
+            .iter()
+            .map(|h| if path.is_empty() { h.coord(&v.name) } else { None })
+            .collect();
+        instants::fitting_integer(floor, raw, fixes, &values)
+    }
+
+    /// True when every value of root coordinate `v`, re-encoded with each file's `fixes`
+    /// that are not all whole, is a whole number (values read with the headers).
+    fn whole_when_re_encoded(&self, path: &[String], v: &VarHeader, fixes: &[(f64, f64)]) -> bool {
+        let fractional = fixes.iter().any(|&(s, o)| s.fract() != 0.0 || o.fract() != 0.0);
+        fractional
+            && path.is_empty()
+            && self.headers.iter().zip(fixes).all(|(h, &(scale, offset))| {
+                h.coord(&v.name)
+                    .is_some_and(|values| values.iter().all(|&x| packing::re_encode(x, (scale, offset)).1))
+            })
+    }
+
     /// The type of variable `v` (of group `path`) in each file, as CDL names.
     fn file_type_names(&self, path: &[String], v: &VarHeader) -> Vec<String> {
         self.headers
