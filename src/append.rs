@@ -1093,6 +1093,20 @@ fn check_continuation(
         return Ok(None);
     };
     let units = stored_text(stored, "units").unwrap_or_default();
+    let file_at = |i: usize| {
+        inv.files
+            .iter()
+            .find(|f| f.concat_start <= i as u64 && (i as u64) < f.concat_start + f.concat_len)
+            .map(SourceFile::shown)
+            .unwrap_or_default()
+    };
+    if let Some(i) = new.iter().position(|x| x.is_nan()) {
+        return Err(inconsistent(format!(
+            "the new files' '{concat_dim}' holds a missing (NaN) value at step {i} (in {}): a coordinate needs a value \
+             at every step",
+            file_at(i)
+        )));
+    }
     // Which way the axis runs: the store's, else the new files' (a store of one step).
     let direction = |a: f64, b: f64| (a != b).then_some(b > a);
     let stored_up = (existing_len >= 2).then(|| direction(prev, last)).flatten();
@@ -1110,14 +1124,9 @@ fn check_continuation(
     }
     let up = stored_up.or(new_up).unwrap_or(true);
     // The new files' own axis runs one way, a value at every step, as convert checks.
-    let wrong_way = |i: usize| new[i].is_nan() || if up { new[i] <= new[i - 1] } else { new[i] >= new[i - 1] };
+    let wrong_way = |i: usize| if up { new[i] <= new[i - 1] } else { new[i] >= new[i - 1] };
     if let Some(i) = (1..new.len()).find(|&i| wrong_way(i)) {
-        let file = inv
-            .files
-            .iter()
-            .find(|f| f.concat_start <= i as u64 && (i as u64) < f.concat_start + f.concat_len)
-            .map(SourceFile::shown)
-            .unwrap_or_default();
+        let file = file_at(i);
         return Err(inconsistent(format!(
             "the new files' '{concat_dim}' is not strictly {} at steps {} and {} ({} then {}, {units}; in {file}): \
              appended, the store's axis would not be monotonic. Check the file's '{concat_dim}' values (a fill value \

@@ -370,7 +370,7 @@ fn appends_refuse_what_convert_refuses_units_signedness_and_a_disordered_axis() 
     // other sign, an axis that goes back or ends in a fill value.
     /// A new file's name, times, units, `_Unsigned` marking, and what the refusal says.
     type Refused<'a> = (&'a str, &'a [f64], &'a str, bool, &'a [&'a str]);
-    let refused: [Refused; 4] = [
+    let refused: [Refused; 5] = [
         (
             "celsius.nc",
             &[12.0, 18.0],
@@ -398,6 +398,13 @@ fn appends_refuse_what_convert_refuses_units_signedness_and_a_disordered_axis() 
             "K",
             false,
             &["not strictly increasing at steps 1 and 2 (30 then -9999"],
+        ),
+        (
+            "nan.nc",
+            &[f64::NAN, 30.0],
+            "K",
+            false,
+            &["'time' holds a missing (NaN) value at step 0 (in"],
         ),
     ];
     for (name, times, units, unsigned, needles) in refused {

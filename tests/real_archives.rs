@@ -3109,6 +3109,24 @@ fn times_without_the_concat_dimension_compare_and_are_stored_as_instants() {
         r.stdout
     );
     assert_eq!(array_values::<f64>(&out, "reftime"), vec![0.0]);
+    // One second apart is another instant (before the review: within a relative
+    // tolerance of about 4 s, kept once); missing in both files is the same.
+    let close: Vec<PathBuf> = (0..2).map(|i| d.join(format!("close_{i}.nc"))).collect();
+    cycle_file(&close[0], 0, 0, 6.0);
+    cycle_file(&close[1], 6, 6, 1.0 / 3600.0);
+    let out = d.join("close.zarr");
+    convert(&strings(&close), &out, &[]).ok();
+    assert_eq!(
+        array_values::<f64>(&out, "reftime"),
+        [6.0, 6.0, 6.0 + 1.0 / 3600.0, 6.0 + 1.0 / 3600.0]
+    );
+    let missing: Vec<PathBuf> = (0..2).map(|i| d.join(format!("missing_{i}.nc"))).collect();
+    cycle_file(&missing[0], 0, 0, f64::NAN);
+    cycle_file(&missing[1], 6, 6, f64::NAN);
+    let out = d.join("missing.zarr");
+    convert(&strings(&missing), &out, &[]).ok();
+    assert!(array_values::<f64>(&out, "reftime").iter().all(|x| x.is_nan()));
+    assert_eq!(array_values::<f64>(&out, "reftime").len(), 1);
     // An append whose reference time is another instant in the same raw value is refused
     // (before: accepted, the store kept the first cycle's).
     let grown = d.join("grown.zarr");

@@ -112,11 +112,11 @@ pub(super) fn survey_sets(headers: &[FileHeader], sets: &[Vec<usize>], options: 
     for s in 0..sets.len() {
         let set = owned(s);
         // A lone file without the concat dimension (a grid or mask file) is merged as is;
-        // one holding it as a scalar (one step of a new dimension) is a step like others.
-        let lacks_dim = choice
-            .dim
-            .as_deref()
-            .is_some_and(|d| set.len() == 1 && set[0].root.dim(d).is_none() && !concat::holds_scalar(&set[0], d));
+        // where the dimension is new (every file holds it as a scalar), it is a step.
+        let new_dim = |d: &str| headers.iter().all(|h| h.root.dim(d).is_none());
+        let lacks_dim = choice.dim.as_deref().is_some_and(|d| {
+            set.len() == 1 && set[0].root.dim(d).is_none() && !(new_dim(d) && concat::holds_scalar(&set[0], d))
+        });
         let forced = ConcatChoice {
             dim: if lacks_dim { None } else { choice.dim.clone() },
             reason: choice.reason.clone(),

@@ -345,7 +345,10 @@ fn re_encoded_along_new_dim(
         instants::ReEncoding::Alike => Ok(None),
         instants::ReEncoding::NotTimes => Err(refuse(&other_units)),
         instants::ReEncoding::Fixes(_) if v.attrs.iter().any(|(k, _)| CODING_ATTRS.contains(&k.as_str())) => {
-            Err(refuse(&other_units))
+            Err(refuse(
+                "nc2zarr does not re-encode packed times, or times with a fill value, along a new dimension: convert the \
+             files in groups of equal units",
+            ))
         }
         instants::ReEncoding::Fixes(fixes) => Ok(Some(instants::Retimed {
             fixes,
