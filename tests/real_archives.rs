@@ -3199,6 +3199,28 @@ fn scalar_times_in_each_files_own_units_are_re_encoded_along_a_new_dimension() {
             xarray_compare(&py, &out, &inputs, &["--mode", "decoded", "--vars", "different"]).unwrap();
         }
     }
+    // Another calendar in a later file: refused, naming that file and both calendars
+    // (the message named the first file spelt otherwise, showing two equal units).
+    let other = d.join("um_360.nc");
+    scalar_step_file(&other, 12);
+    {
+        let mut f = netcdf::append(&other).unwrap();
+        f.variable_mut("time")
+            .unwrap()
+            .put_attribute("calendar", "360_day")
+            .unwrap();
+    }
+    let mut mixed = inputs.clone();
+    mixed.push(s(&other));
+    convert(&mixed, &d.join("mixed.zarr"), &[]).fails_with(
+        3,
+        &[
+            "um_360.nc",
+            "(calendar standard)",
+            "(calendar 360_day)",
+            "and so do their calendars",
+        ],
+    );
 }
 
 /// A WRF output file without a `Time` coordinate: `Times(Time, DateStrLen)` and `XTIME`

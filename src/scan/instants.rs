@@ -49,16 +49,16 @@ pub(super) fn compare(
         .iter()
         .map(|&i| group_at(&headers[i].root, parts).map_or([None, None], |g| encoding_of(g, &v.name)))
         .collect();
-    let odd = encodings.iter().position(|e| *e != encodings[0]).unwrap_or(0);
+    let odd = first_differing(&encodings);
     let (first, other) = (&headers[holding[0]], &headers[holding[odd]]);
     let refuse = |why: String| {
         InputError::inconsistent(format!(
             "variable '{full}' does not depend on the concat dimension but its units differ between {} and {} \
-             ({:?}, {:?}); {why}",
+             ({}, {}); {why}",
             first.path.display(),
             other.path.display(),
-            encodings[0][0].as_deref().unwrap_or(""),
-            encodings[odd][0].as_deref().unwrap_or(""),
+            shown(&encodings[0]),
+            shown(&encodings[odd]),
         ))
         .files([&first.path, &other.path])
         .about(full)
@@ -107,6 +107,31 @@ pub(super) fn encoding_of(g: &GroupHeader, name: &str) -> [Option<String>; 2] {
     let parent = g.vars.iter().find(|p| text(p, "bounds").as_deref() == Some(name));
     let own = g.var(name);
     ["units", "calendar"].map(|k| own.and_then(|v| text(v, k)).or_else(|| parent.and_then(|p| text(p, k))))
+}
+
+/// The first of `encodings` (`[units, calendar]` per file) that means other than the
+/// first one (not only spelt otherwise), else the first spelt otherwise, else 0.
+pub(super) fn first_differing(encodings: &[[Option<String>; 2]]) -> usize {
+    let parse = |e: &[Option<String>; 2]| {
+        let units = e[0].as_deref().and_then(TimeUnits::parse);
+        (units, Calendar::parse(e[1].as_deref()).ok())
+    };
+    let means_same = |e: &[Option<String>; 2]| parse(e).0.is_some() && parse(e) == parse(&encodings[0]);
+    let spelt_otherwise = |e: &[Option<String>; 2]| *e != encodings[0];
+    encodings
+        .iter()
+        .position(|e| spelt_otherwise(e) && !means_same(e))
+        .or_else(|| encodings.iter().position(spelt_otherwise))
+        .unwrap_or(0)
+}
+
+/// `[units, calendar]` for messages: `"days since 2000-01-01" (calendar 360_day)`.
+pub(super) fn shown(e: &[Option<String>; 2]) -> String {
+    let units = format!("{:?}", e[0].as_deref().unwrap_or("none"));
+    match &e[1] {
+        Some(c) => format!("{units} (calendar {c})"),
+        None => units,
+    }
 }
 
 /// How the values of files with these units (`[units, calendar]` per file) are brought

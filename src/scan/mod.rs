@@ -325,14 +325,14 @@ fn re_encoded_along_new_dim(
 ) -> Result<Option<instants::Retimed>, InputError> {
     let name = &v.name;
     let encodings: Vec<[Option<String>; 2]> = headers.iter().map(|h| instants::encoding_of(&h.root, name)).collect();
-    let odd = encodings.iter().position(|e| *e != encodings[0]).unwrap_or(0);
+    let odd = instants::first_differing(&encodings);
     let refuse = |why: &str| {
         InputError::inconsistent(format!(
-            "'{name}' has other units or calendar in {} than in {} ({:?} against {:?}); {why}",
+            "'{name}' has other units or calendar in {} than in {} ({} against {}); {why}",
             headers[odd].path.display(),
             headers[0].path.display(),
-            encodings[odd][0].as_deref().unwrap_or("none"),
-            encodings[0][0].as_deref().unwrap_or("none"),
+            instants::shown(&encodings[odd]),
+            instants::shown(&encodings[0]),
         ))
         .files([&headers[0].path, &headers[odd].path])
         .about(name)
