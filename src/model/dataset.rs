@@ -186,6 +186,20 @@ impl GroupInfo {
             .group_mut(path)
     }
 
+    /// Sets string-length dimension `dim` as long as the widest array of the group
+    /// whose last dimension it is (arrays along it may keep narrower widths).
+    pub fn fit_string_length(&mut self, dim: &str) {
+        let widest = self
+            .vars
+            .iter()
+            .filter(|v| v.dims.last().is_some_and(|d| d == dim))
+            .filter_map(|v| v.shape.last().copied())
+            .max();
+        if let (Some(d), Some(widest)) = (self.dims.iter_mut().find(|d| d.name == dim), widest) {
+            d.len = widest;
+        }
+    }
+
     /// Full path of a variable of this group.
     pub fn var_path(&self, var: &str) -> String {
         if self.path.is_empty() {

@@ -362,15 +362,7 @@ fn merge_group(
         }
     }
     for name in string_dims {
-        let widest = into
-            .vars
-            .iter()
-            .filter(|v| v.dims.last() == Some(&name))
-            .filter_map(|v| v.shape.last().copied())
-            .max();
-        if let (Some(d), Some(widest)) = (into.dims.iter_mut().find(|d| d.name == name), widest) {
-            d.len = widest;
-        }
+        into.fit_string_length(&name);
     }
     Ok(())
 }

@@ -1326,15 +1326,7 @@ fn check_static_variables(inv: &mut Inventory, headers: &[FileHeader]) -> Result
         v.string_lens = None;
         // The dimension is as long as the widest array of the group still using it.
         let dim = v.dims.last().cloned().unwrap_or_default();
-        let widest = g
-            .vars
-            .iter()
-            .filter(|x| x.dims.last() == Some(&dim))
-            .filter_map(|x| x.shape.last().copied())
-            .max();
-        if let (Some(d), Some(widest)) = (g.dims.iter_mut().find(|d| d.name == dim), widest) {
-            d.len = widest;
-        }
+        g.fit_string_length(&dim);
     }
     inv.notes.extend(inv_notes);
     let Some(dim) = inv.concat_dim.clone() else {
