@@ -20,7 +20,7 @@ use crate::error::{Error, InputError, Result, TargetError};
 use crate::existing::{self, FoundArray};
 use crate::journal;
 use crate::json::Json;
-use crate::manifest::{self, Manifest};
+use crate::manifest::{self, Manifest, Sameness};
 use crate::meta::{self, Fill};
 use crate::model::Decoding;
 use crate::model::ZarrFormat;
@@ -309,6 +309,7 @@ fn append_files(
     }
     let group = manifest.group.clone().unwrap_or_default();
     let mut new_files = Vec::new();
+    let mut rewritten = 0;
     for f in &files {
         let fp = manifest::file_fingerprint(f).map_err(|e| InputError::Io {
             path: f.clone(),
@@ -320,9 +321,20 @@ fn append_files(
         };
         let path = origin(f).unwrap_or_else(|| f.display().to_string());
         let known = manifest.inputs.iter().find(|i| i.is(&fp, coordinate.as_deref()));
-        match (known, manifest.inputs.iter().find(|i| i.path == path)) {
-            (Some(_), _) => summary.already_present += 1,
-            (None, Some(_)) => {
+        let sameness = match known {
+            Some(k) => Some(k.holds_the_same(f).map_err(|e| InputError::Io {
+                path: f.clone(),
+                message: e.to_string(),
+            })?),
+            None => None,
+        };
+        match (sameness, manifest.inputs.iter().find(|i| i.path == path)) {
+            (Some(Sameness::Untouched), _) => summary.already_present += 1,
+            (Some(Sameness::Rewritten), _) => {
+                summary.already_present += 1;
+                rewritten += 1;
+            }
+            (Some(Sameness::Changed), _) | (None, Some(_)) => {
                 return Err(inconsistent(format!(
                     "{path} is already in the store but its contents changed since; a store cannot take back data \
                      (convert again with --overwrite to rebuild it)"
@@ -331,7 +343,14 @@ fn append_files(
             (None, None) => new_files.push(f.clone()),
         }
     }
+    if rewritten > 0 {
+        summary.notes.push(format!(
+            "{rewritten} file(s) already in the store were modified since they were converted, but hold the same bytes"
+        ));
+    }
     if new_files.is_empty() {
+        let n = stored_length(&store, manifest.concat_dim.as_deref())?;
+        summary.length = (n, n);
         summary.seconds = started.elapsed().as_secs_f64();
         return Ok(summary);
     }
@@ -474,17 +493,25 @@ fn append_files(
         ..copts.clone()
     };
 
-    let collected = crate::write::run_engine(
-        &inv,
-        &groups,
-        &prepared,
-        &store,
-        &copts_quiet,
-        done,
-        segments,
-        total,
-        None,
-    )?;
+    // The new files' bytes are hashed beside the append, as convert does.
+    let (collected, hashes) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| crate::records::content_hashes(&inv));
+        let collected = crate::write::run_engine(
+            &inv,
+            &groups,
+            &prepared,
+            &store,
+            &copts_quiet,
+            done,
+            segments,
+            total,
+            None,
+        );
+        (collected, hashing.join().expect("hashing thread"))
+    });
+    let collected = collected?;
+    let mut inputs = inputs;
+    crate::records::record_content(&mut inputs, hashes?);
 
     // Commit: array documents with the new shapes, the manifest, consolidated metadata last.
     let mut manifest = manifest;
@@ -504,7 +531,16 @@ fn append_files(
     Ok(summary)
 }
 
-/// Checks the new files against the store; returns the store's length along the concat dim.
+/// The store's length along `concat_dim` (0 without one).
+fn stored_length(store: &Target, concat_dim: Option<&str>) -> Result<u64> {
+    let Some(dim) = concat_dim else { return Ok(0) };
+    let (_, found) = existing::read_arrays(store)?;
+    Ok(found
+        .iter()
+        .find_map(|a| a.dims.iter().position(|d| d == dim).map(|i| a.shape[i]))
+        .unwrap_or(0))
+}
+
 /// Variables the new files hold without the concat dimension that the store holds along
 /// it (their values differed between the files it was made of) grow like the others,
 /// each new file's values repeated over its steps.
@@ -650,6 +686,7 @@ fn keep_stored_coordinate_types(inv: &mut Inventory, found: &HashMap<String, Fou
     }
 }
 
+/// Checks the new files against the store; returns the store's length along the concat dim.
 fn check_structure(inv: &Inventory, found: &HashMap<String, FoundArray>, concat_dim: &str) -> Result<u64> {
     let mut existing_len = None;
     for (g, v) in inv.variables() {
@@ -854,7 +891,7 @@ fn units_of(group: &GroupInfo, v: &VarInfo) -> Option<(String, Option<String>)> 
     let parent = group
         .vars
         .iter()
-        .find(|p| text(&p.attrs, "bounds").as_deref() == Some(v.name.as_str()));
+        .find(|p| crate::model::names_as_bounds(&p.attrs, &v.name));
     let parent_calendar = || parent.and_then(|p| text(&p.attrs, "calendar"));
     match text(&v.attrs, "units") {
         // Bounds without a calendar of their own take their variable's (CF, xarray).
@@ -995,7 +1032,7 @@ fn to_store_units(
             group
                 .vars
                 .iter()
-                .find(|p| attr(&p.attrs, "bounds").and_then(AttrValue::as_text) == Some(v.name.as_str()))
+                .find(|p| crate::model::names_as_bounds(&p.attrs, &v.name))
                 .and_then(|p| found.get(&group.var_path(&p.name)))
                 .and_then(|a| stored_text(a, key))
         })
@@ -1064,25 +1101,28 @@ fn check_continuation(
     if existing_len == 0 {
         return Ok(None);
     }
-    // The store's last two values.
+    // The store's values of the coordinate in a range of steps.
     let values = existing::numbers;
     let os = stored.object_shape[0];
     let format = stored_format(store);
-    let value_at = |i: u64| -> Result<f64> {
-        let key = meta::chunk_key(format, concat_dim, &[i / os]);
-        let block = match store.get(&key)? {
-            Some(b) => stored.codec.decode(&b, &stored.object_shape),
-            None => stored.codec.decode_fill(&stored.object_shape),
+    let stored_values = |range: std::ops::Range<u64>| -> Result<Vec<f64>> {
+        let mut out = Vec::new();
+        for c in range.start / os..range.end.div_ceil(os) {
+            let key = meta::chunk_key(format, concat_dim, &[c]);
+            let block = match store.get(&key)? {
+                Some(b) => stored.codec.decode(&b, &stored.object_shape),
+                None => stored.codec.decode_fill(&stored.object_shape),
+            }
+            .map_err(|e| Error::Internal(format!("decoding {key}: {e}")))?;
+            let from = (c * os).max(range.start);
+            let to = ((c + 1) * os).min(range.end);
+            out.extend_from_slice(&values(&block, stored.dtype)[(from - c * os) as usize..(to - c * os) as usize]);
         }
-        .map_err(|e| Error::Internal(format!("decoding {key}: {e}")))?;
-        Ok(values(&block, stored.dtype)[(i % os) as usize])
+        Ok(out)
     };
-    let last = value_at(existing_len - 1)?;
-    let prev = if existing_len >= 2 {
-        value_at(existing_len - 2)?
-    } else {
-        last
-    };
+    let tail = stored_values(existing_len.saturating_sub(2)..existing_len)?;
+    let last = tail[tail.len() - 1];
+    let prev = tail[0];
     // The new values, in the store's units.
     let group = inv.root.clone();
     let mut reader = crate::read::Reader::new();
@@ -1093,6 +1133,12 @@ fn check_continuation(
         return Ok(None);
     };
     let units = stored_text(stored, "units").unwrap_or_default();
+    // ", UNITS" after numbers, or nothing when the coordinate has no units.
+    let in_units = if units.is_empty() {
+        String::new()
+    } else {
+        format!(", {units}")
+    };
     let file_at = |i: usize| {
         inv.files
             .iter()
@@ -1115,7 +1161,7 @@ fn check_continuation(
         && s != n
     {
         return Err(inconsistent(format!(
-            "the store's '{concat_dim}' {} ({prev} then {last}, {units}) but the new files' {} ({first} then {}): \
+            "the store's '{concat_dim}' {} ({prev} then {last}{in_units}) but the new files' {} ({first} then {}): \
              appended, the axis would not be monotonic",
             if s { "increases" } else { "decreases" },
             if n { "increases" } else { "decreases" },
@@ -1128,7 +1174,7 @@ fn check_continuation(
     if let Some(i) = (1..new.len()).find(|&i| wrong_way(i)) {
         let file = file_at(i);
         return Err(inconsistent(format!(
-            "the new files' '{concat_dim}' is not strictly {} at steps {} and {} ({} then {}, {units}; in {file}): \
+            "the new files' '{concat_dim}' is not strictly {} at steps {} and {} ({} then {}{in_units}; in {file}): \
              appended, the store's axis would not be monotonic. Check the file's '{concat_dim}' values (a fill value \
              or a step out of order)",
             if up { "increasing" } else { "decreasing" },
@@ -1138,27 +1184,97 @@ fn check_continuation(
             new[i]
         )));
     }
-    // Measured along the axis: a decreasing one continues below its last value.
+    // Measured along the axis: a decreasing one continues below its last value. Dates
+    // written as numbers (`day as %Y%m%d.%f`) are measured in days.
+    let linear = |x: f64| crate::cftime::absolute_day(&units, x).unwrap_or(x);
+    let (first_l, last_l, prev_l) = (linear(first), linear(last), linear(prev));
     let (first_ahead, step) = if up {
-        (first - last, last - prev)
+        (first_l - last_l, last_l - prev_l)
     } else {
-        (last - first, prev - last)
+        (last_l - first_l, prev_l - last_l)
     };
     if first_ahead <= 0.0 {
-        let beyond = if up { "reaches" } else { "goes down to" };
-        return Err(inconsistent(format!(
-            "the new files start at {first} but the store already {beyond} {last} ({units}): they overlap it or \
-             come before it; remove the files whose data is already in the store"
-        )));
+        let stored_all = stored_values(0..existing_len)?;
+        return Err(overlap_refusal(concat_dim, &new, &stored_all, up, &in_units, file_at));
     }
     if step > 0.0 && first_ahead > 1.5 * step && !allow_gaps {
         return Err(inconsistent(format!(
-            "the new files start at {first} but the store ends at {last} with steps of {step} ({units}): \
+            "the new files start at {first} but the store ends at {last} with steps of {step}{in_units}: \
              {} step(s) are missing; append the missing files first, or pass --allow-gaps",
             (first_ahead / step).round() as i64 - 1
         )));
     }
     Ok(Some((first, end, units)))
+}
+
+/// The refusal of new files whose first steps do not lie beyond the store's last
+/// (`stored`, in the store's order; `up` when the axis increases): it says whether the
+/// steps are already in the store (all of them, or only the first few, which `ncks` can
+/// drop), or fall in a gap of the store, which an append cannot fill.
+fn overlap_refusal(
+    concat_dim: &str,
+    new: &[f64],
+    stored: &[f64],
+    up: bool,
+    in_units: &str,
+    file_at: impl Fn(usize) -> String,
+) -> Error {
+    let last = stored[stored.len() - 1];
+    let behind = new
+        .iter()
+        .take_while(|&&x| if up { x <= last } else { x >= last })
+        .count();
+    let held = |x: &f64| stored.iter().any(|s| s == x);
+    let first = new[0];
+    let (lo, hi) = stored.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+        (lo.min(x), hi.max(x))
+    });
+    let message = if let Some(i) = (0..behind).find(|&i| !held(&new[i])) {
+        if (lo..=hi).contains(&new[i]) {
+            format!(
+                "the new files' '{concat_dim}' value {}{in_units} (in {}) lies inside the store's range ({} .. \
+                 {last}) at a step the store does not hold (a gap left by --allow-gaps?): an append only adds steps \
+                 after the last one. Convert again with --overwrite to fill the gap, and append the files after it \
+                 separately",
+                new[i],
+                file_at(i),
+                stored[0]
+            )
+        } else {
+            format!(
+                "the new files start at {first}{in_units} (in {}), before the store's first step {} (it runs from {} \
+                 to {last}): an append only adds steps after the last one. Convert all the files together \
+                 (--overwrite) to put them first",
+                file_at(0),
+                stored[0],
+                stored[0]
+            )
+        }
+    } else if behind == new.len() {
+        format!(
+            "every step of the new files ({first} .. {}{in_units}) is already in the store, which ends at {last}: \
+             remove the files whose data is already in the store",
+            new[new.len() - 1]
+        )
+    } else if file_at(behind - 1) != file_at(0) {
+        format!(
+            "the new files' first {behind} step(s) ({first} .. {}{in_units}, in {} .. {}) are already in the store, \
+             which ends at {last}: remove the files whose data is all in the store, and drop the shared steps from \
+             the one that continues it",
+            new[behind - 1],
+            file_at(0),
+            file_at(behind - 1)
+        )
+    } else {
+        let file = file_at(0);
+        format!(
+            "the first {behind} step(s) of {file} ({first} .. {}{in_units}) are already in the store, which ends at \
+             {last}: drop them from the file (e.g. `ncks -d {concat_dim},{behind}, {file} trimmed.nc`) and append the \
+             rest",
+            new[behind - 1]
+        )
+    };
+    inconsistent(message)
 }
 
 /// Reads every re-encoded time variable of the new files (bounds, auxiliary times)

@@ -152,6 +152,24 @@ fn gregorian_jdn(y: i64, m: i64, d: i64) -> i64 {
     d + (153 * mm + 2) / 5 + 365 * yy + yy.div_euclid(4) - yy.div_euclid(100) + yy.div_euclid(400) - 32045
 }
 
+/// The day number (a Julian day number, plus the fraction of the day) of a value in
+/// CDI's absolute time units, `day as %Y%m%d.%f` (ICON and CDO output: 20200131.5 is noon
+/// of 31 January 2020), where consecutive steps are not evenly spaced numbers; `None`
+/// for other units or a value that names no date.
+pub fn absolute_day(units: &str, value: f64) -> Option<f64> {
+    let absolute = units.trim().to_ascii_lowercase().starts_with("day as %y%m%d");
+    if !absolute || !value.is_finite() {
+        return None;
+    }
+    let whole = value.floor();
+    let ymd = whole as i64;
+    let (y, m, d) = (ymd / 10_000, (ymd / 100) % 100, ymd % 100);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(gregorian_jdn(y, m, d) as f64 + (value - whole))
+}
+
 /// Julian day number of a Julian-calendar date.
 fn julian_jdn(y: i64, m: i64, d: i64) -> i64 {
     let a = (14 - m) / 12;

@@ -33,6 +33,14 @@ pub struct InputEntry {
     /// The ETag of a remote input when it was read (`path` is then its URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    /// When the file was last modified (nanoseconds since 1970) as it was converted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_ns: Option<i64>,
+    /// blake3 (hex) of the whole file as it was converted: tells a file re-delivered
+    /// with other values, but the same size, head and coordinates, from the one in the
+    /// store. Absent in older manifests and after split runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }
 
 impl InputEntry {
@@ -41,6 +49,49 @@ impl InputEntry {
     pub fn is(&self, fingerprint: &str, coordinate: Option<&str>) -> bool {
         self.fingerprint == fingerprint && (self.coordinate.is_none() || self.coordinate.as_deref() == coordinate)
     }
+
+    /// Whether `path`, which this entry recognises by fingerprint, still holds what was
+    /// converted: by its modification time, else by the hash of all its bytes.
+    pub fn holds_the_same(&self, path: &std::path::Path) -> std::io::Result<Sameness> {
+        let Some(content) = &self.content else {
+            return Ok(Sameness::Untouched);
+        };
+        if self.modified_ns.is_some() && self.modified_ns == modified_ns(path) {
+            return Ok(Sameness::Untouched);
+        }
+        Ok(if &content_hash(path)? == content {
+            Sameness::Rewritten
+        } else {
+            Sameness::Changed
+        })
+    }
+}
+
+/// What [`InputEntry::holds_the_same`] found for a file the entry recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sameness {
+    /// Not modified since it was converted (or nothing more is recorded to compare).
+    Untouched,
+    /// Modified since, but it holds the same bytes.
+    Rewritten,
+    /// Its bytes differ from those converted.
+    Changed,
+}
+
+/// When `path` was last modified, in nanoseconds since 1970 (None where the file
+/// system does not say).
+pub fn modified_ns(path: &std::path::Path) -> Option<i64> {
+    let t = std::fs::metadata(path).ok()?.modified().ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_nanos()).ok()
+}
+
+/// blake3 (hex) of all the bytes of `path`, read a block at a time.
+pub fn content_hash(path: &std::path::Path) -> std::io::Result<String> {
+    let file = std::fs::File::open(path)?;
+    let mut h = blake3::Hasher::new();
+    h.update_reader(file)?;
+    Ok(h.finalize().to_hex().to_string())
 }
 
 /// Fingerprint of one input file: blake3 of its size and first 64 KiB.

@@ -81,9 +81,35 @@ pub fn input_entries(inv: &Inventory) -> Result<Vec<InputEntry>> {
                 fingerprint,
                 coordinate: f.coordinate_digest.clone(),
                 etag,
+                modified_ns: manifest::modified_ns(&f.path),
+                content: None,
             })
         })
         .collect()
+}
+
+/// The hash of every input's bytes ([`manifest::content_hash`]), in the order of
+/// `inv.files`: computed beside a write, for the manifest it ends with.
+pub fn content_hashes(inv: &Inventory) -> Result<Vec<String>> {
+    inv.files
+        .iter()
+        .map(|f| {
+            manifest::content_hash(&f.path).map_err(|e| {
+                InputError::Io {
+                    path: f.path.clone(),
+                    message: e.to_string(),
+                }
+                .into()
+            })
+        })
+        .collect()
+}
+
+/// Records `hashes` (from [`content_hashes`]) in the entries of the same inputs.
+pub fn record_content(inputs: &mut [InputEntry], hashes: Vec<String>) {
+    for (i, h) in inputs.iter_mut().zip(hashes) {
+        i.content = Some(h);
+    }
 }
 
 /// Fingerprint of the inputs: their paths and file fingerprints.

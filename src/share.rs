@@ -28,6 +28,10 @@ pub(crate) struct TaskDone {
     pub(crate) arrays: BTreeMap<String, ArrayEntry>,
     pub(crate) objects: u64,
     pub(crate) bytes_out: u64,
+    /// The hashes of all the bytes of the inputs this task hashed, by index in
+    /// `inv.files` (each task hashes its share of the local inputs).
+    #[serde(default)]
+    pub(crate) content: BTreeMap<usize, String>,
 }
 
 pub(crate) fn done_key(index: usize) -> String {
@@ -122,7 +126,7 @@ pub(crate) fn write_spanning(
     if owned.is_empty() {
         return Ok(None);
     }
-    write_share(store, inv, prepared, opts, tasks, owned, total_bytes)?;
+    write_share(store, inv, prepared, opts, (tasks, &[]), owned, total_bytes)?;
     let names: Vec<String> = arrays.into_iter().collect();
     Ok(Some(format!(
         "prepare wrote the small arrays that span the files or lie along no concat dimension ({}), so each \
@@ -159,13 +163,14 @@ pub(crate) fn live_units(prepared: &Prepared) -> (Vec<UnitKey>, Vec<WorkUnit>) {
 
 /// Writes the units `owned` of a split run as task `index`: into its own session on an
 /// Icechunk target, journaled under its own prefix, then records what it wrote for
-/// `commit`. Returns the objects written, those resumed, and the bytes written.
+/// `commit`, with the hashes of the inputs `hashed` (indices in `inv.files`), taken
+/// beside the writing. Returns the objects written, those resumed, and the bytes written.
 pub(crate) fn write_share(
     store: &Target,
     inv: &Inventory,
     prepared: &Prepared,
     opts: &ConvertOptions,
-    index: usize,
+    (index, hashed): (usize, &[usize]),
     owned: HashSet<UnitKey>,
     total_bytes: u64,
 ) -> Result<(u64, u64, u64)> {
@@ -184,17 +189,36 @@ pub(crate) fn write_share(
     }
     let (done, segments) = crate::journal::load_at(&store, &share.journal_prefix)?;
     let groups = inv.root.walk();
-    let collected = write::run_engine(
-        inv,
-        &groups,
-        prepared,
-        &store,
-        opts,
-        done,
-        segments,
-        total_bytes,
-        Some(&share),
-    )?;
+    let (collected, content) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| {
+            hashed
+                .iter()
+                .map(|&i| {
+                    let path = &inv.files[i].path;
+                    crate::manifest::content_hash(path)
+                        .map(|h| (i, h))
+                        .map_err(|e| crate::error::InputError::Io {
+                            path: path.clone(),
+                            message: e.to_string(),
+                        })
+                })
+                .collect::<std::result::Result<BTreeMap<usize, String>, _>>()
+        });
+        let collected = write::run_engine(
+            inv,
+            &groups,
+            prepared,
+            &store,
+            opts,
+            done,
+            segments,
+            total_bytes,
+            Some(&share),
+        );
+        (collected, hashing.join().expect("hashing thread"))
+    });
+    let collected = collected?;
+    let content = content?;
     if crate::settings::failpoint_is(&format!("task-{index}")) {
         return Err(Error::Internal(format!("failpoint task-{index}")));
     }
@@ -212,6 +236,7 @@ pub(crate) fn write_share(
         arrays,
         objects: collected.objects,
         bytes_out: collected.bytes_out,
+        content,
     };
     let text = serde_json::to_vec(&record).map_err(|e| Error::Internal(format!("recording task {index}: {e}")))?;
     store.put(&done_key(index), Bytes::from(text))?;

@@ -20,7 +20,7 @@ use std::collections::HashSet;
 
 use crate::error::{Error, Result, TargetError};
 use crate::job::{self, BASE_SESSION_KEY, JobKind, PlanSettings, SavedJob, TASKS_PREFIX};
-use crate::manifest::{self, ArrayEntry, Manifest};
+use crate::manifest::{self, ArrayEntry, InputEntry, Manifest};
 use crate::model::Inventory;
 use crate::plan::{self, WorkUnit};
 use crate::share::{self, TaskDone, done_key, files_read, live_units, session_key, spanning, task_units};
@@ -244,8 +244,21 @@ pub fn run_task(target: &str, index: usize, local: &TaskOptions) -> Result<TaskS
         Some(r) => r.explain(e),
         None => e,
     };
-    let (objects, resumed, bytes_out) =
-        share::write_share(&store, &job.inventory, &prepared, &opts, index, owned, total_bytes).map_err(explain)?;
+    // Each task hashes every `tasks`-th local input (a remote one is pinned by its ETag).
+    let hashed: Vec<usize> = (index..job.inventory.files.len())
+        .step_by(job.tasks)
+        .filter(|&i| job.inventory.files[i].origin.is_none())
+        .collect();
+    let (objects, resumed, bytes_out) = share::write_share(
+        &store,
+        &job.inventory,
+        &prepared,
+        &opts,
+        (index, &hashed),
+        owned,
+        total_bytes,
+    )
+    .map_err(explain)?;
     Ok(TaskSummary {
         index,
         tasks: job.tasks,
@@ -445,7 +458,7 @@ fn commit_convert(
     run: &str,
 ) -> Result<u64> {
     let inv = &job.inventory;
-    let mut manifest = Manifest::new(job.settings.format.number(), job.inputs.clone());
+    let mut manifest = Manifest::new(job.settings.format.number(), with_content(&job.inputs, &records));
     manifest.concat_dim = inv.concat_dim.clone();
     manifest.group = inv.root.source.clone();
     for j in &prepared.jobs {
@@ -477,6 +490,7 @@ fn commit_append(
     run: &str,
 ) -> Result<u64> {
     let mut manifest = crate::existing::read_manifest(store)?;
+    let inputs = with_content(&job.inputs, &records);
     let mut objects = 0;
     for r in records {
         objects += r.objects;
@@ -484,11 +498,22 @@ fn commit_append(
             crate::append::merge_entry(&mut manifest, &path, entry);
         }
     }
-    manifest.inputs.extend(job.inputs.iter().cloned());
+    manifest.inputs.extend(inputs);
     // A store made from one file records the dimension it was first appended along.
     manifest.concat_dim = manifest.concat_dim.clone().or_else(|| job.inventory.concat_dim.clone());
     crate::append::commit(store, job.settings.format, &job.inventory, prepared, &manifest, run)?;
     Ok(objects)
+}
+
+/// The run's inputs with the hashes of their bytes the tasks recorded.
+fn with_content(inputs: &[InputEntry], records: &[TaskDone]) -> Vec<InputEntry> {
+    let mut inputs = inputs.to_vec();
+    for (&i, hash) in records.iter().flat_map(|r| &r.content) {
+        if let Some(entry) = inputs.get_mut(i) {
+            entry.content = Some(hash.clone());
+        }
+    }
+    inputs
 }
 
 #[cfg(test)]

@@ -129,7 +129,7 @@ impl Cube {
             .iter()
             .flat_map(|a| {
                 let listed = text(a, "coordinates").unwrap_or("").split_whitespace();
-                listed.chain(text(a, "bounds"))
+                listed.chain(crate::model::BOUNDS_LINKS.iter().filter_map(|k| text(a, k)))
             })
             .collect();
         let variables = Json::Obj(

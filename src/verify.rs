@@ -375,9 +375,7 @@ fn check_times(
 ) -> Result<Vec<String>> {
     let total: u64 = a.shape.iter().product();
     // Bounds without units or calendar take their variable's (CF, xarray).
-    let parent = g.vars.iter().find(|p| {
-        crate::model::attr(&p.attrs, "bounds").and_then(crate::model::AttrValue::as_text) == Some(v.name.as_str())
-    });
+    let parent = g.vars.iter().find(|p| crate::model::names_as_bounds(&p.attrs, &v.name));
     let (Some(axis), Some(stored)) = (v.concat_axis, Instants::of_store(a, format, parent)) else {
         return Ok(Vec::new());
     };
@@ -494,7 +492,10 @@ fn source_times(
     let mut parent = Vec::new();
     for p in group.variables().map_err(|e| e.message)? {
         let p_attrs = p.attributes().map_err(|e| e.message)?;
-        if text_of(&p_attrs, "bounds").as_deref() == Some(v.name.as_str()) {
+        if crate::model::BOUNDS_LINKS
+            .iter()
+            .any(|k| text_of(&p_attrs, k).as_deref() == Some(v.name.as_str()))
+        {
             parent = p_attrs;
         }
     }

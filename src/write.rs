@@ -559,7 +559,7 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
     let started = Instant::now();
     let prepared = prepare(inv, opts)?;
     check_target(target, opts)?;
-    let inputs = records::input_entries(inv)?;
+    let mut inputs = records::input_entries(inv)?;
     let inputs_fp = records::inputs_fingerprint(&inputs);
     let plan_fp = plan_fingerprint(&prepared.jobs, opts.format);
     let store = Target::open_for_write(target, &opts.store)?;
@@ -580,7 +580,15 @@ pub fn convert(inv: &Inventory, target: &str, opts: &ConvertOptions) -> Result<S
         write_structure(&groups, &prepared.jobs, &store, opts.format)?;
     }
     let total_bytes: u64 = prepared.jobs.iter().map(|j| groups[j.group].vars[j.var].nbytes()).sum();
-    let collected = run_engine(inv, &groups, &prepared, &store, opts, done, segments, total_bytes, None)?;
+    // The inputs' bytes are hashed beside the conversion, for append to tell a
+    // re-delivered file from the one converted.
+    let (collected, hashes) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| records::content_hashes(inv));
+        let collected = run_engine(inv, &groups, &prepared, &store, opts, done, segments, total_bytes, None);
+        (collected, hashing.join().expect("hashing thread"))
+    });
+    let collected = collected?;
+    records::record_content(&mut inputs, hashes?);
 
     let mut manifest = Manifest::new(opts.format.number(), inputs);
     manifest.concat_dim = inv.concat_dim.clone();

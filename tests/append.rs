@@ -203,7 +203,33 @@ fn lock_units_overlap_and_gaps() {
         6,
         10,
     );
-    run(argv(&["append"], &[s(&overlap)], &["-o", &s(&out)])).fails_with(3, &["overlap"]);
+    // It said "they overlap it or come before it; remove the files", which would lose
+    // the new step; the shared first step can be dropped instead.
+    run(argv(&["append"], &[s(&overlap)], &["-o", &s(&out)])).fails_with(
+        3,
+        &[
+            "the first 1 step(s) of",
+            "overlap.nc (1051950 .. 1051950, hours since 1900-01-01 00:00:00) are already in the store, which ends at \
+             1051950",
+            "ncks -d time,1,",
+        ],
+    );
+    // A file holding only steps the store has (a renamed copy).
+    let copy = dir.path().join("copy.nc");
+    era_file(
+        &copy,
+        Kind::Netcdf4,
+        &Month {
+            times: vec![1_051_896 + 6 * 3, 1_051_896 + 6 * 4],
+            units: "hours since 1900-01-01",
+        },
+        6,
+        10,
+    );
+    run(argv(&["append"], &[s(&copy)], &["-o", &s(&out)])).fails_with(
+        3,
+        &["every step of the new files (1051914 .. 1051920, hours since 1900-01-01 00:00:00) is already in the store"],
+    );
     run(argv(&["append"], &[files[2].clone()], &["-o", &s(&out), "--quiet"])).ok();
     let store_units = read_json(&out, "time/zarr.json")
         .get("attributes")
@@ -248,6 +274,26 @@ fn lock_units_overlap_and_gaps() {
     }
     run(argv(&["append"], &[s(&orog)], &["-o", &s(&out)]))
         .fails_with(3, &["'orog' does not depend on 'time'", "another grid"]);
+    assert!(snapshot(&out) == before);
+    // A late file for a gap left by --allow-gaps: not "already in the store" (it said
+    // "they overlap it or come before it; remove the files whose data is already in the
+    // store"), but a gap an append cannot fill.
+    run(argv(
+        &["append"],
+        &[files[4].clone()],
+        &["-o", &s(&out), "--allow-gaps", "--quiet"],
+    ))
+    .ok();
+    let before = snapshot(&out);
+    run(argv(&["append"], &[files[3].clone()], &["-o", &s(&out)])).fails_with(
+        3,
+        &[
+            "the new files' 'time' value 1051986, hours since 1900-01-01 00:00:00 (in ",
+            "lies inside the store's range (1051896 .. 1052040) at a step the store does not hold (a gap left by \
+             --allow-gaps?)",
+            "--overwrite",
+        ],
+    );
     assert!(snapshot(&out) == before);
 }
 
@@ -418,4 +464,169 @@ fn appends_refuse_what_convert_refuses_units_signedness_and_a_disordered_axis() 
     obs_file(&p("b.nc"), &[12.0, 18.0], "K", false);
     run(["append", &s(&p("b.nc")), "-o", &s(&store), "--quiet"]).ok();
     verify_source(&store, &[s(&p("a.nc")), s(&p("b.nc"))]).ok();
+}
+
+#[test]
+fn a_re_delivered_file_with_other_values_beyond_its_head_is_refused_not_skipped() {
+    // Uncompressed classic files keep their size when values change; a correction
+    // beyond the first 64 KiB (ERA5T replaced by ERA5) left the fingerprint as it was,
+    // and append said "nothing to append" while the store kept the old values.
+    let dir = tempfile::tempdir().unwrap();
+    let ms: Vec<Month> = (0..2)
+        .map(|m| Month {
+            times: (0..3).map(|i| 1_051_896 + 6 * (m * 3 + i)).collect(),
+            units: "hours since 1900-01-01",
+        })
+        .collect();
+    let files: Vec<String> = era_set(&dir.path().join("in"), Kind::Classic, &ms, 60, 100)
+        .iter()
+        .map(|p| s(p))
+        .collect();
+    let out = dir.path().join("out.zarr");
+    run(argv(&["convert"], &files[..1], &["-o", &s(&out), "--quiet"])).ok();
+    run(argv(&["append"], &files, &["-o", &s(&out), "--quiet"])).ok();
+    let before = snapshot(&out);
+    let last_step = |value: Option<f32>| {
+        let mut f = netcdf::append(&files[1]).unwrap();
+        let mut v = f.variable_mut("t2m").unwrap();
+        let old: Vec<f32> = v.get_values((2..3, 0..60, 0..100)).unwrap();
+        let new: Vec<f32> = old.iter().map(|x| value.unwrap_or(*x)).collect();
+        v.put_values(&new, (2..3, 0..60, 0..100)).unwrap();
+    };
+    // Written again with the same values: still the file in the store.
+    last_step(None);
+    let again = run(argv(&["append"], &files, &["-o", &s(&out), "--json"])).ok().json();
+    assert_eq!(again.get("files_already_present").and_then(Json::as_u64), Some(2));
+    // It said 0 and 0 for a store of 6 steps.
+    assert_eq!(again.get("length_before").and_then(Json::as_u64), Some(6));
+    assert_eq!(again.get("length_after").and_then(Json::as_u64), Some(6));
+    assert!(
+        again.to_pretty().contains(
+            "1 file(s) already in the store were modified since they were converted, but hold the same bytes"
+        )
+    );
+    assert!(snapshot(&out) == before);
+    // Corrected values in its last step: refused, the store as it was.
+    last_step(Some(273.15));
+    assert_eq!(
+        std::fs::metadata(&files[1]).unwrap().len(),
+        std::fs::metadata(&files[0]).unwrap().len()
+    );
+    run(argv(&["append"], &files, &["-o", &s(&out)])).fails_with(
+        3,
+        &["is already in the store but its contents changed since", "--overwrite"],
+    );
+    assert!(snapshot(&out) == before);
+    // verify --source tells the same story.
+    let verified = run(argv(&["verify", &s(&out), "--source"], &files, &[]));
+    verified.fails_with(5, &[]);
+    assert!(
+        verified.stdout.contains("t2m/c/1/0/0: values differ"),
+        "{}",
+        verified.stdout
+    );
+}
+
+/// An ICON day: two steps in CDI's absolute time units `day as %Y%m%d.%f`.
+fn icon_day(path: &Path, day: f64) {
+    let mut f = netcdf::create(path).unwrap();
+    f.add_unlimited_dimension("time").unwrap();
+    f.add_dimension("ncells", 3).unwrap();
+    f.add_variable::<f64>("time", &["time"])
+        .unwrap()
+        .put_attribute("units", "day as %Y%m%d.%f")
+        .unwrap();
+    f.add_variable::<f32>("tas", &["time", "ncells"]).unwrap();
+    f.variable_mut("time")
+        .unwrap()
+        .put_values(&[day, day + 0.5], 0..2)
+        .unwrap();
+    let v: Vec<f32> = (0..6).map(|i| day as f32 + i as f32).collect();
+    f.variable_mut("tas").unwrap().put_values(&v, (0..2, 0..3)).unwrap();
+}
+
+#[test]
+fn dates_written_as_numbers_continue_across_a_month_without_a_false_gap() {
+    // ICON output counts time as dates (20200131.5 is noon of 31 January): a daily
+    // append at the month's end was refused with "138 step(s) are missing".
+    let dir = tempfile::tempdir().unwrap();
+    let p = |d: &str| dir.path().join(format!("icon_{d}.nc"));
+    for d in ["20200131", "20200201", "20200204"] {
+        icon_day(&p(d), d.parse().unwrap());
+    }
+    let out = dir.path().join("icon.zarr");
+    run(["convert", &s(&p("20200131")), "-o", &s(&out), "--quiet"]).ok();
+    run(["append", &s(&p("20200201")), "-o", &s(&out), "--quiet"]).ok();
+    let times = read_json(&out, "time/zarr.json");
+    assert_eq!(
+        times.get("shape").unwrap().to_pretty().replace(char::is_whitespace, ""),
+        "[4]"
+    );
+    // A real gap (2 and 3 February) is still one: 4 steps of half a day.
+    run(["append", &s(&p("20200204")), "-o", &s(&out)]).fails_with(3, &["4 step(s) are missing"]);
+    let scan = run(["scan", &s(&p("20200131")), &s(&p("20200201")), "--json"])
+        .ok()
+        .json()
+        .to_pretty();
+    assert!(!scan.contains("gap before this file"), "{scan}");
+}
+
+#[test]
+fn an_explicit_chunk_length_along_time_survives_a_cron_store_started_from_one_step() {
+    // `--chunks time=3` on a first file of one step made one-step chunks, which every
+    // append then kept: not the store asked for.
+    let dir = tempfile::tempdir().unwrap();
+    let days: Vec<Month> = (0..5)
+        .map(|d| Month {
+            times: vec![1_051_896 + 24 * d],
+            units: "hours since 1900-01-01",
+        })
+        .collect();
+    let files: Vec<String> = era_set(&dir.path().join("in"), Kind::Netcdf4, &days, 6, 10)
+        .iter()
+        .map(|p| s(p))
+        .collect();
+    let chunks = "time=3,lat=full,lon=full";
+    let cron = dir.path().join("cron.zarr");
+    run(argv(
+        &["convert"],
+        &files[..1],
+        &["-o", &s(&cron), "--chunks", chunks, "--quiet"],
+    ))
+    .ok();
+    for f in &files[1..] {
+        run(argv(
+            &["append"],
+            std::slice::from_ref(f),
+            &["-o", &s(&cron), "--quiet"],
+        ))
+        .ok();
+    }
+    let whole = dir.path().join("whole.zarr");
+    run(argv(
+        &["convert"],
+        &files,
+        &["-o", &s(&whole), "--chunks", chunks, "--quiet"],
+    ))
+    .ok();
+    let chunk_shape = |store: &Path| {
+        read_json(store, "t2m/zarr.json")
+            .get("chunk_grid")
+            .unwrap()
+            .to_pretty()
+            .replace(char::is_whitespace, "")
+    };
+    assert!(chunk_shape(&cron).contains("[3,6,10]"), "{}", chunk_shape(&cron));
+    assert_eq!(chunk_shape(&cron), chunk_shape(&whole));
+    assert_eq!(
+        common::array_values::<f32>(&cron, "t2m")
+            .iter()
+            .map(|x| x.to_bits())
+            .collect::<Vec<_>>(),
+        common::array_values::<f32>(&whole, "t2m")
+            .iter()
+            .map(|x| x.to_bits())
+            .collect::<Vec<_>>()
+    );
+    run(argv(&["verify", &s(&cron), "--source"], &files, &[])).ok();
 }

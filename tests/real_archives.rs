@@ -137,7 +137,70 @@ fn ambiguous_or_identical_sets_are_refused_naming_the_candidates() {
             "duplicate",
         ],
     );
+    // Other data for the same steps (orbits of one day) may not be copies: the
+    // refusal said "remove one of them".
+    convert(&[s(&a), s(&copy)], &out, &["--concat-dim", "time"]).fails_with(
+        3,
+        &[
+            "hold the same steps, and along 'time' each step comes from one file. If one is a copy of the other, \
+             remove it; if they hold other data for the same steps (orbits, tiles, members), convert them separately",
+        ],
+    );
+    // Two members × two time blocks (a member dimension of one, as CMIP ensembles
+    // hold it): the refusal said "duplicate 'time' values … remove one of them", which
+    // would lose a member.
+    let cube = |member: f64, t0: f64| {
+        let p = dir.path().join(format!("m{member}_t{t0}.nc"));
+        let mut f = create(&p, Kind::Classic);
+        f.add_dimension("time", 2).unwrap();
+        f.add_dimension("member", 1).unwrap();
+        f.add_variable::<f64>("time", &["time"])
+            .unwrap()
+            .put_attribute("units", "days since 2000-01-01")
+            .unwrap();
+        f.add_variable::<f64>("member", &["member"]).unwrap();
+        f.add_variable::<f32>("tas", &["member", "time"]).unwrap();
+        f.enddef().unwrap();
+        f.variable_mut("time").unwrap().put_values(&[t0, t0 + 1.0], ..).unwrap();
+        f.variable_mut("member").unwrap().put_values(&[member], ..).unwrap();
+        f.variable_mut("tas").unwrap().put_values(&[1.0f32, 2.0], ..).unwrap();
+        s(&p)
+    };
+    let members = [cube(1.0, 0.0), cube(2.0, 0.0), cube(1.0, 2.0), cube(2.0, 2.0)];
+    convert(&members, &out, &[]).fails_with(
+        3,
+        &[
+            "hold the same 'time' steps but differ in 'member': the files vary along more than one dimension",
+            "Convert each value of 'member' separately",
+        ],
+    );
+    convert(&members, &out, &["--concat-dim", "member"])
+        .fails_with(3, &["hold the same 'member' steps but differ in 'time'"]);
+    // A time variable along a dimension without a coordinate variable (NSIDC G02202's
+    // `time(tdim)`): the refusal asked whether the files were duplicates.
+    let tdim = |day: f64| {
+        let p = dir.path().join(format!("tdim{day}.nc"));
+        let mut f = create(&p, Kind::Classic);
+        f.add_dimension("tdim", 1).unwrap();
+        f.add_dimension("x", 2).unwrap();
+        f.add_variable::<f64>("time", &["tdim"])
+            .unwrap()
+            .put_attribute("units", "days since 1601-01-01")
+            .unwrap();
+        f.add_variable::<f32>("cdr", &["tdim", "x"]).unwrap();
+        f.enddef().unwrap();
+        f.variable_mut("time").unwrap().put_values(&[day], ..).unwrap();
+        f.variable_mut("cdr").unwrap().put_values(&[0.5f32, 0.25], ..).unwrap();
+        s(&p)
+    };
+    let days = [tdim(150_000.0), tdim(150_001.0)];
+    convert(&days, &out, &[]).fails_with(
+        3,
+        &["the values of 'time' (along 'tdim', which has no coordinate variable) do: pass --concat-dim tdim"],
+    );
     assert!(!out.exists(), "nothing may be written for refused inputs");
+    convert(&days, &out, &["--concat-dim", "tdim"]).ok();
+    assert_eq!(array_values::<f64>(&out, "time"), [150_000.0, 150_001.0]);
 }
 
 #[test]
@@ -1040,6 +1103,68 @@ fn calendars_that_differ_are_refused_and_bounds_take_their_variables_calendar() 
         run(["append", &p("noleap2.nc"), "-o", &s(&cron), "--quiet"]).ok();
         assert_eq!(array_values::<f64>(&cron, "time"), [58.0, 59.0, 60.0, 61.0]);
     }
+}
+
+/// A climatology in a 360_day calendar: `time` in `units` names its bounds
+/// `climatology_bnds` (which carry no units) through CF's `climatology` attribute.
+fn climatology_file(path: &Path, units: &str, times: &[f64]) {
+    let mut f = create(path, Kind::Classic);
+    f.add_dimension("time", times.len()).unwrap();
+    f.add_dimension("nv", 2).unwrap();
+    {
+        let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+        t.put_attribute("units", units).unwrap();
+        t.put_attribute("calendar", "360_day").unwrap();
+        t.put_attribute("climatology", "climatology_bnds").unwrap();
+    }
+    f.add_variable::<f64>("climatology_bnds", &["time", "nv"]).unwrap();
+    f.add_variable::<f32>("tas", &["time"])
+        .unwrap()
+        .put_attribute("cell_methods", "time: mean within years time: mean over years")
+        .unwrap();
+    f.enddef().unwrap();
+    f.variable_mut("time").unwrap().put_values(times, ..).unwrap();
+    // Each mean spans 30 years: from its start to the end of its month 29 years on.
+    let bounds: Vec<f64> = times.iter().flat_map(|t| [t - 15.0, t + 15.0 + 29.0 * 360.0]).collect();
+    f.variable_mut("climatology_bnds")
+        .unwrap()
+        .put_values(&bounds, ..)
+        .unwrap();
+    let v: Vec<f32> = times.iter().map(|t| *t as f32).collect();
+    f.variable_mut("tas").unwrap().put_values(&v, ..).unwrap();
+}
+
+#[test]
+fn climatology_bounds_are_re_encoded_with_their_time_coordinate() {
+    // Climatologies with a per-file reference date (WOA, CRU, CMIP climatologies): the
+    // second file's bounds must be re-encoded into the store's units as its times are.
+    // Before, only `time` was re-encoded; the bounds kept their raw numbers, so under
+    // the store's units 1991's bounds meant 1961 (verify passed).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |n: &str| s(&d.join(n));
+    climatology_file(&d.join("c0.nc"), "days since 1961-01-01", &[15.0, 45.0]);
+    climatology_file(&d.join("c1.nc"), "days since 1991-01-01", &[75.0, 105.0]);
+    // 1991-01-01 is day 30 * 360 = 10800 since 1961-01-01 in a 360_day calendar.
+    let shift = 10800.0;
+    let want_bounds: Vec<f64> = [15.0, 45.0, 75.0 + shift, 105.0 + shift]
+        .iter()
+        .flat_map(|t| [t - 15.0, t + 15.0 + 29.0 * 360.0])
+        .collect();
+    let store = d.join("clim.zarr");
+    convert(&[p("c0.nc"), p("c1.nc")], &store, &[]).ok();
+    assert_eq!(
+        array_values::<f64>(&store, "time"),
+        [15.0, 45.0, 75.0 + shift, 105.0 + shift]
+    );
+    assert_eq!(array_values::<f64>(&store, "climatology_bnds"), want_bounds);
+    verify_source(&store, &[p("c0.nc"), p("c1.nc")]).ok();
+    // The same through a cron append.
+    let cron = d.join("cron.zarr");
+    convert(&[p("c0.nc")], &cron, &[]).ok();
+    run(["append", &p("c1.nc"), "-o", &s(&cron), "--allow-gaps", "--quiet"]).ok();
+    assert_eq!(array_values::<f64>(&cron, "climatology_bnds"), want_bounds);
+    verify_source(&cron, &[p("c0.nc"), p("c1.nc")]).ok();
 }
 
 /// A byte variable `q` along `time`, two steps from `t0`, packed with `scale` if given.
@@ -2902,8 +3027,8 @@ fn appends_continue_a_decreasing_time_axis_downwards_only() {
     run(["append", &all[1], "-o", &s(&early)]).fails_with(
         3,
         &[
-            "the new files start at 5 but the store already goes down to 0",
-            "come before it",
+            "the new files start at 5, hours since 2000-01-01 (in ",
+            "before the store's first step 2 (it runs from 2 to 0): an append only adds steps after the last one",
         ],
     );
     assert!(before == snapshot(&early));
@@ -3344,4 +3469,153 @@ fn whole_times_re_encoded_by_a_fractional_factor_stay_integers() {
     assert!(!r.stdout.contains("not whole numbers"), "{}", r.stdout);
     assert_eq!(array_values::<i32>(&out, "time"), [613_600, 613_601, 613_608, 613_609]);
     verify_source(&out, &inputs).ok();
+}
+
+#[test]
+fn a_text_scalar_coordinate_concatenates_members_in_the_order_given() {
+    // CMIP-style ensemble members, each file naming its member in a scalar string
+    // `member_id`. It was refused ("coordinate 'member_id' is not numeric, so files
+    // cannot be ordered by it"); xarray's nested combine takes them in the order given.
+    let dir = tempfile::tempdir().unwrap();
+    let member = |name: &str, offset: f32| {
+        let p = dir.path().join(format!("tas_{name}.nc"));
+        let mut f = create(&p, Kind::Netcdf4);
+        f.add_dimension("time", 2).unwrap();
+        f.add_variable::<f64>("time", &["time"])
+            .unwrap()
+            .put_attribute("units", "days since 2015-01-01")
+            .unwrap();
+        f.add_string_variable("member_id", &[])
+            .unwrap()
+            .put_string(name, ..)
+            .unwrap();
+        let mut tas = f.add_variable::<f32>("tas", &["time"]).unwrap();
+        tas.put_attribute("coordinates", "member_id").unwrap();
+        tas.put_values(&[280.0 + offset, 281.0 + offset], ..).unwrap();
+        f.variable_mut("time").unwrap().put_values(&[0.0, 1.0], ..).unwrap();
+        s(&p)
+    };
+    let files = [
+        member("r2i1p1f1", 2.0),
+        member("r1i1p1f1", 1.0),
+        member("r10i1p1f1", 10.0),
+    ];
+    let out = dir.path().join("ens.zarr");
+    let r = convert(&files, &out, &["--concat-dim", "member_id", "--zarr-format", "2"]);
+    r.ok();
+    assert!(
+        r.stdout
+            .contains("'member_id' holds text, not numbers: files are concatenated in the order given"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        array_values::<f32>(&out, "tas"),
+        [282.0, 283.0, 281.0, 282.0, 290.0, 291.0]
+    );
+    verify_source(&out, &files).ok();
+    let Some(py) = python() else { return };
+    // One mode per process: netCDF4-python 1.7.5 crashes (SIGSEGV) reading these
+    // scalar strings a second time in one process, before any comparison.
+    for mode in ["decoded", "raw"] {
+        xarray_compare(&py, &out, &files, &["--concat-dim", "member_id", "--mode", mode]).unwrap();
+    }
+}
+
+/// A pressure-level file of old-CDS ERA5: one `level`, the same unlimited `time` steps.
+fn level_file(path: &Path, level: i32) {
+    let mut f = create(path, Kind::Classic);
+    f.add_unlimited_dimension("time").unwrap();
+    f.add_dimension("level", 1).unwrap();
+    f.add_dimension("lat", 2).unwrap();
+    f.add_variable::<i32>("time", &["time"])
+        .unwrap()
+        .put_attribute("units", "hours since 1900-01-01 00:00:00.0")
+        .unwrap();
+    f.add_variable::<i32>("level", &["level"])
+        .unwrap()
+        .put_attribute("units", "millibars")
+        .unwrap();
+    f.add_variable::<f32>("lat", &["lat"]).unwrap();
+    f.add_variable::<f32>("z", &["time", "level", "lat"]).unwrap();
+    f.enddef().unwrap();
+    f.variable_mut("time")
+        .unwrap()
+        .put_values(&[1_000_000i32, 1_000_006, 1_000_012], 0..3)
+        .unwrap();
+    f.variable_mut("level").unwrap().put_values(&[level], ..).unwrap();
+    f.variable_mut("lat").unwrap().put_values(&[10.0f32, 20.0], ..).unwrap();
+    let z: Vec<f32> = (0..6).map(|i| level as f32 + i as f32).collect();
+    f.variable_mut("z").unwrap().put_values(&z, (0..3, 0..1, 0..2)).unwrap();
+}
+
+#[test]
+fn per_level_files_with_the_same_unlimited_times_concatenate_along_the_level() {
+    // Old-CDS ERA5 pressure-level downloads: one file per level, each with the same
+    // unlimited `time`. The unlimited dimension won, then "duplicate 'time' values …
+    // remove one of them"; xarray concatenates along `level`, whose values differ.
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = [1000, 500, 850]
+        .iter()
+        .map(|l| {
+            let p = dir.path().join(format!("era5_pl_{l}hPa.nc"));
+            level_file(&p, *l);
+            s(&p)
+        })
+        .collect();
+    let out = dir.path().join("pl.zarr");
+    let scan = scan_json(&files);
+    assert_eq!(scan.get("concat_dim").and_then(|d| d.as_str()), Some("level"));
+    let reason = scan.get("concat_reason").and_then(|d| d.as_str()).unwrap();
+    assert!(
+        reason.contains("their unlimited dimension 'time' holds the same values in every file"),
+        "{reason}"
+    );
+    convert(&files, &out, &["--zarr-format", "2"]).ok();
+    assert_eq!(array_values::<i32>(&out, "level"), [500, 850, 1000]);
+    assert_eq!(array_values::<i32>(&out, "time"), [1_000_000, 1_000_006, 1_000_012]);
+    verify_source(&out, &files).ok();
+    let Some(py) = python() else { return };
+    xarray_compare(&py, &out, &files, &["--concat-dim", "level"]).unwrap();
+}
+
+/// A paleo file: `time` in ka BP, decreasing, from `start` in steps of 0.01.
+fn paleo_file(path: &Path, start: f64) {
+    let mut f = create(path, Kind::Classic);
+    f.add_dimension("time", 3).unwrap();
+    f.add_variable::<f64>("time", &["time"])
+        .unwrap()
+        .put_attribute("units", "ka BP")
+        .unwrap();
+    f.add_variable::<f32>("ts", &["time"]).unwrap();
+    f.enddef().unwrap();
+    let t: Vec<f64> = (0..3).map(|i| start - 0.01 * i as f64).collect();
+    f.variable_mut("time").unwrap().put_values(&t, ..).unwrap();
+    f.variable_mut("ts")
+        .unwrap()
+        .put_values(&[1.0f32, 2.0, 3.0], ..)
+        .unwrap();
+}
+
+#[test]
+fn scan_reports_a_decreasing_axis_in_sequence_not_as_overlaps() {
+    // TraCE-21ka-like "ka BP" files: scan said "overlaps the previous file [refuse]"
+    // although convert stores the set correctly.
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<String> = [22.0, 21.97]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let p = dir.path().join(format!("trace.{i:02}.nc"));
+            paleo_file(&p, *t);
+            s(&p)
+        })
+        .collect();
+    let scan = scan_json(&files).to_pretty();
+    assert!(!scan.contains("overlaps the previous file"), "{scan}");
+    assert!(!scan.contains("\"refuse\""), "{scan}");
+    // A real overlap on such an axis is still reported.
+    let p = dir.path().join("trace.02.nc");
+    paleo_file(&p, 21.99);
+    run(["scan", &files[0], &s(&p)]).fails_with(3, &["duplicate 'time' values", "share"]);
 }

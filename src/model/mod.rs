@@ -325,6 +325,22 @@ pub fn attr<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a AttrValue> {
     attrs.iter().find(|(n, _)| n == name).map(|(_, v)| v)
 }
 
+/// The attributes that link a variable to its cell boundaries: CF `bounds`, and
+/// `climatology` for climatological statistics (whose bounds are times in the same way).
+pub const BOUNDS_LINKS: [&str; 2] = ["bounds", "climatology"];
+
+/// The variables these attributes name as cell boundaries (`bounds` or `climatology`).
+pub fn bounds_named(attrs: &Attrs) -> impl Iterator<Item = &str> {
+    BOUNDS_LINKS
+        .iter()
+        .filter_map(|k| attr(attrs, k).and_then(AttrValue::as_text))
+}
+
+/// True when these attributes name variable `name` as their cell boundaries.
+pub fn names_as_bounds(attrs: &Attrs, name: &str) -> bool {
+    bounds_named(attrs).any(|b| b == name)
+}
+
 /// Attributes as a JSON object.
 pub fn attrs_json(attrs: &Attrs) -> Json {
     Json::Obj(attrs.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())

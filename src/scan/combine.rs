@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 
 use crate::cftime::{Calendar, TimeUnits};
 use crate::error::InputError;
-use crate::model::{Action, AttrValue, DType, Drift, GroupInfo, Inventory, SourceFile, VarInfo, attr};
+use crate::model::{
+    Action, AttrValue, DType, Drift, GroupInfo, Inventory, SourceFile, VarInfo, attr, bounds_named, names_as_bounds,
+};
 use crate::packing;
 
 use super::concat::{self, ConcatChoice};
@@ -322,7 +324,7 @@ fn merge_group(
         let Some(x) = into.vars.iter().find(|x| x.name == v.name) else {
             continue;
         };
-        let bounds = text(v, "bounds").filter(|b| !into.vars.iter().any(|x| &x.name == b));
+        let bounds = bounds_named(&v.attrs).find(|b| !into.vars.iter().any(|x| x.name == *b));
         let encoded_alike = ["units", "calendar"].iter().all(|k| text(x, k) == text(v, k));
         if let (Some(b), false) = (bounds, encoded_alike) {
             return Err(differ(
@@ -398,9 +400,7 @@ struct Encoding {
 /// it or, for bounds, of the coordinate it bounds.
 fn encoding(vars: &[VarInfo], v: &VarInfo) -> Encoding {
     let text = |v: &VarInfo, k: &str| attr(&v.attrs, k).and_then(AttrValue::as_text).map(str::to_string);
-    let parent = vars
-        .iter()
-        .find(|p| text(p, "bounds").as_deref() == Some(v.name.as_str()));
+    let parent = vars.iter().find(|p| names_as_bounds(&p.attrs, &v.name));
     let timed = if text(v, "units").is_some() {
         v
     } else {

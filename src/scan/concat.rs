@@ -86,6 +86,15 @@ pub(crate) fn choose(headers: &[FileHeader], explicit: Option<&str>) -> Result<C
         });
     }
     if first.len() == 1 && headers.iter().all(|h| unlimited(h) == first) && has_steps(&first[0]) {
+        // Unless every file holds the same values along it, and another dimension's
+        // differ (old CDS ERA5 pressure levels: one file per level, each with the same
+        // unlimited times), as xarray concatenates along that one.
+        if equal_in_every_file(headers, &first[0])
+            && let Ok(other) = infer_from_coordinates(headers)
+            && other.dim.as_deref() != Some(first[0].as_str())
+        {
+            return Ok(other);
+        }
         return Ok(choice(Some(&first[0]), "the unlimited dimension of every file"));
     }
     // Only files that share every dimension (none tells them apart) may be steps of a
@@ -101,6 +110,21 @@ pub(crate) fn choose(headers: &[FileHeader], explicit: Option<&str>) -> Result<C
         true => scalar_time(headers).ok_or(e),
         false => Err(e),
     })
+}
+
+/// True when every file has a coordinate variable `dim` with the same values.
+fn equal_in_every_file(headers: &[FileHeader], dim: &str) -> bool {
+    let Some(first) = headers[0]
+        .root
+        .has_coordinate(dim)
+        .then(|| comparable_values(&headers[0], dim).ok())
+        .flatten()
+    else {
+        return false;
+    };
+    headers[1..]
+        .iter()
+        .all(|h| h.root.has_coordinate(dim) && comparable_values(h, dim).is_ok_and(|v| same_values(&first, &v)))
 }
 
 /// True when `h` holds a scalar variable `name` and no dimension of that name.
@@ -255,7 +279,13 @@ fn infer_from_coordinates(headers: &[FileHeader]) -> Result<ConcatChoice, InputE
     }
     Err(InputError::inconsistent(format!(
         "cannot tell which dimension to concatenate the {n} files along: {unlimited_note}, and {}; pass --concat-dim DIM{}",
-        if len_differs.is_empty() {
+        if let (true, Some((var, along))) = (len_differs.is_empty(), auxiliary_that_differs(headers, &shared)) {
+            format!(
+                "no dimension's coordinate values or length differ between them, but the values of '{var}' (along \
+                 '{along}', which has no coordinate variable) do: pass --concat-dim {along} to concatenate along it, \
+                 in the order the files are given"
+            )
+        } else if len_differs.is_empty() {
             format!(
                 "no dimension's coordinate values or length differ between them (shared dimensions: {}); \
                  are some files duplicates?",
@@ -269,6 +299,21 @@ fn infer_from_coordinates(headers: &[FileHeader]) -> Result<ConcatChoice, InputE
         },
         subgroup_hint(&headers[0], None)
     )))
+}
+
+/// A 1-D variable along one of the `shared` dimensions, not its coordinate variable,
+/// whose values differ between files (`time(tdim)` without a `tdim` variable), and
+/// that dimension.
+fn auxiliary_that_differs<'a>(headers: &'a [FileHeader], shared: &[&str]) -> Option<(&'a str, &'a str)> {
+    headers[0].root.vars.iter().find_map(|v| {
+        let [d] = v.dims.as_slice() else { return None };
+        let candidate = d.name != v.name && shared.contains(&d.name.as_str()) && v.numeric_dtype().is_some();
+        let first = candidate.then(|| values(&headers[0], &v.name).ok()).flatten()?;
+        headers[1..]
+            .iter()
+            .any(|h| values(h, &v.name).is_ok_and(|x| x != first))
+            .then_some((v.name.as_str(), d.name.as_str()))
+    })
 }
 
 /// A hint for files whose dimension to concatenate along is defined in a group below
@@ -320,7 +365,10 @@ fn describe_unlimited(headers: &[FileHeader]) -> String {
     if headers.iter().all(|h| of(h) == 0) {
         "the files have no unlimited dimension".into()
     } else if let ([one], true) = (shared.as_slice(), headers.iter().all(same)) {
-        format!("their unlimited dimension '{one}' has no steps in any file")
+        match equal_in_every_file(headers, one) && headers.iter().any(|h| h.root.dim(one).is_some_and(|d| d.len > 0)) {
+            true => format!("their unlimited dimension '{one}' holds the same values in every file"),
+            false => format!("their unlimited dimension '{one}' has no steps in any file"),
+        }
     } else {
         "the files do not share one unlimited dimension".into()
     }
@@ -482,6 +530,18 @@ fn refuse_units_that_cannot_be_compared(headers: &[FileHeader], dim: &str) -> Re
     Ok(())
 }
 
+/// The root dimensions other than `dim` whose coordinate values differ between files
+/// `a` and `b` (a member, level or tile coordinate): the files vary along them too.
+fn other_differing_coordinates<'a>(a: &'a FileHeader, b: &FileHeader, dim: &str) -> Vec<&'a str> {
+    a.root
+        .dims
+        .iter()
+        .map(|d| d.name.as_str())
+        .filter(|d| *d != dim && a.root.has_coordinate(d) && b.root.has_coordinate(d))
+        .filter(|d| matches!((values(a, d), values(b, d)), (Ok(x), Ok(y)) if x != y))
+        .collect()
+}
+
 /// Files in concat order, and a note when there is no coordinate to order them by.
 pub(crate) struct FileOrder {
     pub order: Vec<usize>,
@@ -497,6 +557,16 @@ pub(crate) fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder
             order: (0..headers.len()).collect(),
             note: Some(format!(
                 "no coordinate variable '{dim}': files are concatenated in the order given"
+            )),
+        });
+    }
+    // Text labels (an ensemble's `member_id = "r1i1p1f1"`) have no order of their own:
+    // the files keep the order given, as xarray's nested combine takes them.
+    if headers.iter().any(|h| h.root.var(dim).is_some_and(|v| v.is_text())) {
+        return Ok(FileOrder {
+            order: (0..headers.len()).collect(),
+            note: Some(format!(
+                "'{dim}' holds text, not numbers: files are concatenated in the order given"
             )),
         });
     }
@@ -528,8 +598,21 @@ pub(crate) fn order_files(headers: &[FileHeader], dim: &str) -> Result<FileOrder
         if (first_b - last_a) * direction <= 0.0 {
             let (pa, pb) = (headers[w[0]].path.display(), headers[w[1]].path.display());
             let shared = b.iter().filter(|x| a.contains(x)).count();
-            let message = if shared == a.len() && shared == b.len() {
-                format!("duplicate '{dim}' values: {pa} and {pb} hold the same steps; remove one of them")
+            let other = other_differing_coordinates(&headers[w[0]], &headers[w[1]], dim);
+            let message = if shared == a.len() && shared == b.len() && !other.is_empty() {
+                format!(
+                    "{pa} and {pb} hold the same '{dim}' steps but differ in {}: the files vary along more than one \
+                     dimension, and nc2zarr concatenates along one. Convert each value of {} separately, or along it \
+                     (--concat-dim) with one '{dim}' range per run",
+                    quoted(&other),
+                    quoted(&other)
+                )
+            } else if shared == a.len() && shared == b.len() {
+                format!(
+                    "duplicate '{dim}' values: {pa} and {pb} hold the same steps, and along '{dim}' each step comes \
+                     from one file. If one is a copy of the other, remove it; if they hold other data for the same \
+                     steps (orbits, tiles, members), convert them separately"
+                )
             } else if shared > 0 {
                 format!(
                     "duplicate '{dim}' values: {pa} and {pb} share {shared} step(s) (of {} and {}); each step must \

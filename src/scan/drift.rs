@@ -318,13 +318,31 @@ fn coordinate_summary(v: &[f64]) -> String {
 /// Gaps and overlaps between consecutive files along the concat coordinate.
 fn concat_axis_drift(c: &mut Collector<'_>, dim: &str) {
     let headers = c.headers;
-    let Ok(values) = headers
+    let Ok(mut values) = headers
         .iter()
         .map(|h| concat::values(h, dim))
         .collect::<Result<Vec<_>, _>>()
     else {
         return;
     };
+    // Dates written as numbers (`day as %Y%m%d.%f`) are measured in days.
+    let units = headers[0]
+        .root
+        .var(dim)
+        .and_then(|v| {
+            attr(&v.attrs(), "units")
+                .and_then(AttrValue::as_text)
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    for v in values.iter_mut().flatten() {
+        *v = crate::cftime::absolute_day(&units, *v).unwrap_or(*v);
+    }
+    // The way the axis runs (paleo axes in "ka BP" decrease): most of its steps' sign.
+    let all: Vec<f64> = values.iter().flatten().copied().collect();
+    let rising = all.windows(2).filter(|w| w[1] > w[0]).count();
+    let falling = all.windows(2).filter(|w| w[1] < w[0]).count();
+    let direction = if falling > rising { -1.0 } else { 1.0 };
     let mut steps: Vec<f64> = values
         .iter()
         .flat_map(|v| v.windows(2).map(|w| (w[1] - w[0]).abs()))
@@ -341,7 +359,7 @@ fn concat_axis_drift(c: &mut Collector<'_>, dim: &str) {
             joins.push("(empty file)".into());
             continue;
         };
-        let d = first - last;
+        let d = (first - last) * direction;
         joins.push(if d <= 0.0 {
             "overlaps the previous file".into()
         } else if d > 1.5 * step {

@@ -139,6 +139,17 @@ impl VarHeader {
         }
     }
 
+    /// True for a variable of strings or characters.
+    pub fn is_text(&self) -> bool {
+        matches!(
+            self.vartype,
+            VarType::Supported {
+                dtype: DType::String | DType::Char,
+                ..
+            }
+        )
+    }
+
     /// True for a plain integer or float variable (not char, string, enum or compound).
     pub fn is_plain_number(&self) -> bool {
         self.numeric_dtype().is_some_and(|t| t.is_float() || t.is_integer())

@@ -5,7 +5,7 @@
 
 use crate::cftime::{Calendar, TimeUnits};
 use crate::error::InputError;
-use crate::model::{AttrValue, DType, Scalar, VarInfo, attr};
+use crate::model::{AttrValue, DType, Scalar, VarInfo, attr, names_as_bounds};
 use crate::packing::CODING_ATTRS;
 
 use super::group_at;
@@ -104,7 +104,7 @@ pub(super) fn compare(
 /// take those of the variable they bound, as CF says and xarray decodes them.
 pub(super) fn encoding_of(g: &GroupHeader, name: &str) -> [Option<String>; 2] {
     let text = |v: &VarHeader, k: &str| attr(&v.attrs(), k).and_then(AttrValue::as_text).map(str::to_string);
-    let parent = g.vars.iter().find(|p| text(p, "bounds").as_deref() == Some(name));
+    let parent = g.vars.iter().find(|p| names_as_bounds(&p.attrs(), name));
     let own = g.var(name);
     ["units", "calendar"].map(|k| own.and_then(|v| text(v, k)).or_else(|| parent.and_then(|p| text(p, k))))
 }

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use crate::cftime::{Calendar, TimeUnits};
 use crate::error::InputError;
-use crate::model::{AttrValue, Attrs, DType, attr};
+use crate::model::{AttrValue, Attrs, DType, attr, bounds_named, names_as_bounds};
 use crate::model::{Decoding, DimInfo, Drift, GroupInfo, Inventory, SourceFile, VarInfo};
 use crate::nc::{self, AttrData, VarType};
 use crate::packing::{self, CODING_ATTRS};
@@ -96,7 +96,7 @@ pub fn survey(paths: &[PathBuf], options: &ScanOptions) -> Result<Survey, InputE
 fn give_later_linked_bounds_their_units(inv: &mut Inventory, headers: &[FileHeader]) {
     fn links(g: &GroupHeader, path: &str, out: &mut BTreeSet<(String, String, String)>) {
         for v in &g.vars {
-            if let Some(b) = attr(&v.attrs(), "bounds").and_then(AttrValue::as_text) {
+            for b in bounds_named(&v.attrs()) {
                 out.insert((path.to_string(), b.to_string(), v.name.clone()));
             }
         }
@@ -123,12 +123,7 @@ fn give_later_linked_bounds_their_units(inv: &mut Inventory, headers: &[FileHead
             .filter_map(|h| group_at(&h.root, &parts))
             .find(|g| g.var(bounds).is_some())
             .and_then(|g| g.var(parent))
-            .and_then(|p| {
-                attr(&p.attrs(), "bounds")
-                    .and_then(AttrValue::as_text)
-                    .map(str::to_string)
-            })
-            .is_some_and(|b| b == bounds)
+            .is_some_and(|p| names_as_bounds(&p.attrs(), bounds))
     };
     for (gpath, bounds, parent) in found {
         if !first_holder_links(&gpath, &bounds, &parent) {
@@ -139,7 +134,7 @@ fn give_later_linked_bounds_their_units(inv: &mut Inventory, headers: &[FileHead
             continue;
         };
         let timed = text(p, "units").as_deref().and_then(TimeUnits::parse).is_some();
-        if !timed || text(p, "bounds").as_deref() == Some(bounds.as_str()) {
+        if !timed || names_as_bounds(&p.attrs, &bounds) {
             continue; // not time, or the store links them itself
         }
         let inherited: Vec<(String, AttrValue)> = ["units", "calendar"]
@@ -1034,7 +1029,7 @@ impl Merger<'_> {
         let Some(var) = g.vars.iter().find(|x| x.name == v) else {
             return (None, None);
         };
-        let parent = g.vars.iter().find(|p| text(&p.attrs, "bounds").as_deref() == Some(v));
+        let parent = g.vars.iter().find(|p| names_as_bounds(&p.attrs(), v));
         let parent_calendar = || parent.and_then(|p| text(&p.attrs, "calendar"));
         match text(&var.attrs, "units") {
             // Bounds without a calendar of their own take their variable's (CF, xarray).

@@ -278,6 +278,9 @@ pub fn choose_chunks(a: &ArrayInput, policy: &ChunkPolicy) -> Vec<u64> {
             None => policy.rules.get(a.roles[k]),
         };
         match rule {
+            // Along the concat dimension the length asked for is kept, even beyond the
+            // array's: appends fill the chunk (a cron store started from one file).
+            DimRule::Size(n) if a.concat_axis == Some(k) => chunks[k] = n.max(1),
             DimRule::Size(n) => chunks[k] = n.min(a.shape[k]).max(1),
             DimRule::Full => {}
             DimRule::Auto(p) => priority[k] = Some(p),
